@@ -1,0 +1,63 @@
+"""Mercato's Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from webapp import config as config_module
+from webapp.extensions import csrf, db, login_manager, migrate
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(config_module.load())
+    if test_config:
+        app.config.update(test_config)
+
+    logging.basicConfig(
+        level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    from webapp import models  # noqa: F401  (register tables with the metadata)
+    from webapp.cli import register_cli
+
+    register_cli(app)
+
+    from webapp.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from webapp.models import User
+
+        user = db.session.get(User, int(user_id))
+        return user if user and user.is_active else None
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _tune_sqlite(app)
+    return app
+
+
+def _tune_sqlite(app: Flask) -> None:
+    """WAL and a busy timeout so web, worker and scheduler share one SQLite file."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()

@@ -1,0 +1,211 @@
+"""Operators' commands: ``flask stores|users|imports|products|demo ...``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from decimal import Decimal
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from webapp.extensions import db
+from webapp.models import MarketplaceProduct, Run, Store, User
+from webapp.models import runs as R
+
+stores_cli = AppGroup("stores", help="Manage stores (tenants).")
+users_cli = AppGroup("users", help="Manage users.")
+imports_cli = AppGroup("imports", help="Run product-feed imports.")
+products_cli = AppGroup("products", help="Read a store's imported products.")
+demo_cli = AppGroup("demo", help="Demo data for a fresh machine.")
+
+
+def _store(code: str) -> Store:
+    store = db.session.scalar(select(Store).where(Store.code == code))
+    if store is None:
+        raise click.ClickException(f"No store with code {code!r}.")
+    return store
+
+
+@stores_cli.command("create")
+@click.argument("code")
+@click.argument("name")
+@click.option("--language", default="fr", type=click.Choice(["fr", "en", "de"]))
+def stores_create(code: str, name: str, language: str) -> None:
+    """Create the store CODE called NAME."""
+    if db.session.scalar(select(Store).where(Store.code == code)):
+        raise click.ClickException(f"A store with code {code!r} already exists.")
+    store = Store(code=code, name=name, default_language=language)
+    db.session.add(store)
+    db.session.commit()
+    click.echo(json.dumps({"id": store.id, "code": store.code, "name": store.name}))
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--password", required=True, help="The user's password (8 characters or more).")
+@click.option("--admin", "is_admin", is_flag=True, help="An admin sees every store.")
+@click.option("--store", "store_code", help="The store a store user belongs to.")
+def users_create(email: str, password: str, is_admin: bool, store_code: str | None) -> None:
+    """Create a user: an admin (--admin) or a store user (--store CODE)."""
+    if is_admin == bool(store_code):
+        raise click.UsageError("Give exactly one of --admin or --store CODE.")
+    if len(password) < 8:
+        raise click.UsageError("The password must be at least 8 characters long.")
+    email = email.strip().lower()
+    if db.session.scalar(select(User).where(User.email == email)):
+        raise click.ClickException(f"A user {email!r} already exists.")
+    user = User(email=email, is_admin=is_admin,
+                store_id=_store(store_code).id if store_code else None)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(json.dumps({"id": user.id, "email": user.email, "admin": user.is_admin,
+                           "store": store_code}))
+
+
+@imports_cli.command("run")
+@click.option("--store", "store_code", required=True)
+@click.option("--source", required=True, help="A local file path or an http(s) URL.")
+@click.option("--marketplace", default="Letzshop", show_default=True)
+@click.option("--language", default="en", type=click.Choice(["fr", "en", "de"]),
+              show_default=True)
+@click.option("--batch-size", default=1000, show_default=True, type=int)
+def imports_run(store_code: str, source: str, marketplace: str, language: str,
+                batch_size: int) -> None:
+    """Run one import inline; the last line printed is its JSON summary."""
+    from webapp.imports.service import ImportRequestError, create_run, execute
+
+    store = _store(store_code)
+    is_url = source.lower().startswith(("http://", "https://"))
+    try:
+        run = create_run(
+            store,
+            source_url=source if is_url else None,
+            source_path=None if is_url else _local_path(source),
+            marketplace=marketplace,
+            language=language,
+            batch_size=batch_size,
+            trigger="cli",
+        )
+    except ImportRequestError as exc:
+        raise click.ClickException(str(exc)) from exc
+    run = execute(run.id)
+    _finish(run)
+
+
+@imports_cli.command("retry")
+@click.argument("run_id", type=int)
+def imports_retry(run_id: int) -> None:
+    """Execute again a run a killed worker left unfinished (or a failed one), inline."""
+    from webapp.imports.service import execute
+
+    run = db.session.get(Run, run_id)
+    if run is None:
+        raise click.ClickException(f"No import job {run_id}.")
+    if run.status in (R.COMPLETED, R.COMPLETED_WITH_ERRORS):
+        raise click.ClickException(f"Import job {run_id} already finished ({run.status}).")
+    run.status = R.PENDING
+    db.session.commit()
+    _finish(execute(run_id))
+
+
+def _local_path(source: str) -> str:
+    from pathlib import Path
+
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise click.ClickException(f"No such file: {source}")
+    return str(path.resolve())
+
+
+def _finish(run: Run) -> None:
+    if run.status == R.FAILED and run.error_message:
+        click.echo(f"Import failed: {run.error_message}", err=True)
+    click.echo(json.dumps(run.summary()))
+    if run.status == R.FAILED:
+        sys.exit(1)
+
+
+EXPORT_FIELDS = ("id", "title", "description", "price", "sale_price", "currency", "gtin",
+                 "availability", "brand", "link", "image_link", "item_group_id", "extra")
+
+
+def _money(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    value = Decimal(value)
+    return f"{value.quantize(Decimal('0.01')) if value == value.quantize(Decimal('0.01')) else value.normalize()}"  # noqa: E501
+
+
+@products_cli.command("export")
+@click.option("--store", "store_code", required=True)
+@click.option("--language", default=None, type=click.Choice(["fr", "en", "de"]),
+              help="Titles in this language, falling back to fr, en, de.")
+@click.option("--format", "fmt", default="jsonl", type=click.Choice(["jsonl", "csv"]))
+def products_export(store_code: str, language: str | None, fmt: str) -> None:
+    """Write the store's imported products to stdout."""
+    store = _store(store_code)
+    language = language or store.default_language
+    query = (
+        select(MarketplaceProduct)
+        .where(MarketplaceProduct.store_id == store.id)
+        .options(selectinload(MarketplaceProduct.translations))
+        .order_by(MarketplaceProduct.id)
+        .execution_options(yield_per=1000)
+    )
+    writer = None
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+    for product in db.session.scalars(query):
+        translation = product.translation(language)
+        record = {
+            "id": product.marketplace_product_id,
+            "title": translation.title if translation else None,
+            "description": translation.description if translation else None,
+            "price": _money(product.price),
+            "sale_price": _money(product.sale_price),
+            "currency": product.currency,
+            "gtin": product.gtin,
+            "availability": product.availability,
+            "brand": product.brand,
+            "link": product.link,
+            "image_link": product.image_link,
+            "item_group_id": product.item_group_id,
+            "extra": product.extra or {},
+        }
+        if writer:
+            record["extra"] = json.dumps(record["extra"], ensure_ascii=False)
+            writer.writerow(record)
+        else:
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+@demo_cli.command("seed")
+def demo_seed() -> None:
+    """Create (once) a demo store, an admin and a store user, and print how to log in."""
+    store = db.session.scalar(select(Store).where(Store.code == "demo"))
+    if store is None:
+        store = Store(code="demo", name="Demo Store", default_language="fr")
+        db.session.add(store)
+        db.session.flush()
+    logins = (("admin@mercato.local", True, None), ("store@mercato.local", False, store.id))
+    for email, is_admin, store_id in logins:
+        if not db.session.scalar(select(User).where(User.email == email)):
+            user = User(email=email, is_admin=is_admin, store_id=store_id)
+            user.set_password("mercato-demo")
+            db.session.add(user)
+    db.session.commit()
+    click.echo("Demo ready. Log in at http://127.0.0.1:5000/login with:")
+    click.echo("  admin:      admin@mercato.local / mercato-demo")
+    click.echo("  store user: store@mercato.local / mercato-demo  (store 'demo')")
+
+
+def register_cli(app: Flask) -> None:
+    for group in (stores_cli, users_cli, imports_cli, products_cli, demo_cli):
+        app.cli.add_command(group)

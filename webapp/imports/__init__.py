@@ -1,0 +1,1 @@
+"""The product-feed import engine: source -> records -> canonical rows -> upsert."""

@@ -1,0 +1,392 @@
+"""Read a feed file into records, whatever its encoding, delimiter or format.
+
+Every reader yields :class:`Record` objects: the spreadsheet row number
+(header = row 1), the cells, and - when the record could not be read - a
+parse error.  A broken record never costs the records after it: an opened
+quote that does not close within the same physical line is given up after a
+bounded look-ahead, and the reader starts again on the next line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from defusedxml import ElementTree as SafeET
+
+from webapp.imports.mapping import header_score
+
+SAMPLE_BYTES = 1 << 20
+MAX_FIELD_BYTES = 512 * 1024  # one cell larger than this is a row error
+MAX_RECORD_LINES = 500  # a quoted cell may span this many physical lines
+DELIMITERS = (",", ";", "\t", "|")
+HEADER_SEARCH_ROWS = 30
+
+csv.field_size_limit(MAX_FIELD_BYTES * 4)
+
+
+class FeedError(Exception):
+    """The source is not a product feed we can read: the whole import fails with this sentence."""
+
+
+@dataclass(slots=True)
+class Record:
+    row_number: int
+    cells: list[str] | None
+    error: str | None = None
+    raw: str | None = None
+
+
+# --- encoding -----------------------------------------------------------------------------
+
+
+def _utf8_or_cp1252(exc: UnicodeDecodeError):
+    """Decode the bytes UTF-8 rejected as Windows-1252 (Latin-1 where 1252 has a hole).
+
+    Real exports mix the two in one file (a Latin-1 shop feed with pasted UTF-8
+    names); this keeps both readable instead of failing or producing mojibake.
+    """
+    bad = exc.object[exc.start : exc.end]
+    return "".join(
+        b.to_bytes(1, "big").decode("cp1252", errors="strict")
+        if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+        else chr(b)
+        for b in bad
+    ), exc.end
+
+
+codecs.register_error("mercato_utf8_or_cp1252", _utf8_or_cp1252)
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}")
+
+
+def detect_encoding(sample: bytes) -> tuple[str, str, int]:
+    """(codec, errors handler, BOM length) for a file that starts with ``sample``."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8", "mercato_utf8_or_cp1252", 3
+    if sample.startswith(codecs.BOM_UTF32_LE) or sample.startswith(codecs.BOM_UTF32_BE):
+        return "utf-32", "replace", 0
+    if sample.startswith(codecs.BOM_UTF16_LE) or sample.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16", "replace", 0
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8", "mercato_utf8_or_cp1252", 0
+    except UnicodeDecodeError:
+        pass
+    if _UTF8_MULTIBYTE.search(sample):
+        # Mostly UTF-8 with stray single-byte characters, or the reverse: decode per sequence.
+        return "utf-8", "mercato_utf8_or_cp1252", 0
+    return "cp1252", "mercato_utf8_or_cp1252", 0
+
+
+def text_stream(binary, sample: bytes) -> io.TextIOWrapper:
+    encoding, errors, bom = detect_encoding(sample)
+    if bom:
+        binary.read(bom)
+    if encoding == "cp1252":
+        # cp1252 has five undefined bytes; route them through the same handler.
+        return io.TextIOWrapper(binary, encoding="cp1252", errors=errors, newline="")
+    return io.TextIOWrapper(binary, encoding=encoding, errors=errors, newline="")
+
+
+# --- format -------------------------------------------------------------------------------
+
+
+def sniff_format(sample: bytes) -> str:
+    """'delimited', 'xml', 'json'; raises FeedError for empty files and web pages."""
+    encoding, _, bom = detect_encoding(sample)
+    head = sample[bom:].decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
+    if not head:
+        raise FeedError("The file is empty: there is nothing to import.")
+    lowered = head[:2048].lower()
+    if lowered.startswith("<!doctype html") or lowered.startswith("<html") or (
+        "<html" in lowered and "<body" in lowered
+    ):
+        raise FeedError(
+            "The source returned a web page (HTML), not a product feed. "
+            "Check the URL and any login it needs."
+        )
+    if head.startswith("<"):
+        return "xml"
+    if head.startswith("{") or head.startswith("["):
+        return "json"
+    return "delimited"
+
+
+def detect_delimiter(lines: list[str]) -> str:
+    """The candidate that splits the header and the lines after it most consistently.
+
+    The first line with cells counts five times: data lines may hold quoted
+    multi-line cells or HTML entities (``&bull;``) that fool a plain count.
+    """
+    best, best_score = ",", -1.0
+    for delim in DELIMITERS:
+        counts = []
+        for line in lines[:20]:
+            if not line.strip():
+                continue
+            try:
+                cells = next(csv.reader([line], delimiter=delim))
+            except (csv.Error, StopIteration):
+                continue
+            counts.append(len(cells))
+        if not counts or max(counts) < 2:
+            continue
+        common = max(set(counts), key=counts.count)
+        score = common * counts.count(common) + 5 * (counts[0] if counts[0] >= 2 else 0)
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+# --- delimited text -----------------------------------------------------------------------
+
+
+class DelimitedReader:
+    """Records of a CSV/TSV file, one per spreadsheet row, header first."""
+
+    def __init__(self, text: io.TextIOBase, delimiter: str | None = None):
+        self._lines = text
+        self._pending: list[str] = []
+        self.delimiter = delimiter
+        self.header: list[str] | None = None
+        self.header_row = 0
+        self.row_number = 0
+
+    def _next_line(self) -> str | None:
+        if self._pending:
+            return self._pending.pop()
+        line = self._lines.readline()
+        return line if line else None
+
+    def _split(self, text: str) -> list[str]:
+        return next(csv.reader((text,), delimiter=self.delimiter, strict=False))
+
+    def _logical_records(self) -> Iterator[Record]:
+        """Physical lines joined while a quote is open, within bounds."""
+        while True:
+            line = self._next_line()
+            if line is None:
+                return
+            self.row_number += 1
+            if line.count('"') % 2 == 0:
+                yield self._parse(line)
+                continue
+            lines = [line]
+            size = len(line)
+            balanced = False
+            while len(lines) < MAX_RECORD_LINES and size < MAX_FIELD_BYTES * 2:
+                nxt = self._next_line()
+                if nxt is None:
+                    break
+                lines.append(nxt)
+                size += len(nxt)
+                if sum(part.count('"') for part in lines) % 2 == 0:
+                    balanced = True
+                    break
+            if balanced:
+                record = self._parse("".join(lines))
+                expected = len(self.header) if self.header else None
+                if expected is None or (record.cells is not None and len(record.cells) == expected):
+                    yield record
+                    continue
+            # The quote never closed sensibly: this line alone is the row; the rest go back.
+            self._pending.extend(reversed(lines[1:]))
+            record = self._parse(line)
+            if record.error is None and (
+                self.header is None or len(record.cells or []) != len(self.header)
+            ):
+                record = Record(
+                    self.row_number,
+                    None,
+                    "a quoted value opens here and is never closed",
+                    line.rstrip("\r\n"),
+                )
+            yield record
+
+    def _parse(self, text: str) -> Record:
+        try:
+            cells = self._split(text)
+        except csv.Error as exc:
+            return Record(self.row_number, None, f"unreadable row ({exc})", text.rstrip("\r\n"))
+        for cell in cells:
+            if len(cell) > MAX_FIELD_BYTES:
+                return Record(
+                    self.row_number,
+                    None,
+                    f"a value is {len(cell):,} characters long (the limit is {MAX_FIELD_BYTES:,})",
+                    text[:500],
+                )
+        return Record(self.row_number, cells, None, None)
+
+    def start(self) -> list[str]:
+        """Find the delimiter and the header row; return the header cells.
+
+        The header is the first of the opening lines that names a product id
+        (exports often start with a title block), else the first line with cells.
+        """
+        preview: list[str] = []
+        for _ in range(HEADER_SEARCH_ROWS):
+            line = self._lines.readline()
+            if not line:
+                break
+            preview.append(line)
+        if self.delimiter is None:
+            self.delimiter = detect_delimiter(preview)
+        parsed: list[tuple[int, list[str]]] = []
+        for index, line in enumerate(preview):
+            try:
+                cells = self._split(line)
+            except (csv.Error, StopIteration):
+                continue
+            if sum(1 for c in cells if c.strip()) >= 2:
+                parsed.append((index, cells))
+        if not parsed:
+            raise FeedError("The file is empty or has no columns: there is nothing to import.")
+        with_id = [(i, c) for i, c in parsed if header_score(c) > 2]
+        index, cells = with_id[0] if with_id else parsed[0]
+        self.header = [c.strip().lstrip("\ufeff") for c in cells]
+        while self.header and self.header[-1] == "":
+            self.header.pop()
+        self.header_row = index + 1
+        self.row_number = index + 1
+        self._pending.extend(reversed(preview[index + 1 :]))
+        return self.header
+
+    def __iter__(self) -> Iterator[Record]:
+        if self.header is None:
+            self.start()
+        return self._logical_records()
+
+
+# --- XML ----------------------------------------------------------------------------------
+
+RECORD_TAGS = ("item", "entry", "product", "offer", "article", "produit", "artikel")
+
+
+def _local(tag: str) -> tuple[str, str]:
+    """('g', 'price') for '{http://base.google.com/ns/1.0}price', ('', 'price') otherwise."""
+    if tag.startswith("{"):
+        uri, _, name = tag[1:].partition("}")
+        prefix = "g" if "base.google.com" in uri else ""
+        return prefix, name
+    return "", tag
+
+
+def _key(tag: str) -> str:
+    prefix, name = _local(tag)
+    return f"{prefix}:{name}" if prefix else name
+
+
+def _flatten(element, prefix: str, out: dict[str, str]) -> None:
+    for child in element:
+        key = prefix + _key(child.tag)
+        if len(child):
+            _flatten(child, key + ".", out)
+            continue
+        value = (child.text or "").strip()
+        if not value and child.get("href"):
+            value = child.get("href")
+        if key in out:
+            if value:
+                out[key] = f"{out[key]}, {value}" if out[key] else value
+        else:
+            out[key] = value
+
+
+def iter_xml(binary) -> Iterator[tuple[int, dict[str, str]]]:
+    """Flat product nodes (Lengow), Google RSS items and Atom entries as dicts."""
+    record_tag = None
+    depth = 0
+    row = 1
+    try:
+        for event, element in SafeET.iterparse(binary, events=("start", "end"),
+                                                forbid_dtd=True):
+            if event == "start":
+                depth += 1
+                if record_tag is None and depth >= 2:
+                    if _local(element.tag)[1].lower() in RECORD_TAGS:
+                        record_tag = element.tag
+                continue
+            depth -= 1
+            if record_tag is None and depth >= 1 and len(element) and all(
+                len(child) == 0 or _local(child.tag)[1] in ("shipping", "tax")
+                for child in element
+            ) and len(element) >= 2:
+                record_tag = element.tag  # first element made of leaves: a product node
+            if element.tag == record_tag:
+                fields: dict[str, str] = {}
+                _flatten(element, "", fields)
+                row += 1
+                yield row, fields
+                element.clear()
+    except SafeET.ParseError as exc:
+        raise FeedError(f"The XML is malformed after row {row}: {exc}") from exc
+    except Exception as exc:  # defusedxml's refusals (DTD, entities) land here
+        if exc.__class__.__module__.startswith("defusedxml"):
+            raise FeedError(f"The XML uses a construct we refuse for safety: {exc}") from exc
+        raise
+    if record_tag is None:
+        raise FeedError("The XML holds no product nodes.")
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+
+def _find_collection(data) -> list | None:
+    if isinstance(data, list):
+        return data
+    if not isinstance(data, dict):
+        return None
+    for key, value in data.items():
+        if key.lower() in ("products", "product", "items", "item", "offers", "entries"):
+            found = _find_collection(value)
+            if found is not None:
+                return found
+    for value in data.values():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            return value
+    for value in data.values():
+        if isinstance(value, dict):
+            found = _find_collection(value)
+            if found is not None:
+                return found
+    return None
+
+
+def _flatten_json(obj: dict, prefix: str, out: dict[str, str]) -> None:
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _flatten_json(value, name + ".", out)
+        elif isinstance(value, list):
+            if all(not isinstance(v, (dict, list)) for v in value):
+                out[name] = ", ".join("" if v is None else str(v) for v in value)
+            else:
+                out[name] = json.dumps(value, ensure_ascii=False)
+        elif value is None:
+            out[name] = ""
+        elif isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        else:
+            out[name] = str(value)
+
+
+def iter_json(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str]]]:
+    try:
+        data = json.load(text)
+    except json.JSONDecodeError as exc:
+        raise FeedError(f"The JSON is malformed: {exc}") from exc
+    collection = _find_collection(data)
+    if collection is None:
+        raise FeedError("The JSON holds no products collection (e.g. {\"products\": [...]}).")
+    del data
+    for index, item in enumerate(collection):
+        fields: dict[str, str] = {}
+        if isinstance(item, dict):
+            _flatten_json(item, "", fields)
+        yield index + 2, fields

@@ -1,0 +1,183 @@
+"""Create, enqueue and execute product-import runs.
+
+Routes, the API and the CLI all come through here: they create a pending run
+(``create_run``), then either enqueue it for a worker (``enqueue``) or execute
+it inline (``execute``).  The job itself only receives the run id.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+from connectors.outbound import (
+    FetchError,
+    OutboundRefused,
+    check_url,
+    fetch_to_file,
+    mask_url,
+    parse_allowlist,
+)
+from webapp.crypto import decrypt, encrypt
+from webapp.extensions import db, queue
+from webapp.imports.engine import ImportRunner, fail, reset_for_execution
+from webapp.imports.reader import FeedError
+from webapp.models import Run, Store
+from webapp.models import runs as R
+
+log = logging.getLogger("mercato.imports")
+
+MIN_BATCH, MAX_BATCH, DEFAULT_BATCH = 100, 5000, 1000
+LANGUAGES = ("fr", "en", "de")
+
+
+class ImportRequestError(ValueError):
+    """The request to import is invalid; nothing was created."""
+
+
+def work_dir() -> Path:
+    path = Path(current_app.config["MERCATO_WORK_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def allowlist() -> set[tuple[str, int]]:
+    return parse_allowlist(current_app.config["MERCATO_OUTBOUND_ALLOW"])
+
+
+def validate_url(url: str) -> str:
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ImportRequestError("Enter a full http:// or https:// address of the feed.")
+    try:
+        check_url(url, allowlist())
+    except OutboundRefused as exc:
+        raise ImportRequestError(str(exc)) from exc
+    return url
+
+
+def create_run(
+    store: Store,
+    *,
+    source_url: str | None = None,
+    source_path: str | None = None,
+    source_name: str | None = None,
+    marketplace: str = "Letzshop",
+    language: str = "en",
+    batch_size: int = DEFAULT_BATCH,
+    user_id: int | None = None,
+    trigger: str = "ui",
+) -> Run:
+    """Validate the request and create a pending run; a refused request creates nothing."""
+    if bool(source_url) == bool(source_path):
+        raise ImportRequestError("Give either a feed URL or a file, not both and not neither.")
+    if language not in LANGUAGES:
+        raise ImportRequestError(f"Language must be one of {', '.join(LANGUAGES)}.")
+    try:
+        batch_size = int(batch_size)
+    except (TypeError, ValueError) as exc:
+        raise ImportRequestError("Batch size must be a whole number.") from exc
+    if not MIN_BATCH <= batch_size <= MAX_BATCH:
+        raise ImportRequestError(f"Batch size must be between {MIN_BATCH} and {MAX_BATCH}.")
+    marketplace = (marketplace or "Letzshop").strip()[:64] or "Letzshop"
+    run = Run(
+        kind="product_import",
+        store_id=store.id,
+        user_id=user_id,
+        trigger=trigger,
+        marketplace=marketplace,
+        language=language,
+        batch_size=batch_size,
+        status=R.PENDING,
+    )
+    if source_url:
+        url = validate_url(source_url)
+        masked = mask_url(url)
+        run.source_url = masked
+        if masked != url:
+            run.source_secret = encrypt(url)
+    else:
+        run.source_path = str(source_path)
+        run.source_name = source_name or Path(source_path).name
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def enqueue(run: Run) -> Run:
+    job = queue("imports").enqueue(
+        "jobs.imports.run_product_import",
+        run.id,
+        job_timeout=current_app.config["MERCATO_IMPORT_JOB_TIMEOUT"],
+        result_ttl=86400,
+        failure_ttl=7 * 86400,
+        description=f"product import run {run.id}",
+    )
+    run.rq_job_id = job.id
+    db.session.commit()
+    return run
+
+
+def _download(run: Run) -> Path:
+    url = decrypt(run.source_secret) if run.source_secret else run.source_url
+    dest = work_dir() / f"run-{run.id}.download"
+    cfg = current_app.config
+
+    def on_progress(done: int, total: int | None) -> None:
+        # Downloading is the first tenth of the bar when the size is known.
+        if total:
+            run.progress = min(10, int(done * 10 / total))
+
+    with dest.open("wb") as fh:
+        fetch_to_file(
+            url,
+            fh,
+            allow=allowlist(),
+            max_bytes=cfg["MERCATO_FETCH_MAX_BYTES"],
+            timeout=cfg["MERCATO_FETCH_TIMEOUT"],
+            on_progress=on_progress,
+        )
+    return dest
+
+
+def _owned_upload(path: Path) -> bool:
+    try:
+        path.resolve().relative_to((work_dir() / "uploads").resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def execute(run_id: int) -> Run | None:
+    """Execute a run to its end (inline or inside the RQ job). Finished runs are left alone."""
+    run = db.session.get(Run, run_id)
+    if run is None:
+        log.warning("job=import_feed run_id=%s state=missing", run_id)
+        return None
+    if run.status in R.FINISHED_STATUSES:
+        return run
+    reset_for_execution(run)
+    downloaded: Path | None = None
+    try:
+        if run.source_path:
+            path = Path(run.source_path)
+        else:
+            downloaded = path = _download(run)
+        ImportRunner(run, path).execute()
+    except (FeedError, FetchError, OutboundRefused) as exc:
+        fail(run, str(exc))
+    except Exception as exc:
+        log.exception("job=import_feed run_id=%s state=crashed", run_id)
+        fail(run, f"The import stopped on an internal error ({exc.__class__.__name__}); "
+                  "it can be run again.")
+        raise
+    finally:
+        if downloaded is not None:
+            downloaded.unlink(missing_ok=True)
+    if run.source_path and _owned_upload(Path(run.source_path)):
+        Path(run.source_path).unlink(missing_ok=True)
+    return run

@@ -1,0 +1,10 @@
+"""Mercato's tables, one module per domain (see shared DOMAIN.md)."""
+
+from webapp.models.catalog import (  # noqa: F401
+    MarketplaceProduct,
+    MarketplaceProductTranslation,
+    Product,
+    ProductTranslation,
+)
+from webapp.models.runs import Message, Run  # noqa: F401
+from webapp.models.stores import Store, User  # noqa: F401

@@ -1,0 +1,161 @@
+"""Runs and their messages: one model for every kind of execution.
+
+A product import is the first kind of run, so the storage keeps the seed's
+names (``marketplace_import_jobs``, ``marketplace_import_errors``) that the
+REST API and operators' SQL use.  Order imports, stock exports and every
+later feed record their executions here too, told apart by ``kind``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
+
+from webapp.extensions import db
+from webapp.models.base import JSONType, TimestampMixin, utcnow
+
+# Lifecycle
+PENDING = "pending"
+PROCESSING = "processing"
+COMPLETED = "completed"
+COMPLETED_WITH_ERRORS = "completed_with_errors"
+FAILED = "failed"
+ABANDONED = "abandoned"
+ACTIVE_STATUSES = (PENDING, PROCESSING)
+FINISHED_STATUSES = (COMPLETED, COMPLETED_WITH_ERRORS, FAILED, ABANDONED)
+STATUSES = ACTIVE_STATUSES + FINISHED_STATUSES
+
+# Phases while processing a product import
+PHASES = ("downloading", "parsing", "upserting")
+
+# Triggers
+TRIGGERS = ("ui", "api", "cli", "schedule", "run_now", "retry")
+
+# Message severities (DOMAIN.md): info and warning need nothing; retry retries itself;
+# error waits for a person.
+INFO, WARNING, RETRY, ERROR = "info", "warning", "retry", "error"
+SEVERITIES = (INFO, WARNING, RETRY, ERROR)
+
+
+def mask_url(url: str | None) -> str | None:
+    """The URL with any password replaced by ``***`` (what every page and log shows)."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    netloc = f"{user}:***@{host}" if parts.password is not None else f"{user}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Run(TimestampMixin, db.Model):
+    __tablename__ = "marketplace_import_jobs"
+
+    id = db.Column(db.Integer, primary_key=True)
+    kind = db.Column(db.String(32), nullable=False, default="product_import", index=True)
+    store_id = db.Column(
+        db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False
+    )
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"))
+    trigger = db.Column(db.String(16), nullable=False, default="ui")
+
+    # Product import configuration
+    marketplace = db.Column(db.String(64), nullable=False, default="Letzshop")
+    language = db.Column(db.String(2), nullable=False, default="en")
+    batch_size = db.Column(db.Integer, nullable=False, default=1000)
+    source_url = db.Column(db.Text)  # masked: safe to show
+    source_secret = db.Column(db.Text)  # the real URL, encrypted, when it carries credentials
+    source_path = db.Column(db.Text)  # uploaded file or CLI path on the worker's disk
+    source_name = db.Column(db.String(255))  # original file name of an upload
+
+    # Lifecycle and progress
+    status = db.Column(db.String(32), nullable=False, default=PENDING)
+    phase = db.Column(db.String(16))
+    progress = db.Column(db.Integer, nullable=False, default=0)  # percent, 0..100
+    rq_job_id = db.Column(db.String(64))
+    error_message = db.Column(db.Text)
+
+    imported_count = db.Column(db.Integer, nullable=False, default=0)
+    updated_count = db.Column(db.Integer, nullable=False, default=0)
+    unchanged_count = db.Column(db.Integer, nullable=False, default=0)
+    error_count = db.Column(db.Integer, nullable=False, default=0)
+    warning_count = db.Column(db.Integer, nullable=False, default=0)
+    total_processed = db.Column(db.Integer, nullable=False, default=0)
+
+    started_at = db.Column(db.DateTime)
+    completed_at = db.Column(db.DateTime)
+
+    store = db.relationship("Store")
+    user = db.relationship("User")
+
+    __table_args__ = (
+        db.Index("ix_runs_store_created", "store_id", "id"),
+        db.Index("ix_runs_status", "status"),
+        db.Index("ix_runs_user", "user_id", "id"),
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if not self.started_at:
+            return None
+        end = self.completed_at or utcnow()
+        return max(0.0, (end - self.started_at).total_seconds())
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "imported": self.imported_count,
+            "updated": self.updated_count,
+            "unchanged": self.unchanged_count,
+            "errors": self.error_count,
+            "warnings": self.warning_count,
+            "total": self.total_processed,
+        }
+
+    def summary(self) -> dict:
+        """The JSON line the CLI prints and the API returns at the end of a run."""
+        return {"job_id": self.id, "status": self.status, **self.counts()}
+
+    def mark(self, status: str, *, phase: str | None = None, when: datetime | None = None):
+        self.status = status
+        self.phase = phase
+        now = when or utcnow()
+        if status == PROCESSING and not self.started_at:
+            self.started_at = now
+        if status in FINISHED_STATUSES:
+            self.completed_at = now
+
+
+class Message(db.Model):
+    """Something a run has to say about one subject (a row, an order, the account)."""
+
+    __tablename__ = "marketplace_import_errors"
+
+    id = db.Column(db.Integer, primary_key=True)
+    import_job_id = db.Column(
+        db.Integer,
+        db.ForeignKey("marketplace_import_jobs.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+    severity = db.Column(db.String(8), nullable=False, default=ERROR)
+    error_type = db.Column(db.String(64), nullable=False)
+    row_number = db.Column(db.Integer)
+    identifier = db.Column(db.String(255))
+    error_message = db.Column(db.Text, nullable=False)
+    row_data = db.Column(JSONType)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        db.Index("ix_messages_job_row", "import_job_id", "row_number"),
+        db.Index("ix_messages_job_type", "import_job_id", "error_type"),
+    )

@@ -1,0 +1,55 @@
+"""Tenants (stores) and the people who use Mercato."""
+
+from __future__ import annotations
+
+from flask_login import UserMixin
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp.extensions import db
+from webapp.models.base import TimestampMixin
+
+LANGUAGES = ("fr", "en", "de")
+
+
+class Store(TimestampMixin, db.Model):
+    __tablename__ = "stores"
+
+    id = db.Column(db.Integer, primary_key=True)
+    code = db.Column(db.String(64), nullable=False, unique=True)
+    name = db.Column(db.String(255), nullable=False)
+    default_language = db.Column(db.String(2), nullable=False, default="fr")
+    letzshop_csv_url_fr = db.Column(db.Text)
+    letzshop_csv_url_en = db.Column(db.Text)
+    letzshop_csv_url_de = db.Column(db.Text)
+    is_active = db.Column(db.Boolean, nullable=False, default=True)
+
+    def __repr__(self) -> str:
+        return f"<Store {self.code}>"
+
+
+class User(UserMixin, TimestampMixin, db.Model):
+    __tablename__ = "users"
+
+    id = db.Column(db.Integer, primary_key=True)
+    email = db.Column(db.String(255), nullable=False, unique=True)
+    password_hash = db.Column(db.String(255), nullable=False)
+    is_admin = db.Column(db.Boolean, nullable=False, default=False)
+    store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    is_active = db.Column(db.Boolean, nullable=False, default=True)
+
+    store = db.relationship(Store)
+
+    __table_args__ = (
+        db.CheckConstraint(
+            "is_admin OR store_id IS NOT NULL", name="admin_or_store_user"
+        ),
+    )
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def can_see_store(self, store_id: int) -> bool:
+        return self.is_admin or self.store_id == store_id
