@@ -31,13 +31,15 @@ def pg_url() -> str | None:
         return None
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
 def redis_url() -> str:
-    return os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or (
-        "redis://127.0.0.1:6379/15"
+    return (
+        os.environ.get("TEST_REDIS_URL")
+        or os.environ.get("REDIS_URL")
+        or ("redis://127.0.0.1:6379/15")
     )
 
 
@@ -64,8 +66,9 @@ def sqlite_template(tmp_path_factory) -> Path:
 def pg_schema():
     url = pg_url()
     if url is None:
-        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL variant not run here "
-                    "(.ci/run sets it)")
+        pytest.skip(
+            "TEST_DATABASE_URL is not set: PostgreSQL variant not run here (.ci/run sets it)"
+        )
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
@@ -93,10 +96,16 @@ def database_uri(request, backend, tmp_path) -> str:
     url = request.getfixturevalue("pg_schema")
     engine = create_engine(url)
     with engine.begin() as conn:
-        tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' "
-            "AND tablename <> 'alembic_version'"
-        )).scalars().all()
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+            .scalars()
+            .all()
+        )
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
@@ -116,12 +125,14 @@ def redis_conn():
 def app(database_uri, tmp_path, redis_conn):
     import jobs
 
-    app = create_app({
-        "SQLALCHEMY_DATABASE_URI": database_uri,
-        "REDIS_URL": redis_url(),
-        "MERCATO_WORK_DIR": str(tmp_path / "work"),
-        "WTF_CSRF_ENABLED": True,
-    })
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_uri,
+            "REDIS_URL": redis_url(),
+            "MERCATO_WORK_DIR": str(tmp_path / "work"),
+            "WTF_CSRF_ENABLED": True,
+        }
+    )
     jobs._app = app  # jobs executed by in-process workers use this app
     with app.app_context():
         yield app

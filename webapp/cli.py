@@ -59,24 +59,28 @@ def users_create(email: str, password: str, is_admin: bool, store_code: str | No
     email = email.strip().lower()
     if db.session.scalar(select(User).where(User.email == email)):
         raise click.ClickException(f"A user {email!r} already exists.")
-    user = User(email=email, is_admin=is_admin,
-                store_id=_store(store_code).id if store_code else None)
+    user = User(
+        email=email, is_admin=is_admin, store_id=_store(store_code).id if store_code else None
+    )
     user.set_password(password)
     db.session.add(user)
     db.session.commit()
-    click.echo(json.dumps({"id": user.id, "email": user.email, "admin": user.is_admin,
-                           "store": store_code}))
+    click.echo(
+        json.dumps(
+            {"id": user.id, "email": user.email, "admin": user.is_admin, "store": store_code}
+        )
+    )
 
 
 @imports_cli.command("run")
 @click.option("--store", "store_code", required=True)
 @click.option("--source", required=True, help="A local file path or an http(s) URL.")
 @click.option("--marketplace", default="Letzshop", show_default=True)
-@click.option("--language", default="en", type=click.Choice(["fr", "en", "de"]),
-              show_default=True)
+@click.option("--language", default="en", type=click.Choice(["fr", "en", "de"]), show_default=True)
 @click.option("--batch-size", default=1000, show_default=True, type=int)
-def imports_run(store_code: str, source: str, marketplace: str, language: str,
-                batch_size: int) -> None:
+def imports_run(
+    store_code: str, source: str, marketplace: str, language: str, batch_size: int
+) -> None:
     """Run one import inline; the last line printed is its JSON summary."""
     from webapp.imports.service import ImportRequestError, create_run, execute
 
@@ -131,8 +135,21 @@ def _finish(run: Run) -> None:
         sys.exit(1)
 
 
-EXPORT_FIELDS = ("id", "title", "description", "price", "sale_price", "currency", "gtin",
-                 "availability", "brand", "link", "image_link", "item_group_id", "extra")
+EXPORT_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "price",
+    "sale_price",
+    "currency",
+    "gtin",
+    "availability",
+    "brand",
+    "link",
+    "image_link",
+    "item_group_id",
+    "extra",
+)
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -144,8 +161,12 @@ def _money(value: Decimal | None) -> str | None:
 
 @products_cli.command("export")
 @click.option("--store", "store_code", required=True)
-@click.option("--language", default=None, type=click.Choice(["fr", "en", "de"]),
-              help="Titles in this language, falling back to fr, en, de.")
+@click.option(
+    "--language",
+    default=None,
+    type=click.Choice(["fr", "en", "de"]),
+    help="Titles in this language, falling back to fr, en, de.",
+)
 @click.option("--format", "fmt", default="jsonl", type=click.Choice(["jsonl", "csv"]))
 def products_export(store_code: str, language: str | None, fmt: str) -> None:
     """Write the store's imported products to stdout."""

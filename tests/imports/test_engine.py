@@ -29,8 +29,14 @@ def test_rows_are_imported_and_bad_rows_become_errors(store, tmp_path):
     run = import_file(store, write(tmp_path, "feed.csv", BASIC), language="en")
     assert run.status == R.COMPLETED_WITH_ERRORS
     assert run.summary() == {
-        "job_id": run.id, "status": "completed_with_errors", "imported": 3, "updated": 0,
-        "unchanged": 0, "errors": 4, "warnings": 1, "total": 7,
+        "job_id": run.id,
+        "status": "completed_with_errors",
+        "imported": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "errors": 4,
+        "warnings": 1,
+        "total": 7,
     }
     found = products(store)
     assert set(found) == {"A1", "A2", "A6"}
@@ -45,8 +51,11 @@ def test_rows_are_imported_and_bad_rows_become_errors(store, tmp_path):
 
     by_row = {(m.row_number, m.error_type): m for m in messages(run)}
     assert set(by_row) == {
-        (3, "validation_error"), (4, "missing_title"), (5, "parse_error"),
-        (6, "duplicate_id"), (7, "missing_id"),
+        (3, "validation_error"),
+        (4, "missing_title"),
+        (5, "parse_error"),
+        (6, "duplicate_id"),
+        (7, "missing_id"),
     }
     assert by_row[(3, "validation_error")].severity == "warning"
     assert by_row[(4, "missing_title")].identifier == "A3"
@@ -61,9 +70,12 @@ def test_reimport_is_idempotent_and_changes_are_updates(store, tmp_path):
     again = import_file(store, path)
     assert (again.imported_count, again.updated_count, again.unchanged_count) == (0, 0, 3)
     assert product_count() == 3
-    changed = write(tmp_path, "feed2.csv", BASIC.replace("Fine,,7", "Fine,,8"))
+    changed = write(
+        tmp_path, "feed2.csv", BASIC.replace("Fine,,7", "Fine,,8").replace(",red", ",blue")
+    )
     third = import_file(store, changed)
-    assert (third.imported_count, third.updated_count, third.unchanged_count) == (0, 1, 2)
+    assert (third.imported_count, third.updated_count, third.unchanged_count) == (0, 2, 1)
+    assert products(store)["A1"].extra == {"color": "blue"}
     assert products(store)["A6"].price == Decimal("8")
 
 
@@ -119,8 +131,13 @@ def test_ragged_rows_and_oversized_fields_are_row_errors(store, tmp_path):
 
 @pytest.mark.parametrize(
     ("encoding", "bom"),
-    [("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-16", b""), ("cp1252", b""),
-     ("latin-1", b"")],
+    [
+        ("utf-8", b""),
+        ("utf-8", b"\xef\xbb\xbf"),
+        ("utf-16", b""),
+        ("cp1252", b""),
+        ("latin-1", b""),
+    ],
 )
 def test_encodings(store, tmp_path, encoding, bom):
     text = "id;title;price\nE1;Crème brûlée für Jürgen;3,50 €\n"
@@ -147,7 +164,7 @@ def test_delimiters(store, tmp_path, delimiter):
 
 
 def test_gzip_and_zip_sources(store, tmp_path):
-    body = "id,title,price\nZ1,Zipped,1\n".encode()
+    body = b"id,title,price\nZ1,Zipped,1\n"
     gz = write(tmp_path, "f.csv.gz", gzip.compress(body))
     assert import_file(store, gz).imported_count == 1
     buffer = io.BytesIO()
@@ -177,10 +194,15 @@ def test_lengow_xml_with_declared_encoding(store, tmp_path):
 
 
 def test_lengow_json(store, tmp_path):
-    data = {"date": "x", "products": {"product": [
-        {"id": "1", "title": "t1", "price": "150.90", "stock": "15"},
-        {"id": "2", "title": "t2", "price": "50.50", "stock": "6"},
-    ]}}
+    data = {
+        "date": "x",
+        "products": {
+            "product": [
+                {"id": "1", "title": "t1", "price": "150.90", "stock": "15"},
+                {"id": "2", "title": "t2", "price": "50.50", "stock": "6"},
+            ]
+        },
+    }
     run = import_file(store, write(tmp_path, "l.json", json.dumps(data)))
     assert run.imported_count == 2
     assert products(store)["2"].price == Decimal("50.50")
@@ -189,8 +211,7 @@ def test_lengow_json(store, tmp_path):
 @pytest.mark.parametrize(
     ("name", "body", "reason"),
     [
-        ("login.html", "<!DOCTYPE html><html><body><form>Login</form></body></html>",
-         "web page"),
+        ("login.html", "<!DOCTYPE html><html><body><form>Login</form></body></html>", "web page"),
         ("empty.csv", "", "empty"),
         ("blank.csv", "\n\n  \n", "empty"),
         ("noid.csv", "name,colour,weight\nChair,red,3\n", "No product id column"),
@@ -210,12 +231,16 @@ def test_not_a_feed_fails_and_touches_nothing(store, tmp_path, name, body, reaso
 def test_rerun_after_a_killed_worker_reaches_the_same_result(store, tmp_path):
     from webapp.imports.service import create_run, execute
 
-    path = write(tmp_path, "k.csv", "id,title,price\n" + "".join(
-        f"K{i},Item {i},{i}\n" for i in range(500)))
+    path = write(
+        tmp_path, "k.csv", "id,title,price\n" + "".join(f"K{i},Item {i},{i}\n" for i in range(500))
+    )
     run = create_run(store, source_path=str(path), batch_size=100)
     # Simulate a worker killed after two batches: those rows exist, the run says processing.
-    partial = write(tmp_path, "partial.csv", "id,title,price\n" + "".join(
-        f"K{i},Item {i},{i}\n" for i in range(200)))
+    partial = write(
+        tmp_path,
+        "partial.csv",
+        "id,title,price\n" + "".join(f"K{i},Item {i},{i}\n" for i in range(200)),
+    )
     import_file(store, partial)
     run.status = R.PROCESSING
     db.session.commit()
@@ -228,8 +253,9 @@ def test_rerun_after_a_killed_worker_reaches_the_same_result(store, tmp_path):
 def test_progress_and_counts_are_saved_per_batch(store, tmp_path):
     from webapp.imports.service import create_run, execute
 
-    path = write(tmp_path, "b.csv", "id,title,price\n" + "".join(
-        f"P{i},Item {i},{i}\n" for i in range(1050)))
+    path = write(
+        tmp_path, "b.csv", "id,title,price\n" + "".join(f"P{i},Item {i},{i}\n" for i in range(1050))
+    )
     run = create_run(store, source_path=str(path), batch_size=100)
     execute(run.id)
     db.session.refresh(run)

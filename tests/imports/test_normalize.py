@@ -44,8 +44,13 @@ def test_empty_price_is_no_price():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("4006381333931", "4006381333931"), ("0000080446392", "0000080446392"),
-     ("96385074", "96385074"), ("4006-3813-33931", "4006381333931"), ("", None)],
+    [
+        ("4006381333931", "4006381333931"),
+        ("0000080446392", "0000080446392"),
+        ("96385074", "96385074"),
+        ("4006-3813-33931", "4006381333931"),
+        ("", None),
+    ],
 )
 def test_valid_gtins_keep_leading_zeros(text, expected):
     assert parse_gtin(text) == expected
@@ -53,8 +58,12 @@ def test_valid_gtins_keep_leading_zeros(text, expected):
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("4006381333932", "check digit"), ("1234567890", "10 digits"),
-     ("3,61E+12", "scientific"), ("ABC123", "digits")],
+    [
+        ("4006381333932", "check digit"),
+        ("1234567890", "10 digits"),
+        ("3,61E+12", "scientific"),
+        ("ABC123", "digits"),
+    ],
 )
 def test_bad_gtins_say_why(text, reason):
     with pytest.raises(ValueError, match=reason):
@@ -63,10 +72,18 @@ def test_bad_gtins_say_why(text, reason):
 
 @pytest.mark.parametrize(
     ("text", "quantity", "expected"),
-    [("in stock", None, "in_stock"), ("in_stock", None, "in_stock"),
-     ("Out of Stock", None, "out_of_stock"), ("disponible", None, "in_stock"),
-     ("ausverkauft", None, "out_of_stock"), ("pre-order", None, "preorder"),
-     ("", 3, "in_stock"), ("", 0, "out_of_stock"), ("", None, None), ("5", None, "in_stock")],
+    [
+        ("in stock", None, "in_stock"),
+        ("in_stock", None, "in_stock"),
+        ("Out of Stock", None, "out_of_stock"),
+        ("disponible", None, "in_stock"),
+        ("ausverkauft", None, "out_of_stock"),
+        ("pre-order", None, "preorder"),
+        ("", 3, "in_stock"),
+        ("", 0, "out_of_stock"),
+        ("", None, None),
+        ("5", None, "in_stock"),
+    ],
 )
 def test_availability_from_words_or_quantity(text, quantity, expected):
     assert parse_availability(text, quantity) == expected

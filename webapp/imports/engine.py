@@ -8,6 +8,7 @@ executed again (unchanged rows are recognised, nothing is duplicated).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -26,9 +27,9 @@ from webapp.imports.reader import (
     sniff_format,
     text_stream,
 )
-from webapp.imports.rows import BuiltRow, DictRecords, RowBuilder, RowMessage
+from webapp.imports.rows import DictRecords, PendingRow, Rejected, RowBuilder, RowMessage
 from webapp.imports.sources import open_feed
-from webapp.imports.writer import BatchWriter, ProductRow
+from webapp.imports.writer import BatchWriter
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 
@@ -58,8 +59,9 @@ def _records(factory, fmt: str) -> tuple[list[str] | None, Iterator]:
     if fmt == "xml":
         return None, ((row, fields, None, None) for row, fields in iter_xml(factory()))
     sample = factory().read(SAMPLE_BYTES)
-    return None, ((row, fields, None, None) for row, fields in iter_json(
-        text_stream(factory(), sample)))
+    return None, (
+        (row, fields, None, None) for row, fields in iter_json(text_stream(factory(), sample))
+    )
 
 
 class ImportRunner:
@@ -69,11 +71,17 @@ class ImportRunner:
         self.run = run
         self.path = Path(path)
         self.seen: set[int] = set()
-        self.pending_rows: list[ProductRow] = []
+        self.pending_rows: list[PendingRow] = []
+        self.builder: RowBuilder | None = None
+        self.writer: BatchWriter | None = None
         self.pending_messages: list[dict] = []
         self.stored_messages = 0
         self.records_in_batch = 0
         self.wrote_any = False
+        # Counted here, copied onto the run once per batch (ORM attribute writes are slow).
+        self.total = 0
+        self.errors = 0
+        self.warnings = 0
 
     # -- driving --------------------------------------------------------------------------
 
@@ -99,6 +107,7 @@ class ImportRunner:
                     if dict_records is not None:
                         cells, grew = dict_records.cells(cells)
                         if grew or builder is None:
+                            self._flush(progress())  # pending rows were read with the old map
                             builder = RowBuilder(
                                 map_columns(dict_records.headers), fixed_width=False
                             )
@@ -107,6 +116,7 @@ class ImportRunner:
                                     "No product id field found in the feed's products. "
                                     "Fields seen: " + ", ".join(dict_records.headers[:30])
                                 )
+                    self.builder = builder
                     self._take(builder, row_number, cells, error, raw)
                     if self.records_in_batch >= run.batch_size:
                         self._flush(progress())
@@ -114,8 +124,8 @@ class ImportRunner:
                 if not self.wrote_any and not self.pending_rows:
                     raise
                 self._message(None, None, "error", "parse_error", str(exc), None)
-                run.error_count += 1
-                run.total_processed += 1
+                self.errors += 1
+                self.total += 1
             self._flush(1.0)
         run.status = R.COMPLETED_WITH_ERRORS if run.error_count else R.COMPLETED
         run.phase = None
@@ -123,76 +133,91 @@ class ImportRunner:
         db.session.commit()
         log.info(
             "job=import_feed run_id=%s state=%s rows=%s imported=%s updated=%s unchanged=%s "
-            "errors=%s warnings=%s seconds=%.1f", run.id, run.status, run.total_processed,
-            run.imported_count, run.updated_count, run.unchanged_count, run.error_count,
-            run.warning_count, time.monotonic() - started,
+            "errors=%s warnings=%s seconds=%.1f",
+            run.id,
+            run.status,
+            run.total_processed,
+            run.imported_count,
+            run.updated_count,
+            run.unchanged_count,
+            run.error_count,
+            run.warning_count,
+            time.monotonic() - started,
         )
         return run
 
     def _take(self, builder: RowBuilder, row_number: int, cells, error, raw) -> None:
-        run = self.run
         if error is not None:
-            self._count_error(row_number, None, RowMessage("error", "parse_error", error),
-                              {"raw": (raw or "")[:2000]})
+            self._count_error(
+                row_number,
+                None,
+                RowMessage("error", "parse_error", error),
+                {"raw": (raw or "")[:2000]},
+            )
             return
-        if not cells or not any(c.strip() for c in cells):
+        if not cells or not "".join(cells).strip():
             return  # blank line: a spreadsheet shows it, nobody means it as a product
-        built: BuiltRow = builder.build(cells)
-        if built.skipped:
+        got = builder.identify(row_number, cells)
+        if type(got) is Rejected:
+            if got.skipped:
+                return
+            self.records_in_batch += 1
+            self.total += 1
+            for message in got.messages:
+                self._count_error(
+                    row_number, got.identifier, message, builder.row_data(cells), counted=True
+                )
             return
         self.records_in_batch += 1
-        run.total_processed += 1
-        if built.product is None:
-            for message in built.messages:
-                self._count_error(row_number, built.identifier, message, builder.row_data(cells),
-                                  counted=True)
-            return
-        key = hash(built.identifier)
+        self.total += 1
+        key = hash(got.identifier)
         if key in self.seen:
             self._count_error(
-                row_number, built.identifier,
-                RowMessage("error", "duplicate_id",
-                           f"product id {built.identifier!r} appears again; the first row wins"),
-                builder.row_data(cells), counted=True,
+                row_number,
+                got.identifier,
+                RowMessage(
+                    "error",
+                    "duplicate_id",
+                    f"product id {got.identifier!r} appears again; the first row wins",
+                ),
+                builder.row_data(cells),
+                counted=True,
             )
             return
         self.seen.add(key)
-        for message in built.messages:
-            run.warning_count += 1
-            self._message(row_number, built.identifier, message.severity, message.error_type,
-                          message.message, builder.row_data(cells))
-        built.product.row_number = row_number
-        self.pending_rows.append(built.product)
+        self.pending_rows.append(got)
 
-    def _count_error(self, row_number, identifier, message: RowMessage, data,
-                     counted: bool = False) -> None:
-        run = self.run
+    def _count_error(
+        self, row_number, identifier, message: RowMessage, data, counted: bool = False
+    ) -> None:
         if not counted:
             self.records_in_batch += 1
-            run.total_processed += 1
-        run.error_count += 1
+            self.total += 1
+        self.errors += 1
         self._message(row_number, identifier, "error", message.error_type, message.message, data)
 
     def _message(self, row_number, identifier, severity, error_type, text, data) -> None:
         if self.stored_messages >= MAX_MESSAGES_PER_RUN:
             return
         self.stored_messages += 1
-        self.pending_messages.append({
-            "import_job_id": self.run.id,
-            "severity": severity,
-            "error_type": error_type,
-            "row_number": row_number,
-            "identifier": (identifier or None) and identifier[:255],
-            "error_message": f"Row {row_number}: {text}" if row_number else text,
-            "row_data": data,
-            "created_at": utcnow(),
-        })
+        self.pending_messages.append(
+            {
+                "import_job_id": self.run.id,
+                "severity": severity,
+                "error_type": error_type,
+                "row_number": row_number,
+                "identifier": (identifier or None) and identifier[:255],
+                "error_message": f"Row {row_number}: {text}" if row_number else text,
+                "row_data": data,
+                "created_at": utcnow(),
+            }
+        )
 
-    def _flush(self, fraction: float) -> None:
+    def _writer(self) -> BatchWriter:
+        conn = db.session.connection()
         run = self.run
-        if self.pending_rows:
-            conn = db.session.connection()
-            writer = BatchWriter(
+        if self.writer is None:
+            self.writer = BatchWriter(
                 conn.connection.driver_connection,
                 conn.dialect.name,
                 store_id=run.store_id,
@@ -200,13 +225,77 @@ class ImportRunner:
                 language=run.language,
                 run_id=run.id,
             )
-            result = writer.write(self.pending_rows, utcnow())
-            run.imported_count += result.imported
-            run.updated_count += result.updated
-            run.unchanged_count += result.unchanged
-            self.wrote_any = True
+        else:  # the session hands out a pooled connection per transaction
+            self.writer.conn = conn.connection.driver_connection
+        return self.writer
+
+    def _write_pending(self) -> None:
+        """Look the batch up, normalise only what is new or changed, write it."""
+        run, builder, writer = self.run, self.builder, self._writer()
+        existing = writer.lookup([p.identifier for p in self.pending_rows])
+        new, changed, translations = [], [], []
+        for pending in self.pending_rows:
+            found = existing.get(pending.identifier)
+            if found is not None and found.content_hash == pending.content_hash:
+                if found.translation_hash == pending.translation_hash:
+                    run.unchanged_count += 1
+                else:
+                    translations.append(
+                        (found.id, pending.title, pending.description, pending.translation_hash)
+                    )
+                    run.updated_count += 1
+                if found.warnings:
+                    self._warnings(pending, found.warnings)
+                continue
+            built = builder.normalise(pending)
+            if type(built) is Rejected:
+                self.errors += 1
+                for message in built.messages:
+                    self._message(
+                        pending.row_number,
+                        pending.identifier,
+                        "error",
+                        message.error_type,
+                        message.message,
+                        builder.row_data(pending.cells),
+                    )
+                continue
+            if built.warnings:
+                self._warnings(pending, built.warnings)
+            if found is None:
+                new.append(built)
+                run.imported_count += 1
+                continue
+            changed.append((found.id, built))
+            if found.translation_hash != pending.translation_hash:
+                translations.append(
+                    (found.id, pending.title, pending.description, pending.translation_hash)
+                )
+            run.updated_count += 1
+        writer.apply(new, changed, translations, utcnow())
+        self.wrote_any = True
+
+    def _warnings(self, pending: PendingRow, stored: str) -> None:
+        for error_type, text in json.loads(stored):
+            self.warnings += 1
+            self._message(
+                pending.row_number,
+                pending.identifier,
+                "warning",
+                error_type,
+                text,
+                self.builder.row_data(pending.cells),
+            )
+
+    def _flush(self, fraction: float) -> None:
+        run = self.run
+        if self.pending_rows:
+            self._write_pending()
         if self.pending_messages:
             db.session.execute(insert(R.Message), self.pending_messages)
+        run.total_processed = self.total
+        run.error_count = self.errors
+        run.warning_count = self.warnings
         run.progress = int(fraction * 100) if fraction < 1.0 else 100
         db.session.commit()
         self.pending_rows = []
@@ -217,8 +306,15 @@ class ImportRunner:
 def reset_for_execution(run: R.Run) -> None:
     """Start (or restart, after a crash) a run from a clean slate."""
     db.session.execute(delete(R.Message).where(R.Message.import_job_id == run.id))
-    for name in ("imported_count", "updated_count", "unchanged_count", "error_count",
-                 "warning_count", "total_processed", "progress"):
+    for name in (
+        "imported_count",
+        "updated_count",
+        "unchanged_count",
+        "error_count",
+        "warning_count",
+        "total_processed",
+        "progress",
+    ):
         setattr(run, name, 0)
     run.error_message = None
     run.completed_at = None

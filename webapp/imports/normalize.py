@@ -28,6 +28,10 @@ CURRENCY_SYMBOLS = {
 _ISO = re.compile(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])")
 _NUMBER = re.compile(r"[-+]?\d[\d.,' \u00a0\u202f]*")
 _SPACES = re.compile(r"[ '\u00a0\u202f]")
+# The common Google Shopping form, read without the general parser: "29.99 EUR", "57".
+_PLAIN_PRICE = re.compile(r"(\d{1,15}(?:\.\d{1,6})?)(?: ?([A-Z]{3}))?")
+_DIGIT_IN = re.compile(r"\d")
+_NUMERIC = re.compile(r"[-+]?[\d.,]+")
 
 
 def parse_price(text: str | None) -> tuple[Decimal | None, str | None]:
@@ -37,6 +41,9 @@ def parse_price(text: str | None) -> tuple[Decimal | None, str | None]:
     text = text.strip()
     if not text:
         return None, None
+    plain = _PLAIN_PRICE.fullmatch(text)
+    if plain:
+        return Decimal(plain.group(1)), plain.group(2)
     currency = None
     iso = _ISO.search(text)
     if iso:
@@ -51,7 +58,7 @@ def parse_price(text: str | None) -> tuple[Decimal | None, str | None]:
     if not match:
         raise ValueError(f"price {text!r} has no number in it")
     rest = (text[: match.start()] + text[match.end() :]).strip()
-    if re.search(r"\d", rest):
+    if _DIGIT_IN.search(rest):
         raise ValueError(f"price {text!r} holds more than one number")
     amount = _decimal_from(match.group(0).strip())
     if amount is None:
@@ -63,7 +70,7 @@ def parse_price(text: str | None) -> tuple[Decimal | None, str | None]:
 
 def _decimal_from(raw: str) -> Decimal | None:
     number = _SPACES.sub("", raw)
-    if not number or not re.fullmatch(r"[-+]?[\d.,]+", number):
+    if not number or not _NUMERIC.fullmatch(number):
         return None
     dots, commas = number.count("."), number.count(",")
     if dots and commas:
@@ -74,8 +81,12 @@ def _decimal_from(raw: str) -> Decimal | None:
             number = number.replace(",", "")
     elif commas:
         head, _, tail = number.rpartition(",")
-        if commas > 1 or (len(tail) == 3 and head.lstrip("+-") and len(head.lstrip("+-")) <= 3
-                          and head.lstrip("+-") != "0"):
+        if commas > 1 or (
+            len(tail) == 3
+            and head.lstrip("+-")
+            and len(head.lstrip("+-")) <= 3
+            and head.lstrip("+-") != "0"
+        ):
             number = number.replace(",", "")  # 1,299 / 1,299,000: thousands
         else:
             number = number.replace(",", ".")  # 29,99: decimal comma
@@ -99,20 +110,65 @@ def parse_decimal(text: str | None) -> Decimal | None:
 
 _AVAILABILITY_WORDS = {
     "in_stock": (
-        "in stock", "instock", "in_stock", "available", "yes", "y", "true", "1", "on stock",
-        "disponible", "en stock", "oui", "auf lager", "lieferbar", "verfügbar", "vorrätig",
-        "ja", "limited availability", "availableforsale",
+        "in stock",
+        "instock",
+        "in_stock",
+        "available",
+        "yes",
+        "y",
+        "true",
+        "1",
+        "on stock",
+        "disponible",
+        "en stock",
+        "oui",
+        "auf lager",
+        "lieferbar",
+        "verfügbar",
+        "vorrätig",
+        "ja",
+        "limited availability",
+        "availableforsale",
     ),
     "out_of_stock": (
-        "out of stock", "outofstock", "out_of_stock", "unavailable", "no", "n", "false", "0",
-        "sold out", "soldout", "discontinued", "rupture", "rupture de stock", "épuisé",
-        "indisponible", "non", "nicht verfügbar", "nicht lieferbar", "ausverkauft", "nein",
+        "out of stock",
+        "outofstock",
+        "out_of_stock",
+        "unavailable",
+        "no",
+        "n",
+        "false",
+        "0",
+        "sold out",
+        "soldout",
+        "discontinued",
+        "rupture",
+        "rupture de stock",
+        "épuisé",
+        "indisponible",
+        "non",
+        "nicht verfügbar",
+        "nicht lieferbar",
+        "ausverkauft",
+        "nein",
         "not available",
     ),
-    "preorder": ("preorder", "pre-order", "pre order", "précommande", "vorbestellung",
-                 "vorbestellbar"),
-    "backorder": ("backorder", "on backorder", "onbackorder", "available for order",
-                  "sur commande", "nachbestellt"),
+    "preorder": (
+        "preorder",
+        "pre-order",
+        "pre order",
+        "précommande",
+        "vorbestellung",
+        "vorbestellbar",
+    ),
+    "backorder": (
+        "backorder",
+        "on backorder",
+        "onbackorder",
+        "available for order",
+        "sur commande",
+        "nachbestellt",
+    ),
 }
 AVAILABILITY = {
     word: canonical for canonical, words in _AVAILABILITY_WORDS.items() for word in words
@@ -126,7 +182,7 @@ def parse_availability(text: str | None, quantity: int | None = None) -> str | N
         found = AVAILABILITY.get(word) or AVAILABILITY.get(word.replace(" ", ""))
         if found:
             return found
-        if re.fullmatch(r"\d+", word):
+        if word.isdigit():
             return "in_stock" if int(word) > 0 else "out_of_stock"
     if quantity is not None:
         return "in_stock" if quantity > 0 else "out_of_stock"
@@ -137,7 +193,10 @@ def parse_quantity(text: str | None) -> int | None:
     """Whole stock counts ("3", "12.0", "1 200"); anything else (e.g. "100 ML") is not stock."""
     if text is None:
         return None
-    cleaned = _SPACES.sub("", text.strip())
+    cleaned = text.strip()
+    if cleaned.isdigit():
+        return int(cleaned)
+    cleaned = _SPACES.sub("", cleaned)
     if re.fullmatch(r"[-+]?\d+", cleaned):
         return max(0, int(cleaned))
     if re.fullmatch(r"[-+]?\d+[.,]0+", cleaned):
@@ -146,10 +205,16 @@ def parse_quantity(text: str | None) -> int | None:
 
 
 def gtin_check_digit_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits[:-1])):
-        total += int(char) * (3 if position % 2 == 0 else 1)
-    return (10 - total % 10) % 10 == int(digits[-1])
+    """GS1 mod-10: weights 3 and 1 from the right, summed on the bytes (no int() per digit)."""
+    raw = digits.encode("ascii")
+    by3, by1 = raw[-2::-2], raw[-3::-2]
+    total = 3 * (sum(by3) - 48 * len(by3)) + sum(by1) - 48 * len(by1)
+    return (10 - total % 10) % 10 == raw[-1] - 48
+
+
+_SCIENTIFIC = re.compile(r"\d[.,]\d*[eE][+-]?\d")
+_GTIN_SEPARATORS = re.compile(r"[\s\-.]")
+GTIN_LENGTHS = (8, 12, 13, 14)
 
 
 def parse_gtin(text: str | None) -> str | None:
@@ -159,14 +224,18 @@ def parse_gtin(text: str | None) -> str | None:
     raw = text.strip()
     if not raw:
         return None
-    if re.search(r"[eE][+-]?\d", raw) and re.search(r"\d[.,]\d", raw):
+    if raw.isascii() and raw.isdigit() and len(raw) in GTIN_LENGTHS:
+        if gtin_check_digit_ok(raw):
+            return raw
+        raise ValueError(f"GTIN {raw!r} has a wrong check digit")
+    if _SCIENTIFIC.search(raw):
         raise ValueError(
             f"GTIN {raw!r} was mangled into scientific notation (a spreadsheet rounded it)"
         )
-    digits = re.sub(r"[\s\-.]", "", raw)
-    if not digits.isdigit():
+    digits = _GTIN_SEPARATORS.sub("", raw)
+    if not (digits.isascii() and digits.isdigit()):
         raise ValueError(f"GTIN {raw!r} is not made of digits")
-    if len(digits) not in (8, 12, 13, 14):
+    if len(digits) not in GTIN_LENGTHS:
         raise ValueError(f"GTIN {raw!r} has {len(digits)} digits; a GTIN has 8, 12, 13 or 14")
     if not gtin_check_digit_ok(digits):
         raise ValueError(f"GTIN {raw!r} has a wrong check digit")
@@ -174,9 +243,16 @@ def parse_gtin(text: str | None) -> str | None:
 
 
 _CONDITIONS = {
-    "new": "new", "neu": "new", "neuf": "new", "nouveau": "new",
-    "used": "used", "gebraucht": "used", "occasion": "used",
-    "refurbished": "refurbished", "reconditionné": "refurbished", "generalüberholt": "refurbished",
+    "new": "new",
+    "neu": "new",
+    "neuf": "new",
+    "nouveau": "new",
+    "used": "used",
+    "gebraucht": "used",
+    "occasion": "used",
+    "refurbished": "refurbished",
+    "reconditionné": "refurbished",
+    "generalüberholt": "refurbished",
 }
 
 

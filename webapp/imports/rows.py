@@ -1,9 +1,17 @@
-"""Build canonical product rows from a feed's records, with the row's messages."""
+"""Turn a feed's records into canonical product rows, in two steps.
+
+``identify`` is cheap and runs on every record: it finds the id and title and
+hashes the raw cells.  ``normalise`` (prices, GTINs, availability, extra
+attributes) runs only for rows that are new or changed since the last import:
+a re-import of an unchanged feed never pays for it.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from webapp.imports.mapping import ColumnMap, fold
 from webapp.imports.normalize import (
@@ -14,10 +22,13 @@ from webapp.imports.normalize import (
     parse_price,
     parse_quantity,
 )
-from webapp.imports.writer import ProductRow
 
 MAX_ID_LENGTH = 255
 MAX_SHOWN_VALUE = 500
+# Bump when normalisation changes, so a re-import rewrites rows read the old way.
+NORMALISATION_VERSION = "1\x1f"
+TEXT_FIELDS = ("title", "description")
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def stable_hash(text: str) -> int:
@@ -36,16 +47,62 @@ class RowMessage:
     message: str
 
 
+@dataclass(slots=True)
+class PendingRow:
+    """A record that has an id and a title, waiting for its batch's existence check."""
+
+    row_number: int
+    identifier: str
+    cells: list[str]
+    content_hash: int
+    translation_hash: int
+    title: str
+    description: str | None
+
+
+@dataclass(slots=True)
+class ProductRow:
+    """A normalised row, ready to write."""
+
+    row_number: int
+    marketplace_product_id: str
+    neutral: tuple  # values in writer.NEUTRAL_COLUMNS order; extra already JSON text
+    content_hash: int
+    title: str
+    description: str | None
+    translation_hash: int
+    warnings: str | None  # JSON list of [error_type, message], or None
+
+
 @dataclass
-class BuiltRow:
-    product: ProductRow | None
+class Rejected:
+    """A record that is not imported (errors) or not a product at all (skipped)."""
+
     identifier: str | None
     messages: list[RowMessage] = field(default_factory=list)
-    skipped: bool = False  # not a product at all (e.g. a Shopify image-only row)
+    skipped: bool = False
+
+
+def _getter(indices: list[int]):
+    """``itemgetter`` that always returns a tuple, even for zero or one index."""
+    if not indices:
+        return lambda cells: ()
+    if len(indices) == 1:
+        index = indices[0]
+        return lambda cells: (cells[index],)
+    return itemgetter(*indices)
+
+
+_NO_BRAND = {"", "none", "n/a", "na", "-", "null", "unknown", "no brand", "keine"}
+
+
+def _brand(text: str) -> str | None:
+    brand = text.strip()
+    return None if brand.lower() in _NO_BRAND else brand[:255]
 
 
 class RowBuilder:
-    """Turns the cells of one record into a :class:`ProductRow` (or the reason it can't)."""
+    """Reads the cells of one feed's records, laid out as its :class:`ColumnMap` says."""
 
     def __init__(self, cmap: ColumnMap, *, fixed_width: bool = True):
         self.cmap = cmap
@@ -53,17 +110,178 @@ class RowBuilder:
         self.ncols = len(cmap.headers)
         self._i = cmap.index
         self._price_cache: dict[str, tuple] = {}
-        self._currency_cache: dict[str, str | None] = {}
+        self._small_cache: dict[tuple[str, str], object] = {}
         folded = {fold(h): i for i, h in enumerate(cmap.headers)}
         # Shopify exports: variants repeat the Handle with blank Title/Body/Vendor.
         self._shopify = "handle" in folded and "variantsku" in folded
         self._handle_idx = folded.get("handle")
-        self._option_idx = [folded[k] for k in ("option1value", "option2value", "option3value")
-                            if k in folded]
+        self._option_idx = [
+            folded[k] for k in ("option1value", "option2value", "option3value") if k in folded
+        ]
         self._last_handle: str | None = None
         self._carry: dict[str, str] = {}
+        # One C-level call pulls every mapped cell; another the cells that make the hash.
+        self._names = tuple(self._i)
+        self._pick = _getter([self._i[n] for n in self._names])
+        self._id_idx = self._i.get("id")
+        self._title_idx = self._i.get("title")
+        self._desc_idx = self._i.get("description")
+        text_idx = {self._i[n] for n in TEXT_FIELDS if n in self._i}
+        self._hash_pick = _getter([i for i in range(self.ncols) if i not in text_idx])
+
+    # -- step 1: every record ---------------------------------------------------------------
+
+    def identify(self, row_number: int, cells: list[str]) -> PendingRow | Rejected:
+        if len(cells) != self.ncols:
+            if self.fixed_width and (
+                len(cells) < self.ncols or "".join(cells[self.ncols :]).strip()
+            ):
+                return Rejected(
+                    self._cell(cells, "id") or None,
+                    [
+                        RowMessage(
+                            "error",
+                            "parse_error",
+                            f"the row has {len(cells)} values "
+                            f"but the header has {self.ncols} columns",
+                        )
+                    ],
+                )
+            cells = (cells + [""] * self.ncols)[: self.ncols]
+        if self._shopify and self._shopify_fill(cells):
+            return Rejected(None, skipped=True)
+        identifier = cells[self._id_idx].strip()
+        title = cells[self._title_idx].strip() if self._title_idx is not None else ""
+        if not identifier:
+            return Rejected(None, [RowMessage("error", "missing_id", "the row has no product id")])
+        if len(identifier) > MAX_ID_LENGTH:
+            return Rejected(
+                identifier[:MAX_ID_LENGTH],
+                [
+                    RowMessage(
+                        "error",
+                        "validation_error",
+                        f"the product id is {len(identifier)} characters long "
+                        f"(at most {MAX_ID_LENGTH})",
+                    )
+                ],
+            )
+        if not title:
+            return Rejected(
+                identifier,
+                [
+                    RowMessage(
+                        "error",
+                        "missing_title",
+                        f"product {identifier!r} has no title",
+                    )
+                ],
+            )
+        description = cells[self._desc_idx].strip() or None if self._desc_idx is not None else None
+        return PendingRow(
+            row_number,
+            identifier,
+            cells,
+            stable_hash(NORMALISATION_VERSION + "\x1f".join(self._hash_pick(cells))),
+            stable_hash(f"{title}\x1f{description}"),
+            title,
+            description,
+        )
+
+    # -- step 2: new and changed rows -------------------------------------------------------
+
+    def normalise(self, row: PendingRow) -> ProductRow | Rejected:
+        cells = row.cells
+        v = dict(zip(self._names, self._pick(cells), strict=True))
+        warnings: list[RowMessage] = []
+        price_text = v.get("price", "").strip()
+        price, currency, problem = self._price(price_text) if price_text else (None, None, None)
+        if problem:
+            return Rejected(
+                row.identifier,
+                [
+                    RowMessage(
+                        "error",
+                        "parse_error",
+                        f"the price cannot be read: {problem}",
+                    )
+                ],
+            )
+        sale_text = v.get("sale_price", "").strip()
+        sale_price = None
+        if sale_text:
+            sale_price, sale_currency, problem = self._price(sale_text)
+            if problem:
+                warnings.append(
+                    RowMessage(
+                        "warning",
+                        "validation_error",
+                        f"the sale price was left out: {problem}",
+                    )
+                )
+            currency = currency or sale_currency
+        if currency is None and "currency" in v:
+            currency = self._cached("currency", v["currency"], _currency)
+
+        gtin = None
+        gtin_text = v.get("gtin", "").strip()
+        if gtin_text:
+            try:
+                gtin = parse_gtin(gtin_text)
+            except ValueError as exc:
+                warnings.append(
+                    RowMessage(
+                        "warning",
+                        "validation_error",
+                        f"imported without its GTIN: {exc}",
+                    )
+                )
+        quantity_text = v.get("quantity", "").strip()
+        quantity = parse_quantity(quantity_text) if quantity_text else None
+        availability = (
+            self._cached(
+                "availability", v.get("availability", ""), lambda t: parse_availability(t, quantity)
+            )
+            if quantity is None
+            else parse_availability(v.get("availability"), quantity)
+        )
+        extra = {header: value for i, header in self.cmap.extra if (value := cells[i].strip())}
+        if quantity_text and quantity is None:
+            extra[self.cmap.headers[self._i["quantity"]]] = quantity_text
+        item_group = v.get("item_group_id", "").strip() or None
+        if self._shopify and self._handle_idx is not None:
+            item_group = cells[self._handle_idx].strip() or item_group
+
+        neutral = (
+            item_group,
+            gtin,
+            v.get("mpn", "").strip()[:255] or None,
+            self._cached("brand", v.get("brand", ""), _brand),
+            price,
+            sale_price,
+            currency,
+            availability,
+            quantity,
+            self._cached("condition", v.get("condition", ""), parse_condition),
+            v.get("link", "").strip() or None,
+            v.get("image_link", "").strip() or None,
+            _to_json(extra) if extra else None,
+        )
+        return ProductRow(
+            row_number=row.row_number,
+            marketplace_product_id=row.identifier,
+            neutral=neutral,
+            content_hash=row.content_hash,
+            title=row.title,
+            description=row.description,
+            translation_hash=row.translation_hash,
+            warnings=_to_json([[w.error_type, w.message] for w in warnings]) if warnings else None,
+        )
+
+    # -- helpers ----------------------------------------------------------------------------
 
     def row_data(self, cells: list[str]) -> dict[str, str]:
+        """The row as a person reads it (header -> value), for the error viewer."""
         data = {}
         for i, header in enumerate(self.cmap.headers):
             if i < len(cells) and cells[i] != "":
@@ -90,137 +308,30 @@ class RowBuilder:
                 self._price_cache[text] = cached
         return cached
 
-    def _currency(self, text: str) -> str | None:
-        if not text:
-            return None
-        cached = self._currency_cache.get(text)
-        if cached is None and text not in self._currency_cache:
-            upper = text.strip().upper()
-            if len(upper) == 3 and upper.isalpha():
-                cached = upper
-            else:
-                cached = CURRENCY_SYMBOLS.get(text.strip().lower())
-            self._currency_cache[text] = cached
-        return cached
-
-    def build(self, cells: list[str]) -> BuiltRow:
-        if self.fixed_width and len(cells) != self.ncols and (
-            len(cells) < self.ncols or any(c.strip() for c in cells[self.ncols:])
-        ):
-            return BuiltRow(None, self._cell(cells, "id") or None, [RowMessage(
-                "error", "parse_error",
-                f"the row has {len(cells)} values but the header has {self.ncols} columns",
-            )])
-        if self._shopify:
-            skipped = self._shopify_fill(cells)
-            if skipped:
-                return BuiltRow(None, None, skipped=True)
-
-        identifier = self._cell(cells, "id")
-        title = self._cell(cells, "title")
-        if not identifier:
-            return BuiltRow(None, None, [RowMessage(
-                "error", "missing_id", "the row has no product id",
-            )])
-        if len(identifier) > MAX_ID_LENGTH:
-            return BuiltRow(None, identifier[:MAX_ID_LENGTH], [RowMessage(
-                "error", "validation_error",
-                f"the product id is {len(identifier)} characters long (at most {MAX_ID_LENGTH})",
-            )])
-        if not title:
-            return BuiltRow(None, identifier, [RowMessage(
-                "error", "missing_title", f"product {identifier!r} has no title",
-            )])
-        messages: list[RowMessage] = []
-        price_text = self._cell(cells, "price")
-        price, currency, problem = self._price(price_text) if price_text else (None, None, None)
-        if problem:
-            return BuiltRow(None, identifier, [RowMessage(
-                "error", "parse_error", f"the price cannot be read: {problem}",
-            )])
-        sale_text = self._cell(cells, "sale_price")
-        sale_price = None
-        if sale_text:
-            sale_price, sale_currency, problem = self._price(sale_text)
-            if problem:
-                messages.append(RowMessage(
-                    "warning", "validation_error",
-                    f"the sale price was left out: {problem}",
-                ))
-            currency = currency or sale_currency
-        currency = currency or self._currency(self._cell(cells, "currency"))
-
-        gtin = None
-        gtin_text = self._cell(cells, "gtin")
-        if gtin_text:
-            try:
-                gtin = parse_gtin(gtin_text)
-            except ValueError as exc:
-                messages.append(RowMessage(
-                    "warning", "validation_error",
-                    f"imported without its GTIN: {exc}",
-                ))
-        quantity_text = self._cell(cells, "quantity")
-        quantity = parse_quantity(quantity_text) if quantity_text else None
-        availability = parse_availability(self._cell(cells, "availability"), quantity)
-        extra = {}
-        for i, header in self.cmap.extra:
-            if i < len(cells):
-                value = cells[i].strip()
-                if value:
-                    extra[header] = value
-        if quantity_text and quantity is None:
-            extra[self.cmap.headers[self._i["quantity"]]] = quantity_text
-        item_group = self._cell(cells, "item_group_id") or None
-        if self._shopify and self._handle_idx is not None:
-            item_group = cells[self._handle_idx].strip() or item_group
-
-        neutral = (
-            item_group,
-            gtin,
-            self._cell(cells, "mpn")[:255] or None,
-            self._cell(cells, "brand")[:255] or None,
-            price,
-            sale_price,
-            currency,
-            availability,
-            quantity,
-            parse_condition(self._cell(cells, "condition")),
-            self._cell(cells, "link") or None,
-            self._cell(cells, "image_link") or None,
-            extra or None,
-        )
-        description = self._raw_cell(cells, "description") or None
-        title = self._raw_cell(cells, "title")
-        product = ProductRow(
-            row_number=0,
-            marketplace_product_id=identifier,
-            neutral=neutral,
-            content_hash=stable_hash(repr(neutral)),
-            title=title,
-            description=description,
-            translation_hash=stable_hash(f"{title}\x1f{description}"),
-        )
-        return BuiltRow(product, identifier, messages)
-
-    def _raw_cell(self, cells: list[str], name: str) -> str:
-        """Titles and descriptions are kept verbatim (markup included), only trimmed."""
-        i = self._i.get(name)
-        if i is None or i >= len(cells):
-            return ""
-        return cells[i].strip()
+    def _cached(self, kind: str, text: str, parse):
+        """Values drawn from a small vocabulary (brand, condition...) are parsed once."""
+        key = (kind, text)
+        try:
+            return self._small_cache[key]
+        except KeyError:
+            value = parse(text)
+            if len(self._small_cache) < 50_000:
+                self._small_cache[key] = value
+            return value
 
     def _shopify_fill(self, cells: list[str]) -> bool:
         """Forward-fill a variant row from its product row; True for image-only rows."""
-        handle = cells[self._handle_idx].strip() if self._handle_idx < len(cells) else ""
+        handle = cells[self._handle_idx].strip()
         carried = ("title", "description", "brand")
         if handle and handle == self._last_handle:
             for name in carried:
                 i = self._i.get(name)
-                if i is not None and i < len(cells) and not cells[i].strip():
+                if i is not None and not cells[i].strip():
                     cells[i] = self._carry.get(name, "")
-            no_variant = not self._cell(cells, "id") and not self._cell(cells, "price") and not any(
-                cells[i].strip() for i in self._option_idx if i < len(cells)
+            no_variant = (
+                not self._cell(cells, "id")
+                and not self._cell(cells, "price")
+                and not any(cells[i].strip() for i in self._option_idx)
             )
             if no_variant:
                 return True
@@ -228,6 +339,13 @@ class RowBuilder:
             self._last_handle = handle
             self._carry = {n: self._cell(cells, n) for n in carried}
         return False
+
+
+def _currency(text: str) -> str | None:
+    text = text.strip()
+    if len(text) == 3 and text.isalpha():
+        return text.upper()
+    return CURRENCY_SYMBOLS.get(text.lower())
 
 
 class DictRecords:

@@ -172,8 +172,11 @@ def execute(run_id: int) -> Run | None:
         fail(run, str(exc))
     except Exception as exc:
         log.exception("job=import_feed run_id=%s state=crashed", run_id)
-        fail(run, f"The import stopped on an internal error ({exc.__class__.__name__}); "
-                  "it can be run again.")
+        fail(
+            run,
+            f"The import stopped on an internal error ({exc.__class__.__name__}); "
+            "it can be run again.",
+        )
         raise
     finally:
         if downloaded is not None:

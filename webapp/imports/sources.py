@@ -66,8 +66,11 @@ def open_feed(path: str | Path):
         if magic == b"PK\x03\x04":
             archive = zipfile.ZipFile(raw)
             opened.append(archive)
-            members = [m for m in archive.infolist() if not m.is_dir()
-                       and not m.filename.startswith("__MACOSX/")]
+            members = [
+                m
+                for m in archive.infolist()
+                if not m.is_dir() and not m.filename.startswith("__MACOSX/")
+            ]
             if not members:
                 raise FeedError("The zip archive holds no file.")
             member = max(members, key=lambda m: m.file_size)

@@ -10,7 +10,7 @@ product with its own overrides (price, sale price, availability, active).
 from __future__ import annotations
 
 from webapp.extensions import db
-from webapp.models.base import JSONType, TimestampMixin
+from webapp.models.base import TimestampMixin
 
 FALLBACK_LANGUAGES = ("fr", "en", "de")
 
@@ -19,9 +19,7 @@ class MarketplaceProduct(TimestampMixin, db.Model):
     __tablename__ = "marketplace_products"
 
     id = db.Column(db.Integer, primary_key=True)
-    store_id = db.Column(
-        db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False
-    )
+    store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
     marketplace = db.Column(db.String(64), nullable=False, default="Letzshop")
     marketplace_product_id = db.Column(db.String(255), nullable=False)
     item_group_id = db.Column(db.String(255))
@@ -36,9 +34,12 @@ class MarketplaceProduct(TimestampMixin, db.Model):
     condition = db.Column(db.String(32))
     link = db.Column(db.Text)
     image_link = db.Column(db.Text)
-    extra = db.Column(JSONType)
+    # Plain JSON, not JSONB: written once per change, read whole; ingesting it is cheaper.
+    extra = db.Column(db.JSON)
     # Hash of the language-neutral fields: a re-import compares it and skips the write.
     content_hash = db.Column(db.BigInteger, nullable=False)
+    # Warnings the last import raised on this row, re-reported when it comes back unchanged.
+    import_warnings = db.Column(db.Text)
     last_import_job_id = db.Column(db.Integer)
 
     translations = db.relationship(
@@ -56,8 +57,6 @@ class MarketplaceProduct(TimestampMixin, db.Model):
             name="uq_marketplace_products_store_marketplace_id",
         ),
         db.Index("ix_marketplace_products_store_gtin", "store_id", "gtin"),
-        db.Index("ix_marketplace_products_store_brand", "store_id", "brand"),
-        db.Index("ix_marketplace_products_store_availability", "store_id", "availability"),
     )
 
     def translation(self, language: str | None) -> MarketplaceProductTranslation | None:
@@ -70,26 +69,21 @@ class MarketplaceProduct(TimestampMixin, db.Model):
 
 
 class MarketplaceProductTranslation(db.Model):
+    """One language of a marketplace product; keyed by (product, language), no surrogate id."""
+
     __tablename__ = "marketplace_product_translations"
 
-    id = db.Column(db.Integer, primary_key=True)
     marketplace_product_id = db.Column(
         db.Integer,
         db.ForeignKey("marketplace_products.id", ondelete="CASCADE"),
-        nullable=False,
+        primary_key=True,
     )
-    language = db.Column(db.String(2), nullable=False)
+    language = db.Column(db.String(2), primary_key=True)
     title = db.Column(db.Text, nullable=False)
     description = db.Column(db.Text)
     content_hash = db.Column(db.BigInteger, nullable=False)
 
     product = db.relationship(MarketplaceProduct, back_populates="translations")
-
-    __table_args__ = (
-        db.UniqueConstraint(
-            "marketplace_product_id", "language", name="uq_mp_translations_product_language"
-        ),
-    )
 
 
 class Product(TimestampMixin, db.Model):
@@ -98,9 +92,7 @@ class Product(TimestampMixin, db.Model):
     __tablename__ = "products"
 
     id = db.Column(db.Integer, primary_key=True)
-    store_id = db.Column(
-        db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False
-    )
+    store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
     marketplace_product_id = db.Column(
         db.Integer, db.ForeignKey("marketplace_products.id", ondelete="CASCADE"), nullable=False
     )

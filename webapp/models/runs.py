@@ -60,9 +60,7 @@ class Run(TimestampMixin, db.Model):
 
     id = db.Column(db.Integer, primary_key=True)
     kind = db.Column(db.String(32), nullable=False, default="product_import", index=True)
-    store_id = db.Column(
-        db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False
-    )
+    store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"))
     trigger = db.Column(db.String(16), nullable=False, default="ui")
 

@@ -40,9 +40,7 @@ class User(UserMixin, TimestampMixin, db.Model):
     store = db.relationship(Store)
 
     __table_args__ = (
-        db.CheckConstraint(
-            "is_admin OR store_id IS NOT NULL", name="admin_or_store_user"
-        ),
+        db.CheckConstraint("is_admin OR store_id IS NOT NULL", name="admin_or_store_user"),
     )
 
     def set_password(self, password: str) -> None:

@@ -1,0 +1,1 @@
+"""Connectors: code that talks to systems outside Mercato (feeds, marketplaces). No Flask here."""

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# `make run`: everything a newcomer needs to see Mercato running locally.
+#
+#   1. scripts/bootstrap.sh (venv + requirements);
+#   2. .env is loaded if present (variables already in the environment win);
+#   3. REDIS_URL if set, else a private redis-server on instance/redis.sock;
+#   4. MERCATO_ENV=development, flask db upgrade, flask demo seed;
+#   5. honcho runs web (gunicorn on 127.0.0.1:$PORT, default 5000), worker and
+#      scheduler from Procfile.dev. Ctrl-C stops all of them and the private Redis.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+venv=$root/.venv
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+scripts/bootstrap.sh
+
+# .env (Heroku `heroku local` style KEY=value lines); the environment wins.
+if [[ -f .env ]]; then
+    while IFS= read -r line || [[ -n $line ]]; do
+        line=${line%$'\r'}
+        [[ $line =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+        key=${BASH_REMATCH[2]}
+        value=${BASH_REMATCH[3]}
+        if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then
+            value=${BASH_REMATCH[1]}
+        fi
+        [[ -n ${!key+x} ]] || export "$key=$value"
+    done <.env
+    say "loaded .env"
+fi
+
+export MERCATO_ENV=development
+export FLASK_SKIP_DOTENV=1 # .env was loaded above; silence Flask's python-dotenv tip
+export MERCATO_DEV_PORT=${PORT:-5000}
+url="http://127.0.0.1:$MERCATO_DEV_PORT"
+
+# Refuse early (before touching Redis) when the port is taken, e.g. by another make run.
+if ! "$venv/bin/python" - "$MERCATO_DEV_PORT" <<'PY'
+import socket, sys
+
+with socket.socket() as sock:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", int(sys.argv[1])))
+    except OSError:
+        sys.exit(1)
+PY
+then
+    echo "make run: 127.0.0.1:$MERCATO_DEV_PORT is already in use (another make run?)." \
+        "Stop it, or pick another port: PORT=5001 make run" >&2
+    exit 1
+fi
+
+waiter=
+cleanup() {
+    if [[ -n $waiter ]]; then
+        kill "$waiter" 2>/dev/null || true
+    fi
+    mercato_redis_stop
+}
+
+# shellcheck source=scripts/with-redis.sh
+source scripts/with-redis.sh
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if [[ -n ${REDIS_URL:-} ]]; then
+    say "using REDIS_URL from the environment"
+else
+    mercato_redis_start redis
+fi
+
+say "flask db upgrade"
+"$venv/bin/flask" --app wsgi db upgrade
+say "flask demo seed"
+"$venv/bin/flask" --app wsgi demo seed
+
+# Announce the URL once the web process answers its health check.
+"$venv/bin/python" - "$url" <<'PY' &
+import sys, time, urllib.request
+
+url = sys.argv[1]
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=2):  # noqa: S310
+            print(f"\n==> Mercato is up: {url}  (Ctrl-C stops everything)\n", flush=True)
+            sys.exit(0)
+    except OSError:
+        time.sleep(0.5)
+PY
+waiter=$!
+
+say "starting web ($url), worker and scheduler; Ctrl-C stops everything"
+"$venv/bin/honcho" --env /dev/null --procfile Procfile.dev start
