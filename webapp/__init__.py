@@ -60,4 +60,5 @@ def _tune_sqlite(app: Flask) -> None:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA cache_size=-65536")  # up to 64 MB of pages, allocated on use
             cur.close()

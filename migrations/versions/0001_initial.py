@@ -166,6 +166,7 @@ def upgrade():
         sa.PrimaryKeyConstraint(
             "marketplace_product_id", "language", name=op.f("pk_marketplace_product_translations")
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "products",

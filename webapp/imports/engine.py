@@ -1,9 +1,11 @@
 """Run one product import: read the source, build rows, write batches, record the run.
 
-The run row is the single source of truth a page reads: status, phase,
-progress and counts are committed with every batch, so a page polling the run
-sees it move, and a worker killed mid-import leaves a run that can simply be
-executed again (unchanged rows are recognised, nothing is duplicated).
+A run has one database connection of its own.  Each batch - its product rows,
+its messages and the run's counts and progress - is one transaction on it, so
+a page polling the run sees it move, and a worker killed mid-import leaves a
+run that is simply executed again (unchanged rows are recognised, nothing is
+duplicated).  Memory stays flat whatever the file size: records stream
+through, and the ids already read live in a temporary table, not in Python.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 
 from webapp.extensions import db
 from webapp.imports.mapping import map_columns
@@ -35,15 +37,12 @@ from webapp.models.base import utcnow
 
 log = logging.getLogger("mercato.imports")
 
-MAX_MESSAGES_PER_RUN = 100_000  # beyond this, errors are still counted but not stored
-
-
-class ImportAborted(Exception):
-    """The run cannot go on (source unreadable, fetch refused): it fails with this message."""
+MAX_MESSAGES_PER_RUN = 100_000  # beyond this, problems are still counted but not stored
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _records(factory, fmt: str) -> tuple[list[str] | None, Iterator]:
-    """(header or None, iterator of (row_number, cells|None, error, raw)) for a format."""
+    """(header or None, iterator of (row_number, cells|fields, error, raw)) for a format."""
     if fmt == "delimited":
         sample = factory().read(SAMPLE_BYTES)
         reader = DelimitedReader(text_stream(factory(), sample))
@@ -69,66 +68,54 @@ class ImportRunner:
 
     def __init__(self, run: R.Run, path: str | Path):
         self.run = run
+        self.run_id = run.id
+        self.batch_size = run.batch_size
         self.path = Path(path)
-        self.seen: set[int] = set()
-        self.pending_rows: list[PendingRow] = []
         self.builder: RowBuilder | None = None
         self.writer: BatchWriter | None = None
-        self.pending_messages: list[dict] = []
+        self.pending_rows: list[PendingRow] = []
+        self.pending_messages: list[tuple] = []
         self.stored_messages = 0
         self.records_in_batch = 0
         self.wrote_any = False
-        # Counted here, copied onto the run once per batch (ORM attribute writes are slow).
-        self.total = 0
-        self.errors = 0
-        self.warnings = 0
+        self.counts = dict.fromkeys(
+            (
+                "imported_count",
+                "updated_count",
+                "unchanged_count",
+                "error_count",
+                "warning_count",
+                "total_processed",
+                "progress",
+            ),
+            0,
+        )
 
     # -- driving --------------------------------------------------------------------------
 
     def execute(self) -> R.Run:
         run = self.run
         started = time.monotonic()
-        with open_feed(self.path) as (factory, progress):
-            sample = factory().read(SAMPLE_BYTES)
-            fmt = sniff_format(sample)
-            run.phase = "parsing"
-            db.session.commit()
-            header, records = _records(factory, fmt)
-            if header is not None:
-                builder = RowBuilder(map_columns(header))
-                dict_records = None
-            else:
-                builder = None
-                dict_records = DictRecords()
-            run.phase = "upserting"
-            db.session.commit()
-            try:
-                for row_number, cells, error, raw in records:
-                    if dict_records is not None:
-                        cells, grew = dict_records.cells(cells)
-                        if grew or builder is None:
-                            self._flush(progress())  # pending rows were read with the old map
-                            builder = RowBuilder(
-                                map_columns(dict_records.headers), fixed_width=False
-                            )
-                            if not builder.cmap.has_id:
-                                raise FeedError(
-                                    "No product id field found in the feed's products. "
-                                    "Fields seen: " + ", ".join(dict_records.headers[:30])
-                                )
-                    self.builder = builder
-                    self._take(builder, row_number, cells, error, raw)
-                    if self.records_in_batch >= run.batch_size:
-                        self._flush(progress())
-            except FeedError as exc:
-                if not self.wrote_any and not self.pending_rows:
-                    raise
-                self._message(None, None, "error", "parse_error", str(exc), None)
-                self.errors += 1
-                self.total += 1
-            self._flush(1.0)
+        settings = (run.store_id, run.marketplace, run.language)
+        raw = db.engine.raw_connection()
+        try:
+            self.writer = BatchWriter(
+                raw.driver_connection,
+                db.engine.dialect.name,
+                store_id=settings[0],
+                marketplace=settings[1],
+                language=settings[2],
+                run_id=self.run_id,
+            )
+            self.writer.prepare()
+            self._read_all()
+            self.writer.finish()
+        finally:
+            raw.close()
+        db.session.expire(run)
         run.status = R.COMPLETED_WITH_ERRORS if run.error_count else R.COMPLETED
         run.phase = None
+        run.progress = 100
         run.completed_at = utcnow()
         db.session.commit()
         log.info(
@@ -146,9 +133,53 @@ class ImportRunner:
         )
         return run
 
+    def _set_phase(self, phase: str) -> None:
+        self.run.phase = phase
+        db.session.commit()
+
+    def _read_all(self) -> None:
+        with open_feed(self.path) as (factory, progress):
+            fmt = sniff_format(factory().read(SAMPLE_BYTES))
+            self._set_phase("parsing")
+            header, records = _records(factory, fmt)
+            dict_records = None if header is not None else DictRecords()
+            builder = RowBuilder(map_columns(header)) if header is not None else None
+            self._set_phase("upserting")
+            try:
+                for row_number, cells, error, raw in records:
+                    if dict_records is not None:
+                        cells, grew = dict_records.cells(cells)
+                        if grew or builder is None:
+                            self._flush(progress())  # pending rows were read with the old map
+                            builder = RowBuilder(
+                                map_columns(dict_records.headers), fixed_width=False
+                            )
+                            if not builder.cmap.has_id:
+                                raise FeedError(
+                                    "No product id field found in the feed's products. "
+                                    "Fields seen: " + ", ".join(dict_records.headers[:30])
+                                )
+                    self.builder = builder
+                    self._take(builder, row_number, cells, error, raw)
+                    if self.records_in_batch >= self.batch_size:
+                        self._flush(progress())
+            except FeedError as exc:
+                if not self.wrote_any and not self.pending_rows:
+                    raise
+                # The rest of the file is unreadable; what was read is kept.
+                self._message(None, None, "error", "parse_error", str(exc), None)
+                self.counts["error_count"] += 1
+                self.counts["total_processed"] += 1
+            self._flush(1.0)
+
+    # -- one record -----------------------------------------------------------------------
+
     def _take(self, builder: RowBuilder, row_number: int, cells, error, raw) -> None:
+        counts = self.counts
         if error is not None:
-            self._count_error(
+            self.records_in_batch += 1
+            counts["total_processed"] += 1
+            self._error(
                 row_number,
                 None,
                 RowMessage("error", "parse_error", error),
@@ -162,38 +193,16 @@ class ImportRunner:
             if got.skipped:
                 return
             self.records_in_batch += 1
-            self.total += 1
+            counts["total_processed"] += 1
             for message in got.messages:
-                self._count_error(
-                    row_number, got.identifier, message, builder.row_data(cells), counted=True
-                )
+                self._error(row_number, got.identifier, message, builder.row_data(cells))
             return
         self.records_in_batch += 1
-        self.total += 1
-        key = hash(got.identifier)
-        if key in self.seen:
-            self._count_error(
-                row_number,
-                got.identifier,
-                RowMessage(
-                    "error",
-                    "duplicate_id",
-                    f"product id {got.identifier!r} appears again; the first row wins",
-                ),
-                builder.row_data(cells),
-                counted=True,
-            )
-            return
-        self.seen.add(key)
+        counts["total_processed"] += 1
         self.pending_rows.append(got)
 
-    def _count_error(
-        self, row_number, identifier, message: RowMessage, data, counted: bool = False
-    ) -> None:
-        if not counted:
-            self.records_in_batch += 1
-            self.total += 1
-        self.errors += 1
+    def _error(self, row_number, identifier, message: RowMessage, data) -> None:
+        self.counts["error_count"] += 1
         self._message(row_number, identifier, "error", message.error_type, message.message, data)
 
     def _message(self, row_number, identifier, severity, error_type, text, data) -> None:
@@ -201,62 +210,77 @@ class ImportRunner:
             return
         self.stored_messages += 1
         self.pending_messages.append(
-            {
-                "import_job_id": self.run.id,
-                "severity": severity,
-                "error_type": error_type,
-                "row_number": row_number,
-                "identifier": (identifier or None) and identifier[:255],
-                "error_message": f"Row {row_number}: {text}" if row_number else text,
-                "row_data": data,
-                "created_at": utcnow(),
-            }
+            (
+                self.run_id,
+                severity,
+                error_type,
+                row_number,
+                identifier[:255] if identifier else None,
+                f"Row {row_number}: {text}" if row_number else text,
+                _to_json(data) if data is not None else None,
+                utcnow(),
+            )
         )
 
-    def _writer(self) -> BatchWriter:
-        conn = db.session.connection()
-        run = self.run
-        if self.writer is None:
-            self.writer = BatchWriter(
-                conn.connection.driver_connection,
-                conn.dialect.name,
-                store_id=run.store_id,
-                marketplace=run.marketplace,
-                language=run.language,
-                run_id=run.id,
+    # -- one batch ------------------------------------------------------------------------
+
+    def _first_occurrences(self) -> list[PendingRow]:
+        """Drop ids read before (earlier in this batch or in an earlier one): first wins."""
+        first: dict[int, PendingRow] = {}
+        repeats: list[PendingRow] = []
+        for pending in self.pending_rows:
+            key = hash(pending.identifier)  # stable within this process, as the table is
+            if key in first:
+                repeats.append(pending)
+            else:
+                first[key] = pending
+        seen_before = self.writer.already_seen(list(first))
+        if seen_before:
+            repeats.extend(first.pop(key) for key in seen_before)
+        for pending in repeats:
+            self._error(
+                pending.row_number,
+                pending.identifier,
+                RowMessage(
+                    "error",
+                    "duplicate_id",
+                    f"product id {pending.identifier!r} appears again; the first row wins",
+                ),
+                self.builder.row_data(pending.cells),
             )
-        else:  # the session hands out a pooled connection per transaction
-            self.writer.conn = conn.connection.driver_connection
-        return self.writer
+        return list(first.values())
 
     def _write_pending(self) -> None:
         """Look the batch up, normalise only what is new or changed, write it."""
-        run, builder, writer = self.run, self.builder, self._writer()
-        existing = writer.lookup([p.identifier for p in self.pending_rows])
-        new, changed, translations = [], [], []
-        for pending in self.pending_rows:
+        counts, builder, writer = self.counts, self.builder, self.writer
+        rows = self._first_occurrences()
+        existing = writer.lookup([p.identifier for p in rows])
+        to_build, targets, translations = [], [], []
+        for pending in rows:
             found = existing.get(pending.identifier)
             if found is not None and found.content_hash == pending.content_hash:
                 if found.translation_hash == pending.translation_hash:
-                    run.unchanged_count += 1
+                    counts["unchanged_count"] += 1
                 else:
                     translations.append(
                         (found.id, pending.title, pending.description, pending.translation_hash)
                     )
-                    run.updated_count += 1
+                    counts["updated_count"] += 1
                 if found.warnings:
                     self._warnings(pending, found.warnings)
                 continue
-            built = builder.normalise(pending)
+            to_build.append(pending)
+            targets.append(found)
+        new, changed = [], []
+        for pending, found, built in zip(
+            to_build, targets, builder.normalise(to_build), strict=True
+        ):
             if type(built) is Rejected:
-                self.errors += 1
                 for message in built.messages:
-                    self._message(
+                    self._error(
                         pending.row_number,
                         pending.identifier,
-                        "error",
-                        message.error_type,
-                        message.message,
+                        message,
                         builder.row_data(pending.cells),
                     )
                 continue
@@ -264,20 +288,20 @@ class ImportRunner:
                 self._warnings(pending, built.warnings)
             if found is None:
                 new.append(built)
-                run.imported_count += 1
                 continue
             changed.append((found.id, built))
             if found.translation_hash != pending.translation_hash:
                 translations.append(
                     (found.id, pending.title, pending.description, pending.translation_hash)
                 )
-            run.updated_count += 1
+        counts["imported_count"] += len(new)
+        counts["updated_count"] += len(changed)
         writer.apply(new, changed, translations, utcnow())
         self.wrote_any = True
 
     def _warnings(self, pending: PendingRow, stored: str) -> None:
         for error_type, text in json.loads(stored):
-            self.warnings += 1
+            self.counts["warning_count"] += 1
             self._message(
                 pending.row_number,
                 pending.identifier,
@@ -288,16 +312,12 @@ class ImportRunner:
             )
 
     def _flush(self, fraction: float) -> None:
-        run = self.run
         if self.pending_rows:
             self._write_pending()
-        if self.pending_messages:
-            db.session.execute(insert(R.Message), self.pending_messages)
-        run.total_processed = self.total
-        run.error_count = self.errors
-        run.warning_count = self.warnings
-        run.progress = int(fraction * 100) if fraction < 1.0 else 100
-        db.session.commit()
+        self.writer.save_messages(self.pending_messages)
+        self.counts["progress"] = min(99, int(fraction * 100))
+        self.writer.save_counts(self.counts, utcnow())
+        self.writer.commit()
         self.pending_rows = []
         self.pending_messages = []
         self.records_in_batch = 0
@@ -326,6 +346,7 @@ def reset_for_execution(run: R.Run) -> None:
 
 def fail(run: R.Run, message: str) -> None:
     db.session.rollback()
+    db.session.expire(run)
     run.status = R.FAILED
     run.phase = None
     run.error_message = message

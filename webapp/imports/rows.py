@@ -190,93 +190,135 @@ class RowBuilder:
 
     # -- step 2: new and changed rows -------------------------------------------------------
 
-    def normalise(self, row: PendingRow) -> ProductRow | Rejected:
-        cells = row.cells
-        v = dict(zip(self._names, self._pick(cells), strict=True))
-        warnings: list[RowMessage] = []
-        price_text = v.get("price", "").strip()
-        price, currency, problem = self._price(price_text) if price_text else (None, None, None)
-        if problem:
-            return Rejected(
-                row.identifier,
-                [
-                    RowMessage(
-                        "error",
-                        "parse_error",
-                        f"the price cannot be read: {problem}",
-                    )
-                ],
-            )
-        sale_text = v.get("sale_price", "").strip()
-        sale_price = None
-        if sale_text:
-            sale_price, sale_currency, problem = self._price(sale_text)
-            if problem:
-                warnings.append(
-                    RowMessage(
-                        "warning",
-                        "validation_error",
-                        f"the sale price was left out: {problem}",
-                    )
-                )
-            currency = currency or sale_currency
-        if currency is None and "currency" in v:
-            currency = self._cached("currency", v["currency"], _currency)
+    def normalise(self, rows: list[PendingRow]) -> list[ProductRow | Rejected]:
+        """Normalise a batch column by column.
 
-        gtin = None
-        gtin_text = v.get("gtin", "").strip()
-        if gtin_text:
-            try:
-                gtin = parse_gtin(gtin_text)
-            except ValueError as exc:
-                warnings.append(
-                    RowMessage(
-                        "warning",
-                        "validation_error",
-                        f"imported without its GTIN: {exc}",
-                    )
-                )
-        quantity_text = v.get("quantity", "").strip()
-        quantity = parse_quantity(quantity_text) if quantity_text else None
-        availability = (
-            self._cached(
-                "availability", v.get("availability", ""), lambda t: parse_availability(t, quantity)
-            )
-            if quantity is None
-            else parse_availability(v.get("availability"), quantity)
+        Each field is read for the whole batch with C-level ``map`` and value
+        caches (prices, brands, availability words repeat across a catalogue),
+        then the columns are zipped back into rows.  Per-row Python runs only
+        for the rare row with a problem.
+        """
+        n = len(rows)
+        if not n:
+            return []
+        table = [r.cells for r in rows]
+        blank = [""] * n
+
+        def column(name: str) -> list[str]:
+            index = self._i.get(name)
+            if index is None:
+                return blank
+            return [cells[index].strip() for cells in table]
+
+        prices, price_currencies, price_problems = zip(
+            *map(self._price, column("price")), strict=True
         )
-        extra = {header: value for i, header in self.cmap.extra if (value := cells[i].strip())}
-        if quantity_text and quantity is None:
-            extra[self.cmap.headers[self._i["quantity"]]] = quantity_text
-        item_group = v.get("item_group_id", "").strip() or None
+        sales, sale_currencies, sale_problems = zip(
+            *map(self._price, column("sale_price")), strict=True
+        )
+        gtins, gtin_problems = zip(*map(_gtin, column("gtin")), strict=True)
+        quantity_texts = column("quantity")
+        quantities = list(map(_quantity, quantity_texts))
+        availability_texts = column("availability")
+        if "quantity" in self._i:
+            availabilities = list(map(parse_availability, availability_texts, quantities))
+        else:
+            availabilities = [self._cached("a", t, parse_availability) for t in availability_texts]
+        currency_texts = column("currency")
+        currencies = [
+            pc or sc or (self._cached("c", ct, _currency) if ct else None)
+            for pc, sc, ct in zip(price_currencies, sale_currencies, currency_texts, strict=True)
+        ]
+        brands = [self._cached("b", t, _brand) for t in column("brand")]
+        conditions = [self._cached("k", t, parse_condition) for t in column("condition")]
+        mpns = [t[:255] or None for t in column("mpn")]
+        links = [t or None for t in column("link")]
+        images = [t or None for t in column("image_link")]
+        groups = [t or None for t in column("item_group_id")]
         if self._shopify and self._handle_idx is not None:
-            item_group = cells[self._handle_idx].strip() or item_group
+            handles = [cells[self._handle_idx].strip() for cells in table]
+            groups = [h or g for h, g in zip(handles, groups, strict=True)]
+        extras = self._extra_json(table, quantity_texts, quantities)
+        sales = [
+            None if problem else sale for sale, problem in zip(sales, sale_problems, strict=True)
+        ]
 
-        neutral = (
-            item_group,
-            gtin,
-            v.get("mpn", "").strip()[:255] or None,
-            self._cached("brand", v.get("brand", ""), _brand),
-            price,
-            sale_price,
-            currency,
-            availability,
-            quantity,
-            self._cached("condition", v.get("condition", ""), parse_condition),
-            v.get("link", "").strip() or None,
-            v.get("image_link", "").strip() or None,
-            _to_json(extra) if extra else None,
+        neutrals = zip(
+            groups,
+            gtins,
+            mpns,
+            brands,
+            prices,
+            sales,
+            currencies,
+            availabilities,
+            quantities,
+            conditions,
+            links,
+            images,
+            extras,
+            strict=True,
         )
-        return ProductRow(
-            row_number=row.row_number,
-            marketplace_product_id=row.identifier,
-            neutral=neutral,
-            content_hash=row.content_hash,
-            title=row.title,
-            description=row.description,
-            translation_hash=row.translation_hash,
-            warnings=_to_json([[w.error_type, w.message] for w in warnings]) if warnings else None,
-        )
+        out: list[ProductRow | Rejected] = [
+            ProductRow(
+                r.row_number,
+                r.identifier,
+                neutral,
+                r.content_hash,
+                r.title,
+                r.description,
+                r.translation_hash,
+                None,
+            )
+            for r, neutral in zip(rows, neutrals, strict=True)
+        ]
+        for k in range(n):
+            if price_problems[k] or sale_problems[k] or gtin_problems[k]:
+                out[k] = self._with_problems(
+                    out[k], price_problems[k], sale_problems[k], gtin_problems[k]
+                )
+        return out
+
+    def _with_problems(self, row: ProductRow, price_problem, sale_problem, gtin_problem):
+        if price_problem:
+            return Rejected(
+                row.marketplace_product_id,
+                [RowMessage("error", "parse_error", f"the price cannot be read: {price_problem}")],
+            )
+        warnings = []
+        if sale_problem:
+            warnings.append(["validation_error", f"the sale price was left out: {sale_problem}"])
+        if gtin_problem:
+            warnings.append(["validation_error", f"imported without its GTIN: {gtin_problem}"])
+        row.warnings = _to_json(warnings)
+        return row
+
+    def _extra_json(self, table, quantity_texts, quantities) -> list[str | None]:
+        """Unmapped columns as JSON objects, built from per-column pre-encoded pairs."""
+        parts = []
+        for index, header in self.cmap.extra:
+            key = _json_string(header) + ":"
+            parts.append(
+                [
+                    key + _json_string(value) if (value := cells[index].strip()) else ""
+                    for cells in table
+                ]
+            )
+        if "quantity" in self._i:
+            # A "quantity" that is no stock count (e.g. "100 ML") is kept as an attribute.
+            key = _json_string(self.cmap.headers[self._i["quantity"]]) + ":"
+            parts.append(
+                [
+                    key + _json_string(text) if text and quantity is None else ""
+                    for text, quantity in zip(quantity_texts, quantities, strict=True)
+                ]
+            )
+        if not parts:
+            return [None] * len(table)
+        return [
+            "{" + joined + "}" if (joined := ",".join(filter(None, pairs))) else None
+            for pairs in zip(*parts, strict=True)
+        ]
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -298,13 +340,15 @@ class RowBuilder:
         return cells[i].strip()
 
     def _price(self, text: str) -> tuple:
+        if not text:
+            return _NO_PRICE
         cached = self._price_cache.get(text)
         if cached is None:
             try:
                 cached = (*parse_price(text), None)
             except ValueError as exc:
                 cached = (None, None, str(exc))
-            if len(self._price_cache) < 100_000:
+            if len(self._price_cache) < 20_000:
                 self._price_cache[text] = cached
         return cached
 
@@ -315,7 +359,7 @@ class RowBuilder:
             return self._small_cache[key]
         except KeyError:
             value = parse(text)
-            if len(self._small_cache) < 50_000:
+            if len(self._small_cache) < 20_000:
                 self._small_cache[key] = value
             return value
 
@@ -339,6 +383,28 @@ class RowBuilder:
             self._last_handle = handle
             self._carry = {n: self._cell(cells, n) for n in carried}
         return False
+
+
+_NO_PRICE = (None, None, None)
+_json_string = json.encoder.encode_basestring  # C: a quoted JSON string, non-ASCII kept
+
+
+def _gtin(text: str) -> tuple[str | None, str | None]:
+    """(GTIN, None) or (None, why it was dropped)."""
+    if not text:
+        return None, None
+    try:
+        return parse_gtin(text), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _quantity(text: str) -> int | None:
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    return parse_quantity(text)
 
 
 def _currency(text: str) -> str | None:

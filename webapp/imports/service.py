@@ -132,15 +132,20 @@ def _download(run: Run) -> Path:
         if total:
             run.progress = min(10, int(done * 10 / total))
 
-    with dest.open("wb") as fh:
-        fetch_to_file(
-            url,
-            fh,
-            allow=allowlist(),
-            max_bytes=cfg["MERCATO_FETCH_MAX_BYTES"],
-            timeout=cfg["MERCATO_FETCH_TIMEOUT"],
-            on_progress=on_progress,
-        )
+    try:
+        with dest.open("wb") as fh:
+            fetch_to_file(
+                url,
+                fh,
+                allow=allowlist(),
+                max_bytes=cfg["MERCATO_FETCH_MAX_BYTES"],
+                timeout=cfg["MERCATO_FETCH_TIMEOUT"],
+                on_progress=on_progress,
+            )
+    except BaseException:
+        # execute() only cleans up a download it got back: a failed one is removed here.
+        dest.unlink(missing_ok=True)
+        raise
     return dest
 
 

@@ -78,6 +78,11 @@ class BatchWriter:
                     (f"mp:{self.store_id}:{self.marketplace}",),
                 )
                 self._refresh_statistics(cur)
+            else:
+                # Take SQLite's write lock now, so the ids and the max(id) read below stay
+                # true until this batch commits (another writer waits on busy_timeout).
+                if not self.conn.in_transaction:
+                    cur.execute("BEGIN IMMEDIATE")
             return self._existing(cur, ids)
         finally:
             cur.close()
@@ -103,6 +108,87 @@ class BatchWriter:
                 self._upsert_translations(cur, translations)
         finally:
             cur.close()
+
+    # -- run bookkeeping on the same connection ------------------------------------------
+
+    def prepare(self) -> None:
+        """A per-connection table of the ids this run has read: duplicates found in constant
+        memory, however large the file (a Python set of 10M ids would not fit)."""
+        cur = self.conn.cursor()
+        try:
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS import_seen (key BIGINT PRIMARY KEY)")
+            cur.execute("DELETE FROM import_seen")
+        finally:
+            cur.close()
+        self.conn.commit()
+
+    def already_seen(self, keys: list[int]) -> set[int]:
+        """Which of ``keys`` earlier batches of this run read; then remember all of them."""
+        cur = self.conn.cursor()
+        try:
+            if self.pg:
+                cur.execute(
+                    "SELECT key FROM import_seen WHERE key = ANY(%s)", (keys,), prepare=False
+                )
+                seen = {row[0] for row in cur.fetchall()}
+                with cur.copy("COPY import_seen (key) FROM STDIN") as cp:
+                    for key in keys:
+                        if key not in seen:
+                            cp.write_row((key,))
+            else:
+                cur.execute(
+                    f"SELECT key FROM import_seen WHERE key IN ({','.join('?' * len(keys))})",
+                    keys,
+                )
+                seen = {row[0] for row in cur.fetchall()}
+                cur.executemany(
+                    "INSERT INTO import_seen (key) VALUES (?)",
+                    [(key,) for key in keys if key not in seen],
+                )
+            return seen
+        finally:
+            cur.close()
+
+    def save_messages(self, messages: list[tuple]) -> None:
+        """(run id, severity, type, row number, identifier, text, row data JSON, created at)."""
+        if not messages:
+            return
+        p = self.p
+        cur = self.conn.cursor()
+        try:
+            cur.executemany(
+                "INSERT INTO marketplace_import_errors (import_job_id, severity, error_type, "
+                "row_number, identifier, error_message, row_data, created_at) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
+                messages,
+            )
+        finally:
+            cur.close()
+
+    def save_counts(self, counts: dict[str, int], now: datetime) -> None:
+        p = self.p
+        names = sorted(counts)
+        cur = self.conn.cursor()
+        try:
+            cur.execute(
+                "UPDATE marketplace_import_jobs SET "
+                + ", ".join(f"{name} = {p}" for name in names)
+                + f", updated_at = {p} WHERE id = {p}",
+                (*(counts[n] for n in names), now, self.run_id),
+            )
+        finally:
+            cur.close()
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def finish(self) -> None:
+        cur = self.conn.cursor()
+        try:
+            cur.execute("DROP TABLE IF EXISTS import_seen")
+        finally:
+            cur.close()
+        self.conn.commit()
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -197,11 +283,16 @@ class BatchWriter:
                         (pk, self.language, row.title, row.description, row.translation_hash)
                     )
             return
-        placeholders = ",".join("?" * len(columns))
+        # The batch holds SQLite's write lock (see lookup): the next ids are ours.
+        cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM marketplace_products")
+        first = cur.fetchone()[0]
+        ids = range(first, first + len(rows))
+        placeholders = ",".join("?" * (len(columns) + 1))
         cur.executemany(
-            f"INSERT INTO marketplace_products ({', '.join(columns)}) VALUES ({placeholders})",
+            f"INSERT INTO marketplace_products (id, {', '.join(columns)}) VALUES ({placeholders})",
             [
                 (
+                    pk,
                     *head,
                     row.marketplace_product_id,
                     *self._values(row),
@@ -211,23 +302,16 @@ class BatchWriter:
                     stamp,
                     stamp,
                 )
-                for row in rows
+                for pk, row in zip(ids, rows, strict=True)
             ],
         )
-        ids = self._existing(cur, [r.marketplace_product_id for r in rows])
         cur.executemany(
             "INSERT INTO marketplace_product_translations "
             "(marketplace_product_id, language, title, description, content_hash) "
             "VALUES (?, ?, ?, ?, ?)",
             [
-                (
-                    ids[row.marketplace_product_id].id,
-                    self.language,
-                    row.title,
-                    row.description,
-                    row.translation_hash,
-                )
-                for row in rows
+                (pk, self.language, row.title, row.description, row.translation_hash)
+                for pk, row in zip(ids, rows, strict=True)
             ],
         )
 

@@ -85,6 +85,9 @@ class MarketplaceProductTranslation(db.Model):
 
     product = db.relationship(MarketplaceProduct, back_populates="translations")
 
+    # On SQLite the key is the table: one b-tree per row instead of two.
+    __table_args__ = {"sqlite_with_rowid": False}
+
 
 class Product(TimestampMixin, db.Model):
     """A store's published product: a marketplace product plus the store's overrides."""
