@@ -61,8 +61,6 @@ class BatchWriter:
         self.marketplace = marketplace
         self.language = language
         self.run_id = run_id
-        self._analyzed_at: int | None = None
-        self._inserted = 0
 
     def lookup(self, ids: list[str]) -> dict[str, Existing]:
         cur = self.conn.cursor()
@@ -77,7 +75,9 @@ class BatchWriter:
                     "SELECT pg_advisory_xact_lock(hashtext(%s))",
                     (f"mp:{self.store_id}:{self.marketplace}",),
                 )
-                self._refresh_statistics(cur)
+                # The lookup is always a probe of the unique key; statistics taken while the
+                # table was small would plan it as a scan of the whole store per batch.
+                cur.execute("SET LOCAL enable_seqscan = off")
             else:
                 # Take SQLite's write lock now, so the ids and the max(id) read below stay
                 # true until this batch commits (another writer waits on busy_timeout).
@@ -101,7 +101,6 @@ class BatchWriter:
         try:
             if new:
                 self._insert_new(cur, new, stamp)
-                self._inserted += len(new)
             if changed:
                 self._update_changed(cur, changed, stamp)
             if translations:
@@ -123,18 +122,18 @@ class BatchWriter:
         self.conn.commit()
 
     def already_seen(self, keys: list[int]) -> set[int]:
-        """Which of ``keys`` earlier batches of this run read; then remember all of them."""
+        """Which of ``keys`` earlier batches of this run read; remembers the others."""
         cur = self.conn.cursor()
         try:
             if self.pg:
+                # One statement, answered by the primary key: the temporary table is never
+                # analysed, so a plain lookup could be planned as a scan.
                 cur.execute(
-                    "SELECT key FROM import_seen WHERE key = ANY(%s)", (keys,), prepare=False
+                    "INSERT INTO import_seen (key) SELECT unnest(%s::bigint[]) "
+                    "ON CONFLICT DO NOTHING RETURNING key",
+                    (keys,),
+                    prepare=False,
                 )
-                seen = {row[0] for row in cur.fetchall()}
-                with cur.copy("COPY import_seen (key) FROM STDIN") as cp:
-                    for key in keys:
-                        if key not in seen:
-                            cp.write_row((key,))
             else:
                 cur.execute(
                     f"SELECT key FROM import_seen WHERE key IN ({','.join('?' * len(keys))})",
@@ -145,7 +144,9 @@ class BatchWriter:
                     "INSERT INTO import_seen (key) VALUES (?)",
                     [(key,) for key in keys if key not in seen],
                 )
-            return seen
+                return seen
+            added = {row[0] for row in cur.fetchall()}
+            return {key for key in keys if key not in added}
         finally:
             cur.close()
 
@@ -191,23 +192,6 @@ class BatchWriter:
         self.conn.commit()
 
     # -- steps ----------------------------------------------------------------------------
-
-    def _refresh_statistics(self, cur) -> None:
-        """Keep PostgreSQL's row estimates honest while an import grows the table.
-
-        Planned against the statistics of an empty table, the existence check
-        scans the whole store once per batch; analysing whenever the table has
-        doubled keeps it an index lookup at the cost of a few sampled reads.
-        """
-        if self._analyzed_at is None:
-            cur.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE relname = 'marketplace_products'"
-            )
-            self._analyzed_at = max(0, cur.fetchone()[0])
-        if self._inserted >= max(5000, self._analyzed_at):
-            cur.execute("ANALYZE marketplace_products, marketplace_product_translations")
-            self._analyzed_at += self._inserted
-            self._inserted = 0
 
     def _existing(self, cur, ids: list[str]) -> dict[str, Existing]:
         p = self.p
