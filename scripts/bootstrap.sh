@@ -73,3 +73,8 @@ if [[ $want != "$have" ]]; then
         || die "pip install -r $requirements failed (see above)."
     printf '%s\n' "$want" >"$stamp"
 fi
+
+# Front-end assets (htmx, Pico) pinned by package-lock.json, verified against its
+# integrity hashes, into the git-ignored webapp/static/vendor/. Silent when up to date.
+"$venv/bin/python" scripts/fetch_assets.py \
+    || die "could not fetch the front-end assets (see above)."
