@@ -134,6 +134,17 @@ def app(database_uri, tmp_path, redis_conn):
         }
     )
     jobs._app = app  # jobs executed by in-process workers use this app
+
+    @app.teardown_request
+    def _forget_request_user(_exc):
+        # Tests keep one app context open, which test requests then share; Flask-Login and
+        # Flask-WTF cache the user and the CSRF token in g, so forget them after each request
+        # as a fresh context would.
+        from flask import g
+
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)
+
     with app.app_context():
         yield app
         db.session.remove()

@@ -278,3 +278,26 @@ def test_demo_seed_is_idempotent(cli):
     assert users["admin@mercato.local"].is_admin
     assert users["store@mercato.local"].store_id == stores[0].id
     assert users["store@mercato.local"].check_password("mercato-demo")
+
+
+def test_secrets_rotate_reencrypts_under_the_new_first_key(app, store):
+    from cryptography.fernet import Fernet
+
+    from webapp.crypto import decrypt, encrypt
+
+    old_key = app.config["MERCATO_ENCRYPTION_KEYS"][0]
+    run = Run(
+        store_id=store.id,
+        source_url="https://u:***@h/f.csv",
+        source_secret=encrypt("https://u:p@h/f.csv"),
+    )
+    db.session.add(run)
+    db.session.commit()
+    new_key = Fernet.generate_key().decode()
+    app.config["MERCATO_ENCRYPTION_KEYS"] = [new_key, old_key]
+    result = app.test_cli_runner().invoke(args=["secrets", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"rotated": 1}
+    app.config["MERCATO_ENCRYPTION_KEYS"] = [new_key]  # the old key can now be dropped
+    db.session.refresh(run)
+    assert decrypt(run.source_secret) == "https://u:p@h/f.csv"

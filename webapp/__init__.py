@@ -30,9 +30,20 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     register_cli(app)
 
+    from webapp.account import bp as account_bp
+    from webapp.admin import bp as admin_bp
+    from webapp.api import bp as api_bp
+    from webapp.auth import bp as auth_bp
     from webapp.health import bp as health_bp
+    from webapp.store import bp as store_bp
 
-    app.register_blueprint(health_bp)
+    for blueprint in (health_bp, auth_bp, store_bp, admin_bp, account_bp, api_bp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(api_bp)  # bearer tokens, not cookies: no cross-site forgery to prevent
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    # Werkzeug refuses bigger bodies before they are read; the form explains the limit.
+    app.config.setdefault("MAX_CONTENT_LENGTH", app.config["MERCATO_UPLOAD_MAX_BYTES"] + (1 << 20))
 
     @login_manager.user_loader
     def load_user(user_id: str):
@@ -60,5 +71,5 @@ def _tune_sqlite(app: Flask) -> None:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA cache_size=-65536")  # up to 64 MB of pages, allocated on use
+            cur.execute("PRAGMA cache_size=-32768")  # up to 32 MB of pages, allocated on use
             cur.close()

@@ -22,6 +22,7 @@ users_cli = AppGroup("users", help="Manage users.")
 imports_cli = AppGroup("imports", help="Run product-feed imports.")
 products_cli = AppGroup("products", help="Read a store's imported products.")
 demo_cli = AppGroup("demo", help="Demo data for a fresh machine.")
+secrets_cli = AppGroup("secrets", help="Secrets stored in the database.")
 
 
 def _store(code: str) -> Store:
@@ -227,6 +228,59 @@ def demo_seed() -> None:
     click.echo("  store user: store@mercato.local / mercato-demo  (store 'demo')")
 
 
+@secrets_cli.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret under the first key of MERCATO_ENCRYPTION_KEYS."""
+    from webapp.crypto import rotate
+
+    rotated = 0
+    for run in db.session.scalars(select(Run).where(Run.source_secret.is_not(None))):
+        run.source_secret = rotate(run.source_secret)
+        rotated += 1
+    db.session.commit()
+    click.echo(json.dumps({"rotated": rotated}))
+
+
+tokens_cli = AppGroup("tokens", help="Personal API tokens (Authorization: Bearer mct_...).")
+
+
+@tokens_cli.command("create")
+@click.argument("email")
+@click.option("--name", default="CLI token", show_default=True, help="What the token is for.")
+def tokens_create(email: str, name: str) -> None:
+    """Create an API token for EMAIL; the last line printed is the token (shown only once)."""
+    from webapp.models import ApiToken
+
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No user {email!r}.")
+    if not user.is_active:
+        raise click.ClickException(f"User {email!r} is disabled; the token would not work.")
+    row, token = ApiToken.issue(user, name)
+    db.session.commit()
+    click.echo(json.dumps({"id": row.id, "user": user.email, "name": row.name}))
+    click.echo("Store the token now: it cannot be shown again.", err=True)
+    click.echo(token)
+
+
+@tokens_cli.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    """Revoke the API token TOKEN_ID (its id, as `tokens create` and the tokens page show)."""
+    from webapp.models import ApiToken
+    from webapp.models.base import utcnow
+
+    row = db.session.get(ApiToken, token_id)
+    if row is None:
+        raise click.ClickException(f"No API token {token_id}.")
+    already = row.revoked_at is not None
+    if not already:
+        row.revoked_at = utcnow()
+        db.session.commit()
+    click.echo(json.dumps({"id": row.id, "revoked": True, "already_revoked": already}))
+
+
 def register_cli(app: Flask) -> None:
-    for group in (stores_cli, users_cli, imports_cli, products_cli, demo_cli):
+    groups = (stores_cli, users_cli, imports_cli, products_cli, demo_cli, secrets_cli, tokens_cli)
+    for group in groups:
         app.cli.add_command(group)

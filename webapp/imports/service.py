@@ -189,3 +189,54 @@ def execute(run_id: int) -> Run | None:
     if run.source_path and _owned_upload(Path(run.source_path)):
         Path(run.source_path).unlink(missing_ok=True)
     return run
+
+
+def start_import(
+    store: Store,
+    *,
+    source_url: str | None = None,
+    upload=None,
+    user_id: int | None = None,
+    trigger: str = "ui",
+    **options,
+) -> Run:
+    """Create and enqueue a run from a URL or an uploaded file (the pages' and API's path).
+
+    A refused request raises :class:`ImportRequestError` and leaves nothing behind: no run,
+    no uploaded file.  If the queue cannot be reached, the run is marked failed with a
+    sentence saying so rather than left pending forever.
+    """
+    from webapp.imports.uploads import discard, save_upload
+
+    has_file = upload is not None and bool(getattr(upload, "filename", ""))
+    if has_file and source_url:
+        raise ImportRequestError("Give either a feed URL or a file, not both.")
+    if not has_file and not source_url:
+        raise ImportRequestError("Enter the feed's URL or choose a file to upload.")
+    path = name = None
+    if has_file:
+        path, name = save_upload(upload)
+    try:
+        run = create_run(
+            store,
+            source_url=source_url or None,
+            source_path=path,
+            source_name=name,
+            user_id=user_id,
+            trigger=trigger,
+            **options,
+        )
+    except BaseException:
+        if path:
+            discard(path)
+        raise
+    try:
+        enqueue(run)
+    except Exception as exc:  # Redis down: say so on the run instead of leaving it pending
+        log.exception("job=import_feed run_id=%s state=enqueue_failed", run.id)
+        fail(
+            run,
+            f"The job queue could not be reached ({exc.__class__.__name__}); "
+            "start the import again in a moment.",
+        )
+    return run

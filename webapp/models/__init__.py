@@ -8,3 +8,4 @@ from webapp.models.catalog import (  # noqa: F401
 )
 from webapp.models.runs import Message, Run  # noqa: F401
 from webapp.models.stores import Store, User  # noqa: F401
+from webapp.models.tokens import ApiToken  # noqa: F401

@@ -59,7 +59,7 @@ class Run(TimestampMixin, db.Model):
     __tablename__ = "marketplace_import_jobs"
 
     id = db.Column(db.Integer, primary_key=True)
-    kind = db.Column(db.String(32), nullable=False, default="product_import", index=True)
+    kind = db.Column(db.String(32), nullable=False, default="product_import")
     store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"))
     trigger = db.Column(db.String(16), nullable=False, default="ui")
@@ -93,10 +93,13 @@ class Run(TimestampMixin, db.Model):
     store = db.relationship("Store")
     user = db.relationship("User")
 
+    # Every list filters on kind and pages newest first (by id); each index holds what its
+    # page filters on, so counts are answered from the index alone (migration 0003).
     __table_args__ = (
-        db.Index("ix_runs_store_created", "store_id", "id"),
-        db.Index("ix_runs_status", "status"),
-        db.Index("ix_runs_user", "user_id", "id"),
+        db.Index("ix_runs_store_kind", "store_id", "kind", "id"),  # a store's history
+        db.Index("ix_runs_user_kind", "user_id", "kind", "id"),  # "my imports"
+        db.Index("ix_runs_kind_status", "kind", "status"),  # stats, status filter, polling
+        db.Index("ix_runs_kind_marketplace", "kind", "marketplace"),  # the filter's choices
     )
 
     @property
@@ -154,6 +157,7 @@ class Message(db.Model):
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
     __table_args__ = (
-        db.Index("ix_messages_job_row", "import_job_id", "row_number"),
+        # A run's messages in file order (row_number, then id): pages and counts.
+        db.Index("ix_messages_job_row_id", "import_job_id", "row_number", "id"),
         db.Index("ix_messages_job_type", "import_job_id", "error_type"),
     )

@@ -1,0 +1,142 @@
+"""Admin pages: self-service import for any store, and platform monitoring."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from webapp.access import admin_required
+from webapp.admin import bp
+from webapp.extensions import db
+from webapp.imports import queries
+from webapp.imports.service import ImportRequestError, start_import
+from webapp.models import Store
+from webapp.models import runs as R
+from webapp.store.forms import AdminImportForm
+from webapp.store.routes import is_htmx, partial_response
+
+PER_PAGE = 25
+
+
+def _mine_context(page: int) -> dict:
+    return {
+        "history": queries.runs_page(page, PER_PAGE, user_id=current_user.id),
+        "polling": queries.any_active(user_id=current_user.id),
+        "history_url": url_for("admin.marketplace_history"),
+        "history_page_base": url_for("admin.marketplace"),
+        "poll_seconds": current_app.config.get("MERCATO_STORE_POLL_SECONDS", 10),
+        "show_store": True,
+    }
+
+
+@bp.route("/marketplace", methods=["GET", "POST"])
+@admin_required
+def marketplace():
+    form = AdminImportForm()
+    stores = queries.stores()
+    form.store_id.choices = [SelectChoice(s.id, f"{s.name} ({s.code})") for s in stores]
+    status = 200
+    if request.method == "GET" and request.args.get("store_id", "").isdigit():
+        form.store_id.data = int(request.args["store_id"])
+    if form.validate_on_submit():
+        store = db.session.get(Store, form.store_id.data)
+        try:
+            run = start_import(
+                store,
+                source_url=(form.source_url.data or "").strip() or None,
+                upload=form.file.data,
+                marketplace=form.marketplace.data or "Letzshop",
+                language=form.language.data,
+                batch_size=form.batch_size.data,
+                user_id=current_user.id,
+            )
+        except ImportRequestError as exc:
+            form.form_errors.append(str(exc))
+            status = 422
+        else:
+            if run.status == R.FAILED:
+                flash(run.error_message, "error")
+            else:
+                flash(f"Import #{run.id} started for {store.name}.", "success")
+            return redirect(url_for("admin.marketplace"))
+    elif request.method == "POST":
+        status = 422
+    quick_fill = {}
+    selected = db.session.get(Store, form.store_id.data) if form.store_id.data else None
+    if selected is not None:
+        from webapp.store.routes import quick_fill_urls
+
+        quick_fill = quick_fill_urls(selected)
+    page = queries.clamp_page(request.args.get("page"))
+    return (
+        render_template(
+            "admin/marketplace.html", form=form, quick_fill=quick_fill, **_mine_context(page)
+        ),
+        status,
+    )
+
+
+@bp.get("/marketplace/history")
+@admin_required
+def marketplace_history():
+    page = queries.clamp_page(request.args.get("page"))
+    if not is_htmx():
+        return redirect(url_for("admin.marketplace", page=page))
+    return partial_response("partials/_history.html", **_mine_context(page))
+
+
+def _monitoring_filters() -> dict:
+    args = request.args
+    filters: dict = {}
+    if args.get("store_id", "").isdigit():
+        filters["store_id"] = int(args["store_id"])
+    if args.get("status") in R.STATUSES:
+        filters["status"] = args["status"]
+    if args.get("marketplace"):
+        filters["marketplace"] = args["marketplace"][:64]
+    if args.get("creator") == "me":
+        filters["user_id"] = current_user.id
+    return filters
+
+
+def _monitoring_context() -> dict:
+    filters = _monitoring_filters()
+    page = queries.clamp_page(request.args.get("page"))
+    params = {k: v for k, v in request.args.items() if k != "page" and v}
+    return {
+        "stats": queries.stats(),
+        "history": queries.runs_page(page, PER_PAGE, **filters),
+        "polling": queries.any_active(),
+        "history_url": url_for("admin.imports_table", **params),
+        "history_page_base": url_for("admin.imports", **params),
+        "poll_seconds": current_app.config.get("MERCATO_ADMIN_POLL_SECONDS", 15),
+        "show_store": True,
+        "show_creator": True,
+        "history_target": "#monitoring",
+        "args": request.args,
+    }
+
+
+@bp.get("/imports")
+@admin_required
+def imports():
+    return render_template(
+        "admin/imports.html",
+        stores=queries.stores(),
+        marketplaces=queries.marketplaces(),
+        statuses=R.STATUSES,
+        **_monitoring_context(),
+    )
+
+
+@bp.get("/imports/table")
+@admin_required
+def imports_table():
+    params = {k: v for k, v in request.args.items() if v}
+    if not is_htmx():
+        return redirect(url_for("admin.imports", **params))
+    response = partial_response("admin/_monitoring.html", **_monitoring_context())
+    # The address bar follows the filters (replaced, not pushed: polling must not fill history).
+    response.headers["HX-Replace-Url"] = url_for("admin.imports", **params)
+    return response

@@ -1,0 +1,239 @@
+"""What the store and admin endpoints share: finding runs, listing messages, starting imports.
+
+Tenant safety lives here: every run lookup is scoped to the stores the token's user may
+see, and a run outside that scope is answered exactly like one that does not exist (404),
+so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, current_app, jsonify
+from redis.exceptions import LockError, RedisError
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import joinedload
+
+from connectors.outbound import mask_url
+from webapp.api import serialize
+from webapp.api.auth import api_user
+from webapp.api.errors import ApiError
+from webapp.api.params import ImportBody, choice_arg, page_args, str_arg
+from webapp.extensions import db, redis_connection
+from webapp.imports.service import ImportRequestError, create_run, enqueue
+from webapp.imports.uploads import discard, save_upload
+from webapp.models import Message, Run, Store
+from webapp.models import runs as R
+
+PRODUCT_IMPORT = "product_import"
+NOT_FOUND = "No import job with this id."
+
+
+def runs_query() -> Select:
+    """Product-import runs the current API user may see."""
+    query = select(Run).where(Run.kind == PRODUCT_IMPORT)
+    user = api_user()
+    if not user.is_admin:
+        query = query.where(Run.store_id == user.store_id)
+    return query
+
+
+def run_or_404(job_id: int) -> Run:
+    run = db.session.scalar(runs_query().where(Run.id == job_id))
+    if run is None:
+        raise ApiError(404, NOT_FOUND)
+    return run
+
+
+def job_page(query: Select) -> dict[str, Any]:
+    """One page of ``query`` (newest first) as {"items", "total", "page", "limit"}."""
+    page_no, limit = page_args(default_limit=10)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = db.session.scalars(
+        query.options(joinedload(Run.store), joinedload(Run.user))
+        .order_by(Run.id.desc())
+        .limit(limit)
+        .offset((page_no - 1) * limit)
+    ).all()
+    return serialize.page([serialize.job(r) for r in rows], total, page_no, limit)
+
+
+def messages_page(run: Run) -> dict[str, Any]:
+    """A run's messages, filtered by ``error_type``/``severity``, in file order."""
+    page_no, limit = page_args(default_limit=50)
+    query = select(Message).where(Message.import_job_id == run.id)
+    error_type = str_arg("error_type", 64)
+    if error_type:
+        query = query.where(Message.error_type == error_type)
+    severity = choice_arg("severity", R.SEVERITIES)
+    if severity:
+        query = query.where(Message.severity == severity)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(
+        # Messages about the whole file (no row) come last on both back-ends.
+        query.order_by(Message.row_number.asc().nulls_last(), Message.id.asc())
+        .limit(limit)
+        .offset((page_no - 1) * limit)
+    ).all()
+    result = serialize.page([serialize.message(m) for m in rows], total, page_no, limit)
+    return {"job_id": run.id, **result}
+
+
+def store_for_import(body: ImportBody) -> Store:
+    """The store an import goes to.
+
+    A store user always imports into their own store; naming another one is answered
+    like an unknown id (404).  An admin must say which store (422 without one): guessing
+    would import a feed into the wrong tenant's catalog.
+    """
+    user = api_user()
+    if not user.is_admin:
+        if body.store_id is not None and body.store_id != user.store_id:
+            raise ApiError(404, "No store with this id.")
+        store = db.session.get(Store, user.store_id)
+    else:
+        if body.store_id is None:
+            raise ApiError(422, "'store_id' is required: admins name the store to import into.")
+        store = db.session.get(Store, body.store_id)
+        if store is None:
+            raise ApiError(422, f"No store with id {body.store_id}.")
+    if store is None or not store.is_active:
+        raise ApiError(422, "This store is inactive; imports are disabled.")
+    return store
+
+
+def _active_duplicate(store: Store, body: ImportBody) -> Run | None:
+    """A pending or processing run of the same store reading the same source."""
+    query = runs_query().where(Run.store_id == store.id, Run.status.in_(R.ACTIVE_STATUSES))
+    if body.source_url:
+        query = query.where(Run.source_url == mask_url(body.source_url))
+    else:
+        query = query.where(Run.source_url.is_(None), Run.source_name == _upload_name(body))
+    return db.session.scalar(query.order_by(Run.id.desc()).limit(1))
+
+
+def _upload_name(body: ImportBody) -> str:
+    return (body.upload.filename or "")[:255]
+
+
+def _conflict(run: Run) -> ApiError:
+    return ApiError(
+        409,
+        f"Import job {run.id} of this store is already {run.status} for the same source; "
+        "wait for it to finish.",
+        job_id=run.id,
+    )
+
+
+def _human_size(size: int) -> str:
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= factor:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
+
+
+def _upload_size(body: ImportBody) -> int:
+    """Size of the received upload; Werkzeug has already spooled it, so this reads nothing."""
+    stream = body.upload.stream
+    try:
+        position = stream.tell()
+        size = stream.seek(0, 2)
+        stream.seek(position)
+    except (AttributeError, OSError):
+        return 0  # unseekable: save_upload still enforces the limit while copying
+    return size
+
+
+def start_import(body: ImportBody, store: Store, job_url: Callable[[int], str]) -> Response:
+    """Create and enqueue the run; 202 with {"job_id", "status"} and Location.
+
+    Duplicate submissions (a double click, a retried script) are refused with 409 while
+    the same source is still pending or processing for the store.  The check and the
+    insert run under a short Redis lock per (store, source), so two simultaneous
+    requests cannot both pass the check.
+    """
+    existing = _active_duplicate(store, body)
+    if existing is not None:
+        raise _conflict(existing)
+
+    source_path = source_name = None
+    if body.upload is not None:
+        limit = current_app.config["MERCATO_UPLOAD_MAX_BYTES"]
+        if _upload_size(body) > limit:
+            raise ApiError(413, f"The file is larger than the {_human_size(limit)} upload limit.")
+        try:
+            source_path, source_name = save_upload(body.upload)
+        except ImportRequestError as exc:
+            # Only reached for an unseekable stream over the limit, or an empty file.
+            status = 413 if "larger than" in str(exc) else 422
+            raise ApiError(status, str(exc)) from exc
+
+    try:
+        run = _create_once(body, store, source_path, source_name)
+    except BaseException:
+        if source_path:
+            discard(source_path)
+        raise
+
+    try:
+        enqueue(run)
+    except RedisError as exc:
+        run.mark(R.FAILED)
+        run.error_message = "The import could not be queued; start it again later."
+        db.session.commit()
+        if source_path:
+            discard(source_path)
+        raise ApiError(
+            503, "The job queue is unavailable; nothing will run.", job_id=run.id
+        ) from exc
+
+    response = jsonify({"job_id": run.id, "status": run.status})
+    response.status_code = 202
+    response.headers["Location"] = job_url(run.id)
+    return response
+
+
+def _create_once(
+    body: ImportBody, store: Store, source_path: str | None, source_name: str | None
+) -> Run:
+    source = mask_url(body.source_url) if body.source_url else f"upload:{_upload_name(body)}"
+    digest = hashlib.sha256(f"{store.id}\0{source}".encode()).hexdigest()[:32]
+    prefix = current_app.config.get("MERCATO_QUEUE_PREFIX", "")
+    lock = redis_connection().lock(
+        f"{prefix}mercato:api:import-lock:{digest}", timeout=60, blocking_timeout=15
+    )
+    try:
+        acquired = lock.acquire()
+    except RedisError as exc:
+        raise ApiError(503, "The job queue is unavailable; nothing was created.") from exc
+    if not acquired:
+        raise ApiError(409, "The same import is being submitted right now; wait for it.")
+    try:
+        # End any read transaction first, so the re-check sees a run another request
+        # committed while we waited, whatever the database's isolation level.
+        db.session.commit()
+        existing = _active_duplicate(store, body)
+        if existing is not None:
+            raise _conflict(existing)
+        try:
+            return create_run(
+                store,
+                source_url=body.source_url,
+                source_path=source_path,
+                source_name=source_name,
+                marketplace=body.marketplace,
+                language=body.language,
+                batch_size=body.batch_size,
+                user_id=api_user().id,
+                trigger="api",
+            )
+        except ImportRequestError as exc:
+            db.session.rollback()
+            raise ApiError(422, str(exc)) from exc
+    finally:
+        try:
+            lock.release()
+        except (LockError, RedisError):
+            pass  # expired meanwhile: nothing to release

@@ -1,0 +1,560 @@
+"""The API's contract: a hand-written OpenAPI 3.1 document, served at /api/v1/openapi.json.
+
+Written by hand rather than generated so that it reads as documentation (sentences about
+tenancy, duplicates, limits) and so that changing it is a deliberate act.  The tests keep
+it honest: the documented (path, method) pairs must equal the registered routes, and real
+responses are validated against the schemas below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+
+from webapp.api import bp
+from webapp.api.auth import public
+from webapp.imports.service import DEFAULT_BATCH, LANGUAGES, MAX_BATCH, MIN_BATCH
+from webapp.models import runs as R
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(type_: str, **extra: Any) -> Schema:
+    return {"type": [type_, "null"], **extra}
+
+
+def _json(schema: Schema, description: str, headers: dict | None = None) -> Schema:
+    response: Schema = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _errors(*statuses: int) -> dict[str, Schema]:
+    return {str(status): {"$ref": f"#/components/responses/E{status}"} for status in statuses}
+
+
+def _param(name: str) -> Schema:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+DESCRIPTION = """\
+Mercato's REST API for product-feed imports.
+
+**Authentication.** Every endpoint except this document needs a personal API token:
+`Authorization: Bearer mct_...`. Create and revoke tokens on the *API tokens* page
+(`/account/tokens`) or with `flask tokens create EMAIL`. The browser's session cookie is
+not accepted. A token acts as its user: a store user's token sees that user's store only,
+an admin's token sees every store.
+
+**Errors.** Every error is JSON: `{"error": {"status": 404, "message": "..."}}`, including
+unknown URLs (404) and wrong methods (405). 400: the body is not valid JSON. 401: no, an
+unknown or a revoked token, or a disabled account. 403: a non-admin on an admin endpoint.
+404: no such job, or a job of another store (the two are indistinguishable on purpose).
+409: see below. 413: the upload or body is too large. 415: the body is neither JSON nor a
+form. 422: a value is wrong (the message says which); nothing was created. 429: the token's
+rate limit (default 600 requests a minute) is exceeded; wait `Retry-After` seconds.
+503: the job queue is unavailable.
+
+**Duplicate imports (409).** While a store has a pending or processing import of the same
+source (the same URL, compared with its password masked, or an upload with the same file
+name), starting another one is refused with 409 and the active job's id in `error.job_id`.
+This absorbs double clicks and retried scripts; start again once that job has finished.
+
+**Rate limit.** Responses carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
+`X-RateLimit-Reset` (seconds until the one-minute window resets).
+
+**Secrets.** A feed URL may carry a password (`https://user:pass@host/feed.csv`). It is
+stored encrypted and never returned: `source_url` always shows it as `***`.
+"""
+
+_JOB_STATUS = {"type": "string", "enum": list(R.STATUSES)}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["status", "message"],
+                "additionalProperties": False,
+                "properties": {
+                    "status": {"type": "integer", "description": "The HTTP status again."},
+                    "message": {"type": "string", "description": "A sentence for a person."},
+                    "job_id": {
+                        "type": "integer",
+                        "description": "409: the active job of the same source. "
+                        "503: the job that could not be queued (marked failed).",
+                    },
+                },
+            }
+        },
+    },
+    "ImportRequest": {
+        "type": "object",
+        "required": ["source_url"],
+        "properties": {
+            "source_url": {
+                "type": "string",
+                "format": "uri",
+                "description": "http(s) address of the feed; Basic Auth credentials may be "
+                "included. Addresses on private networks are refused (422).",
+            },
+            "marketplace": {"type": "string", "maxLength": 64, "default": "Letzshop"},
+            "language": {"type": "string", "enum": list(LANGUAGES), "default": "en"},
+            "batch_size": {
+                "type": "integer",
+                "minimum": MIN_BATCH,
+                "maximum": MAX_BATCH,
+                "default": DEFAULT_BATCH,
+            },
+            "store_id": {
+                "type": "integer",
+                "description": "Store endpoint: required for admins; a store user may omit "
+                "it (their store) and naming another store answers 404.",
+            },
+        },
+    },
+    "ImportUpload": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": "The feed file (CSV, XML or JSON, optionally gzip or zip).",
+            },
+            "marketplace": {"type": "string", "maxLength": 64, "default": "Letzshop"},
+            "language": {"type": "string", "enum": list(LANGUAGES), "default": "en"},
+            "batch_size": {
+                "type": "integer",
+                "minimum": MIN_BATCH,
+                "maximum": MAX_BATCH,
+                "default": DEFAULT_BATCH,
+            },
+            "store_id": {"type": "integer", "description": "As in ImportRequest."},
+        },
+    },
+    "AdminImportRequest": {
+        "allOf": [_ref("ImportRequest"), {"required": ["store_id"]}],
+        "description": "As ImportRequest; `store_id` is required (422 without).",
+    },
+    "AdminImportUpload": {
+        "allOf": [_ref("ImportUpload"), {"required": ["store_id"]}],
+        "description": "As ImportUpload; `store_id` is required (422 without).",
+    },
+    "ImportAccepted": {
+        "type": "object",
+        "required": ["job_id", "status"],
+        "additionalProperties": False,
+        "properties": {
+            "job_id": {"type": "integer"},
+            "status": {"type": "string", "enum": [R.PENDING]},
+        },
+    },
+    "Store": {
+        "type": "object",
+        "required": ["id", "code"],
+        "additionalProperties": False,
+        "properties": {"id": {"type": "integer"}, "code": {"type": "string"}},
+    },
+    "Job": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "id",
+            "status",
+            "phase",
+            "progress",
+            "marketplace",
+            "language",
+            "source_url",
+            "source_name",
+            "batch_size",
+            "trigger",
+            "imported_count",
+            "updated_count",
+            "unchanged_count",
+            "error_count",
+            "warning_count",
+            "total_processed",
+            "started_at",
+            "completed_at",
+            "created_at",
+            "duration_seconds",
+            "error_message",
+            "store",
+            "created_by",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "status": _JOB_STATUS,
+            "phase": _nullable("string", enum=[*R.PHASES, None]),
+            "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+            "marketplace": {"type": "string"},
+            "language": {"type": "string", "enum": list(LANGUAGES)},
+            "source_url": _nullable(
+                "string", description="The feed URL with any password shown as ***."
+            ),
+            "source_name": _nullable("string", description="File name of an uploaded feed."),
+            "batch_size": {"type": "integer"},
+            "trigger": {"type": "string", "description": "ui, api, cli, schedule, ..."},
+            "imported_count": {"type": "integer"},
+            "updated_count": {"type": "integer"},
+            "unchanged_count": {"type": "integer"},
+            "error_count": {"type": "integer"},
+            "warning_count": {"type": "integer"},
+            "total_processed": {
+                "type": "integer",
+                "description": "imported + updated + unchanged + errors.",
+            },
+            "started_at": _nullable("string", format="date-time"),
+            "completed_at": _nullable("string", format="date-time"),
+            "created_at": {"type": "string", "format": "date-time"},
+            "duration_seconds": _nullable("number"),
+            "error_message": _nullable("string", description="Why a failed job failed."),
+            "store": _ref("Store"),
+            "created_by": _nullable("string", description="Email of who started it."),
+        },
+    },
+    "JobList": {
+        "type": "object",
+        "required": ["items", "total", "page", "limit"],
+        "additionalProperties": False,
+        "properties": {
+            "items": {"type": "array", "items": _ref("Job"), "description": "Newest first."},
+            "total": {"type": "integer"},
+            "page": {"type": "integer"},
+            "limit": {"type": "integer"},
+        },
+    },
+    "Message": {
+        "type": "object",
+        "required": [
+            "id",
+            "severity",
+            "error_type",
+            "row_number",
+            "identifier",
+            "error_message",
+            "row_data",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "integer"},
+            "severity": {"type": "string", "enum": list(R.SEVERITIES)},
+            "error_type": {
+                "type": "string",
+                "description": "missing_id, missing_title, parse_error, duplicate_id, "
+                "validation_error, ...",
+            },
+            "row_number": _nullable("integer", description="As a spreadsheet shows it."),
+            "identifier": _nullable("string", description="The product id of the row."),
+            "error_message": {"type": "string"},
+            "row_data": _nullable("object", description="The row's cells by column."),
+        },
+    },
+    "MessageList": {
+        "type": "object",
+        "required": ["job_id", "items", "total", "page", "limit"],
+        "additionalProperties": False,
+        "properties": {
+            "job_id": {"type": "integer"},
+            "items": {
+                "type": "array",
+                "items": _ref("Message"),
+                "description": "By row number, then id; messages without a row last.",
+            },
+            "total": {"type": "integer"},
+            "page": {"type": "integer"},
+            "limit": {"type": "integer"},
+        },
+    },
+    "Stats": {
+        "type": "object",
+        "required": [
+            "total",
+            "pending",
+            "processing",
+            "completed",
+            "completed_with_errors",
+            "failed",
+            "abandoned",
+            "active",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "total": {"type": "integer"},
+            "pending": {"type": "integer"},
+            "processing": {"type": "integer"},
+            "completed": {"type": "integer"},
+            "completed_with_errors": {"type": "integer"},
+            "failed": {"type": "integer"},
+            "abandoned": {"type": "integer"},
+            "active": {"type": "integer", "description": "pending + processing."},
+        },
+    },
+}
+
+PARAMETERS: dict[str, Schema] = {
+    "JobId": {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+    "Page": {
+        "name": "page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "default": 1},
+    },
+    "Limit": {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    },
+    "MessageLimit": {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+    },
+    "ErrorType": {
+        "name": "error_type",
+        "in": "query",
+        "description": "Only messages of this type (e.g. missing_title).",
+        "schema": {"type": "string"},
+    },
+    "Severity": {
+        "name": "severity",
+        "in": "query",
+        "schema": {"type": "string", "enum": list(R.SEVERITIES)},
+    },
+    "StoreFilter": {
+        "name": "store_id",
+        "in": "query",
+        "description": "Only this store's jobs.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "Status": {"name": "status", "in": "query", "schema": _JOB_STATUS},
+    "Marketplace": {
+        "name": "marketplace",
+        "in": "query",
+        "description": "Case-insensitive.",
+        "schema": {"type": "string"},
+    },
+    "CreatedByMe": {
+        "name": "created_by_me",
+        "in": "query",
+        "description": "Only jobs started by the token's user.",
+        "schema": {"type": "boolean", "default": False},
+    },
+}
+
+_ERROR = _ref("Error")
+_RATE_HEADERS = {
+    name: {"schema": {"type": "integer"}, "description": text}
+    for name, text in (
+        ("Retry-After", "Seconds to wait before the next request."),
+        ("X-RateLimit-Limit", "Requests allowed per minute."),
+        ("X-RateLimit-Remaining", "Requests left in this window."),
+        ("X-RateLimit-Reset", "Seconds until the window resets."),
+    )
+}
+
+RESPONSES: dict[str, Schema] = {
+    "E400": _json(_ERROR, "The body is not valid JSON, or not a JSON object."),
+    "E401": _json(
+        _ERROR,
+        "No token, an unknown or revoked token, or a disabled account.",
+        {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    ),
+    "E403": _json(_ERROR, "The token's user is not an admin."),
+    "E404": _json(_ERROR, "No such job, or a job of a store the token's user may not see."),
+    "E409": _json(
+        _ERROR,
+        "The store already has a pending or processing import of the same source; "
+        "`error.job_id` is that job.",
+    ),
+    "E413": _json(_ERROR, "The upload or the request body is too large."),
+    "E415": _json(_ERROR, "The body is neither JSON nor a form."),
+    "E422": _json(_ERROR, "A value is invalid (the message says which); nothing was created."),
+    "E429": _json(_ERROR, "Rate limit exceeded.", _RATE_HEADERS),
+    "E503": _json(_ERROR, "The job queue is unavailable."),
+}
+
+_IMPORT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": _ref("ImportRequest")},
+        "multipart/form-data": {"schema": _ref("ImportUpload")},
+    },
+}
+
+_ADMIN_IMPORT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": _ref("AdminImportRequest")},
+        "multipart/form-data": {"schema": _ref("AdminImportUpload")},
+    },
+}
+
+_ACCEPTED = _json(
+    _ref("ImportAccepted"),
+    "The job was created and queued; follow `Location` (or poll the job) for progress.",
+    {"Location": {"schema": {"type": "string"}, "description": "URL of the new job."}},
+)
+
+_PAGE = [_param("Page"), _param("Limit")]
+_MESSAGE_FILTERS = [_param("Page"), _param("MessageLimit"), _param("ErrorType"), _param("Severity")]
+_READ_ERRORS = _errors(401, 404, 422, 429)
+
+
+def _operation(
+    operation_id: str, summary: str, tag: str, responses: dict[str, Schema], **extra: Any
+) -> Schema:
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": [tag],
+        **extra,
+        "responses": responses,
+    }
+
+
+PATHS: dict[str, Schema] = {
+    "/openapi.json": {
+        "get": _operation(
+            "getOpenApi",
+            "This document (no token needed).",
+            "meta",
+            {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {}}}},
+            security=[],
+        )
+    },
+    "/store/marketplace/import": {
+        "post": _operation(
+            "storeStartImport",
+            "Start an import into the token user's store.",
+            "store",
+            {"202": _ACCEPTED, **_errors(400, 401, 404, 409, 413, 415, 422, 429, 503)},
+            description="JSON with `source_url`, or multipart/form-data with a `file`. "
+            "Admins must name the store with `store_id` (422 without).",
+            requestBody=_IMPORT_BODY,
+        )
+    },
+    "/store/marketplace/imports": {
+        "get": _operation(
+            "storeListImports",
+            "The store's import jobs, newest first.",
+            "store",
+            {"200": _json(_ref("JobList"), "One page of jobs."), **_errors(401, 422, 429)},
+            parameters=_PAGE,
+        )
+    },
+    "/store/marketplace/imports/{job_id}": {
+        "get": _operation(
+            "storeGetImport",
+            "One import job of the store.",
+            "store",
+            {"200": _json(_ref("Job"), "The job."), **_errors(401, 404, 429)},
+            parameters=[_param("JobId")],
+        )
+    },
+    "/store/marketplace/imports/{job_id}/errors": {
+        "get": _operation(
+            "storeListImportErrors",
+            "The job's error and warning messages.",
+            "store",
+            {"200": _json(_ref("MessageList"), "One page of messages."), **_READ_ERRORS},
+            parameters=[_param("JobId"), *_MESSAGE_FILTERS],
+        )
+    },
+    "/admin/marketplace-import-jobs": {
+        "post": _operation(
+            "adminStartImport",
+            "Start an import for any store (`store_id` required).",
+            "admin",
+            {"202": _ACCEPTED, **_errors(400, 401, 403, 409, 413, 415, 422, 429, 503)},
+            requestBody=_ADMIN_IMPORT_BODY,
+        ),
+        "get": _operation(
+            "adminListImports",
+            "Every store's import jobs, newest first, with filters.",
+            "admin",
+            {"200": _json(_ref("JobList"), "One page of jobs."), **_errors(401, 403, 422, 429)},
+            parameters=[
+                _param("StoreFilter"),
+                _param("Status"),
+                _param("Marketplace"),
+                _param("CreatedByMe"),
+                *_PAGE,
+            ],
+        ),
+    },
+    "/admin/marketplace-import-jobs/stats": {
+        "get": _operation(
+            "adminImportStats",
+            "Job counts per status.",
+            "admin",
+            {"200": _json(_ref("Stats"), "The counts."), **_errors(401, 403, 422, 429)},
+            parameters=[_param("StoreFilter")],
+        )
+    },
+    "/admin/marketplace-import-jobs/{job_id}": {
+        "get": _operation(
+            "adminGetImport",
+            "One import job of any store.",
+            "admin",
+            {"200": _json(_ref("Job"), "The job."), **_errors(401, 403, 404, 429)},
+            parameters=[_param("JobId")],
+        )
+    },
+    "/admin/marketplace-import-jobs/{job_id}/errors": {
+        "get": _operation(
+            "adminListImportErrors",
+            "The job's error and warning messages.",
+            "admin",
+            {
+                "200": _json(_ref("MessageList"), "One page of messages."),
+                **_errors(401, 403, 404, 422, 429),
+            },
+            parameters=[_param("JobId"), *_MESSAGE_FILTERS],
+        )
+    },
+}
+
+DOCUMENT: Schema = {
+    "openapi": "3.1.0",
+    "info": {"title": "Mercato API", "version": "1.0.0", "description": DESCRIPTION},
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"bearerAuth": []}],
+    "tags": [
+        {"name": "store", "description": "The token user's store (admins: any store)."},
+        {"name": "admin", "description": "Admins only (403 for anyone else)."},
+        {"name": "meta", "description": "About the API itself."},
+    ],
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A personal API token (mct_...) from /account/tokens.",
+            }
+        },
+        "schemas": SCHEMAS,
+        "parameters": PARAMETERS,
+        "responses": RESPONSES,
+    },
+}
+
+
+@bp.get("/openapi.json")
+@public
+def openapi_document() -> Response:
+    return jsonify(DOCUMENT)

@@ -1,0 +1,50 @@
+"""Uploaded feed files: streamed to the work directory, never held in memory."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import current_app
+from werkzeug.datastructures import FileStorage
+from werkzeug.utils import secure_filename
+
+from webapp.imports.service import ImportRequestError, work_dir
+
+CHUNK = 1 << 20
+
+
+def save_upload(upload: FileStorage) -> tuple[str, str]:
+    """Save ``upload`` under the work directory; returns (path, original file name).
+
+    Refuses an empty upload and one larger than MERCATO_UPLOAD_MAX_BYTES (the
+    partial file is removed), with a sentence a person understands.
+    """
+    if upload is None or not upload.filename:
+        raise ImportRequestError("Choose a feed file to upload.")
+    limit = current_app.config["MERCATO_UPLOAD_MAX_BYTES"]
+    folder = work_dir() / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = secure_filename(upload.filename) or "feed"
+    path = folder / f"{secrets.token_hex(8)}-{name}"
+    size = 0
+    try:
+        with path.open("wb") as out:
+            while chunk := upload.stream.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise ImportRequestError(
+                        f"The file is larger than the {limit // (1024 * 1024)} MB upload limit."
+                    )
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if size == 0:
+        path.unlink(missing_ok=True)
+        raise ImportRequestError("The uploaded file is empty.")
+    return str(path), upload.filename[:255]
+
+
+def discard(path: str | Path) -> None:
+    Path(path).unlink(missing_ok=True)

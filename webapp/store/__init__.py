@@ -1,0 +1,9 @@
+"""The store portal: /store/<code>/... (imports, products, settings)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("store", __name__, url_prefix="/store/<code>")
+
+from webapp.store import routes  # noqa: E402, F401

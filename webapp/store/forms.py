@@ -1,0 +1,60 @@
+"""Forms of the import back-office (CSRF-protected by Flask-WTF)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    IntegerField,
+    SelectField,
+    StringField,
+    URLField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import URL, Length, NumberRange, Optional
+
+LANGUAGE_CHOICES = [
+    SelectChoice("fr", "French"),
+    SelectChoice("en", "English"),
+    SelectChoice("de", "German"),
+]
+AVAILABILITY_CHOICES = [
+    SelectChoice("", "As imported"),
+    SelectChoice("in_stock", "In stock"),
+    SelectChoice("out_of_stock", "Out of stock"),
+    SelectChoice("preorder", "Pre-order"),
+    SelectChoice("backorder", "Backorder"),
+]
+
+
+class ImportForm(FlaskForm):
+    source_url = URLField("Feed URL", validators=[Optional()])
+    file = FileField("…or upload a file")
+    language = SelectField("Language", choices=LANGUAGE_CHOICES, default="fr")
+    batch_size = IntegerField(
+        "Batch size", default=1000, validators=[NumberRange(min=100, max=5000)]
+    )
+    marketplace = StringField(
+        "Marketplace", default="Letzshop", validators=[Optional(), Length(max=64)]
+    )
+
+
+class AdminImportForm(ImportForm):
+    store_id = SelectField("Store", coerce=int)
+
+
+class SettingsForm(FlaskForm):
+    name = StringField("Store name", validators=[Length(min=1, max=255)])
+    default_language = SelectField("Default language", choices=LANGUAGE_CHOICES)
+    letzshop_csv_url_fr = URLField("Letzshop CSV URL (French)", validators=[Optional(), URL()])
+    letzshop_csv_url_en = URLField("Letzshop CSV URL (English)", validators=[Optional(), URL()])
+    letzshop_csv_url_de = URLField("Letzshop CSV URL (German)", validators=[Optional(), URL()])
+
+
+class PublishForm(FlaskForm):
+    price = DecimalField("Price", places=2, validators=[Optional(), NumberRange(min=0)])
+    sale_price = DecimalField("Sale price", places=2, validators=[Optional(), NumberRange(min=0)])
+    availability = SelectField("Availability", choices=AVAILABILITY_CHOICES, default="")
+    is_active = BooleanField("Active", default=True)

@@ -1,0 +1,406 @@
+"""Store portal pages. Every view resolves the store through ``store_or_404`` first."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from flask import (
+    Response,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from webapp.access import run_or_404, store_or_404
+from webapp.extensions import db
+from webapp.imports import queries
+from webapp.imports.service import ImportRequestError, start_import
+from webapp.models import MarketplaceProduct, MarketplaceProductTranslation, Message, Product
+from webapp.models import runs as R
+from webapp.store import bp
+from webapp.store.forms import ImportForm, PublishForm, SettingsForm
+
+HISTORY_PER_PAGE = 20
+ERRORS_PER_PAGE = 25
+PRODUCTS_PER_PAGE = 25
+
+
+def partial_response(template: str, **context) -> Response:
+    """A fragment for HTMX; the same URL serves a full page otherwise (Vary tells caches)."""
+    response = make_response(render_template(template, **context))
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+# -- marketplace import ------------------------------------------------------------------
+
+
+def quick_fill_urls(store) -> dict[str, str]:
+    return {
+        lang: url
+        for lang in ("fr", "en", "de")
+        if (url := getattr(store, f"letzshop_csv_url_{lang}"))
+    }
+
+
+def history_context(store, page: int) -> dict:
+    return {
+        "store": store,
+        "history": queries.runs_page(page, HISTORY_PER_PAGE, store_id=store.id),
+        "polling": queries.any_active(store_id=store.id),
+        "history_url": url_for("store.history", code=store.code),
+        "history_page_base": url_for("store.marketplace", code=store.code),
+        "poll_seconds": current_app.config.get("MERCATO_STORE_POLL_SECONDS", 10),
+    }
+
+
+@bp.route("/marketplace", methods=["GET", "POST"])
+@login_required
+def marketplace(code: str):
+    store = store_or_404(code)
+    form = ImportForm()
+    status = 200
+    if request.method == "GET":
+        form.language.data = store.default_language
+    elif form.validate_on_submit():
+        try:
+            run = start_import(
+                store,
+                source_url=(form.source_url.data or "").strip() or None,
+                upload=form.file.data,
+                marketplace=form.marketplace.data or "Letzshop",
+                language=form.language.data,
+                batch_size=form.batch_size.data,
+                user_id=current_user.id,
+            )
+        except ImportRequestError as exc:
+            form.form_errors.append(str(exc))
+            status = 422
+        else:
+            if run.status == R.FAILED:
+                flash(run.error_message, "error")
+            else:
+                flash(f"Import #{run.id} started.", "success")
+            return redirect(url_for("store.marketplace", code=store.code))
+    else:
+        status = 422
+    page = queries.clamp_page(request.args.get("page"))
+    return (
+        render_template(
+            "store/marketplace.html",
+            form=form,
+            quick_fill=quick_fill_urls(store),
+            **history_context(store, page),
+        ),
+        status,
+    )
+
+
+@bp.get("/marketplace/history")
+@login_required
+def history(code: str):
+    store = store_or_404(code)
+    page = queries.clamp_page(request.args.get("page"))
+    if not is_htmx():
+        return redirect(url_for("store.marketplace", code=store.code, page=page))
+    return partial_response("partials/_history.html", **history_context(store, page))
+
+
+# -- one import ----------------------------------------------------------------------------
+
+
+def errors_context(store, run, page: int, error_type: str | None) -> dict:
+    return {
+        "store": store,
+        "run": run,
+        "errors": queries.messages_page(run.id, page, ERRORS_PER_PAGE, error_type=error_type),
+        "error_types": queries.error_types(run.id),
+        "error_type": error_type or "",
+    }
+
+
+@bp.get("/imports/<int:run_id>")
+@login_required
+def job(code: str, run_id: int):
+    store = store_or_404(code)
+    run = run_or_404(run_id, store)
+    error_type = request.args.get("error_type") or None
+    page = queries.clamp_page(request.args.get("page"))
+    return render_template("store/job.html", **errors_context(store, run, page, error_type))
+
+
+@bp.get("/imports/<int:run_id>/status")
+@login_required
+def job_status(code: str, run_id: int):
+    store = store_or_404(code)
+    run = run_or_404(run_id, store)
+    if not is_htmx():
+        return redirect(url_for("store.job", code=store.code, run_id=run.id))
+    return partial_response("partials/_job_metrics.html", store=store, run=run)
+
+
+@bp.get("/imports/<int:run_id>/errors")
+@login_required
+def job_errors(code: str, run_id: int):
+    store = store_or_404(code)
+    run = run_or_404(run_id, store)
+    error_type = request.args.get("error_type") or None
+    page = queries.clamp_page(request.args.get("page"))
+    if not is_htmx():
+        return redirect(
+            url_for("store.job", code=store.code, run_id=run.id, page=page, error_type=error_type)
+        )
+    return partial_response("partials/_errors.html", **errors_context(store, run, page, error_type))
+
+
+@bp.get("/imports/<int:run_id>/errors.csv")
+@login_required
+def job_errors_csv(code: str, run_id: int):
+    store = store_or_404(code)
+    run = run_or_404(run_id, store)
+    query, _ = queries.messages_query(run.id)
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(
+            ["row_number", "severity", "error_type", "identifier", "message", "row_data"]
+        )
+        yield buffer.getvalue()
+        for message in db.session.scalars(query.execution_options(yield_per=1000)):
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow(
+                [
+                    message.row_number or "",
+                    message.severity,
+                    message.error_type,
+                    _csv_safe(message.identifier or ""),
+                    _csv_safe(message.error_message),
+                    _csv_safe(json.dumps(message.row_data or {}, ensure_ascii=False)),
+                ]
+            )
+            yield buffer.getvalue()
+
+    filename = f"import-{run.id}-errors.csv"
+    return Response(
+        stream_with_context(rows()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _csv_safe(value: str) -> str:
+    """Feed text opened in a spreadsheet must not run as a formula (=, +, -, @)."""
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+def settings(code: str):
+    store = store_or_404(code)
+    form = SettingsForm(obj=store)
+    status = 200
+    if form.validate_on_submit():
+        form.populate_obj(store)
+        for lang in ("fr", "en", "de"):
+            field = f"letzshop_csv_url_{lang}"
+            setattr(store, field, (getattr(store, field) or "").strip() or None)
+        db.session.commit()
+        flash("Settings saved.", "success")
+        return redirect(url_for("store.settings", code=store.code))
+    if request.method == "POST":
+        status = 422
+    return render_template("store/settings.html", store=store, form=form), status
+
+
+# -- products ------------------------------------------------------------------------------
+
+
+@bp.get("/products")
+@login_required
+def products(code: str):
+    store = store_or_404(code)
+    search = (request.args.get("q") or "").strip()
+    availability = request.args.get("availability") or ""
+    language = request.args.get("language") or ""
+    page = queries.clamp_page(request.args.get("page"))
+    conditions = [MarketplaceProduct.store_id == store.id]
+    if availability:
+        conditions.append(MarketplaceProduct.availability == availability)
+    if language:
+        conditions.append(
+            select(MarketplaceProductTranslation.marketplace_product_id)
+            .where(
+                MarketplaceProductTranslation.marketplace_product_id == MarketplaceProduct.id,
+                MarketplaceProductTranslation.language == language,
+            )
+            .exists()
+        )
+    if search:
+        pattern = f"%{search.lower()}%"
+        conditions.append(
+            or_(
+                func.lower(MarketplaceProduct.marketplace_product_id).like(pattern),
+                MarketplaceProduct.gtin == search,
+                func.lower(MarketplaceProduct.brand).like(pattern),
+                select(MarketplaceProductTranslation.marketplace_product_id)
+                .where(
+                    MarketplaceProductTranslation.marketplace_product_id == MarketplaceProduct.id,
+                    func.lower(MarketplaceProductTranslation.title).like(pattern),
+                )
+                .exists(),
+            )
+        )
+    query = (
+        select(MarketplaceProduct)
+        .where(*conditions)
+        .options(selectinload(MarketplaceProduct.translations))
+        .order_by(MarketplaceProduct.id.desc())
+    )
+    count = select(func.count(MarketplaceProduct.id)).where(*conditions)
+    result = queries._paginate(query, count, page, PRODUCTS_PER_PAGE)
+    published = {
+        p.marketplace_product_id: p
+        for p in db.session.scalars(
+            select(Product).where(
+                Product.store_id == store.id,
+                Product.marketplace_product_id.in_([mp.id for mp in result.items]),
+            )
+        )
+    }
+    context = {
+        "store": store,
+        "products": result,
+        "published": published,
+        "q": search,
+        "availability": availability,
+        "language": language,
+        "display_language": language or store.default_language,
+    }
+    if is_htmx():
+        return partial_response("partials/_products.html", **context)
+    return render_template("store/products.html", **context)
+
+
+def _marketplace_product_or_404(store, product_id: int) -> MarketplaceProduct:
+    product = db.session.get(MarketplaceProduct, product_id)
+    if product is None or product.store_id != store.id:
+        from flask import abort
+
+        abort(404)
+    return product
+
+
+@bp.route("/products/<int:product_id>/publish", methods=["GET", "POST"])
+@login_required
+def publish(code: str, product_id: int):
+    """Publish a product to the store's catalog with the store's own overrides."""
+    store = store_or_404(code)
+    source = _marketplace_product_or_404(store, product_id)
+    product = db.session.scalar(
+        select(Product).where(
+            Product.store_id == store.id, Product.marketplace_product_id == source.id
+        )
+    )
+    form = PublishForm(obj=product)
+    if request.method == "GET" and product is not None:
+        form.availability.data = product.availability or ""
+    status = 200
+    if form.validate_on_submit():
+        if product is None:
+            product = Product(store_id=store.id, marketplace_product_id=source.id)
+            db.session.add(product)
+        product.price = form.price.data
+        product.sale_price = form.sale_price.data
+        product.availability = form.availability.data or None
+        product.is_active = bool(form.is_active.data)
+        db.session.commit()
+        flash(f"Product {source.marketplace_product_id} published to your catalog.", "success")
+        return redirect(url_for("store.products", code=store.code))
+    if request.method == "POST":
+        status = 422
+    return (
+        render_template(
+            "store/publish.html",
+            store=store,
+            source=source,
+            product=product,
+            form=form,
+            translation=source.translation(store.default_language),
+        ),
+        status,
+    )
+
+
+@bp.post("/products/publish")
+@login_required
+def publish_many(code: str):
+    """Publish the selected products as they are imported (no overrides)."""
+    store = store_or_404(code)
+    ids = [int(i) for i in request.form.getlist("product_id") if i.isdigit()]
+    if not ids:
+        flash("Select at least one product to publish.", "error")
+        return redirect(url_for("store.products", code=store.code))
+    owned = set(
+        db.session.scalars(
+            select(MarketplaceProduct.id).where(
+                MarketplaceProduct.store_id == store.id, MarketplaceProduct.id.in_(ids)
+            )
+        )
+    )
+    already = set(
+        db.session.scalars(
+            select(Product.marketplace_product_id).where(
+                Product.store_id == store.id, Product.marketplace_product_id.in_(owned)
+            )
+        )
+    )
+    for product_id in sorted(owned - already):
+        db.session.add(Product(store_id=store.id, marketplace_product_id=product_id))
+    db.session.commit()
+    flash(f"{len(owned - already)} product(s) published.", "success")
+    return redirect(url_for("store.products", code=store.code))
+
+
+@bp.get("/imports/<int:run_id>/messages/<int:message_id>")
+@login_required
+def message(code: str, run_id: int, message_id: int):
+    """One message's full row data (the list shows it shortened)."""
+    store = store_or_404(code)
+    run = run_or_404(run_id, store)
+    item = db.session.get(Message, message_id)
+    if item is None or item.import_job_id != run.id:
+        from flask import abort
+
+        abort(404)
+    return render_template("store/message.html", store=store, run=run, message=item)
+
+
+@bp.app_errorhandler(413)
+def upload_too_large(_error):
+    """Werkzeug refused a body over MAX_CONTENT_LENGTH: say so on the form's page."""
+    if request.path.startswith("/api/"):
+        return _error  # the API answers its own JSON errors
+    limit = current_app.config["MERCATO_UPLOAD_MAX_BYTES"] // (1024 * 1024)
+    flash(f"The file is larger than the {limit} MB upload limit.", "error")
+    return redirect(request.path, code=303)
