@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
@@ -10,11 +10,10 @@ from webapp.access import admin_required
 from webapp.admin import bp
 from webapp.extensions import db
 from webapp.imports import queries
-from webapp.imports.service import ImportRequestError, start_import
 from webapp.models import Store
 from webapp.models import runs as R
 from webapp.store.forms import AdminImportForm
-from webapp.store.routes import is_htmx, partial_response
+from webapp.store.routes import is_htmx, partial_response, submit_import
 
 PER_PAGE = 25
 
@@ -41,25 +40,9 @@ def marketplace():
         form.store_id.data = int(request.args["store_id"])
     if form.validate_on_submit():
         store = db.session.get(Store, form.store_id.data)
-        try:
-            run = start_import(
-                store,
-                source_url=(form.source_url.data or "").strip() or None,
-                upload=form.file.data,
-                marketplace=form.marketplace.data or "Letzshop",
-                language=form.language.data,
-                batch_size=form.batch_size.data,
-                user_id=current_user.id,
-            )
-        except ImportRequestError as exc:
-            form.form_errors.append(str(exc))
-            status = 422
-        else:
-            if run.status == R.FAILED:
-                flash(run.error_message, "error")
-            else:
-                flash(f"Import #{run.id} started for {store.name}.", "success")
+        if submit_import(form, store):
             return redirect(url_for("admin.marketplace"))
+        status = 422
     elif request.method == "POST":
         status = 422
     quick_fill = {}

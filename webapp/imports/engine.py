@@ -37,6 +37,15 @@ from webapp.models.base import utcnow
 
 log = logging.getLogger("mercato.imports")
 
+COUNT_FIELDS = (
+    "imported_count",
+    "updated_count",
+    "unchanged_count",
+    "error_count",
+    "warning_count",
+    "total_processed",
+    "progress",
+)
 MAX_MESSAGES_PER_RUN = 100_000  # beyond this, problems are still counted but not stored
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -78,18 +87,7 @@ class ImportRunner:
         self.stored_messages = 0
         self.records_in_batch = 0
         self.wrote_any = False
-        self.counts = dict.fromkeys(
-            (
-                "imported_count",
-                "updated_count",
-                "unchanged_count",
-                "error_count",
-                "warning_count",
-                "total_processed",
-                "progress",
-            ),
-            0,
-        )
+        self.counts = dict.fromkeys(COUNT_FIELDS, 0)
 
     # -- driving --------------------------------------------------------------------------
 
@@ -326,15 +324,7 @@ class ImportRunner:
 def reset_for_execution(run: R.Run) -> None:
     """Start (or restart, after a crash) a run from a clean slate."""
     db.session.execute(delete(R.Message).where(R.Message.import_job_id == run.id))
-    for name in (
-        "imported_count",
-        "updated_count",
-        "unchanged_count",
-        "error_count",
-        "warning_count",
-        "total_processed",
-        "progress",
-    ):
+    for name in COUNT_FIELDS:
         setattr(run, name, 0)
     run.error_message = None
     run.completed_at = None

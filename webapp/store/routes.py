@@ -57,6 +57,29 @@ def quick_fill_urls(store) -> dict[str, str]:
     }
 
 
+def submit_import(form, store) -> bool:
+    """Start the import a validated form asks for; False (with the reason on the form) when
+    the request is refused. The outcome is flashed for the page the caller redirects to."""
+    try:
+        run = start_import(
+            store,
+            source_url=(form.source_url.data or "").strip() or None,
+            upload=form.file.data,
+            marketplace=form.marketplace.data or "Letzshop",
+            language=form.language.data,
+            batch_size=form.batch_size.data,
+            user_id=current_user.id,
+        )
+    except ImportRequestError as exc:
+        form.form_errors.append(str(exc))
+        return False
+    if run.status == R.FAILED:
+        flash(run.error_message, "error")
+    else:
+        flash(f"Import #{run.id} started for {store.name}.", "success")
+    return True
+
+
 def history_context(store, page: int) -> dict:
     return {
         "store": store,
@@ -77,25 +100,9 @@ def marketplace(code: str):
     if request.method == "GET":
         form.language.data = store.default_language
     elif form.validate_on_submit():
-        try:
-            run = start_import(
-                store,
-                source_url=(form.source_url.data or "").strip() or None,
-                upload=form.file.data,
-                marketplace=form.marketplace.data or "Letzshop",
-                language=form.language.data,
-                batch_size=form.batch_size.data,
-                user_id=current_user.id,
-            )
-        except ImportRequestError as exc:
-            form.form_errors.append(str(exc))
-            status = 422
-        else:
-            if run.status == R.FAILED:
-                flash(run.error_message, "error")
-            else:
-                flash(f"Import #{run.id} started.", "success")
+        if submit_import(form, store):
             return redirect(url_for("store.marketplace", code=store.code))
+        status = 422
     else:
         status = 422
     page = queries.clamp_page(request.args.get("page"))
