@@ -267,7 +267,9 @@ def _is_internal_name(host: str) -> bool:
     return host in INTERNAL_NAMES or host.endswith(INTERNAL_SUFFIXES)
 
 
-def _refusal_reason(url: str, allow: Allowlist, resolver: Resolver | None) -> str | None:
+def _refusal_reason(
+    url: str, allow: Allowlist, resolver: Resolver | None, unresolvable_ok: bool = False
+) -> str | None:
     """Why ``url`` may not be fetched (the end of a sentence), or None if it may.
 
     The URL is parsed with urllib3's parser, the one requests and urllib3 use to decide where to
@@ -291,7 +293,7 @@ def _refusal_reason(url: str, allow: Allowlist, resolver: Resolver | None) -> st
     try:
         addresses = _resolve(host, port, resolver)
     except _Unresolvable:
-        return f"the host name {host} could not be resolved"
+        return None if unresolvable_ok else f"the host name {host} could not be resolved"
     for address in addresses:
         kind = _non_public_kind(address)
         if kind:
@@ -302,7 +304,11 @@ def _refusal_reason(url: str, allow: Allowlist, resolver: Resolver | None) -> st
 
 
 def check_url(
-    url: str, allow: Allowlist = frozenset(), *, resolver: Resolver | None = None
+    url: str,
+    allow: Allowlist = frozenset(),
+    *,
+    resolver: Resolver | None = None,
+    unresolvable_ok: bool = False,
 ) -> None:
     """Raise OutboundRefused unless ``url`` is http(s) and its host is public or allowlisted.
 
@@ -311,8 +317,11 @@ def check_url(
     link-local, CGNAT, 0.0.0.0/8, multicast and reserved ranges, IPv4-mapped IPv6 included. One
     internal address among public ones is enough to refuse: the connection could pick it.
     An allowlisted ``(host, port)`` (port defaulting to 80/443 by scheme) skips the address check.
+
+    ``unresolvable_ok`` is for settings checked ahead of time (a connector's base URL): a name
+    that does not resolve now may later, and every request is checked again when it is made.
     """
-    reason = _refusal_reason(url.strip(), allow, resolver)
+    reason = _refusal_reason(url.strip(), allow, resolver, unresolvable_ok)
     if reason:
         _refuse(mask_url(url), reason)
 

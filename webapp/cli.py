@@ -232,10 +232,16 @@ def demo_seed() -> None:
 def secrets_rotate() -> None:
     """Re-encrypt every stored secret under the first key of MERCATO_ENCRYPTION_KEYS."""
     from webapp.crypto import rotate
+    from webapp.models import Account
 
     rotated = 0
     for run in db.session.scalars(select(Run).where(Run.source_secret.is_not(None))):
         run.source_secret = rotate(run.source_secret)
+        rotated += 1
+    for account in db.session.scalars(
+        select(Account).where(Account.secrets_encrypted.is_not(None))
+    ):
+        account.rotate_secrets()
         rotated += 1
     db.session.commit()
     click.echo(json.dumps({"rotated": rotated}))
@@ -281,6 +287,8 @@ def tokens_revoke(token_id: int) -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from webapp.accounts.cli import accounts_cli
+
     groups = (stores_cli, users_cli, imports_cli, products_cli, demo_cli, secrets_cli, tokens_cli)
-    for group in groups:
+    for group in (*groups, accounts_cli):
         app.cli.add_command(group)

@@ -851,3 +851,19 @@ def test_log_lines_are_key_value_and_never_contain_the_password(
     assert any(m.startswith("outbound_fetch_failed ") for m in messages)
     assert any(m.startswith("outbound_refused ") for m in messages)
     assert PASSWORD not in caplog.text
+
+
+def test_unresolvable_ok_lets_an_unknown_name_through_but_never_an_internal_one():
+    def nowhere(host, port):
+        raise OSError("no DNS here")
+
+    with pytest.raises(OutboundRefused, match="could not be resolved"):
+        check_url("https://api.example.invalid/", resolver=nowhere)
+    check_url("https://api.example.invalid/", resolver=nowhere, unresolvable_ok=True)
+    for url in (
+        "http://169.254.169.254/",
+        "http://127.0.0.1:8080/",
+        "http://metadata.google.internal/",
+    ):
+        with pytest.raises(OutboundRefused):
+            check_url(url, resolver=nowhere, unresolvable_ok=True)

@@ -1,10 +1,17 @@
 """Mercato's tables, one module per domain (see shared DOMAIN.md)."""
 
+from webapp.models.accounts import Account  # noqa: F401
 from webapp.models.catalog import (  # noqa: F401
     MarketplaceProduct,
     MarketplaceProductTranslation,
     Product,
     ProductTranslation,
+)
+from webapp.models.orders import (  # noqa: F401
+    Order,
+    OrderItem,
+    OrderStatusHistory,
+    ParkedOrder,
 )
 from webapp.models.runs import Message, Run  # noqa: F401
 from webapp.models.stores import Store, User  # noqa: F401

@@ -62,6 +62,8 @@ class Run(TimestampMixin, db.Model):
     kind = db.Column(db.String(32), nullable=False, default="product_import")
     store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"))
+    # The account an order import or export ran for (product imports from files have none).
+    account_id = db.Column(db.Integer, db.ForeignKey("accounts.id", ondelete="SET NULL"))
     trigger = db.Column(db.String(16), nullable=False, default="ui")
 
     # Product import configuration
@@ -154,6 +156,9 @@ class Message(db.Model):
     identifier = db.Column(db.String(255))
     error_message = db.Column(db.Text, nullable=False)
     row_data = db.Column(JSONType)
+    # What the message is about when it is not a feed row: ("order", id), ("account", id).
+    subject_type = db.Column(db.String(16))
+    subject_id = db.Column(db.Integer)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
     __table_args__ = (

@@ -1,0 +1,197 @@
+"""What a connector is: a class that declares what it can do and what it needs.
+
+As Redash's query runners do, each connector module defines a subclass of :class:`Connector`
+whose class attributes say what it is (``code``, ``name``), what it can do (``capabilities``)
+and which settings an account needs (``settings``, secrets marked), and ends with
+``register(MyConnector)`` (see :mod:`connectors.registry`). The web app builds its account forms
+and masked views from these declarations; jobs build an instance per account with
+:meth:`Connector.create` and call its methods. Nothing here knows about Flask or the database:
+an instance gets plain dicts (settings, decrypted secrets) and a :class:`ConnectorHttp`.
+
+Every connector has a ``base_url`` setting, production (``default_base_url``) unless the account
+says otherwise, so an account can point at a marketplace's sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from connectors.http import ConnectorHttp, TokenProvider
+from connectors.outbound import Allowlist, Resolver
+
+__all__ = ["BASE_URL", "MASKED", "Capability", "Connector", "Setting"]
+
+MASKED = "********"
+BASE_URL = "base_url"
+
+
+class Capability(StrEnum):
+    """What a connector can do for an account (DOMAIN.md: "it declares what it can do")."""
+
+    PRODUCTS_IN = "products_in"
+    ORDERS_IN = "orders_in"
+    FULFILMENT_OUT = "fulfilment_out"
+    STOCK_OUT = "stock_out"
+    PRICES_OUT = "prices_out"
+    DIGITAL_KEYS = "digital_keys"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One field of an account's configuration. ``secret`` fields are stored encrypted, passed
+    to the connector separately and shown masked; ``default`` fills a missing optional value."""
+
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = False
+    default: Any = None
+    help: str = ""
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class Connector:
+    """Base class for a marketplace or hub connector. Subclasses set the class attributes and
+    override :meth:`token_provider` when the API needs one."""
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    settings: ClassVar[tuple[Setting, ...]] = ()
+    default_base_url: ClassVar[str] = ""
+    # Extra keyword arguments for this connector's ConnectorHttp (e.g. reject_statuses).
+    http_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+
+    def __init__(
+        self,
+        account_id: int | str | None,
+        settings: Mapping[str, Any],
+        secrets: Mapping[str, Any],
+        http: ConnectorHttp,
+    ) -> None:
+        secret_names = self.secret_names()
+        misplaced = sorted(set(settings) & secret_names)
+        if misplaced:
+            raise ValueError(f"secret settings passed as plain settings: {', '.join(misplaced)}")
+        not_secret = sorted(set(secrets) - secret_names)
+        if not_secret:
+            raise ValueError(f"plain settings passed as secrets: {', '.join(not_secret)}")
+        values = self.validate_settings({**settings, **secrets})
+        self.account_id = account_id
+        self.config = {k: v for k, v in values.items() if k not in secret_names}
+        self.secrets = {k: v for k, v in values.items() if k in secret_names}
+        self.http = http
+
+    # -- declarations ------------------------------------------------------------------------
+
+    @classmethod
+    def all_settings(cls) -> tuple[Setting, ...]:
+        """The declared settings, with the ``base_url`` setting added when not declared."""
+        if any(s.name == BASE_URL for s in cls.settings):
+            return cls.settings
+        base = Setting(
+            BASE_URL,
+            "API base URL",
+            default=cls.default_base_url or None,
+            required=True,
+            help="Production unless changed, e.g. to the marketplace's sandbox.",
+        )
+        return (*cls.settings, base)
+
+    @classmethod
+    def secret_names(cls) -> frozenset[str]:
+        return frozenset(s.name for s in cls.all_settings() if s.secret)
+
+    @classmethod
+    def has(cls, capability: Capability) -> bool:
+        return capability in cls.capabilities
+
+    @classmethod
+    def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A complete settings dict: unknown keys refused, defaults filled in, every required
+        setting present (ValueError naming all missing ones), ``base_url`` an http(s) URL."""
+        fields = {s.name: s for s in cls.all_settings()}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ValueError(
+                f"unknown settings for {cls.code or cls.__name__}: {', '.join(unknown)}"
+            )
+        result: dict[str, Any] = {}
+        missing: list[str] = []
+        for name, field in fields.items():
+            value = values.get(name)
+            if isinstance(value, str):
+                value = value.strip()
+            if _missing(value):
+                value = field.default
+            if field.required and _missing(value):
+                missing.append(name)
+            result[name] = value
+        if missing:
+            labels = ", ".join(f"{fields[n].label} ({n})" for n in missing)
+            raise ValueError(f"missing required settings: {labels}")
+        base_url = result.get(BASE_URL)
+        if base_url is not None:
+            parts = urlsplit(str(base_url))
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("the API base URL must be an http:// or https:// URL")
+            result[BASE_URL] = str(base_url).rstrip("/")
+        return result
+
+    @classmethod
+    def mask(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` fit to display: every secret that is set shows as ``********`` (a fixed
+        string, so not even its length shows); an unset secret stays empty so the page can say
+        so."""
+        secret_names = cls.secret_names()
+        return {
+            key: ((MASKED if not _missing(value) else "") if key in secret_names else value)
+            for key, value in values.items()
+        }
+
+    # -- building ----------------------------------------------------------------------------
+
+    @classmethod
+    def token_provider(cls, secrets: Mapping[str, Any]) -> TokenProvider | None:
+        """The token provider built from an account's secrets (none by default)."""
+        return None
+
+    @classmethod
+    def create(
+        cls,
+        account_id: int | str | None,
+        settings: Mapping[str, Any],
+        secrets: Mapping[str, Any],
+        *,
+        allow: Allowlist = frozenset(),
+        resolver: Resolver | None = None,
+        **http_kwargs: Any,
+    ) -> Connector:
+        """An instance for one account with its own ConnectorHttp: base URL from the settings,
+        tokens from :meth:`token_provider`, the outbound allowlist from the caller (the app's
+        ``MERCATO_OUTBOUND_ALLOW``). ``http_kwargs`` override the retry policy (tests)."""
+        values = cls.validate_settings({**settings, **secrets})
+        secret_values = {k: v for k, v in values.items() if k in cls.secret_names()}
+        http = ConnectorHttp(
+            values[BASE_URL],
+            allow=allow,
+            resolver=resolver,
+            token_provider=cls.token_provider(secret_values),
+            **{**cls.http_options, **http_kwargs},
+        )
+        return cls(account_id, settings, secrets, http)
+
+    @property
+    def base_url(self) -> str:
+        return str(self.config[BASE_URL])
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} code={self.code!r} account_id={self.account_id!r}>"

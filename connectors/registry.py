@@ -1,0 +1,117 @@
+"""Where connector classes are collected, by code.
+
+Each connector module ends with ``register(TheConnector)`` (or uses it as a class decorator);
+the web app lists connectors and their capabilities from here, jobs look one up by the account's
+connector code. Registering two different classes under one code is a programming error and
+raises at import time rather than letting the second silently win.
+
+Connector modules must be imported for their ``register`` to run: list them in
+:data:`BUILTIN_MODULES` and the lookups below import them on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+
+from connectors.base import Capability, Connector
+
+__all__ = [
+    "BUILTIN_MODULES",
+    "Registry",
+    "UnknownConnector",
+    "all_connectors",
+    "default_registry",
+    "get",
+    "register",
+    "with_capability",
+]
+
+# Modules whose import registers a connector (e.g. "connectors.lengow").
+BUILTIN_MODULES: tuple[str, ...] = ("connectors.lengow", "connectors.letzshop")
+
+
+class UnknownConnector(KeyError):
+    """No connector is registered under that code."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown connector"
+
+
+class Registry:
+    """Connector classes by code. The module-level functions use :data:`default_registry`;
+    tests build their own so that test connectors do not leak into the app's list."""
+
+    def __init__(self, modules: Iterable[str] = ()) -> None:
+        self._by_code: dict[str, type[Connector]] = {}
+        self._modules = tuple(modules)
+        self._loaded = not self._modules
+
+    def register(self, cls: type[Connector]) -> type[Connector]:
+        if not (isinstance(cls, type) and issubclass(cls, Connector)):
+            raise TypeError(f"{cls!r} is not a Connector subclass")
+        if not cls.code:
+            raise ValueError(f"{cls.__name__} has no code")
+        if not cls.name:
+            raise ValueError(f"{cls.__name__} has no name")
+        unknown = [c for c in cls.capabilities if not isinstance(c, Capability)]
+        if unknown:
+            raise ValueError(f"{cls.__name__} declares unknown capabilities: {unknown!r}")
+        names = [s.name for s in cls.all_settings()]
+        if len(names) != len(set(names)):
+            raise ValueError(f"{cls.__name__} declares a setting twice")
+        existing = self._by_code.get(cls.code)
+        if existing is not None and existing is not cls:
+            raise ValueError(
+                f"connector code {cls.code!r} is already registered by "
+                f"{existing.__module__}.{existing.__qualname__}"
+            )
+        self._by_code[cls.code] = cls
+        return cls
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for module in self._modules:
+                importlib.import_module(module)
+
+    def get(self, code: str) -> type[Connector]:
+        self._ensure_loaded()
+        try:
+            return self._by_code[code]
+        except KeyError:
+            raise UnknownConnector(f"no connector is registered with code {code!r}") from None
+
+    def all_connectors(self) -> list[type[Connector]]:
+        """Every registered connector, ordered by code."""
+        self._ensure_loaded()
+        return [self._by_code[code] for code in sorted(self._by_code)]
+
+    def with_capability(self, capability: Capability) -> list[type[Connector]]:
+        return [cls for cls in self.all_connectors() if capability in cls.capabilities]
+
+    def __contains__(self, code: object) -> bool:
+        self._ensure_loaded()
+        return code in self._by_code
+
+
+default_registry = Registry(BUILTIN_MODULES)
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    """Add ``cls`` to the registry (usable as a class decorator). Same class twice is fine; a
+    different class under a code already taken raises ValueError."""
+    return default_registry.register(cls)
+
+
+def get(code: str) -> type[Connector]:
+    """The connector class for ``code``; :class:`UnknownConnector` (a KeyError) otherwise."""
+    return default_registry.get(code)
+
+
+def all_connectors() -> list[type[Connector]]:
+    return default_registry.all_connectors()
+
+
+def with_capability(capability: Capability) -> list[type[Connector]]:
+    return default_registry.with_capability(capability)

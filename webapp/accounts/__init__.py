@@ -1,0 +1,82 @@
+"""A store's connector accounts: creation with validated settings, retirement."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from connectors import registry
+from connectors.outbound import OutboundRefused, check_url, parse_allowlist
+from webapp.extensions import db
+from webapp.models import Account, Store
+
+
+class AccountError(ValueError):
+    """The account request is invalid; nothing was saved."""
+
+
+def connector_class(code: str):
+    try:
+        return registry.get(code)
+    except KeyError as exc:
+        known = ", ".join(c.code for c in registry.all_connectors())
+        raise AccountError(f"Unknown connector {code!r} (known: {known}).") from exc
+
+
+def create_account(
+    store: Store,
+    connector: str,
+    name: str,
+    *,
+    settings: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+    live: bool = False,
+) -> Account:
+    """Validate against the connector's declaration and save; secrets go in encrypted."""
+    cls = connector_class(connector)
+    settings, secrets = dict(settings or {}), dict(secrets or {})
+    misplaced = sorted(set(settings) & cls.secret_names())
+    if misplaced:
+        raise AccountError(f"{', '.join(misplaced)} is a secret: pass it as a secret.")
+    try:
+        values = cls.validate_settings({**settings, **secrets})
+    except ValueError as exc:
+        raise AccountError(str(exc)) from exc
+    plain = {k: v for k, v in values.items() if k not in cls.secret_names()}
+    check_base_url(plain.get("base_url"))
+    name = (name or "").strip()
+    if not name:
+        raise AccountError("Give the account a name.")
+    account = Account(
+        store_id=store.id, connector=cls.code, name=name[:255], settings=plain, is_live=live
+    )
+    account.set_secrets({k: v for k, v in values.items() if k in cls.secret_names()})
+    db.session.add(account)
+    db.session.commit()
+    return account
+
+
+def check_base_url(url: str | None) -> None:
+    """A base URL is user-steerable outbound traffic: the same guard as feed URLs applies."""
+    if not url:
+        return
+    try:
+        check_url(
+            url,
+            parse_allowlist(current_app.config["MERCATO_OUTBOUND_ALLOW"]),
+            unresolvable_ok=True,  # checked again, connected peer included, on every request
+        )
+    except OutboundRefused as exc:
+        raise AccountError(str(exc)) from exc
+
+
+def masked(account: Account) -> dict:
+    return {
+        "id": account.id,
+        "store": account.store.code,
+        "connector": account.connector,
+        "name": account.name,
+        "settings": account.settings,
+        "secrets": account.masked_secrets(),
+        "live": account.is_live,
+        "retired": account.is_retired,
+    }

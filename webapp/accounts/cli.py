@@ -1,0 +1,103 @@
+"""``flask accounts ...``: operators add, list, retire and reinstate connector accounts."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from webapp.accounts import AccountError, create_account, masked
+from webapp.extensions import db
+from webapp.models import Account, Store
+
+accounts_cli = AppGroup("accounts", help="Connector accounts (Lengow, Letzshop...).")
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    result = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--{what} takes KEY=VALUE, not {item!r}")
+        result[key.strip()] = value
+    return result
+
+
+def _account(account_id: int) -> Account:
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise click.ClickException(f"No account {account_id}.")
+    return account
+
+
+@accounts_cli.command("add")
+@click.option("--store", "store_code", required=True)
+@click.option("--connector", required=True, help="lengow or letzshop")
+@click.option("--name", required=True)
+@click.option("--setting", "settings", multiple=True, help="KEY=VALUE, e.g. account_id=5622")
+@click.option("--secret", "secrets", multiple=True, help="KEY=VALUE, stored encrypted")
+@click.option("--live", is_flag=True, help="Live from the start (not in test mode).")
+def add(store_code, connector, name, settings, secrets, live) -> None:
+    """Add an account; the last line printed is its id."""
+    store = db.session.scalar(select(Store).where(Store.code == store_code))
+    if store is None:
+        raise click.ClickException(f"No store with code {store_code!r}.")
+    try:
+        account = create_account(
+            store,
+            connector,
+            name,
+            settings=_pairs(settings, "setting"),
+            secrets=_pairs(secrets, "secret"),
+            live=live,
+        )
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(masked(account)), err=True)
+    click.echo(account.id)
+
+
+@accounts_cli.command("list")
+@click.option("--store", "store_code")
+@click.option("--all", "include_retired", is_flag=True, help="Include retired accounts.")
+def list_accounts(store_code, include_retired) -> None:
+    """One JSON object per account, secrets masked."""
+    query = select(Account).order_by(Account.id)
+    if store_code:
+        query = query.join(Store).where(Store.code == store_code)
+    if not include_retired:
+        query = query.where(Account.retired_at.is_(None))
+    for account in db.session.scalars(query):
+        click.echo(json.dumps(masked(account)))
+
+
+@accounts_cli.command("retire")
+@click.argument("account_id", type=int)
+def retire(account_id: int) -> None:
+    """Never poll or schedule this account again, until it is reinstated."""
+    account = _account(account_id)
+    account.retire()
+    db.session.commit()
+    click.echo(json.dumps(masked(account)))
+
+
+@accounts_cli.command("reinstate")
+@click.argument("account_id", type=int)
+def reinstate(account_id: int) -> None:
+    account = _account(account_id)
+    account.reinstate()
+    db.session.commit()
+    click.echo(json.dumps(masked(account)))
+
+
+def active_account_or_fail(account_id: int) -> Account:
+    """For commands that act on an account: a retired one is refused until reinstated."""
+    account = _account(account_id)
+    if account.is_retired:
+        raise click.ClickException(
+            f"Account {account_id} ({account.name}) is retired; "
+            f"run 'flask accounts reinstate {account_id}' first."
+        )
+    return account

@@ -1,0 +1,170 @@
+"""The unified order book: orders from every channel, never duplicated.
+
+An order is unique by (account, channel, channel order id) and written as an
+upsert.  Lines and addresses are kept as first seen; later polls change the
+status only, each change leaving an ``order_status_history`` entry.  Orders
+not yet valid for fulfilment (not paid or authorised) wait in
+``parked_orders`` until a recheck imports them or records their cancellation.
+"""
+
+from __future__ import annotations
+
+from webapp.extensions import db
+from webapp.models.base import JSONType, TimestampMixin, utcnow
+
+# Unified statuses (seed 001, plus the acceptance step marketplaces such as Lengow have).
+PENDING = "pending"
+AWAITING_ACCEPTANCE = "awaiting_acceptance"
+CONFIRMED = "confirmed"
+PROCESSING = "processing"
+READY_FOR_SHIPMENT = "ready_for_shipment"
+SHIPPED = "shipped"
+DELIVERED = "delivered"
+FULFILLED = "fulfilled"
+CANCELLED = "cancelled"
+REFUNDED = "refunded"
+PARTIALLY_REFUNDED = "partially_refunded"
+ORDER_STATUSES = (
+    PENDING,
+    AWAITING_ACCEPTANCE,
+    CONFIRMED,
+    PROCESSING,
+    READY_FOR_SHIPMENT,
+    SHIPPED,
+    DELIVERED,
+    FULFILLED,
+    CANCELLED,
+    REFUNDED,
+    PARTIALLY_REFUNDED,
+)
+
+MONEY = db.Numeric(14, 4)
+
+
+class Order(TimestampMixin, db.Model):
+    __tablename__ = "orders"
+
+    id = db.Column(db.Integer, primary_key=True)
+    store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
+    account_id = db.Column(
+        db.Integer, db.ForeignKey("accounts.id", ondelete="RESTRICT"), nullable=False
+    )
+    channel = db.Column(db.String(64), nullable=False)  # marketplace code: amazon_fr, cdiscount...
+    channel_order_id = db.Column(db.String(255), nullable=False)
+    channel_order_url = db.Column(db.Text)
+    marketplace_status = db.Column(db.String(64))
+    status = db.Column(db.String(32), nullable=False, default=PENDING)
+
+    customer_email = db.Column(db.String(255))
+    customer_name = db.Column(db.String(255))
+    customer_phone = db.Column(db.String(64))
+    shipping_address = db.Column(JSONType)
+    billing_address = db.Column(JSONType)
+    anonymized = db.Column(db.Boolean, nullable=False, default=False)
+
+    subtotal = db.Column(MONEY)
+    shipping_cost = db.Column(MONEY)
+    tax_amount = db.Column(MONEY)
+    discount_amount = db.Column(MONEY)
+    total = db.Column(MONEY)
+    currency = db.Column(db.String(3))  # the account's currency
+    original_total = db.Column(MONEY)
+    original_currency = db.Column(db.String(3))  # the marketplace's, when it differs
+
+    ordered_at = db.Column(db.DateTime)
+    marketplace_updated_at = db.Column(db.DateTime)
+    merchant_order_id = db.Column(db.String(64))
+    acknowledged_at = db.Column(db.DateTime)  # the marketplace was told our order id
+    raw = db.Column(JSONType)  # the payload as received, for support
+
+    items = db.relationship(
+        "OrderItem",
+        back_populates="order",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="OrderItem.id",
+    )
+    status_history = db.relationship(
+        "OrderStatusHistory",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="OrderStatusHistory.id",
+    )
+
+    __table_args__ = (
+        db.UniqueConstraint(
+            "account_id", "channel", "channel_order_id", name="uq_orders_account_channel_order"
+        ),
+        db.Index("ix_orders_store_status", "store_id", "status"),
+        db.Index("ix_orders_store_ordered", "store_id", "ordered_at"),
+    )
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+
+class OrderItem(db.Model):
+    __tablename__ = "order_items"
+
+    id = db.Column(db.Integer, primary_key=True)
+    order_id = db.Column(
+        db.Integer, db.ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    product_id = db.Column(db.Integer, db.ForeignKey("products.id", ondelete="SET NULL"))
+    channel_line_id = db.Column(db.String(255))
+    sku = db.Column(db.String(255), index=True)
+    product_name = db.Column(db.Text)
+    gtin = db.Column(db.String(14))
+    quantity = db.Column(db.Integer, nullable=False, default=1)
+    unit_price = db.Column(MONEY)
+    total = db.Column(MONEY)
+    line_status = db.Column(db.String(64))  # the marketplace's status of this line
+    # False when no product of the store has this SKU: the order imports, a person decides.
+    matched = db.Column(db.Boolean, nullable=False, default=False)
+
+    order = db.relationship(Order, back_populates="items")
+
+
+class OrderStatusHistory(db.Model):
+    __tablename__ = "order_status_history"
+
+    id = db.Column(db.Integer, primary_key=True)
+    order_id = db.Column(
+        db.Integer, db.ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    from_status = db.Column(db.String(32))
+    to_status = db.Column(db.String(32), nullable=False)
+    from_marketplace_status = db.Column(db.String(64))
+    to_marketplace_status = db.Column(db.String(64))
+    changed_by = db.Column(db.String(64), nullable=False, default="system")
+    reason = db.Column(db.Text)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+
+class ParkedOrder(TimestampMixin, db.Model):
+    """An order seen but not valid for fulfilment yet (not paid or authorised)."""
+
+    __tablename__ = "parked_orders"
+
+    id = db.Column(db.Integer, primary_key=True)
+    store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
+    account_id = db.Column(
+        db.Integer, db.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    )
+    channel = db.Column(db.String(64), nullable=False)
+    channel_order_id = db.Column(db.String(255), nullable=False)
+    marketplace_status = db.Column(db.String(64))
+    payload = db.Column(JSONType)
+    next_check_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    checks = db.Column(db.Integer, nullable=False, default=0)
+    # None while parked; "imported" or "cancelled" once resolved.
+    outcome = db.Column(db.String(16))
+    resolved_at = db.Column(db.DateTime)
+
+    __table_args__ = (
+        db.UniqueConstraint(
+            "account_id", "channel", "channel_order_id", name="uq_parked_account_channel_order"
+        ),
+        db.Index("ix_parked_due", "outcome", "next_check_at"),
+    )
