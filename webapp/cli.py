@@ -288,7 +288,9 @@ def tokens_revoke(token_id: int) -> None:
 
 def register_cli(app: Flask) -> None:
     from webapp.accounts.cli import accounts_cli
+    from webapp.orders.cli import orders_cli
+    from webapp.sandbox.cli import sandbox_cli
 
     groups = (stores_cli, users_cli, imports_cli, products_cli, demo_cli, secrets_cli, tokens_cli)
-    for group in (*groups, accounts_cli):
+    for group in (*groups, accounts_cli, orders_cli, sandbox_cli):
         app.cli.add_command(group)

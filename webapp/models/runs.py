@@ -88,6 +88,7 @@ class Run(TimestampMixin, db.Model):
     error_count = db.Column(db.Integer, nullable=False, default=0)
     warning_count = db.Column(db.Integer, nullable=False, default=0)
     total_processed = db.Column(db.Integer, nullable=False, default=0)
+    parked_count = db.Column(db.Integer, nullable=False, default=0)  # orders not yet valid
 
     started_at = db.Column(db.DateTime)
     completed_at = db.Column(db.DateTime)

@@ -1,0 +1,88 @@
+"""The unified order, as connectors hand it to Mercato (no Flask, no database).
+
+``disposition`` says what the order book does with an order it has never seen:
+``book`` it (with its status), or ``park`` it until it is valid for fulfilment
+(not yet paid or authorised).  An order already in the book only moves status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+BOOK = "book"
+PARK = "park"
+
+
+@dataclass(slots=True)
+class OrderLine:
+    channel_line_id: str | None
+    sku: str | None
+    title: str | None
+    quantity: int
+    unit_price: Decimal | None
+    total: Decimal | None
+    line_status: str | None = None
+    gtin: str | None = None
+
+
+@dataclass(slots=True)
+class UnifiedOrder:
+    channel: str
+    channel_order_id: str
+    marketplace_status: str | None
+    status: str  # unified status (webapp.models.orders)
+    disposition: str  # BOOK or PARK
+    ordered_at: datetime | None = None
+    updated_at: datetime | None = None
+    customer_email: str | None = None
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    shipping_address: dict | None = None
+    billing_address: dict | None = None
+    anonymized: bool = False
+    subtotal: Decimal | None = None
+    shipping_cost: Decimal | None = None
+    tax_amount: Decimal | None = None
+    discount_amount: Decimal | None = None
+    total: Decimal | None = None
+    currency: str | None = None
+    original_total: Decimal | None = None
+    original_currency: str | None = None
+    merchant_order_ids: list[str] = field(default_factory=list)
+    lines: list[OrderLine] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def money(value) -> Decimal | None:
+    """Amounts arrive as strings ("229.00") and as numbers (40.3): both become Decimals."""
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def timestamp(value) -> datetime | None:
+    """ISO-8601 (with Z or an offset) to naive UTC; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def currency_code(value) -> str | None:
+    """ "EUR" or {"iso_a3": "EUR", "symbol": "€"} (what Lengow really sends) to "EUR"."""
+    if isinstance(value, dict):
+        value = value.get("iso_a3")
+    if isinstance(value, str) and len(value.strip()) == 3:
+        return value.strip().upper()
+    return None

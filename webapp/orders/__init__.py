@@ -1,0 +1,1 @@
+"""The unified order book: orders in from connectors, never duplicated."""

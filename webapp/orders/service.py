@@ -1,0 +1,191 @@
+"""Order imports: one run per poll of one account.
+
+Orders since the last successful sync (less an overlap, so an order that
+moves while pages are read is seen again on the next poll) are read page by
+page and written into the book; each page is one transaction.  The sync
+cursor moves only when every page was read.  Afterwards every booked order
+the marketplace does not yet know our id for is acknowledged, so a failed
+acknowledgement is retried by the next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import insert, select
+
+from connectors import registry
+from connectors.errors import ConnectorError
+from connectors.outbound import parse_allowlist
+from webapp.extensions import db
+from webapp.models import Account, Message, Order, Run
+from webapp.models import runs as R
+from webapp.models.base import utcnow
+from webapp.orders.book import CREATED, PARKED, UNCHANGED, UPDATED, Note, apply
+
+log = logging.getLogger("mercato.orders")
+
+FIRST_SYNC_LOOKBACK = timedelta(days=7)
+SYNC_OVERLAP = timedelta(minutes=10)
+MAX_ACKS_PER_RUN = 500
+
+
+def connector_for(account: Account):
+    cls = registry.get(account.connector)
+    config = current_app.config
+    return cls.create(
+        account.id,
+        account.settings,
+        account.secrets(),
+        allow=parse_allowlist(config["MERCATO_OUTBOUND_ALLOW"]),
+        backoff_base=config.get("MERCATO_CONNECTOR_BACKOFF_BASE", 1.0),
+        max_retry_after=config.get("MERCATO_CONNECTOR_MAX_RETRY_AFTER", 120.0),
+    )
+
+
+def _note(
+    run: Run,
+    note: Note,
+    *,
+    order: Order | None = None,
+    account: Account | None = None,
+    identifier: str | None = None,
+) -> dict:
+    return {
+        "import_job_id": run.id,
+        "severity": note.severity,
+        "error_type": note.error_type,
+        "error_message": note.message,
+        "identifier": identifier,
+        "subject_type": "order" if order is not None else ("account" if account else None),
+        "subject_id": order.id if order is not None else (account.id if account else None),
+        "created_at": utcnow(),
+    }
+
+
+def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None = None) -> Run:
+    started = utcnow()
+    run = Run(
+        kind="order_import",
+        store_id=account.store_id,
+        account_id=account.id,
+        trigger=trigger,
+        user_id=user_id,
+        marketplace=account.connector,
+        status=R.PROCESSING,
+        phase="downloading",
+        started_at=started,
+    )
+    db.session.add(run)
+    db.session.commit()
+    since = (
+        (account.last_sync_at - SYNC_OVERLAP)
+        if account.last_sync_at
+        else (started - FIRST_SYNC_LOOKBACK)
+    )
+    changed_by = f"marketplace:{account.connector}"
+    created_orders: list[int] = []
+    try:
+        connector = connector_for(account)
+        for page in connector.fetch_orders(since.strftime("%Y-%m-%dT%H:%M:%SZ")):
+            messages = []
+            for unified in page:
+                run.total_processed += 1
+                outcome = apply(account, unified, changed_by=changed_by)
+                db.session.flush()
+                if outcome.kind == CREATED:
+                    run.imported_count += 1
+                    created_orders.append(outcome.order.id)
+                elif outcome.kind == UPDATED:
+                    run.updated_count += 1
+                elif outcome.kind == UNCHANGED:
+                    run.unchanged_count += 1
+                elif outcome.kind == PARKED:
+                    run.parked_count += 1
+                for note in outcome.notes:
+                    if note.severity == "error":
+                        run.error_count += 1
+                    messages.append(
+                        _note(run, note, order=outcome.order, identifier=unified.channel_order_id)
+                    )
+            if messages:
+                db.session.execute(insert(Message), messages)
+            db.session.commit()
+        account.last_sync_at = started
+        db.session.commit()
+        _acknowledge(run, account, connector)
+    except ConnectorError as exc:
+        db.session.rollback()
+        db.session.execute(
+            insert(Message),
+            [
+                _note(
+                    run,
+                    Note(exc.severity, "connector_error", str(exc)),
+                    account=account,
+                )
+            ],
+        )
+        run.error_count += 1
+        run.status = R.FAILED
+        run.error_message = str(exc)
+    else:
+        run.status = R.COMPLETED_WITH_ERRORS if run.error_count else R.COMPLETED
+    run.phase = None
+    run.progress = 100
+    run.completed_at = utcnow()
+    db.session.commit()
+    log.info(
+        "job=import_orders run_id=%s account_id=%s state=%s fetched=%s created=%s "
+        "updated=%s unchanged=%s parked=%s errors=%s",
+        run.id,
+        account.id,
+        run.status,
+        run.total_processed,
+        run.imported_count,
+        run.updated_count,
+        run.unchanged_count,
+        run.parked_count,
+        run.error_count,
+    )
+    return run
+
+
+def _acknowledge(run: Run, account: Account, connector) -> None:
+    """Send our order id for every booked order the marketplace does not know it for yet."""
+    if not hasattr(connector, "acknowledge_order"):
+        return
+    pending = db.session.scalars(
+        select(Order)
+        .where(Order.account_id == account.id, Order.acknowledged_at.is_(None))
+        .order_by(Order.id)
+        .limit(MAX_ACKS_PER_RUN)
+    ).all()
+    for order in pending:
+        merchant_order_id = str(order.id)
+        try:
+            connector.acknowledge_order(order.channel, order.channel_order_id, merchant_order_id)
+        except ConnectorError as exc:
+            db.session.execute(
+                insert(Message),
+                [
+                    _note(
+                        run,
+                        Note(
+                            "retry",
+                            "acknowledgement_failed",
+                            f"Order {order.channel_order_id}: the merchant order id was not sent "
+                            f"({exc}); the next poll sends it again.",
+                        ),
+                        order=order,
+                        identifier=order.channel_order_id,
+                    )
+                ],
+            )
+            run.warning_count += 1
+            continue
+        order.merchant_order_id = merchant_order_id
+        order.acknowledged_at = utcnow()
+        db.session.commit()
