@@ -221,3 +221,29 @@ def test_two_workers_importing_the_same_account_at_once_book_each_order_once(
     assert sorted(results) and all(status != "failed" for status in results), results
     db.session.expire_all()
     assert_complete(account, sandbox)
+
+
+def test_letzshop_orders_over_graphql(app, store, sandbox):
+    app.config["MERCATO_OUTBOUND_ALLOW"] = [sandbox.removeprefix("http://")]
+    letzshop = create_account(
+        store,
+        "letzshop",
+        "Letzshop",
+        settings={"base_url": f"{sandbox}/graphql"},
+        secrets={"api_token": "sandbox-letzshop-token"},
+        live=True,
+    )
+    run = import_orders(letzshop)
+    assert run.status != "failed", run.error_message
+    state = requests.get(f"{sandbox}/_sandbox/state", timeout=10).json()["letzshop"]
+    booked, parked = booked_and_parked(letzshop)
+    assert len(booked) == len(set(booked))
+    assert set(booked) | set(parked) == set(state["ids"])
+    statuses = db.session.scalars(
+        select(ParkedOrder.marketplace_status).where(ParkedOrder.account_id == letzshop.id)
+    ).all()
+    assert statuses and set(statuses) == {"PENDING"}  # unpaid ones wait, nothing else
+    order = db.session.scalar(select(Order).where(Order.account_id == letzshop.id).limit(1))
+    assert order.channel == "letzshop" and order.items and order.currency == "EUR"
+    again = import_orders(letzshop)
+    assert (again.imported_count, again.updated_count) == (0, 0)
