@@ -191,6 +191,22 @@ class LengowConnector(Connector):
         for page in iter_pages_next_link(self.http, "/v3.0/orders/", params):
             yield [normalize_order(raw) for raw in page]
 
+    def fetch_order(self, channel: str, channel_order_id: str) -> UnifiedOrder | None:
+        """One order by its marketplace id (for rechecking a parked order); None if gone."""
+        page = self.http.request(
+            "GET",
+            "/v3.0/orders/",
+            params={
+                "account_id": self.config["account_id"],
+                "marketplace": channel,
+                "marketplace_order_id": channel_order_id,
+            },
+        )
+        for raw in (page or {}).get("results") or []:
+            if str(raw.get("marketplace_order_id")) == channel_order_id:
+                return normalize_order(raw)
+        return None
+
     def acknowledge_order(
         self, channel: str, channel_order_id: str, merchant_order_id: str
     ) -> None:

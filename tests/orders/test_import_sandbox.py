@@ -13,7 +13,8 @@ from werkzeug.serving import make_server
 from webapp.accounts import create_account
 from webapp.extensions import db
 from webapp.models import Message, Order, OrderStatusHistory, ParkedOrder
-from webapp.orders.service import import_orders
+from webapp.models.base import utcnow
+from webapp.orders.service import import_orders, recheck_parked
 from webapp.sandbox.app import create_sandbox_app
 
 
@@ -247,3 +248,30 @@ def test_letzshop_orders_over_graphql(app, store, sandbox):
     assert order.channel == "letzshop" and order.items and order.currency == "EUR"
     again = import_orders(letzshop)
     assert (again.imported_count, again.updated_count) == (0, 0)
+
+
+def test_parked_orders_are_rechecked_and_imported_once_valid(account, sandbox):
+    from datetime import timedelta
+
+    first = import_orders(account)
+    assert first.parked_count > 0
+    parked_before = set(booked_and_parked(account)[1])
+    # Nothing is due yet: rechecks wait an hour.
+    assert recheck_parked(account).total_processed == 0
+    requests.post(f"{sandbox}/_sandbox/advance", json={"seconds": 3 * 86400}, timeout=10)
+    db.session.execute(
+        ParkedOrder.__table__.update().values(next_check_at=utcnow() - timedelta(minutes=1))
+    )
+    db.session.commit()
+    run = recheck_parked(account)
+    assert run.status == "completed" and run.total_processed == len(parked_before)
+    booked, still_parked = booked_and_parked(account)
+    moved_on = parked_before - set(still_parked)
+    assert moved_on, "some parked orders became valid or were cancelled"
+    dropped = set(
+        db.session.scalars(
+            select(ParkedOrder.channel_order_id).where(ParkedOrder.outcome == "cancelled")
+        )
+    )
+    assert moved_on <= set(booked) | dropped
+    assert len(booked) == len(set(booked))

@@ -47,6 +47,29 @@ def import_(account_id: int) -> None:
         sys.exit(1)
 
 
+@orders_cli.command("recheck")
+@click.option("--account", "account_id", required=True, type=int)
+def recheck(account_id: int) -> None:
+    """Recheck the account's parked orders that are due; the last line is a JSON summary."""
+    from webapp.orders.service import recheck_parked
+
+    run = recheck_parked(active_account_or_fail(account_id), trigger="cli")
+    click.echo(
+        json.dumps(
+            {
+                "job_id": run.id,
+                "status": run.status,
+                "checked": run.total_processed,
+                "imported": run.imported_count,
+                "still_parked": run.parked_count,
+                "resolved": run.updated_count,
+            }
+        )
+    )
+    if run.status == R.FAILED:
+        sys.exit(1)
+
+
 def _money(value) -> str | None:
     return None if value is None else format(Decimal(value).normalize(), "f")
 

@@ -153,6 +153,80 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
     return run
 
 
+def recheck_parked(account: Account, *, trigger: str = "schedule", limit: int = 500) -> Run:
+    """Look again at the account's parked orders that are due: imported once valid, dropped
+    (with an info message) once cancelled, otherwise rechecked an hour later."""
+    from webapp.models import ParkedOrder
+
+    now = utcnow()
+    run = Run(
+        kind="order_recheck",
+        store_id=account.store_id,
+        account_id=account.id,
+        trigger=trigger,
+        marketplace=account.connector,
+        status=R.PROCESSING,
+        started_at=now,
+    )
+    db.session.add(run)
+    db.session.commit()
+    due = db.session.scalars(
+        select(ParkedOrder)
+        .where(
+            ParkedOrder.account_id == account.id,
+            ParkedOrder.outcome.is_(None),
+            ParkedOrder.next_check_at <= now,
+        )
+        .order_by(ParkedOrder.next_check_at)
+        .limit(limit)
+    ).all()
+    try:
+        connector = connector_for(account)
+        if not hasattr(connector, "fetch_order"):
+            raise ConnectorError(f"{account.connector} cannot look up one order")
+        for parked in due:
+            run.total_processed += 1
+            parked.checks += 1
+            unified = connector.fetch_order(parked.channel, parked.channel_order_id)
+            if unified is None:
+                parked.next_check_at = now + timedelta(hours=1)
+                continue
+            outcome = apply(account, unified, changed_by=f"marketplace:{account.connector}")
+            db.session.flush()
+            if outcome.kind == CREATED:
+                run.imported_count += 1
+            elif outcome.kind == PARKED:
+                run.parked_count += 1
+            else:
+                run.updated_count += 1
+            messages = [
+                _note(run, note, order=outcome.order, identifier=unified.channel_order_id)
+                for note in outcome.notes
+            ]
+            if messages:
+                db.session.execute(insert(Message), messages)
+            db.session.commit()
+        run.status = R.COMPLETED
+    except ConnectorError as exc:
+        db.session.rollback()
+        db.session.execute(
+            insert(Message),
+            [
+                _note(
+                    run,
+                    Note(exc.severity, "connector_error", str(exc)),
+                    account=account,
+                )
+            ],
+        )
+        run.error_count += 1
+        run.status = R.FAILED
+        run.error_message = str(exc)
+    run.completed_at = utcnow()
+    db.session.commit()
+    return run
+
+
 def _acknowledge(run: Run, account: Account, connector) -> None:
     """Send our order id for every booked order the marketplace does not know it for yet."""
     if not hasattr(connector, "acknowledge_order"):
