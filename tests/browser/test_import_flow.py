@@ -19,6 +19,15 @@ FEED = (
 )
 
 
+def settled(page) -> None:
+    """Wait until htmx has swapped and wired the new content (a fast robot can otherwise act
+    on a freshly swapped element in the ~20 ms before htmx processes it; a person cannot)."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+    page.wait_for_timeout(50)
+
+
 @pytest.fixture
 def fast_polling(live_server):
     live_server.app.config["MERCATO_STORE_POLL_SECONDS"] = 1
@@ -65,8 +74,10 @@ def test_store_user_uploads_watches_and_pages_through_errors(
     page.evaluate("window.__sameDocument = true")
     page.locator("#errors a[rel=next]").click()
     expect(page.locator("#errors")).to_contain_text("Page 2 of 3")
+    settled(page)
     page.locator("#errors a[rel=next]").click()
     expect(page.locator("#errors")).to_contain_text("Page 3 of 3")
+    settled(page)
     expect(page.locator("#errors")).to_contain_text("Row 62")  # P1: header is row 1
     assert page.evaluate("window.__sameDocument") is True
     page.select_option("#errors select[name=error_type]", "validation_error")
@@ -96,10 +107,12 @@ def test_admin_filters_the_monitoring_page(page, live_server, users, rq_worker, 
     expect(page.locator("#monitoring .stats")).to_contain_text("2")
     expect(page.locator("#monitoring tbody tr")).to_have_count(2)
     shot(page, "06_admin_monitoring_all")
+    settled(page)
     page.select_option("select[name=status]", "completed_with_errors")
     expect(page.locator("#monitoring tbody tr")).to_have_count(1)
     expect(page.locator("#run-2")).to_be_visible()
     expect(page).to_have_url(re.compile(r"status=completed_with_errors"))
+    settled(page)
     page.select_option("select[name=creator]", "me")
     expect(page.locator("#monitoring")).to_contain_text("No imports yet")
     shot(page, "07_admin_monitoring_filtered")

@@ -65,6 +65,19 @@ def _note(
     }
 
 
+def _fail(run: Run, account: Account, exc: ConnectorError) -> None:
+    """The marketplace could not be read: the run fails with a message graded as the error
+    is (retry: it will work again by itself; error: a person must act), about the account."""
+    db.session.rollback()
+    db.session.execute(
+        insert(Message),
+        [_note(run, Note(exc.severity, "connector_error", str(exc)), account=account)],
+    )
+    run.error_count += 1
+    run.status = R.FAILED
+    run.error_message = str(exc)
+
+
 def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None = None) -> Run:
     started = utcnow()
     run = Run(
@@ -117,20 +130,7 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
         db.session.commit()
         _acknowledge(run, account, connector)
     except ConnectorError as exc:
-        db.session.rollback()
-        db.session.execute(
-            insert(Message),
-            [
-                _note(
-                    run,
-                    Note(exc.severity, "connector_error", str(exc)),
-                    account=account,
-                )
-            ],
-        )
-        run.error_count += 1
-        run.status = R.FAILED
-        run.error_message = str(exc)
+        _fail(run, account, exc)
     else:
         run.status = R.COMPLETED_WITH_ERRORS if run.error_count else R.COMPLETED
     run.phase = None
@@ -208,20 +208,7 @@ def recheck_parked(account: Account, *, trigger: str = "schedule", limit: int = 
             db.session.commit()
         run.status = R.COMPLETED
     except ConnectorError as exc:
-        db.session.rollback()
-        db.session.execute(
-            insert(Message),
-            [
-                _note(
-                    run,
-                    Note(exc.severity, "connector_error", str(exc)),
-                    account=account,
-                )
-            ],
-        )
-        run.error_count += 1
-        run.status = R.FAILED
-        run.error_message = str(exc)
+        _fail(run, account, exc)
     run.completed_at = utcnow()
     db.session.commit()
     return run
