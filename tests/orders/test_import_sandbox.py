@@ -275,3 +275,24 @@ def test_parked_orders_are_rechecked_and_imported_once_valid(account, sandbox):
     )
     assert moved_on <= set(booked) | dropped
     assert len(booked) == len(set(booked))
+
+
+def test_the_same_order_twice_in_one_page_is_written_once(account):
+    import json as _json
+
+    from connectors.lengow import normalize_order
+    from tests.conftest import real_fixture
+    from webapp.orders.book import PageLookup, apply
+
+    raw = _json.loads(
+        real_fixture("lengow", "prestashop_orders_list_4_orders_2016.json").read_text()
+    )["results"]
+    page = [normalize_order(o) for o in raw + raw]  # every order twice: booked and parked ones
+    lookup = PageLookup(account, page)
+    kinds = [apply(account, u, changed_by="test", lookup=lookup).kind for u in page]
+    db.session.commit()
+    assert kinds[:4] == ["parked", "parked", "created", "created"]
+    assert kinds[4:] == ["parked", "parked", "unchanged", "unchanged"]
+    booked, parked = booked_and_parked(account)
+    assert sorted(booked) == ["1300435653832-A", "1300435653833-A"]
+    assert sorted(parked) == ["1300435653830-A", "1300435653831-A"]

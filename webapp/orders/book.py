@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 
 from connectors.orders import BOOK, UnifiedOrder
 from webapp.extensions import db
@@ -51,6 +52,7 @@ class Outcome:
     kind: str
     order: Order | None = None
     notes: list[Note] = field(default_factory=list)
+    parked: ParkedOrder | None = None
 
 
 def _find(model, account: Account, unified: UnifiedOrder):
@@ -63,14 +65,45 @@ def _find(model, account: Account, unified: UnifiedOrder):
     )
 
 
-def apply(account: Account, unified: UnifiedOrder, *, changed_by: str) -> Outcome:
+class PageLookup:
+    """The orders and parked orders of one page, read in two queries instead of two each."""
+
+    def __init__(self, account: Account, page: list[UnifiedOrder]):
+        keys = {(u.channel, u.channel_order_id) for u in page}
+        ids = sorted({key[1] for key in keys})
+        self.orders = self._load(Order, account, ids, keys)
+        self.parked = self._load(ParkedOrder, account, ids, keys)
+
+    @staticmethod
+    def _load(model, account, ids, keys) -> dict:
+        if not ids:
+            return {}
+        query = select(model).where(model.account_id == account.id, model.channel_order_id.in_(ids))
+        # A poll compares statuses: the payloads (JSON) are loaded only if something reads them.
+        heavy = ("raw", "shipping_address", "billing_address", "payload")
+        query = query.options(*(defer(getattr(model, c)) for c in heavy if hasattr(model, c)))
+        rows = db.session.scalars(query)
+        return {
+            (row.channel, row.channel_order_id): row
+            for row in rows
+            if (row.channel, row.channel_order_id) in keys
+        }
+
+
+def apply(
+    account: Account, unified: UnifiedOrder, *, changed_by: str, lookup: PageLookup | None = None
+) -> Outcome:
     """Put one order where it belongs; the caller commits."""
-    order = _find(Order, account, unified)
+    key = (unified.channel, unified.channel_order_id)
+    order = lookup.orders.get(key) if lookup else _find(Order, account, unified)
     if order is not None:
         return _move_status(order, unified, changed_by)
-    parked = _find(ParkedOrder, account, unified)
+    parked = lookup.parked.get(key) if lookup else _find(ParkedOrder, account, unified)
     if unified.disposition != BOOK:
-        return _park(account, unified, parked)
+        outcome = _park(account, unified, parked)
+        if lookup is not None and parked is None:
+            lookup.parked[key] = outcome.parked  # the same order twice in a page parks once
+        return outcome
     if parked is not None and parked.outcome is None and unified.status == CANCELLED:
         parked.outcome, parked.resolved_at = "cancelled", utcnow()
         return Outcome(
@@ -87,6 +120,8 @@ def apply(account: Account, unified: UnifiedOrder, *, changed_by: str) -> Outcom
     outcome = _create(account, unified, changed_by)
     if parked is not None and parked.outcome is None:
         parked.outcome, parked.resolved_at = "imported", utcnow()
+    if lookup is not None and outcome.order is not None:
+        lookup.orders[key] = outcome.order
     return outcome
 
 
@@ -116,14 +151,25 @@ def _park(account: Account, unified: UnifiedOrder, parked: ParkedOrder | None) -
             account_id=account.id,
             channel=unified.channel,
             channel_order_id=unified.channel_order_id,
+            marketplace_status=unified.marketplace_status,
+            payload=unified.raw,
+            next_check_at=now + RECHECK_EVERY,
         )
+        savepoint = db.session.begin_nested()
         db.session.add(parked)
+        try:
+            savepoint.commit()
+        except IntegrityError:
+            # Another worker parked it first: update theirs.
+            savepoint.rollback()
+            parked = _find(ParkedOrder, account, unified)
     parked.marketplace_status = unified.marketplace_status
     parked.payload = unified.raw
     parked.next_check_at = now + RECHECK_EVERY
     parked.outcome = None
     return Outcome(
         PARKED,
+        parked=parked,
         notes=[
             Note(
                 "info",

@@ -23,7 +23,7 @@ from webapp.extensions import db
 from webapp.models import Account, Message, Order, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
-from webapp.orders.book import CREATED, PARKED, UNCHANGED, UPDATED, Note, apply
+from webapp.orders.book import CREATED, PARKED, UNCHANGED, UPDATED, Note, PageLookup, apply
 
 log = logging.getLogger("mercato.orders")
 
@@ -104,9 +104,10 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
         connector = connector_for(account)
         for page in connector.fetch_orders(since.strftime("%Y-%m-%dT%H:%M:%SZ")):
             messages = []
+            lookup = PageLookup(account, page)
             for unified in page:
                 run.total_processed += 1
-                outcome = apply(account, unified, changed_by=changed_by)
+                outcome = apply(account, unified, changed_by=changed_by, lookup=lookup)
                 db.session.flush()
                 if outcome.kind == CREATED:
                     run.imported_count += 1
