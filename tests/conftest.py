@@ -19,6 +19,7 @@ os.environ.setdefault("MERCATO_ENV", "test")
 from flask_migrate import upgrade  # noqa: E402
 
 from webapp import create_app  # noqa: E402
+from webapp.config import database_url  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "real"
@@ -27,12 +28,7 @@ BACKENDS = ["sqlite", "postgresql"]
 
 def pg_url() -> str | None:
     url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        return None
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+    return database_url(url) if url else None
 
 
 def redis_url() -> str:

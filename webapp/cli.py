@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from decimal import Decimal
 
 import click
 from flask import Flask
@@ -16,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from webapp.extensions import db
 from webapp.models import MarketplaceProduct, Run, Store, User
 from webapp.models import runs as R
+from webapp.models.base import money_text
 
 stores_cli = AppGroup("stores", help="Manage stores (tenants).")
 users_cli = AppGroup("users", help="Manage users.")
@@ -153,13 +153,6 @@ EXPORT_FIELDS = (
 )
 
 
-def _money(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    value = Decimal(value)
-    return f"{value.quantize(Decimal('0.01')) if value == value.quantize(Decimal('0.01')) else value.normalize()}"  # noqa: E501
-
-
 @products_cli.command("export")
 @click.option("--store", "store_code", required=True)
 @click.option(
@@ -190,8 +183,8 @@ def products_export(store_code: str, language: str | None, fmt: str) -> None:
             "id": product.marketplace_product_id,
             "title": translation.title if translation else None,
             "description": translation.description if translation else None,
-            "price": _money(product.price),
-            "sale_price": _money(product.sale_price),
+            "price": money_text(product.price),
+            "sale_price": money_text(product.sale_price),
             "currency": product.currency,
             "gtin": product.gtin,
             "availability": product.availability,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pytest
@@ -185,6 +186,8 @@ def test_cli_import_and_export(app, account, sandbox):
     ):
         assert key in first
     assert first["items"][0].keys() >= {"sku", "quantity", "unit_price"}
+    # Money as exports write it everywhere: two decimals at least ("229.00", never "229").
+    assert all(re.fullmatch(r"\d+\.\d{2,}", row["total"]) for row in rows)
     assert first["status_history"][0].keys() == {"from", "to", "at"}
     runner.invoke(args=["accounts", "retire", str(account.id)])
     refused = runner.invoke(args=["orders", "import", "--account", str(account.id)])

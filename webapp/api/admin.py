@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from flask import Response, jsonify, url_for
-from sqlalchemy import func, select
 
 from webapp.api import bp, jobs, serialize
 from webapp.api.auth import admin_only, api_user
 from webapp.api.params import bool_arg, choice_arg, import_body, int_arg, str_arg
-from webapp.extensions import db
-from webapp.models import Run
+from webapp.imports import queries
 from webapp.models import runs as R
 
 BASE = "/admin/marketplace-import-jobs"
@@ -32,38 +30,30 @@ def admin_start_import() -> Response:
 @bp.get(BASE)
 @admin_only
 def admin_import_jobs() -> Response:
-    query = jobs.runs_query()
+    filters: dict = {}
     store_id = int_arg("store_id", None)
     if store_id is not None:
-        query = query.where(Run.store_id == store_id)
+        filters["store_id"] = store_id
     status = choice_arg("status", R.STATUSES)
     if status:
-        query = query.where(Run.status == status)
+        filters["status"] = status
     marketplace = str_arg("marketplace", 64)
     if marketplace:
-        query = query.where(func.lower(Run.marketplace) == marketplace.lower())
+        # Matched whatever its case, then filtered exactly (which the index answers).
+        known = {m.lower(): m for m in queries.marketplaces()}
+        filters["marketplace"] = known.get(marketplace.lower(), marketplace)
     if bool_arg("created_by_me"):
-        query = query.where(Run.user_id == api_user().id)
-    return jsonify(jobs.job_page(query))
+        filters["user_id"] = api_user().id
+    return jsonify(jobs.job_page(**filters))
 
 
 @bp.get(f"{BASE}/stats")
 @admin_only
 def admin_import_stats() -> Response:
     """Counts per status (``active`` = pending + processing), optionally for one store."""
-    query = select(Run.status, func.count()).where(Run.kind == jobs.PRODUCT_IMPORT)
     store_id = int_arg("store_id", None)
-    if store_id is not None:
-        query = query.where(Run.store_id == store_id)
-    counts = dict(db.session.execute(query.group_by(Run.status)).all())
-    stats = {key: int(counts.get(key, 0)) for key in STATS_KEYS}
-    return jsonify(
-        {
-            "total": sum(int(n) for n in counts.values()),
-            **stats,
-            "active": stats[R.PENDING] + stats[R.PROCESSING],
-        }
-    )
+    counts = queries.stats(**({} if store_id is None else {"store_id": store_id}))
+    return jsonify({key: counts[key] for key in ("total", *STATS_KEYS, "active")})
 
 
 @bp.get(f"{BASE}/<int:job_id>")

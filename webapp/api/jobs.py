@@ -13,8 +13,6 @@ from typing import Any
 
 from flask import Response, current_app, jsonify
 from redis.exceptions import LockError, RedisError
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import joinedload
 
 from connectors.outbound import mask_url
 from webapp.api import serialize
@@ -22,62 +20,48 @@ from webapp.api.auth import api_user
 from webapp.api.errors import ApiError
 from webapp.api.params import ImportBody, choice_arg, page_args, str_arg
 from webapp.extensions import db, redis_connection
+from webapp.imports import queries
 from webapp.imports.service import ImportRequestError, create_run, enqueue
 from webapp.imports.uploads import discard, save_upload
-from webapp.models import Message, Run, Store
+from webapp.models import Run, Store
 from webapp.models import runs as R
 
 PRODUCT_IMPORT = "product_import"
 NOT_FOUND = "No import job with this id."
 
 
-def runs_query() -> Select:
-    """Product-import runs the current API user may see."""
-    query = select(Run).where(Run.kind == PRODUCT_IMPORT)
+def scope() -> dict[str, Any]:
+    """The runs filters that keep an API user to what they may see (a store user: one store)."""
     user = api_user()
-    if not user.is_admin:
-        query = query.where(Run.store_id == user.store_id)
-    return query
+    return {} if user.is_admin else {"store_id": user.store_id}
 
 
 def run_or_404(job_id: int) -> Run:
-    run = db.session.scalar(runs_query().where(Run.id == job_id))
+    query, _ = queries.runs_query(**scope())
+    run = db.session.scalar(query.where(Run.id == job_id))
     if run is None:
         raise ApiError(404, NOT_FOUND)
     return run
 
 
-def job_page(query: Select) -> dict[str, Any]:
-    """One page of ``query`` (newest first) as {"items", "total", "page", "limit"}."""
+def job_page(**filters) -> dict[str, Any]:
+    """One page of the user's runs (newest first) as {"items", "total", "page", "limit"}."""
     page_no, limit = page_args(default_limit=10)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = db.session.scalars(
-        query.options(joinedload(Run.store), joinedload(Run.user))
-        .order_by(Run.id.desc())
-        .limit(limit)
-        .offset((page_no - 1) * limit)
-    ).all()
-    return serialize.page([serialize.job(r) for r in rows], total, page_no, limit)
+    page = queries.runs_page(page_no, limit, **scope(), **filters)
+    return serialize.page([serialize.job(r) for r in page.items], page.total, page_no, limit)
 
 
 def messages_page(run: Run) -> dict[str, Any]:
     """A run's messages, filtered by ``error_type``/``severity``, in file order."""
     page_no, limit = page_args(default_limit=50)
-    query = select(Message).where(Message.import_job_id == run.id)
-    error_type = str_arg("error_type", 64)
-    if error_type:
-        query = query.where(Message.error_type == error_type)
-    severity = choice_arg("severity", R.SEVERITIES)
-    if severity:
-        query = query.where(Message.severity == severity)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(
-        # Messages about the whole file (no row) come last on both back-ends.
-        query.order_by(Message.row_number.asc().nulls_last(), Message.id.asc())
-        .limit(limit)
-        .offset((page_no - 1) * limit)
-    ).all()
-    result = serialize.page([serialize.message(m) for m in rows], total, page_no, limit)
+    page = queries.messages_page(
+        run.id,
+        page_no,
+        limit,
+        error_type=str_arg("error_type", 64),
+        severity=choice_arg("severity", R.SEVERITIES),
+    )
+    result = serialize.page([serialize.message(m) for m in page.items], page.total, page_no, limit)
     return {"job_id": run.id, **result}
 
 
@@ -106,12 +90,13 @@ def store_for_import(body: ImportBody) -> Store:
 
 def _active_duplicate(store: Store, body: ImportBody) -> Run | None:
     """A pending or processing run of the same store reading the same source."""
-    query = runs_query().where(Run.store_id == store.id, Run.status.in_(R.ACTIVE_STATUSES))
+    query, _ = queries.runs_query(store_id=store.id)
+    query = query.where(Run.status.in_(R.ACTIVE_STATUSES))
     if body.source_url:
         query = query.where(Run.source_url == mask_url(body.source_url))
     else:
         query = query.where(Run.source_url.is_(None), Run.source_name == _upload_name(body))
-    return db.session.scalar(query.order_by(Run.id.desc()).limit(1))
+    return db.session.scalar(query.limit(1))
 
 
 def _upload_name(body: ImportBody) -> str:

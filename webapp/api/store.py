@@ -22,7 +22,7 @@ def store_start_import() -> Response:
 
 @bp.get("/store/marketplace/imports")
 def store_import_jobs() -> Response:
-    return jsonify(jobs.job_page(jobs.runs_query()))
+    return jsonify(jobs.job_page())
 
 
 @bp.get("/store/marketplace/imports/<int:job_id>")

@@ -101,13 +101,6 @@ def _decimal_from(raw: str) -> Decimal | None:
     return value
 
 
-def parse_decimal(text: str | None) -> Decimal | None:
-    """A bare number with either decimal separator; None when unreadable."""
-    if text is None or not text.strip():
-        return None
-    return _decimal_from(text.strip())
-
-
 _AVAILABILITY_WORDS = {
     "in_stock": (
         "in stock",

@@ -52,7 +52,7 @@ def clamp_page(value, default: int = 1) -> int:
         return default
 
 
-def _paginate(query: Select, count_query: Select, page: int, per_page: int, key=None) -> Page:
+def paginate(query: Select, count_query: Select, page: int, per_page: int, key=None) -> Page:
     """One page of ``query``; with ``key`` (a unique column), deep pages skip on an index.
 
     ``OFFSET n`` reads and throws away n rows.  With ``key`` the skipping happens in a
@@ -122,7 +122,7 @@ def runs_query(
 
 def runs_page(page: int = 1, per_page: int = 20, **filters) -> Page:
     query, count = runs_query(**filters)
-    return _paginate(query, count, page, per_page, key=Run.id)
+    return paginate(query, count, page, per_page, key=Run.id)
 
 
 def any_active(**filters) -> bool:
@@ -154,14 +154,19 @@ def messages_query(run_id: int, error_type: str | None = None, severity: str | N
         conditions.append(Message.error_type == error_type)
     if severity:
         conditions.append(Message.severity == severity)
-    query = select(Message).where(*conditions).order_by(Message.row_number, Message.id)
+    # Messages about the whole file (no row) come last, on both back-ends.
+    query = (
+        select(Message)
+        .where(*conditions)
+        .order_by(Message.row_number.asc().nulls_last(), Message.id)
+    )
     count = select(func.count()).select_from(Message).where(*conditions)
     return query, count
 
 
 def messages_page(run_id: int, page: int = 1, per_page: int = 25, **filters) -> Page:
     query, count = messages_query(run_id, **filters)
-    return _paginate(query, count, page, per_page, key=Message.id)
+    return paginate(query, count, page, per_page, key=Message.id)
 
 
 def stores() -> list[Store]:

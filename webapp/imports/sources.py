@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
-from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -93,6 +92,3 @@ def open_feed(path: str | Path):
                 obj.close()
             except Exception:  # noqa: BLE001, S110 - closing is best effort
                 pass
-
-
-ProgressFn = Callable[[], float]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -20,3 +21,15 @@ JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 class TimestampMixin:
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+CENTS = Decimal("0.01")
+
+
+def money_text(value) -> str | None:
+    """An amount as text for exports: two decimals ("229.00"), more only when it has them."""
+    if value is None:
+        return None
+    value = Decimal(value)
+    cents = value.quantize(CENTS)
+    return str(cents) if cents == value else format(value.normalize(), "f")

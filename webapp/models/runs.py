@@ -9,7 +9,6 @@ later feed record their executions here too, told apart by ``kind``.
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urlsplit, urlunsplit
 
 from webapp.extensions import db
 from webapp.models.base import JSONType, TimestampMixin, utcnow
@@ -35,24 +34,6 @@ TRIGGERS = ("ui", "api", "cli", "schedule", "run_now", "retry")
 # error waits for a person.
 INFO, WARNING, RETRY, ERROR = "info", "warning", "retry", "error"
 SEVERITIES = (INFO, WARNING, RETRY, ERROR)
-
-
-def mask_url(url: str | None) -> str | None:
-    """The URL with any password replaced by ``***`` (what every page and log shows)."""
-    if not url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None and parts.username is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    netloc = f"{user}:***@{host}" if parts.password is not None else f"{user}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 class Run(TimestampMixin, db.Model):

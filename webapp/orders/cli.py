@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from decimal import Decimal
 
 import click
 from flask.cli import AppGroup
@@ -15,6 +14,7 @@ from webapp.accounts.cli import active_account_or_fail
 from webapp.extensions import db
 from webapp.models import Order, Store
 from webapp.models import runs as R
+from webapp.models.base import money_text
 
 orders_cli = AppGroup("orders", help="The unified order book.")
 
@@ -70,10 +70,6 @@ def recheck(account_id: int) -> None:
         sys.exit(1)
 
 
-def _money(value) -> str | None:
-    return None if value is None else format(Decimal(value).normalize(), "f")
-
-
 @orders_cli.command("export")
 @click.option("--store", "store_code", required=True)
 @click.option("--format", "fmt", default="jsonl", type=click.Choice(["jsonl"]))
@@ -100,9 +96,9 @@ def export(store_code: str, fmt: str) -> None:
                     "marketplace_status": order.marketplace_status,
                     "status": order.status,
                     "currency": order.currency,
-                    "total": _money(order.total),
+                    "total": money_text(order.total),
                     "original_currency": order.original_currency,
-                    "original_total": _money(order.original_total),
+                    "original_total": money_text(order.original_total),
                     "acknowledged": order.acknowledged,
                     "merchant_order_id": order.merchant_order_id,
                     "anonymized": order.anonymized,
@@ -110,7 +106,7 @@ def export(store_code: str, fmt: str) -> None:
                         {
                             "sku": item.sku,
                             "quantity": item.quantity,
-                            "unit_price": _money(item.unit_price),
+                            "unit_price": money_text(item.unit_price),
                             "matched": item.matched,
                         }
                         for item in order.items

@@ -8,6 +8,7 @@ import json
 
 from flask import (
     Response,
+    abort,
     current_app,
     flash,
     make_response,
@@ -285,7 +286,7 @@ def products(code: str):
         .order_by(MarketplaceProduct.id.desc())
     )
     count = select(func.count(MarketplaceProduct.id)).where(*conditions)
-    result = queries._paginate(query, count, page, PRODUCTS_PER_PAGE)
+    result = queries.paginate(query, count, page, PRODUCTS_PER_PAGE)
     published = {
         p.marketplace_product_id: p
         for p in db.session.scalars(
@@ -312,8 +313,6 @@ def products(code: str):
 def _marketplace_product_or_404(store, product_id: int) -> MarketplaceProduct:
     product = db.session.get(MarketplaceProduct, product_id)
     if product is None or product.store_id != store.id:
-        from flask import abort
-
         abort(404)
     return product
 
@@ -397,8 +396,6 @@ def message(code: str, run_id: int, message_id: int):
     run = run_or_404(run_id, store)
     item = db.session.get(Message, message_id)
     if item is None or item.import_job_id != run.id:
-        from flask import abort
-
         abort(404)
     return render_template("store/message.html", store=store, run=run, message=item)
 
