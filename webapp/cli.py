@@ -246,18 +246,24 @@ tokens_cli = AppGroup("tokens", help="Personal API tokens (Authorization: Bearer
 @tokens_cli.command("create")
 @click.argument("email")
 @click.option("--name", default="CLI token", show_default=True, help="What the token is for.")
-def tokens_create(email: str, name: str) -> None:
+@click.option(
+    "--operator",
+    is_flag=True,
+    help="An operator token: reads /metrics and /health/marketplace-integrations only.",
+)
+def tokens_create(email: str, name: str, operator: bool) -> None:
     """Create an API token for EMAIL; the last line printed is the token (shown only once)."""
     from webapp.models import ApiToken
+    from webapp.models.tokens import SCOPE_API, SCOPE_OPERATOR
 
     user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise click.ClickException(f"No user {email!r}.")
     if not user.is_active:
         raise click.ClickException(f"User {email!r} is disabled; the token would not work.")
-    row, token = ApiToken.issue(user, name)
+    row, token = ApiToken.issue(user, name, SCOPE_OPERATOR if operator else SCOPE_API)
     db.session.commit()
-    click.echo(json.dumps({"id": row.id, "user": user.email, "name": row.name}))
+    click.echo(json.dumps({"id": row.id, "user": user.email, "name": row.name, "scope": row.scope}))
     click.echo("Store the token now: it cannot be shown again.", err=True)
     click.echo(token)
 

@@ -123,3 +123,45 @@ def imports_table():
     # The address bar follows the filters (replaced, not pushed: polling must not fill history).
     response.headers["HX-Replace-Url"] = url_for("admin.imports", **params)
     return response
+
+
+def _health_context() -> dict:
+    from webapp.monitoring import figures
+
+    found = figures.compute()
+    return {
+        "found": found,
+        "thresholds": figures.THRESHOLDS,
+        "day": chart(figures.hourly(24), "%H:00"),
+        "week": chart(figures.hourly(24 * 7), "%a %d %H:00"),
+        "poll_seconds": current_app.config.get("MERCATO_ADMIN_POLL_SECONDS", 15),
+    }
+
+
+def chart(buckets, label_format: str) -> dict:
+    """Bars for an SVG chart: heights scaled to the busiest hour (at least 1)."""
+    peak_runs = max([b.succeeded + b.failed for b in buckets] + [1])
+    peak_errors = max([b.errors for b in buckets] + [1])
+    return {
+        "buckets": buckets,
+        "labels": [b.hour.strftime(label_format) for b in buckets],
+        "peak_runs": peak_runs,
+        "peak_errors": peak_errors,
+        "total_runs": sum(b.succeeded + b.failed for b in buckets),
+        "total_failed": sum(b.failed for b in buckets),
+        "total_errors": sum(b.errors for b in buckets),
+    }
+
+
+@bp.get("/monitoring")
+@admin_required
+def monitoring():
+    return render_template("admin/monitoring.html", **_health_context())
+
+
+@bp.get("/monitoring/figures")
+@admin_required
+def monitoring_figures():
+    if not is_htmx():
+        return redirect(url_for("admin.monitoring"))
+    return partial_response("admin/_health.html", **_health_context())

@@ -21,7 +21,7 @@ from webapp.api.errors import ApiError
 from webapp.extensions import db, redis_connection
 from webapp.models import ApiToken, User
 from webapp.models.base import utcnow
-from webapp.models.tokens import TOKEN_PREFIX, hash_token
+from webapp.models.tokens import SCOPE_API, TOKEN_PREFIX, hash_token
 
 log = logging.getLogger("mercato.api")
 
@@ -62,6 +62,10 @@ def authenticate() -> None:
         row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if row is None or row.revoked_at is not None:
         raise _unauthorized("The API token is unknown or has been revoked.")
+    if row.scope != SCOPE_API:
+        raise ApiError(
+            403, "This is an operator token: it reads /metrics and /health only, not the API."
+        )
     user = db.session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise _unauthorized("The account this API token belongs to is disabled.")

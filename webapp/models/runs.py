@@ -147,4 +147,5 @@ class Message(db.Model):
         # A run's messages in file order (row_number, then id): pages and counts.
         db.Index("ix_messages_job_row_id", "import_job_id", "row_number", "id"),
         db.Index("ix_messages_job_type", "import_job_id", "error_type"),
+        db.Index("ix_messages_created_severity", "created_at", "severity"),  # monitoring charts
     )

@@ -1,0 +1,369 @@
+"""The platform's figures: integration lag, error rate, queues, and the alerts they raise.
+
+One module computes them; the health endpoint, the Prometheus exposition and the admin
+monitoring page only present them, so the three never disagree. Thresholds are the seed's
+(001, "Monitoring & Observability").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import joinedload
+
+from connectors import registry
+from connectors.base import Capability
+from webapp.extensions import QUEUE_NAMES, db, queue
+from webapp.models import Account, Message, Run
+from webapp.models import runs as R
+from webapp.models.base import utcnow
+
+# metric -> (threshold, "max" if crossing above alerts, "min" if falling below alerts)
+THRESHOLDS: dict[str, tuple[float, str]] = {
+    "order_import_lag_seconds": (15 * 60, "max"),
+    "inventory_sync_lag_seconds": (30 * 60, "max"),
+    "fulfillment_sync_queue_depth": (100, "max"),
+    "sync_error_rate": (0.05, "max"),
+    "digital_fulfillment_success_rate": (0.95, "min"),
+}
+ERROR_RATE_WINDOW = timedelta(hours=1)
+SUCCESS = (R.COMPLETED, R.COMPLETED_WITH_ERRORS)
+FAILURE = (R.FAILED, R.ABANDONED)
+FULFILMENT_QUEUE = "fulfilment"
+
+# Which run kind feeds which lag metric, and which connector capability makes it expected.
+LAG_METRICS = {
+    "order_import": ("order_import_lag_seconds", Capability.ORDERS_IN),
+    "stock_export": ("inventory_sync_lag_seconds", Capability.STOCK_OUT),
+}
+
+OK, LATE, NEVER, PENDING = "ok", "late", "never", "pending"
+
+
+@dataclass
+class Check:
+    """One flow of one account: when it last succeeded and whether that is too long ago."""
+
+    store_id: int
+    store_code: str
+    account_id: int
+    account_name: str
+    connector: str
+    live: bool
+    flow: str
+    metric: str
+    threshold_seconds: float
+    last_success: datetime | None
+    last_run_at: datetime | None
+    last_status: str | None
+    lag_seconds: float | None
+    status: str
+
+    @property
+    def alert(self) -> bool:
+        return self.status in (LATE, NEVER)
+
+    def as_json(self) -> dict:
+        return {
+            "account_id": self.account_id,
+            "account": self.account_name,
+            "connector": self.connector,
+            "mode": "live" if self.live else "test",
+            "flow": self.flow,
+            "status": self.status,
+            "last_success": _iso(self.last_success),
+            "last_run_at": _iso(self.last_run_at),
+            "last_run_status": self.last_status,
+            "lag_seconds": None if self.lag_seconds is None else round(self.lag_seconds, 1),
+            "threshold_seconds": self.threshold_seconds,
+        }
+
+
+@dataclass
+class Figures:
+    checked_at: datetime
+    checks: list[Check]
+    sync_error_rate: float
+    finished_last_hour: int
+    failed_last_hour: int
+    fulfillment_sync_queue_depth: int
+    digital_fulfillment_success_rate: float | None
+    queues: dict[str, dict[str, int]]
+    alerts: list[dict] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.alerts
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
+
+
+def _accounts(store_id: int | None) -> list[Account]:
+    query = (
+        select(Account)
+        .options(joinedload(Account.store))
+        .where(Account.retired_at.is_(None))
+        .order_by(Account.store_id, Account.id)
+    )
+    if store_id is not None:
+        query = query.where(Account.store_id == store_id)
+    return list(db.session.scalars(query))
+
+
+def _capable(account: Account, capability: Capability) -> bool:
+    try:
+        return registry.get(account.connector).has(capability)
+    except KeyError:
+        return False
+
+
+def integration_checks(now: datetime | None = None, store_id: int | None = None) -> list[Check]:
+    """Every expected flow of every active account, with its lag against the threshold.
+
+    Two queries whatever the number of accounts: the last success and last run per
+    (account, kind), then the status of each last run.
+    """
+    now = now or utcnow()
+    accounts = _accounts(store_id)
+    if not accounts:
+        return []
+    ids = [a.id for a in accounts]
+    kinds = list(LAG_METRICS)
+    rows = db.session.execute(
+        select(
+            Run.account_id,
+            Run.kind,
+            func.max(case((Run.status.in_(SUCCESS), Run.completed_at))),
+            func.max(Run.id),
+        )
+        .where(Run.account_id.in_(ids), Run.kind.in_(kinds))
+        .group_by(Run.account_id, Run.kind)
+    ).all()
+    last = {(a, k): (success, last_id) for a, k, success, last_id in rows}
+    last_runs = {
+        run_id: (created, status)
+        for run_id, created, status in db.session.execute(
+            select(Run.id, Run.created_at, Run.status).where(
+                Run.id.in_([v[1] for v in last.values()])
+            )
+        )
+    }
+    checks = []
+    for account in accounts:
+        for kind, (metric, capability) in LAG_METRICS.items():
+            if not _capable(account, capability):
+                continue
+            threshold = THRESHOLDS[metric][0]
+            success, last_id = last.get((account.id, kind), (None, None))
+            last_run_at, last_status = last_runs.get(last_id, (None, None))
+            if success is not None:
+                lag = max(0.0, (now - success).total_seconds())
+                status = LATE if lag > threshold else OK
+            else:
+                # Never succeeded: only an alert once the account is older than the threshold.
+                lag = max(0.0, (now - account.created_at).total_seconds())
+                status = NEVER if lag > threshold else PENDING
+            checks.append(
+                Check(
+                    store_id=account.store_id,
+                    store_code=account.store.code,
+                    account_id=account.id,
+                    account_name=account.name,
+                    connector=account.connector,
+                    live=account.is_live,
+                    flow=kind,
+                    metric=metric,
+                    threshold_seconds=threshold,
+                    last_success=success,
+                    last_run_at=last_run_at,
+                    last_status=last_status,
+                    lag_seconds=lag,
+                    status=status,
+                )
+            )
+    return checks
+
+
+def error_rate(now: datetime, store_id: int | None = None) -> tuple[float, int, int]:
+    """(failed / finished, finished, failed) over runs that finished in the last hour."""
+    query = select(func.count(), func.count(case((Run.status.in_(FAILURE), 1)))).where(
+        Run.completed_at >= now - ERROR_RATE_WINDOW, Run.status.in_(SUCCESS + FAILURE)
+    )
+    if store_id is not None:
+        query = query.where(Run.store_id == store_id)
+    finished, failed = db.session.execute(query).one()
+    return (failed / finished if finished else 0.0), finished, failed
+
+
+def queue_figures() -> dict[str, dict[str, int]]:
+    """Per RQ queue: jobs waiting, running, failed, scheduled (deferred by a retry)."""
+    figures = {}
+    for name in (*QUEUE_NAMES, FULFILMENT_QUEUE):
+        q = queue(name)
+        figures[name] = {
+            "queued": q.count,
+            "started": q.started_job_registry.count,
+            "failed": q.failed_job_registry.count,
+            "scheduled": q.scheduled_job_registry.count,
+        }
+    return figures
+
+
+def compute(now: datetime | None = None, store_id: int | None = None) -> Figures:
+    now = now or utcnow()
+    checks = integration_checks(now, store_id)
+    rate, finished, failed = error_rate(now, store_id)
+    try:
+        queues = queue_figures()
+    except RedisError:
+        queues = {}
+    fulfilment = queues.get(FULFILMENT_QUEUE, {})
+    depth = fulfilment.get("queued", 0) + fulfilment.get("scheduled", 0)
+    figures = Figures(
+        checked_at=now,
+        checks=checks,
+        sync_error_rate=rate,
+        finished_last_hour=finished,
+        failed_last_hour=failed,
+        fulfillment_sync_queue_depth=depth,
+        # No digital fulfilment runs yet (it arrives with the CodesWholesale issue): no samples.
+        digital_fulfillment_success_rate=None,
+        queues=queues,
+    )
+    figures.alerts = alerts(figures)
+    if not queues:
+        figures.alerts.append(
+            {"kind": "queue", "metric": "redis", "message": "Redis does not answer: no job runs."}
+        )
+    return figures
+
+
+def _crossed(metric: str, value: float | None) -> bool:
+    if value is None:
+        return False
+    threshold, direction = THRESHOLDS[metric]
+    return value > threshold if direction == "max" else value < threshold
+
+
+def alerts(figures: Figures) -> list[dict]:
+    """What crossed a threshold; "gone quiet" is a flow with no success within its threshold."""
+    found = []
+    for check in figures.checks:
+        if not check.alert:
+            continue
+        minutes = round(check.threshold_seconds / 60)
+        flow = check.flow.replace("_", " ")
+        if check.status == NEVER:
+            text = f"{check.account_name}: no successful {flow} since the account was added"
+        else:
+            text = (
+                f"{check.account_name}: no successful {flow} for "
+                f"{_duration(check.lag_seconds)} (threshold {minutes} min)"
+            )
+        found.append(
+            {
+                "kind": "gone_quiet",
+                "metric": check.metric,
+                "store": check.store_code,
+                "account_id": check.account_id,
+                "flow": check.flow,
+                "value": round(check.lag_seconds or 0, 1),
+                "threshold": check.threshold_seconds,
+                "message": text,
+            }
+        )
+    platform = {
+        "sync_error_rate": figures.sync_error_rate if figures.finished_last_hour else None,
+        "fulfillment_sync_queue_depth": figures.fulfillment_sync_queue_depth,
+        "digital_fulfillment_success_rate": figures.digital_fulfillment_success_rate,
+    }
+    for metric, value in platform.items():
+        if _crossed(metric, value):
+            threshold, direction = THRESHOLDS[metric]
+            found.append(
+                {
+                    "kind": "threshold",
+                    "metric": metric,
+                    "value": value,
+                    "threshold": threshold,
+                    "message": f"{metric} is {_fmt(metric, value)} "
+                    f"({'above' if direction == 'max' else 'below'} {_fmt(metric, threshold)})",
+                }
+            )
+    return found
+
+
+def _fmt(metric: str, value: float) -> str:
+    return f"{value:.1%}" if metric.endswith("rate") else f"{value:g}"
+
+
+def _duration(seconds: float | None) -> str:
+    seconds = int(seconds or 0)
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 86400} days"
+
+
+# Charts: executions and errors per hour -------------------------------------------------
+
+
+def _hour(column):
+    if db.engine.dialect.name == "postgresql":
+        return func.date_trunc("hour", column)
+    return func.strftime("%Y-%m-%d %H:00:00", column)
+
+
+def _as_hour(value) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+
+
+@dataclass
+class Bucket:
+    hour: datetime
+    succeeded: int = 0
+    failed: int = 0
+    errors: int = 0
+
+
+def hourly(hours: int, now: datetime | None = None, store_id: int | None = None) -> list[Bucket]:
+    """One bucket per hour over the last ``hours``: executions by outcome, error messages."""
+    now = (now or utcnow()).replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(hours=hours - 1)
+    buckets = {start + timedelta(hours=i): Bucket(start + timedelta(hours=i)) for i in range(hours)}
+    hour = _hour(Run.created_at)
+    runs = select(hour, func.count(case((Run.status.in_(FAILURE), 1))), func.count()).where(
+        Run.created_at >= start
+    )
+    if store_id is not None:
+        runs = runs.where(Run.store_id == store_id)
+    for when, failed, total in db.session.execute(runs.group_by(hour)):
+        bucket = buckets.get(_as_hour(when))
+        if bucket is not None:
+            bucket.failed, bucket.succeeded = failed, total - failed
+    mhour = _hour(Message.created_at)
+    messages = select(mhour, func.count()).where(
+        Message.created_at >= start, Message.severity == R.ERROR
+    )
+    if store_id is not None:
+        messages = messages.join(Run, Run.id == Message.import_job_id).where(
+            Run.store_id == store_id
+        )
+    for when, count in db.session.execute(messages.group_by(mhour)):
+        bucket = buckets.get(_as_hour(when))
+        if bucket is not None:
+            bucket.errors = count
+    return list(buckets.values())
+
+
+def poll_seconds() -> int:
+    return current_app.config.get("MERCATO_ADMIN_POLL_SECONDS", 15)
