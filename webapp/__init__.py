@@ -35,10 +35,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.health import bp as health_bp
+    from webapp.inbox import bp as inbox_bp
     from webapp.monitoring import bp as monitoring_bp
     from webapp.store import bp as store_bp
 
-    blueprints = (health_bp, monitoring_bp, auth_bp, store_bp, admin_bp, account_bp, api_bp)
+    blueprints = (
+        *(health_bp, monitoring_bp, auth_bp, store_bp, admin_bp, account_bp, api_bp),
+        inbox_bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # bearer tokens, not cookies: no cross-site forgery to prevent

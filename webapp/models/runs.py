@@ -143,9 +143,27 @@ class Message(db.Model):
     subject_id = db.Column(db.Integer)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
+    # The error inbox (webapp/inbox): messages about a subject, not about one feed row, are
+    # open until retried successfully or marked resolved. "retry" messages are retried by the
+    # sweep with backoff; after MAX_ATTEMPTS they are raised to "error" for a person.
+    resolved_at = db.Column(db.DateTime)
+    resolved_by = db.Column(db.String(255))  # a person's email, or "retry" / "sweep"
+    attempts = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    next_retry_at = db.Column(db.DateTime)
+    last_retry_error = db.Column(db.Text)
+
     __table_args__ = (
         # A run's messages in file order (row_number, then id): pages and counts.
         db.Index("ix_messages_job_row_id", "import_job_id", "row_number", "id"),
         db.Index("ix_messages_job_type", "import_job_id", "error_type"),
         db.Index("ix_messages_created_severity", "created_at", "severity"),  # monitoring charts
+        # The inbox: open messages that are not about one feed row (a small, hot set).
+        db.Index(
+            "ix_messages_open",
+            "severity",
+            "error_type",
+            "import_job_id",
+            postgresql_where=db.text("resolved_at IS NULL AND row_number IS NULL"),
+            sqlite_where=db.text("resolved_at IS NULL AND row_number IS NULL"),
+        ),
     )

@@ -1,0 +1,286 @@
+"""The error inbox: open errors grouped by cause, the bell, retry (one, a group, the sweep)
+and resolve, on SQLite and PostgreSQL with a real RQ worker and the marketplace sandbox."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+import requests
+from rq import SimpleWorker
+from werkzeug.serving import make_server
+
+from tests.webapp.conftest import csrf_from
+from webapp.accounts import create_account
+from webapp.extensions import db, queue
+from webapp.inbox import retry
+from webapp.models import (
+    MarketplaceProduct,
+    Message,
+    Order,
+    OrderItem,
+    Product,
+    Run,
+)
+from webapp.models import runs as R
+from webapp.models.base import utcnow
+from webapp.sandbox.app import create_sandbox_app
+
+
+def a_run(store, kind="order_import", account=None):
+    run = Run(
+        kind=kind,
+        store_id=store.id,
+        account_id=account.id if account else None,
+        status=R.COMPLETED_WITH_ERRORS,
+    )
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def an_order(store, account, sku="SKU-NEW", channel_order_id="AMZ-1"):
+    order = Order(
+        store_id=store.id,
+        account_id=account.id,
+        channel="amazon_fr",
+        channel_order_id=channel_order_id,
+        marketplace_status="waiting_shipment",
+        status="confirmed",
+        currency="EUR",
+    )
+    order.items.append(OrderItem(sku=sku, quantity=1, matched=False))
+    db.session.add(order)
+    db.session.commit()
+    return order
+
+
+def note(run, error_type, *, severity=R.ERROR, subject=None, row_number=None, text="m"):
+    message = Message(
+        import_job_id=run.id,
+        severity=severity,
+        error_type=error_type,
+        error_message=text,
+        row_number=row_number,
+        subject_type=subject[0] if subject else None,
+        subject_id=subject[1] if subject else None,
+        identifier=subject[2] if subject and len(subject) > 2 else None,
+    )
+    db.session.add(message)
+    db.session.commit()
+    return message
+
+
+def add_product(store, sku):
+    mp = MarketplaceProduct(
+        store_id=store.id, marketplace="Letzshop", marketplace_product_id=sku, content_hash=1
+    )
+    db.session.add(mp)
+    db.session.flush()
+    db.session.add(Product(store_id=store.id, marketplace_product_id=mp.id))
+    db.session.commit()
+
+
+@pytest.fixture
+def account(app, store):
+    return create_account(
+        store,
+        "lengow",
+        "Lengow Menzzo",
+        settings={"account_id": "5622"},
+        secrets={"access_token": "a", "secret": "s"},
+    )
+
+
+@pytest.fixture
+def inbox(app, store, other_store, account):
+    """acme: two unknown SKUs (orders), a feed row error (not in the inbox), a resolved
+    error and an info; globex: one error of its own."""
+    run = a_run(store, account=account)
+    first = an_order(store, account, "SKU-NEW", "AMZ-1")
+    second = an_order(store, account, "SKU-GONE", "AMZ-2")
+    m1 = note(run, "unknown_sku", subject=("order", first.id, "AMZ-1"), text="no SKU-NEW")
+    m2 = note(run, "unknown_sku", subject=("order", second.id, "AMZ-2"), text="no SKU-GONE")
+    feed = a_run(store, kind="product_import")
+    note(feed, "missing_title", row_number=7)
+    old = note(run, "unknown_sku", subject=("order", first.id))
+    old.resolved_at = utcnow()
+    note(run, "parked", severity=R.INFO)
+    theirs = note(a_run(other_store), "connector_error", text="<script>x</script>")
+    db.session.commit()
+    return {"m1": m1, "m2": m2, "first": first, "second": second, "theirs": theirs}
+
+
+def work():
+    q = queue("default")
+    SimpleWorker([q], connection=q.connection).work(burst=True)
+
+
+def post(client, url, **data):
+    csrf = csrf_from(client.get("/store/acme/inbox").text)
+    return client.post(url, data={"csrf_token": csrf, **data}, headers={"HX-Request": "true"})
+
+
+def test_inbox_groups_open_errors_by_cause_and_links_subjects(store_client, inbox):
+    page = store_client.get("/store/acme/inbox")
+    assert page.status_code == 200
+    html = page.text
+    assert html.count('class="inbox-group"') == 1  # row errors, info, resolved: not here
+    assert 'data-cause="unknown_sku"' in html and ">2</span>" in html
+    assert "no SKU-NEW" in html and "no SKU-GONE" in html
+    assert "missing_title" not in html
+    assert "&lt;script&gt;" not in html and "connector_error" not in html  # globex's
+    assert f"/store/acme/imports/{inbox['m1'].import_job_id}" in html
+
+
+def test_bell_counts_open_errors_of_the_users_store_admin_all(store_client, admin_client, inbox):
+    bell = store_client.get("/inbox/bell", headers={"HX-Request": "true"}).text
+    assert 'data-count="2"' in bell and "/store/acme/inbox" in bell
+    bell = admin_client.get("/inbox/bell", headers={"HX-Request": "true"}).text
+    assert 'data-count="3"' in bell and "/admin/inbox" in bell
+    admin = admin_client.get("/admin/inbox").text
+    assert "&lt;script&gt;x&lt;/script&gt;" in admin and "<script>x" not in admin
+
+
+def test_resolve_one_then_a_group(store_client, inbox):
+    m1 = inbox["m1"]
+    response = post(store_client, f"/store/acme/inbox/messages/{m1.id}/resolve")
+    assert response.status_code == 200 and "Marked resolved" in response.text
+    db.session.expire_all()
+    assert db.session.get(Message, m1.id).resolved_by == "shop@acme.test"
+    assert 'data-count="1"' in store_client.get("/inbox/bell").text
+    response = post(store_client, "/store/acme/inbox/causes/unknown_sku/resolve")
+    assert "1 marked resolved" in response.text and 'data-inbox="empty"' in response.text
+
+
+def test_actions_need_csrf_and_stay_in_the_store(store_client, inbox):
+    m1, theirs = inbox["m1"], inbox["theirs"]
+    assert store_client.post(f"/store/acme/inbox/messages/{m1.id}/resolve").status_code == 400
+    # Another store's message through one's own store code: does not exist.
+    for action in ("retry", "resolve"):
+        url = f"/store/acme/inbox/messages/{theirs.id}/{action}"
+        assert post(store_client, url).status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Message, theirs.id).resolved_at is None
+
+
+def test_retry_one_from_the_inbox_runs_in_the_worker(store_client, store, inbox):
+    m1, m2 = inbox["m1"], inbox["m2"]
+    response = post(store_client, f"/store/acme/inbox/messages/{m1.id}/retry")
+    assert "Retrying 1 message" in response.text and "retrying…" in response.text
+    assert 'hx-trigger="every 2s"' in response.text  # the inbox watches its retry
+    work()  # nothing changed yet: the SKU is still unknown
+    db.session.expire_all()
+    m1 = db.session.get(Message, m1.id)
+    assert m1.resolved_at is None and m1.attempts == 1
+    assert "SKU-NEW" in m1.last_retry_error
+    page = store_client.get("/store/acme/inbox").text
+    assert "retrying…" not in page and "1 retry" in page
+
+    add_product(store, "SKU-NEW")  # the merchant adds the product, then retries the group
+    post(store_client, "/store/acme/inbox/causes/unknown_sku/retry")
+    work()
+    db.session.expire_all()
+    assert db.session.get(Message, m1.id).resolved_by == "shop@acme.test"
+    assert db.session.get(Message, m2.id).resolved_at is None  # SKU-GONE is still unknown
+    item = db.session.get(Order, inbox["first"].id).items[0]
+    assert item.matched and item.product_id is not None
+
+
+def test_a_cause_without_a_handler_cannot_be_retried(store_client, store, account):
+    message = note(a_run(store, account=account), "bad_address", subject=("order", 1))
+    response = post(store_client, f"/store/acme/inbox/messages/{message.id}/retry")
+    assert response.status_code == 409 and "cannot be retried" in response.text
+    assert post(store_client, "/store/acme/inbox/causes/bad_address/retry").status_code == 404
+    assert len(queue("default")) == 0
+
+
+def test_backoff_is_exponential_capped_and_honours_retry_after():
+    waits = [retry.backoff(n) for n in range(1, 12)]
+    for n, wait in enumerate(waits, start=1):
+        exp = min(retry.BACKOFF_CEILING, retry.BACKOFF_BASE * 2 ** (n - 1))
+        assert exp / 2 <= wait <= exp
+    assert waits[-1] <= retry.BACKOFF_CEILING
+    assert retry.backoff(1, retry_after=300) >= timedelta(seconds=300)
+    assert retry.backoff(1, retry_after=10**6) == retry.BACKOFF_CEILING
+
+
+# The sweep against the sandbox -----------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox():
+    app = create_sandbox_app({"SANDBOX_ORDERS": 30, "SANDBOX_STEP_SECONDS": 86400})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def sandbox_account(app, store, sandbox):
+    app.config["MERCATO_OUTBOUND_ALLOW"] = [sandbox.removeprefix("http://")]
+    app.config["MERCATO_CONNECTOR_BACKOFF_BASE"] = 0.01
+    return create_account(
+        store,
+        "lengow",
+        "Lengow Cotecosy",
+        settings={"account_id": "6395", "base_url": sandbox},
+        secrets={"access_token": "sandbox-access-6395", "secret": "sandbox-secret-6395"},
+        live=True,
+    )
+
+
+def test_the_sweep_retries_with_backoff_then_raises_to_error(sandbox, sandbox_account):
+    from webapp.orders.service import import_orders
+
+    requests.post(f"{sandbox}/_sandbox/faults", json={"server_error": {"every": 1}}, timeout=5)
+    failed = import_orders(sandbox_account, trigger="schedule")
+    assert failed.status == R.FAILED
+    [message] = Message.query.filter_by(import_job_id=failed.id).all()
+    assert (message.severity, message.error_type) == (R.RETRY, "connector_error")
+    assert message.subject_type == "account"
+
+    tally = retry.sweep()
+    assert tally == {"resolved": 0, "failed": 1, "raised": 0}
+    db.session.expire_all()
+    # One failure, one open message: the retry's own message carries the attempt count.
+    open_ = Message.query.filter_by(resolved_at=None, error_type="connector_error").all()
+    assert len(open_) == 1 and open_[0].attempts == 1
+    assert open_[0].next_retry_at > utcnow() + timedelta(seconds=25)
+    assert retry.sweep() == {"resolved": 0, "failed": 0, "raised": 0}  # not due yet
+
+    for _ in range(retry.MAX_ATTEMPTS - 1):
+        current = Message.query.filter_by(resolved_at=None, error_type="connector_error").one()
+        current.next_retry_at = utcnow() - timedelta(seconds=1)  # time passes
+        db.session.commit()
+        retry.sweep()
+        db.session.expire_all()
+    [raised] = Message.query.filter_by(resolved_at=None, error_type="connector_error").all()
+    assert raised.severity == R.ERROR and raised.attempts == retry.MAX_ATTEMPTS
+    assert raised.next_retry_at is None
+    assert retry.sweep() == {"resolved": 0, "failed": 0, "raised": 0}  # a person's now
+
+    # The marketplace recovers; a person retries from the inbox and it resolves.
+    requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
+    assert retry.retry_ids([raised.id], "shop@acme.test") == {
+        "resolved": 1,
+        "failed": 0,
+        "skipped": 0,
+    }
+    assert Message.query.filter_by(resolved_at=None, error_type="connector_error").count() == 0
+
+
+def test_a_later_successful_poll_resolves_a_retry_message(sandbox, sandbox_account):
+    from webapp.orders.service import import_orders
+
+    requests.post(f"{sandbox}/_sandbox/faults", json={"server_error": {"every": 1}}, timeout=5)
+    import_orders(sandbox_account)
+    requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
+    ok = import_orders(sandbox_account)
+    assert ok.status in (R.COMPLETED, R.COMPLETED_WITH_ERRORS)
+    runs_before = Run.query.count()
+    assert retry.sweep()["resolved"] == 1
+    assert Run.query.count() == runs_before  # proven by the later poll: no extra poll

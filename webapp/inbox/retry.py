@@ -1,0 +1,236 @@
+"""Retrying what a message is about: by a person from the inbox, or by the sweep.
+
+Each cause that can be retried registers a handler (``@handler("unknown_sku")``) that
+redoes the failed operation for the message's subject and says whether it now works. A
+message whose cause has no handler can only be marked resolved (a bad feed row is fixed
+in the feed, then imported again).
+
+Automatic retries (severity "retry"): the sweep, scheduled every 10 minutes (the seed's
+``sync_retry_failed``), retries each due message; a failure waits ``backoff(attempts)``,
+or the marketplace's Retry-After when longer, up to a ceiling; after ``MAX_ATTEMPTS`` the
+message is raised to "error" and lands in the inbox, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Account, Message, Run
+from webapp.models import runs as R
+from webapp.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CEILING = timedelta(hours=1)
+SWEEP_BATCH = 200
+
+
+@dataclass
+class Outcome:
+    resolved: bool
+    detail: str = ""
+    retry_after: float | None = None  # seconds, when the marketplace said so
+    # The retry wrote a fresh message about the same failure: it carries on in its place.
+    superseded_by: int | None = None
+
+
+Handler = Callable[[Message], Outcome]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(cause: str):
+    def register(fn: Handler) -> Handler:
+        HANDLERS[cause] = fn
+        return fn
+
+    return register
+
+
+def retryable(message: Message) -> bool:
+    return message.error_type in HANDLERS
+
+
+def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
+    """Exponential with full jitter on the upper half, capped; Retry-After wins if longer."""
+    exp = min(BACKOFF_CEILING, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+    wait = exp / 2 + (exp / 2) * random.random()  # noqa: S311 - jitter, not a secret
+    if retry_after:
+        wait = max(wait, timedelta(seconds=retry_after))
+    return min(wait, BACKOFF_CEILING)
+
+
+def retry_message(message: Message, by: str) -> Outcome:
+    """Run the message's handler once; record the outcome on the message."""
+    fn = HANDLERS.get(message.error_type)
+    if fn is None:
+        return Outcome(False, "This cause cannot be retried: fix it at the source.")
+    try:
+        outcome = fn(message)
+    except Exception as exc:  # one failing retry never stops the others
+        db.session.rollback()
+        log.exception("retry of message %s failed", message.id)
+        outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
+    message = db.session.get(Message, message.id)
+    message.attempts += 1
+    fresh = db.session.get(Message, outcome.superseded_by) if outcome.superseded_by else None
+    if fresh is not None and fresh.id != message.id:
+        # One failure, one open message: the old one closes, the fresh one inherits its count.
+        message.resolved_at, message.resolved_by = utcnow(), f"superseded by #{fresh.id}"
+        message.next_retry_at = None
+        fresh.attempts = message.attempts
+        fresh.severity = message.severity
+        message = fresh
+    if outcome.resolved:
+        message.resolved_at = utcnow()
+        message.resolved_by = by[:255]
+        message.next_retry_at = None
+        message.last_retry_error = None
+    else:
+        message.last_retry_error = outcome.detail[:2000]
+        if message.severity == R.RETRY:
+            if message.attempts >= MAX_ATTEMPTS:
+                message.severity = R.ERROR  # out of attempts: a person must look
+                message.next_retry_at = None
+            else:
+                message.next_retry_at = utcnow() + backoff(message.attempts, outcome.retry_after)
+    db.session.commit()
+    return outcome
+
+
+def retry_ids(ids: list[int], by: str) -> dict[str, int]:
+    """Retry these messages (an inbox click, one or a whole group); returns the tally."""
+    tally = {"resolved": 0, "failed": 0, "skipped": 0}
+    for message_id in ids:
+        message = db.session.get(Message, message_id)
+        if message is None or message.resolved_at is not None or not retryable(message):
+            tally["skipped"] += 1
+            continue
+        outcome = retry_message(message, by)
+        tally["resolved" if outcome.resolved else "failed"] += 1
+    return tally
+
+
+def sweep(now=None) -> dict[str, int]:
+    """Retry every due "retry" message (oldest first, a batch at a time)."""
+    now = now or utcnow()
+    due = list(
+        db.session.scalars(
+            select(Message.id)
+            .where(
+                Message.severity == R.RETRY,
+                Message.resolved_at.is_(None),
+                Message.row_number.is_(None),
+                (Message.next_retry_at.is_(None)) | (Message.next_retry_at <= now),
+            )
+            .order_by(Message.id)
+            .limit(SWEEP_BATCH)
+        )
+    )
+    tally = {"resolved": 0, "failed": 0, "raised": 0}
+    for message_id in due:
+        message = db.session.get(Message, message_id)
+        if not retryable(message):
+            # Nothing can redo it: it needs a person now rather than after five waits.
+            message.severity = R.ERROR
+            db.session.commit()
+            tally["raised"] += 1
+            continue
+        outcome = retry_message(message, "sweep")
+        current = db.session.get(Message, outcome.superseded_by or message_id)
+        if outcome.resolved:
+            tally["resolved"] += 1
+        elif current.severity == R.ERROR:
+            tally["raised"] += 1
+        else:
+            tally["failed"] += 1
+    return tally
+
+
+# Handlers --------------------------------------------------------------------------------
+
+
+def _subject(message: Message, kind: str):
+    if message.subject_type != kind or message.subject_id is None:
+        return None
+    from webapp.models import Order
+
+    model = {"order": Order, "account": Account}[kind]
+    return db.session.get(model, message.subject_id)
+
+
+@handler("unknown_sku")
+def rematch_order_lines(message: Message) -> Outcome:
+    """The store may have added the product since: match the order's unmatched lines again."""
+    from webapp.models import MarketplaceProduct, OrderItem, Product
+
+    order = _subject(message, "order")
+    if order is None:
+        return Outcome(False, "The order no longer exists.")
+    lines = list(
+        db.session.scalars(
+            select(OrderItem).where(OrderItem.order_id == order.id, OrderItem.matched.is_(False))
+        )
+    )
+    skus = {line.sku for line in lines if line.sku}
+    found = dict(
+        db.session.execute(
+            select(MarketplaceProduct.marketplace_product_id, Product.id)
+            .join(Product, Product.marketplace_product_id == MarketplaceProduct.id)
+            .where(
+                Product.store_id == order.store_id,
+                MarketplaceProduct.marketplace_product_id.in_(skus),
+            )
+        ).all()
+    )
+    missing = []
+    for line in lines:
+        if line.sku in found:
+            line.product_id, line.matched = found[line.sku], True
+        else:
+            missing.append(line.sku)
+    db.session.commit()
+    if missing:
+        return Outcome(False, f"Still no product with SKU {', '.join(map(repr, missing))}.")
+    return Outcome(True, "Every line now matches a product.")
+
+
+@handler("connector_error")
+def reimport_account_orders(message: Message) -> Outcome:
+    """The marketplace could not be read: poll the account again (a later success counts)."""
+
+    account = _subject(message, "account")
+    if account is None:
+        return Outcome(False, "The account no longer exists.")
+    if account.is_retired:
+        return Outcome(False, "The account is retired: reinstate it to poll it again.")
+    # A poll that succeeded after the message was written already proves it works again.
+    later = db.session.scalar(
+        select(Run.id).where(
+            Run.account_id == account.id,
+            Run.kind == "order_import",
+            Run.status.in_((R.COMPLETED, R.COMPLETED_WITH_ERRORS)),
+            Run.completed_at > message.created_at,
+        )
+    )
+    if later is not None:
+        return Outcome(True, f"Execution #{later} read the marketplace since.")
+    from webapp.orders.service import import_orders
+
+    run = import_orders(account, trigger="retry")
+    if run.status in (R.COMPLETED, R.COMPLETED_WITH_ERRORS):
+        return Outcome(True, f"Execution #{run.id} read the marketplace.")
+    fresh = db.session.scalar(
+        select(Message.id)
+        .where(Message.import_job_id == run.id, Message.error_type == "connector_error")
+        .limit(1)
+    )
+    return Outcome(False, run.error_message or "The marketplace still fails.", superseded_by=fresh)
