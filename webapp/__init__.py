@@ -34,10 +34,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
+    from webapp.feeds import bp as feeds_bp
     from webapp.health import bp as health_bp
     from webapp.store import bp as store_bp
 
-    for blueprint in (health_bp, auth_bp, store_bp, admin_bp, account_bp, api_bp):
+    for blueprint in (health_bp, auth_bp, store_bp, admin_bp, account_bp, api_bp, feeds_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # bearer tokens, not cookies: no cross-site forgery to prevent
     login_manager.login_view = "auth.login"
