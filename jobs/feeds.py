@@ -37,7 +37,11 @@ def scheduled_tick(feed_id: int) -> dict:
                 return {"feed_id": feed_id, "state": "not_scheduled"}
             feed.schedule.next_run_at = schedule.next_time(feed.schedule)
             db.session.commit()
-            started = service.start_feed(feed, "schedule")
+            try:
+                started = service.start_feed(feed, "schedule")
+            except service.FeedError:  # changed between the check and the start
+                schedule.reconcile_quietly([feed_id])
+                return {"feed_id": feed_id, "state": "not_scheduled"}
             state = "started" if started.started else "skipped_running"
             log.info(
                 "job=scheduled_tick feed_id=%s run_id=%s state=%s", feed_id, started.run.id, state

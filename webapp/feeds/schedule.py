@@ -286,7 +286,8 @@ def _schedule(sched: Scheduler, entry: Entry) -> None:
         "queue_name": queue_name(),
         "meta": {"mercato_spec": entry.digest},
         "timeout": 600,
-        "result_ttl": 3600,
+        # Kept: rq-scheduler drops an entry whose job hash has expired (as its default -1).
+        "result_ttl": -1,
     }
     if entry.cron:
         sched.cron(entry.cron, func=entry.func, args=list(entry.args), **common)
