@@ -68,6 +68,7 @@ def test_one_execution_per_feed_at_a_time(app, account):
     assert not tick.started and tick.run.id == first.run.id
     (skipped,) = messages(first.run.id)  # ...and recorded as info on the running execution
     assert (skipped.severity, skipped.error_type) == (R.INFO, "schedule_skipped")
+    skipped_id = skipped.id
     # The lock is the database's, whoever writes the row.
     db.session.add(Run(kind="order_import", store_id=orders.store_id, feed_id=orders.id))
     with pytest.raises(IntegrityError):
@@ -75,6 +76,8 @@ def test_one_execution_per_feed_at_a_time(app, account):
     db.session.rollback()
     work(app)
     assert [r.status in DONE for r in runs_of(orders.id)] == [True]
+    # The note survived the service's run taking over the pending one.
+    assert skipped_id in [m.id for m in messages(first.run.id)]
     assert service.start_feed(orders, "run_now").started  # free again once finished
 
 

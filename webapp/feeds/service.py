@@ -373,6 +373,14 @@ def _adopt_pending_run(_mapper, connection, target: Run) -> None:
     if target.kind != pending["kind"]:
         return
     pending["adopted"] = True
+    # Messages already said about the pending run (a skipped tick) move with it.
+    messages = Message.__table__
+    pending["messages"] = [
+        dict(row._mapping)
+        for row in connection.execute(
+            messages.select().where(messages.c.import_job_id == pending["id"])
+        )
+    ]
     connection.execute(delete(Run.__table__).where(Run.__table__.c.id == pending["id"]))
     target.id = pending["id"]
     target.feed_id = pending["feed_id"]
@@ -380,6 +388,14 @@ def _adopt_pending_run(_mapper, connection, target: Run) -> None:
     target.user_id = target.user_id or pending["user_id"]
     target.rq_job_id = pending["rq_job_id"]
     target.created_at = pending["created_at"]
+
+
+@event.listens_for(Run, "after_insert")
+def _restore_adopted_messages(_mapper, connection, target: Run) -> None:
+    pending = _adopt.get()
+    if pending is None or target.id != pending["id"] or not pending.get("messages"):
+        return
+    connection.execute(insert(Message.__table__), pending.pop("messages"))
 
 
 # -- liveness ------------------------------------------------------------------------------
