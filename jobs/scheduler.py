@@ -13,7 +13,6 @@ import sys
 import time
 
 from rq_scheduler import Scheduler
-from rq_scheduler.utils import setup_loghandlers
 
 from jobs import app
 from webapp.extensions import db, redis_connection
@@ -44,7 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
     parser.add_argument("--burst", action="store_true", help="enqueue what is due, then exit")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    setup_loghandlers("INFO")
     with app().app_context():
         reconcile_at_start()
         db.session.remove()
