@@ -46,6 +46,33 @@ def test_run_feed_imports_orders_as_one_run_linked_to_the_feed(app, account):
     assert db.session.scalar(select(func.count(Run.id))) == 2
 
 
+def test_a_run_written_without_the_orm_is_linked_to_the_feed_instead(app, account):
+    """Adoption rides on the ORM insert; a service that wrote its run another way still
+    ends with its run linked to the feed and the pending one pointing at it."""
+    from sqlalchemy import insert
+
+    feed = feed_of(account, "import_orders")
+    pending = service.create_execution(feed, "cli").run
+
+    def service_writing_core_rows():
+        new_id = db.session.execute(
+            insert(Run.__table__)
+            .values(kind="order_import", store_id=feed.store_id, status=R.COMPLETED)
+            .returning(Run.__table__.c.id)
+        ).scalar_one()
+        db.session.commit()
+        return db.session.get(Run, new_id)
+
+    result = service.adopt(pending, service_writing_core_rows)
+    assert result.feed_id == feed.id and result.id != pending.id
+    leftover = fresh(Run, pending.id)
+    assert (
+        leftover.status == R.COMPLETED
+        and leftover.error_message == f"Executed as run #{result.id}."
+    )
+    assert service.active_run(feed.id) is None
+
+
 def test_the_enqueued_execution_is_the_run_the_page_links_to(app, account):
     orders = feed_of(account, "import_orders")
     started = service.start_feed(orders, "run_now")
@@ -250,6 +277,12 @@ def test_feeds_cli(app, account):
     assert refused.exit_code != 0 and "disabled" in refused.output
     assert cli(app, "enable", str(orders.id)).exit_code == 0
     assert schedule.feed_job_id(orders.id) in entries(app)
+
+    queued = service.start_feed(orders, "run_now").run  # waiting for a worker
+    busy = cli(app, "run", str(orders.id))
+    assert busy.exit_code == 1 and f"already running: execution #{queued.id}" in busy.output
+    assert json.loads(busy.stdout.splitlines()[-1])["already_running"] is True
+    work(app)
 
     result = cli(app, "reconcile")
     assert result.exit_code == 0

@@ -13,7 +13,7 @@ renews a Redis key (``heartbeat``); :mod:`webapp.feeds.sweep` marks an execution
 expired (its worker was killed) ``abandoned`` and retries it.
 
 The order services create their own run.  Rather than a second row, the pending run
-created at start is *adopted*: while ``adopting(run)`` is active, the first run the service
+created at start is *adopted*: while ``adopt(run, call)`` runs the service, the first run it
 inserts takes over the pending run's id, feed, trigger, creator and job id (the pending row
 is deleted in the same transaction), so the execution a page linked to is the one that
 runs.
@@ -245,13 +245,13 @@ def _dispatch(run: Run, feed: Feed) -> Run:
     if feed.kind in ORDER_KINDS and feed.account is not None:
         from webapp.orders.service import import_orders
 
-        with adopting(run):
-            return import_orders(feed.account, trigger=run.trigger, user_id=run.user_id)
+        return adopt(
+            run, lambda: import_orders(feed.account, trigger=run.trigger, user_id=run.user_id)
+        )
     if feed.kind == "recheck_parked_orders" and feed.account is not None:
         from webapp.orders.service import recheck_parked
 
-        with adopting(run):
-            return recheck_parked(feed.account, trigger=run.trigger)
+        return adopt(run, lambda: recheck_parked(feed.account, trigger=run.trigger))
     note(
         run,
         R.INFO,
@@ -340,9 +340,9 @@ def _record_on_schedule(feed: Feed | None, run: Run | None) -> None:
 _adopt: contextvars.ContextVar[dict | None] = contextvars.ContextVar("mercato_adopt", default=None)
 
 
-@contextmanager
-def adopting(run: Run) -> Iterator[None]:
-    """The first run the service inserts becomes ``run`` (same id); see the module doc."""
+def adopt(run: Run, call) -> Run:
+    """Call a service that creates its own run; that run becomes ``run`` (same id, feed,
+    trigger, creator and job id).  See the module doc."""
     pending = {
         "id": run.id,
         "kind": run.kind,
@@ -355,14 +355,24 @@ def adopting(run: Run) -> Iterator[None]:
     }
     db.session.expunge(run)
     token = _adopt.set(pending)
+    result = None
     try:
-        yield
+        result = call()
     finally:
         _adopt.reset(token)
-        if not pending["adopted"]:  # the service failed before creating its run
+        if not pending["adopted"]:
             leftover = db.session.get(Run, pending["id"])
             if leftover is not None and leftover.status in R.ACTIVE_STATUSES:
-                finish(leftover, R.FAILED, "The execution stopped before it started.")
+                if isinstance(result, Run) and result.id != leftover.id:
+                    # The service wrote its run without the ORM (nothing to adopt): link
+                    # that run to the feed, and let the pending one point at it.
+                    result.rq_job_id = pending["rq_job_id"]
+                    finish(leftover, result.status, f"Executed as run #{result.id}.")
+                    result.feed_id = pending["feed_id"]
+                    db.session.commit()
+                else:
+                    finish(leftover, R.FAILED, "The execution stopped before it started.")
+    return result
 
 
 @event.listens_for(Run, "before_insert")
