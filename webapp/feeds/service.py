@@ -33,7 +33,7 @@ from sqlalchemy import delete, event, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db, queue, redis_connection
-from webapp.models import Feed, Message, Run, ScheduledJob
+from webapp.models import Feed, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 
@@ -457,7 +457,3 @@ def heartbeat(run_id: int) -> Iterator[None]:
 
 def is_alive(run_id: int) -> bool:
     return bool(redis_connection().exists(alive_key(run_id)))
-
-
-def schedule_row(feed: Feed) -> ScheduledJob | None:
-    return feed.schedule
