@@ -42,6 +42,10 @@ def stores_create(code: str, name: str, language: str) -> None:
         raise click.ClickException(f"A store with code {code!r} already exists.")
     store = Store(code=code, name=name, default_language=language)
     db.session.add(store)
+    db.session.flush()
+    from webapp.feeds.defaults import ensure_store_feeds
+
+    ensure_store_feeds(store)
     db.session.commit()
     click.echo(json.dumps({"id": store.id, "code": store.code, "name": store.name}))
 
@@ -215,6 +219,9 @@ def demo_seed() -> None:
             user = User(email=email, is_admin=is_admin, store_id=store_id)
             user.set_password("mercato-demo")
             db.session.add(user)
+    from webapp.feeds.defaults import ensure_store_feeds
+
+    ensure_store_feeds(store)
     db.session.commit()
     click.echo("Demo ready. Log in at http://127.0.0.1:5000/login with:")
     click.echo("  admin:      admin@mercato.local / mercato-demo")
@@ -287,9 +294,10 @@ def tokens_revoke(token_id: int) -> None:
 
 def register_cli(app: Flask) -> None:
     from webapp.accounts.cli import accounts_cli
+    from webapp.feeds.cli import feeds_cli
     from webapp.orders.cli import orders_cli
     from webapp.sandbox.cli import sandbox_cli
 
     groups = (stores_cli, users_cli, imports_cli, products_cli, demo_cli, secrets_cli, tokens_cli)
-    for group in (*groups, accounts_cli, orders_cli, sandbox_cli):
+    for group in (*groups, accounts_cli, orders_cli, sandbox_cli, feeds_cli):
         app.cli.add_command(group)

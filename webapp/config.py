@@ -158,6 +158,13 @@ def load(env: dict[str, str] | None = None) -> dict:
         "MERCATO_IMPORT_JOB_TIMEOUT": parse_int(
             "MERCATO_IMPORT_JOB_TIMEOUT", env.get("MERCATO_IMPORT_JOB_TIMEOUT"), 4 * 3600
         ),
+        # Feed executions renew a Redis key this long; one not renewed for as long is dead.
+        "MERCATO_RUN_HEARTBEAT_TTL": parse_int(
+            "MERCATO_RUN_HEARTBEAT_TTL", env.get("MERCATO_RUN_HEARTBEAT_TTL"), 60
+        ),
+        "MERCATO_FEED_ABANDON_RETRIES": parse_int(
+            "MERCATO_FEED_ABANDON_RETRIES", env.get("MERCATO_FEED_ABANDON_RETRIES"), 3
+        ),
         "SESSION_COOKIE_SECURE": parse_bool(
             env.get("MERCATO_SECURE_COOKIES"), default=mode == "production"
         ),

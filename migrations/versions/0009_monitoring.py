@@ -1,7 +1,7 @@
 """monitoring and the error inbox: operator tokens, messages by time, open messages
 
 Revision ID: 0009_monitoring
-Revises: 0004_accounts_orders
+Revises: 0006_feeds
 Create Date: 2026-11-22 15:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_monitoring"
-down_revision = "0004_accounts_orders"
+down_revision = "0006_feeds"
 branch_labels = None
 depends_on = None
 

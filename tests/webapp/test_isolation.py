@@ -12,7 +12,7 @@ import pytest
 
 from tests.webapp.conftest import csrf_from
 from webapp.extensions import db
-from webapp.models import ApiToken, MarketplaceProduct, Message, Run
+from webapp.models import ApiToken, Feed, MarketplaceProduct, Message, Run
 
 # Routes that are not store-scoped at all, by endpoint.
 PUBLIC_OR_SELF = {
@@ -29,8 +29,16 @@ PUBLIC_OR_SELF = {
 
 @pytest.fixture
 def foreign(app, other_store, other_user):
-    """Another store's run, message, product and token."""
-    run = Run(store_id=other_store.id, status="completed", source_url="https://x/feed.csv")
+    """Another store's feed, run (an execution of that feed), message, product and token."""
+    feed = Feed(store_id=other_store.id, kind="import_products", direction="in", enabled=True)
+    db.session.add(feed)
+    db.session.flush()
+    run = Run(
+        store_id=other_store.id,
+        status="completed",
+        source_url="https://x/feed.csv",
+        feed_id=feed.id,
+    )
     db.session.add(run)
     db.session.flush()
     message = Message(import_job_id=run.id, error_type="missing_title", error_message="m")
@@ -50,6 +58,7 @@ def foreign(app, other_store, other_user):
         "product": product.id,
         "token": token_row.id,
         "store_id": other_store.id,
+        "feed": feed.id,
     }
 
 
@@ -57,7 +66,7 @@ def _value_for(argument: str, foreign: dict):
     name = argument.lower()
     if name == "code":
         return foreign["code"]
-    for key in ("message", "product", "token"):
+    for key in ("message", "product", "token", "feed"):
         if key in name:
             return foreign[key]
     if any(key in name for key in ("run", "job", "import")) or name == "id":

@@ -51,7 +51,13 @@ def create_account(
     )
     account.set_secrets({k: v for k, v in values.items() if k in cls.secret_names()})
     db.session.add(account)
+    db.session.flush()
+    from webapp.feeds.defaults import ensure_default_feeds
+    from webapp.feeds.schedule import feeds_of_account, reconcile_quietly
+
+    ensure_default_feeds(account)  # its feeds and their default schedules, same transaction
     db.session.commit()
+    reconcile_quietly(feeds_of_account(account))
     return account
 
 

@@ -80,6 +80,7 @@ def retire(account_id: int) -> None:
     account = _account(account_id)
     account.retire()
     db.session.commit()
+    _reschedule(account)
     click.echo(json.dumps(masked(account)))
 
 
@@ -89,7 +90,15 @@ def reinstate(account_id: int) -> None:
     account = _account(account_id)
     account.reinstate()
     db.session.commit()
+    _reschedule(account)
     click.echo(json.dumps(masked(account)))
+
+
+def _reschedule(account: Account) -> None:
+    """A retired account's feeds leave the scheduler at once; reinstated, they come back."""
+    from webapp.feeds.schedule import feeds_of_account, reconcile_quietly
+
+    reconcile_quietly(feeds_of_account(account))
 
 
 def active_account_or_fail(account_id: int) -> Account:

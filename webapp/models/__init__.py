@@ -7,6 +7,7 @@ from webapp.models.catalog import (  # noqa: F401
     Product,
     ProductTranslation,
 )
+from webapp.models.feeds import Feed, ScheduledJob  # noqa: F401
 from webapp.models.orders import (  # noqa: F401
     Order,
     OrderItem,

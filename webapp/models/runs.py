@@ -46,6 +46,8 @@ class Run(TimestampMixin, db.Model):
     # The account an order import or export ran for (product imports from files have none).
     account_id = db.Column(db.Integer, db.ForeignKey("accounts.id", ondelete="SET NULL"))
     trigger = db.Column(db.String(16), nullable=False, default="ui")
+    # The feed this run executed (None for ad-hoc imports and runs older than feeds).
+    feed_id = db.Column(db.Integer, db.ForeignKey("feeds.id", ondelete="SET NULL"))
 
     # Product import configuration
     marketplace = db.Column(db.String(64), nullable=False, default="Letzshop")
@@ -76,6 +78,8 @@ class Run(TimestampMixin, db.Model):
 
     store = db.relationship("Store")
     user = db.relationship("User")
+    feed = db.relationship("Feed")
+    account = db.relationship("Account")
 
     # Every list filters on kind and pages newest first (by id); each index holds what its
     # page filters on, so counts are answered from the index alone (migration 0003).
@@ -84,6 +88,16 @@ class Run(TimestampMixin, db.Model):
         db.Index("ix_runs_user_kind", "user_id", "kind", "id"),  # "my imports"
         db.Index("ix_runs_kind_status", "kind", "status"),  # stats, status filter, polling
         db.Index("ix_runs_kind_marketplace", "kind", "marketplace"),  # the filter's choices
+        db.Index("ix_runs_feed", "feed_id", "id"),  # a feed's executions, its last run
+        db.Index("ix_runs_store_feed", "store_id", "feed_id", "id"),  # a store's executions
+        # The lock: one pending or processing execution per feed, enforced by the database.
+        db.Index(
+            "uq_runs_feed_active",
+            "feed_id",
+            unique=True,
+            sqlite_where=db.text("status IN ('pending', 'processing')"),
+            postgresql_where=db.text("status IN ('pending', 'processing')"),
+        ),
     )
 
     @property

@@ -1,0 +1,73 @@
+"""Feeds against the marketplace sandbox served over real HTTP, real Redis and real RQ."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from rq import SimpleWorker
+from rq_scheduler import Scheduler
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from tests.webapp.conftest import admin_user, store_user  # noqa: F401 (fixtures)
+from webapp.accounts import create_account
+from webapp.extensions import QUEUE_NAMES, db, queue
+from webapp.models import Feed, Run
+from webapp.sandbox.app import create_sandbox_app
+
+
+@pytest.fixture
+def sandbox():
+    app = create_sandbox_app({"SANDBOX_ORDERS": 40, "SANDBOX_STEP_SECONDS": 86400})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def account(app, store, sandbox):
+    app.config["MERCATO_OUTBOUND_ALLOW"] = [sandbox.removeprefix("http://")]
+    app.config["MERCATO_CONNECTOR_BACKOFF_BASE"] = 0.01
+    return create_account(
+        store,
+        "lengow",
+        "Lengow Menzzo",
+        settings={"account_id": "5622", "base_url": sandbox},
+        secrets={"access_token": "sandbox-access-5622", "secret": "sandbox-secret-5622"},
+        live=True,
+    )
+
+
+def feed_of(account, kind: str) -> Feed:
+    return db.session.scalar(select(Feed).where(Feed.account_id == account.id, Feed.kind == kind))
+
+
+def fresh(model, ident):
+    db.session.rollback()
+    db.session.expire_all()
+    return db.session.get(model, ident)
+
+
+def work(app) -> None:
+    """Drain every Mercato queue with a real RQ worker, in this process."""
+    queues = [queue(name) for name in QUEUE_NAMES]
+    SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+
+
+def runs_of(feed_id: int) -> list[Run]:
+    db.session.rollback()
+    return list(db.session.scalars(select(Run).where(Run.feed_id == feed_id).order_by(Run.id)))
+
+
+def entries(app) -> dict[str, float]:
+    """rq-scheduler's Mercato entries: job id -> next time (the sorted set itself)."""
+    sched = Scheduler(connection=queue().connection)
+    raw = sched.connection.zrange(sched.scheduled_jobs_key, 0, -1, withscores=True)
+    return {k.decode(): v for k, v in raw if k.decode().startswith("mercato-")}
+
+
+def feed_entries(app) -> dict[str, float]:
+    return {k: v for k, v in entries(app).items() if k.startswith("mercato-feed-")}

@@ -1,0 +1,142 @@
+"""Which feeds a store and an account get, and when each runs by default.
+
+The schedules are the seed's (001 Part 5): orders every 5 min, stock every 15 min, supplier
+catalog every 6 h, prices daily, failed-sync retry every 10 min; parked orders are rechecked
+hourly (seed 002).  Outbound feeds start disabled (seed 002: "only feeds from CMS to Connect
+are enabled" until the integration goes live).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from connectors import registry
+from connectors.base import Capability
+from webapp.extensions import db
+from webapp.models import Account, Feed, ScheduledJob, Store
+from webapp.models.feeds import IN, KINDS
+
+
+@dataclass(frozen=True)
+class Default:
+    kind: str
+    interval_seconds: int | None = None
+    cron_expression: str | None = None
+
+    @property
+    def direction(self) -> str:
+        return KINDS[self.kind][0]
+
+    @property
+    def enabled(self) -> bool:
+        return self.direction == IN
+
+
+# Default schedule of every kind (also what an account of a future connector gets).
+SCHEDULES: dict[str, Default] = {
+    "import_products": Default("import_products", cron_expression="0 4 * * *"),
+    "update_products": Default("update_products", cron_expression="0 4 * * *"),
+    "import_orders": Default("import_orders", interval_seconds=300),
+    "update_orders": Default("update_orders", interval_seconds=300),
+    "recheck_parked_orders": Default("recheck_parked_orders", interval_seconds=3600),
+    "supplier_catalog": Default("supplier_catalog", interval_seconds=6 * 3600),
+    "stock_export": Default("stock_export", interval_seconds=900),
+    "stock_check": Default("stock_check", cron_expression="0 3 * * *"),
+    "price_export": Default("price_export", cron_expression="0 2 * * *"),
+    "shipping_confirmation": Default("shipping_confirmation", interval_seconds=900),
+    "catalog_export": Default("catalog_export", cron_expression="0 1 * * *"),
+}
+
+# What a connector's capabilities give an account.  An order poll reads every order updated
+# since the last one, so "import orders" also updates them: no separate update_orders feed.
+BY_CAPABILITY: dict[Capability, tuple[str, ...]] = {
+    Capability.PRODUCTS_IN: ("import_products",),
+    Capability.ORDERS_IN: ("import_orders", "recheck_parked_orders"),
+    Capability.FULFILMENT_OUT: ("shipping_confirmation",),
+    Capability.STOCK_OUT: ("stock_export", "stock_check"),
+    Capability.PRICES_OUT: ("price_export",),
+    Capability.DIGITAL_KEYS: ("supplier_catalog",),
+}
+
+# A store's own file imports (its configured feed URLs).  Off until the store turns it on.
+STORE_KINDS = ("import_products",)
+
+# Jobs of no feed: (dotted function, interval seconds).  The first is the seed's; the other
+# two keep the schedule and the executions honest (see webapp.feeds.schedule and .sweep).
+GLOBAL_JOBS: dict[str, tuple[str, int]] = {
+    "sync_retry_failed": ("jobs.feeds.retry_failed_feeds", 600),
+    "sweep_abandoned_runs": ("jobs.feeds.sweep_abandoned_runs", 60),
+    "reconcile_schedules": ("jobs.feeds.reconcile_schedules", 300),
+}
+
+
+def kinds_for(account: Account) -> tuple[str, ...]:
+    try:
+        cls = registry.get(account.connector)
+    except KeyError:
+        return ()
+    kinds: list[str] = []
+    for capability, names in BY_CAPABILITY.items():
+        if cls.has(capability):
+            kinds.extend(k for k in names if k not in kinds)
+    return tuple(kinds)
+
+
+def _add(store_id: int, account_id: int | None, kind: str) -> Feed:
+    default = SCHEDULES[kind]
+    feed = Feed(
+        store_id=store_id,
+        account_id=account_id,
+        kind=kind,
+        direction=default.direction,
+        enabled=default.enabled and account_id is not None,
+    )
+    feed.schedule = ScheduledJob(
+        store_id=store_id,
+        job_type="feed",
+        interval_seconds=default.interval_seconds,
+        cron_expression=default.cron_expression,
+    )
+    db.session.add(feed)
+    return feed
+
+
+def ensure_default_feeds(account: Account) -> list[Feed]:
+    """Create the account's missing default feeds (idempotent); returns the new ones."""
+    have = set(db.session.scalars(select(Feed.kind).where(Feed.account_id == account.id)))
+    return [_add(account.store_id, account.id, k) for k in kinds_for(account) if k not in have]
+
+
+def ensure_store_feeds(store: Store) -> list[Feed]:
+    have = set(
+        db.session.scalars(
+            select(Feed.kind).where(Feed.store_id == store.id, Feed.account_id.is_(None))
+        )
+    )
+    return [_add(store.id, None, k) for k in STORE_KINDS if k not in have]
+
+
+def ensure_global_jobs() -> list[ScheduledJob]:
+    have = set(
+        db.session.scalars(select(ScheduledJob.job_type).where(ScheduledJob.feed_id.is_(None)))
+    )
+    new = [
+        ScheduledJob(job_type=name, interval_seconds=interval)
+        for name, (_, interval) in GLOBAL_JOBS.items()
+        if name not in have
+    ]
+    db.session.add_all(new)
+    return new
+
+
+def ensure_all() -> int:
+    """Every store's, every account's and the global defaults that are missing; commits."""
+    created = len(ensure_global_jobs())
+    for store in db.session.scalars(select(Store).order_by(Store.id)):
+        created += len(ensure_store_feeds(store))
+    for account in db.session.scalars(select(Account).order_by(Account.id)):
+        created += len(ensure_default_feeds(account))
+    db.session.commit()
+    return created

@@ -1,0 +1,276 @@
+"""The Feeds pages: /store/<code>/feeds..., /store/<code>/integration/executions, and
+/admin/feed-executions.  Store-scoped views resolve the store with ``store_or_404`` and the
+feed or run through it, so another store's ids answer 404."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from webapp.access import admin_required, run_or_404, store_or_404
+from webapp.extensions import db
+from webapp.feeds import bp, queries, service
+from webapp.feeds.schedule import ScheduleError, reconcile_quietly, set_schedule
+from webapp.imports.queries import clamp_page, messages_page
+from webapp.models import Feed
+from webapp.models import runs as R
+from webapp.models.feeds import KINDS
+from webapp.store.routes import is_htmx, partial_response
+
+PER_PAGE = 25
+MESSAGES_PER_PAGE = 50
+
+
+def feed_or_404(store, feed_id: int) -> Feed:
+    feed = db.session.get(Feed, feed_id)
+    if feed is None or feed.store_id != store.id:
+        abort(404)
+    return feed
+
+
+def poll_seconds() -> int:
+    return current_app.config.get("MERCATO_STORE_POLL_SECONDS", 10)
+
+
+def row_context(store, feed: Feed, **extra) -> dict:
+    return {
+        "store": store,
+        "feed": feed,
+        "last": queries.last_runs([feed.id]).get(feed.id),
+        "scheduled": queries.is_scheduled(feed),
+        "row_poll_seconds": min(2, poll_seconds()),
+        **extra,
+    }
+
+
+# -- the store's feeds ---------------------------------------------------------------------
+
+
+@bp.get("/store/<code>/feeds")
+@login_required
+def index(code: str):
+    store = store_or_404(code)
+    feeds = queries.store_feeds(store.id)
+    last = queries.last_runs([f.id for f in feeds])
+    return render_template(
+        "feeds/index.html",
+        store=store,
+        feeds=feeds,
+        last_runs=last,
+        scheduled={f.id: queries.is_scheduled(f) for f in feeds},
+        row_poll_seconds=min(2, poll_seconds()),
+    )
+
+
+@bp.get("/store/<code>/feeds/<int:feed_id>/row")
+@login_required
+def row(code: str, feed_id: int):
+    store = store_or_404(code)
+    feed = feed_or_404(store, feed_id)
+    if not is_htmx():
+        return redirect(url_for("feeds.detail", code=store.code, feed_id=feed.id))
+    return partial_response("feeds/_feed_row.html", **row_context(store, feed))
+
+
+@bp.post("/store/<code>/feeds/<int:feed_id>/run")
+@login_required
+def run_now(code: str, feed_id: int):
+    """Run now: enqueue an execution, or say which one is already running."""
+    store = store_or_404(code)
+    feed = feed_or_404(store, feed_id)
+    notice, tone = None, "success"
+    try:
+        started = service.start_feed(feed, "run_now", user_id=current_user.id)
+    except service.FeedError as exc:
+        notice, tone = str(exc), "error"
+    else:
+        run = started.run
+        if not started.started:
+            notice, tone = "already_running", "error"
+        elif run.status == R.FAILED:
+            notice, tone = run.error_message, "error"
+        else:
+            notice = "started"
+    context = row_context(store, feed, notice=notice, notice_tone=tone)
+    if not is_htmx():
+        return redirect(url_for("feeds.detail", code=store.code, feed_id=feed.id))
+    # A refusal is still 200: htmx swaps only 2xx answers, and the row says why.
+    return partial_response("feeds/_feed_row.html", **context)
+
+
+@bp.get("/store/<code>/feeds/<int:feed_id>")
+@login_required
+def detail(code: str, feed_id: int):
+    store = store_or_404(code)
+    feed = feed_or_404(store, feed_id)
+    return render_template("feeds/detail.html", **detail_context(store, feed))
+
+
+def detail_context(store, feed: Feed, **extra) -> dict:
+    page = clamp_page(request.args.get("page"))
+    return {
+        **row_context(store, feed),
+        "executions": queries.executions_page(page, PER_PAGE, store_id=store.id, feed_id=feed.id),
+        "polling": queries.any_active(store_id=store.id, feed_id=feed.id),
+        "executions_url": url_for("feeds.feed_executions", code=store.code, feed_id=feed.id),
+        "executions_page_base": url_for("feeds.detail", code=store.code, feed_id=feed.id),
+        "poll_seconds": min(2, poll_seconds()),
+        "every_minutes": (feed.schedule.interval_seconds or 0) // 60 or "",
+        "cron": feed.schedule.cron_expression or "",
+        "mode": "cron" if feed.schedule.cron_expression else "every",
+        **extra,
+    }
+
+
+@bp.get("/store/<code>/feeds/<int:feed_id>/executions")
+@login_required
+def feed_executions(code: str, feed_id: int):
+    store = store_or_404(code)
+    feed = feed_or_404(store, feed_id)
+    if not is_htmx():
+        return redirect(url_for("feeds.detail", code=store.code, feed_id=feed.id))
+    return partial_response("feeds/_executions.html", **detail_context(store, feed))
+
+
+@bp.post("/store/<code>/feeds/<int:feed_id>/schedule")
+@login_required
+def schedule(code: str, feed_id: int):
+    store = store_or_404(code)
+    feed = feed_or_404(store, feed_id)
+    mode = request.form.get("mode", "every")
+    errors: list[str] = []
+    try:
+        if mode == "cron":
+            set_schedule(feed.schedule, cron=request.form.get("cron", ""))
+        else:
+            minutes = (request.form.get("every_minutes") or "").strip()
+            if not minutes.isdigit():
+                raise ScheduleError("Enter the interval as a whole number of minutes.")
+            set_schedule(feed.schedule, every=int(minutes) * 60)
+    except ScheduleError as exc:
+        db.session.rollback()
+        errors.append(str(exc))
+    if errors:
+        context = detail_context(store, feed, schedule_errors=errors)
+        context.update(
+            mode=mode,
+            cron=request.form.get("cron", ""),
+            every_minutes=request.form.get("every_minutes", ""),
+        )
+        return render_template("feeds/detail.html", **context), 422
+    db.session.commit()
+    applied = reconcile_quietly([feed.id])
+    _flash_saved(f"Schedule saved: {feed.schedule.text}.", applied)
+    return redirect(url_for("feeds.detail", code=store.code, feed_id=feed.id))
+
+
+@bp.post("/store/<code>/feeds/<int:feed_id>/enabled")
+@login_required
+def toggle(code: str, feed_id: int):
+    store = store_or_404(code)
+    feed = feed_or_404(store, feed_id)
+    feed.enabled = request.form.get("enabled") == "1"
+    db.session.commit()
+    applied = reconcile_quietly([feed.id])
+    _flash_saved(f"{feed.label} {'enabled' if feed.enabled else 'disabled'}.", applied)
+    if request.form.get("next") == "index":
+        return redirect(url_for("feeds.index", code=store.code))
+    return redirect(url_for("feeds.detail", code=store.code, feed_id=feed.id))
+
+
+def _flash_saved(message: str, applied: bool) -> None:
+    from flask import flash
+
+    if applied:
+        flash(message, "success")
+    else:
+        flash(message + " The scheduler follows within 5 minutes.", "info")
+
+
+# -- executions ----------------------------------------------------------------------------
+
+
+def _filters(store_id: int | None) -> dict:
+    args = request.args
+    filters: dict = {"store_id": store_id}
+    if store_id is None and args.get("store_id", "").isdigit():
+        filters["store_id"] = int(args["store_id"])
+    if args.get("account_id", "").isdigit():
+        filters["account_id"] = int(args["account_id"])
+    if args.get("kind") in KINDS:
+        filters["kind"] = args["kind"]
+    if args.get("status") in R.STATUSES:
+        filters["status"] = args["status"]
+    if args.get("period") in queries.PERIODS:
+        filters["period"] = args["period"]
+    return filters
+
+
+def executions_context(store, table_endpoint: str, page_endpoint: str, **route) -> dict:
+    filters = _filters(store.id if store else None)
+    page = clamp_page(request.args.get("page"))
+    params = {k: v for k, v in request.args.items() if k != "page" and v}
+    return {
+        "store": store,
+        "executions": queries.executions_page(page, PER_PAGE, **filters),
+        "polling": queries.any_active(**filters),
+        "executions_url": url_for(table_endpoint, **route, **params),
+        "executions_page_base": url_for(page_endpoint, **route, **params),
+        "poll_seconds": poll_seconds(),
+        "show_store": store is None,
+        "args": request.args,
+        "kinds": KINDS,
+        "statuses": R.STATUSES,
+        "periods": queries.PERIODS,
+        "accounts": queries.accounts(filters["store_id"]),
+        "stores": queries.stores() if store is None else [],
+    }
+
+
+@bp.get("/store/<code>/integration/executions")
+@login_required
+def executions(code: str):
+    store = store_or_404(code)
+    context = executions_context(store, "feeds.executions", "feeds.executions", code=store.code)
+    if is_htmx():
+        response = partial_response("feeds/_executions.html", **context)
+        response.headers["HX-Replace-Url"] = context["executions_page_base"]
+        return response
+    return render_template("feeds/executions.html", **context)
+
+
+@bp.get("/admin/feed-executions")
+@admin_required
+def admin_executions():
+    context = executions_context(None, "feeds.admin_executions", "feeds.admin_executions")
+    if is_htmx():
+        response = partial_response("feeds/_executions.html", **context)
+        response.headers["HX-Replace-Url"] = context["executions_page_base"]
+        return response
+    return render_template("feeds/executions.html", **context)
+
+
+@bp.get("/store/<code>/integration/executions/<int:run_id>")
+@login_required
+def execution(code: str, run_id: int):
+    store = store_or_404(code)
+    run = run_or_404(run_id, store)
+    if run.feed_id is None:
+        return redirect(url_for("store.job", code=store.code, run_id=run.id))
+    page = clamp_page(request.args.get("page"))
+    return render_template(
+        "feeds/execution.html",
+        store=store,
+        run=run,
+        messages=messages_page(run.id, page, MESSAGES_PER_PAGE),
+    )
+
+
+@bp.get("/store/<code>/integration/executions/<int:run_id>/status")
+@login_required
+def execution_status(code: str, run_id: int):
+    store = store_or_404(code)
+    run = run_or_404(run_id, store)
+    if not is_htmx():
+        return redirect(url_for("feeds.execution", code=store.code, run_id=run.id))
+    return partial_response("feeds/_execution_metrics.html", store=store, run=run)

@@ -1,0 +1,124 @@
+"""Feeds and their schedules (DOMAIN.md: one flow of one account, or of a store's files).
+
+A feed says *what* flows (its kind and direction) and whether it may run at all; its
+``scheduled_jobs`` row says *when* (an interval or a cron expression).  The rows are the
+source of truth: the rq-scheduler entries are reconciled from them
+(:mod:`webapp.feeds.schedule`).  ``scheduled_jobs`` also holds the global jobs of the seed
+(failed-sync retry) and Mercato's own housekeeping (reconcile, abandoned-run sweep), with no
+feed.
+"""
+
+from __future__ import annotations
+
+from webapp.extensions import db
+from webapp.models.base import TimestampMixin
+
+IN, OUT = "in", "out"
+
+# Kind -> (direction, label). Inbound kinds first, then what later issues fill in.
+KINDS: dict[str, tuple[str, str]] = {
+    "import_products": (IN, "Import products"),
+    "update_products": (IN, "Update products"),
+    "import_orders": (IN, "Import new orders"),
+    "update_orders": (IN, "Update orders"),
+    "recheck_parked_orders": (IN, "Recheck parked orders"),
+    "supplier_catalog": (IN, "Sync supplier catalog"),
+    "stock_export": (OUT, "Stock level export"),
+    "stock_check": (OUT, "Stock check"),
+    "price_export": (OUT, "Price export"),
+    "shipping_confirmation": (OUT, "Shipping confirmation"),
+    "catalog_export": (OUT, "Catalog export"),
+}
+
+
+class Feed(TimestampMixin, db.Model):
+    __tablename__ = "feeds"
+
+    id = db.Column(db.Integer, primary_key=True)
+    store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
+    # None for the store's own file imports (its configured feed URLs).
+    account_id = db.Column(db.Integer, db.ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind = db.Column(db.String(32), nullable=False)
+    direction = db.Column(db.String(3), nullable=False)
+    enabled = db.Column(db.Boolean, nullable=False, default=True)
+
+    store = db.relationship("Store")
+    account = db.relationship("Account")
+    schedule = db.relationship(
+        "ScheduledJob", uselist=False, back_populates="feed", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        db.CheckConstraint("direction IN ('in', 'out')", name="direction"),
+        # One feed of a kind per account, and per store for the store's own files.
+        db.Index("uq_feeds_account_kind", "account_id", "kind", unique=True),
+        db.Index(
+            "uq_feeds_store_kind_no_account",
+            "store_id",
+            "kind",
+            unique=True,
+            sqlite_where=db.text("account_id IS NULL"),
+            postgresql_where=db.text("account_id IS NULL"),
+        ),
+        db.Index("ix_feeds_store", "store_id", "id"),
+    )
+
+    @property
+    def label(self) -> str:
+        return KINDS.get(self.kind, (None, self.kind))[1]
+
+    @property
+    def is_retired(self) -> bool:
+        return self.account is not None and self.account.is_retired
+
+    def __repr__(self) -> str:
+        return f"<Feed {self.id} {self.kind} store={self.store_id} account={self.account_id}>"
+
+
+class ScheduledJob(TimestampMixin, db.Model):
+    """When a feed (or a global job) runs: every ``interval_seconds`` or on ``cron_expression``."""
+
+    __tablename__ = "scheduled_jobs"
+
+    id = db.Column(db.Integer, primary_key=True)
+    feed_id = db.Column(db.Integer, db.ForeignKey("feeds.id", ondelete="CASCADE"))
+    store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"))
+    job_type = db.Column(db.String(64), nullable=False)  # "feed" or a global job's name
+    is_enabled = db.Column(db.Boolean, nullable=False, default=True)
+    interval_seconds = db.Column(db.Integer)
+    cron_expression = db.Column(db.String(120))
+    last_run_at = db.Column(db.DateTime)
+    last_run_status = db.Column(db.String(32))
+    next_run_at = db.Column(db.DateTime)
+    max_retries = db.Column(db.Integer, nullable=False, default=3)
+    retry_delay_seconds = db.Column(db.Integer, nullable=False, default=60)
+
+    feed = db.relationship("Feed", back_populates="schedule")
+
+    __table_args__ = (
+        db.CheckConstraint(
+            "(interval_seconds IS NULL) <> (cron_expression IS NULL)", name="one_schedule"
+        ),
+        db.Index("uq_scheduled_jobs_feed", "feed_id", unique=True),
+        db.Index(
+            "uq_scheduled_jobs_global_type",
+            "job_type",
+            unique=True,
+            sqlite_where=db.text("feed_id IS NULL"),
+            postgresql_where=db.text("feed_id IS NULL"),
+        ),
+    )
+
+    @property
+    def text(self) -> str:
+        """The schedule as people write it: "every 5 min", "cron 0 3 * * *"."""
+        if self.cron_expression:
+            return f"cron {self.cron_expression}"
+        return "every " + interval_text(self.interval_seconds or 0)
+
+
+def interval_text(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
