@@ -88,12 +88,15 @@ def sweep_abandoned_runs() -> dict:
 
 
 def retry_failed_feeds() -> dict:
+    """The seed's failed-sync retry (every 10 min): failed feeds started again, then the
+    error inbox's due "retry" messages retried with backoff (webapp.inbox.retry.sweep)."""
     from webapp.extensions import db
     from webapp.feeds.sweep import retry_failed
+    from webapp.inbox.retry import sweep
 
     with app().app_context():
         try:
-            return retry_failed()
+            return {**retry_failed(), "messages": sweep()}
         finally:
             db.session.remove()
 

@@ -11,7 +11,7 @@ from webapp.extensions import db
 def seed_history(live_server, store_code: str) -> None:
     """A day and a week of order imports: one quiet account, one failing now and then."""
     from webapp.accounts import create_account
-    from webapp.models import Message, Run, Store
+    from webapp.models import Feed, Message, Run, Store
     from webapp.models import runs as R
     from webapp.models.base import utcnow
 
@@ -25,6 +25,7 @@ def seed_history(live_server, store_code: str) -> None:
             store, "lengow", "Lengow Cotecosy", settings={"account_id": "6395"}, secrets=secrets
         )
         now = utcnow()
+        feed_of = {f.account_id: f.id for f in Feed.query.filter_by(kind="import_orders").all()}
         runs = []
         for hour in range(0, 24 * 7, 1):
             for slot in range(1 + (hour * 7) % 5):
@@ -35,6 +36,7 @@ def seed_history(live_server, store_code: str) -> None:
                         kind="order_import",
                         store_id=store.id,
                         account_id=busy.id,
+                        feed_id=feed_of[busy.id],
                         trigger="schedule",
                         status=R.FAILED if failed else R.COMPLETED,
                         created_at=when,
@@ -48,6 +50,7 @@ def seed_history(live_server, store_code: str) -> None:
                 kind="order_import",
                 store_id=store.id,
                 account_id=quiet.id,
+                feed_id=feed_of[quiet.id],
                 status=R.COMPLETED,
                 created_at=when,
                 completed_at=when,
@@ -80,8 +83,8 @@ def test_admin_sees_alerts_thresholds_and_charts(page, live_server, users):
     alerts = page.locator("[data-alert=gone_quiet]")
     assert alerts.count() == 1
     assert "Lengow Cotecosy" in alerts.inner_text()
-    assert page.locator("tr[data-flow=order_import] .health-late").count() == 1
-    assert page.locator("tr[data-flow=order_import] .health-ok").count() == 1
+    assert page.locator("tr[data-flow=import_orders] .health-late").count() == 1
+    assert page.locator("tr[data-flow=import_orders] .health-ok").count() == 1
     assert page.locator(".chart svg").count() == 4
     # Nearly every hour of the week has successes: one bar per hour in the week's chart.
     week = page.locator(".chart").nth(2)

@@ -101,6 +101,8 @@ def test_retries_stop_after_the_cap_and_ask_a_person(app, account):
 
 
 def test_failed_syncs_are_retried_only_when_retryable(app, account, sandbox):
+    from webapp.inbox.retry import sweep as inbox_sweep
+
     orders = feed_of(account, "import_orders")
     requests.post(
         f"{sandbox}/_sandbox/faults", json={"server_error": {"every": 1, "status": 503}}, timeout=5
@@ -110,12 +112,22 @@ def test_failed_syncs_are_retried_only_when_retryable(app, account, sandbox):
     assert {m.severity for m in notes(failed.id, "connector_error")} == {R.RETRY}
     requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
 
-    result = sweep.retry_failed()
-    (retry_id,) = result["retried"]
+    # The inbox retries connector errors itself (with backoff), through the feed.
+    assert sweep.retry_failed() == {"retried": []}
+    assert inbox_sweep() == {"resolved": 1, "failed": 0, "raised": 0}
+    retry = runs_of(orders.id)[-1]
+    assert (retry.trigger, retry.feed_id) == ("retry", orders.id) and retry.status in DONE
+
+    # A retryable failure the inbox cannot redo by itself: the feed is started again.
+    recheck = feed_of(account, "recheck_parked_orders")
+    run = processing_run(recheck, minutes_ago=1, status=R.FAILED)
+    service.note(run, R.RETRY, "timeout", "The marketplace timed out")
+    (retry_id,) = sweep.retry_failed()["retried"]
     work(app)
     retry = fresh(Run, retry_id)
-    assert (retry.trigger, retry.feed_id) == ("retry", orders.id) and retry.status in DONE
+    assert (retry.trigger, retry.feed_id) == ("retry", recheck.id) and retry.status in DONE
     assert sweep.retry_failed() == {"retried": []}  # the last execution succeeded
+    assert inbox_sweep()["resolved"] == 1  # ...which closes the timeout message
 
     # A failure that needs a person (bad credentials: error severity) is not retried.
     recheck = feed_of(account, "recheck_parked_orders")

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from webapp.accounts import create_account
 from webapp.extensions import db, queue
-from webapp.models import ApiToken, Run
+from webapp.models import ApiToken, Feed, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.models.tokens import SCOPE_OPERATOR
@@ -32,8 +32,14 @@ def lengow(store, name="Lengow Menzzo", created_ago=timedelta(0)):
         secrets={"access_token": "tok-abc", "secret": "sec-def"},
     )
     account.created_at = utcnow() - created_ago
+    for feed in Feed.query.filter_by(account_id=account.id):
+        feed.created_at = account.created_at
     db.session.commit()
     return account
+
+
+def orders_feed(account) -> Feed:
+    return Feed.query.filter_by(account_id=account.id, kind="import_orders").one()
 
 
 def order_run(account, status=R.COMPLETED, ago=timedelta(minutes=1)):
@@ -42,6 +48,7 @@ def order_run(account, status=R.COMPLETED, ago=timedelta(minutes=1)):
         kind="order_import",
         store_id=account.store_id,
         account_id=account.id,
+        feed_id=orders_feed(account).id,
         trigger="schedule",
         status=status,
         created_at=when,
@@ -117,7 +124,7 @@ def test_health_is_ok_when_every_account_imported_orders_recently(admin_client, 
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok" and body["alerts"] == []
-    flow = body["stores"][0]["accounts"][0]["flows"]["order_import"]
+    flow = body["stores"][0]["accounts"][0]["feeds"]["import_orders"]
     assert flow["status"] == "ok"
     assert 230 <= flow["lag_seconds"] <= 250
     assert flow["threshold_seconds"] == 900
@@ -137,7 +144,7 @@ def test_an_order_import_quiet_for_20_minutes_answers_503(admin_client, store):
     [alert] = [a for a in body["alerts"] if a["kind"] == "gone_quiet"]
     assert alert["account_id"] == quiet.id
     assert "Lengow Cotecosy" in alert["message"] and "20 min" in alert["message"]
-    flows = {a["name"]: a["flows"]["order_import"] for a in body["stores"][0]["accounts"]}
+    flows = {a["name"]: a["feeds"]["import_orders"] for a in body["stores"][0]["accounts"]}
     assert flows["Lengow Cotecosy"]["status"] == "late"
     assert flows["Lengow Cotecosy"]["last_run_status"] == R.FAILED
     assert flows["Mosaikasa"]["status"] == "ok"
@@ -146,12 +153,15 @@ def test_an_order_import_quiet_for_20_minutes_answers_503(admin_client, store):
 def test_a_new_account_is_pending_until_its_threshold_then_never(admin_client, store):
     lengow(store, "Brand new")
     body = admin_client.get("/health/marketplace-integrations").get_json()
-    assert body["stores"][0]["accounts"][0]["flows"]["order_import"]["status"] == "pending"
+    feeds = body["stores"][0]["accounts"][0]["feeds"]
+    assert feeds["import_orders"]["status"] == "pending"
+    assert feeds["recheck_parked_orders"]["threshold_seconds"] == 3 * 3600
     assert body["status"] == "ok"
     lengow(store, "Added an hour ago", created_ago=timedelta(hours=1))
     response = admin_client.get("/health/marketplace-integrations")
     assert response.status_code == 503
-    assert "since the account was added" in response.get_json()["alerts"][0]["message"]
+    [alert] = response.get_json()["alerts"]  # the hourly recheck has 3 h before it is late
+    assert alert["flow"] == "import_orders" and "since the feed was set up" in alert["message"]
 
 
 def test_retired_accounts_are_not_watched(admin_client, store):
@@ -216,10 +226,14 @@ def test_metrics_expose_the_seed_figures_and_real_queue_depths(app, store, opera
     [lag] = found["order_import_lag_seconds"].samples
     assert lag.labels == {
         "store": "acme",
+        "feed_id": str(orders_feed(account).id),
+        "kind": "import_orders",
         "account_id": str(account.id),
         "connector": "lengow",
         "mode": "test",
     }
+    [other] = found["mercato_feed_lag_seconds"].samples
+    assert other.labels["kind"] == "recheck_parked_orders"
     assert 410 <= lag.value <= 430
     assert found["sync_error_rate"].samples[0].value == 0.5
     assert found["fulfillment_sync_queue_depth"].samples[0].value == 0

@@ -155,6 +155,20 @@ def sweep() -> dict:
     return {"abandoned": abandoned}
 
 
+def _inbox_retries(run_id: int) -> bool:
+    """Whether every retry message of the run has an inbox handler (webapp.inbox.retry)."""
+    from webapp.inbox.retry import HANDLERS
+
+    causes = set(
+        db.session.scalars(
+            select(Message.error_type)
+            .where(Message.import_job_id == run_id, Message.severity == R.RETRY)
+            .distinct()
+        )
+    )
+    return bool(causes) and causes <= set(HANDLERS)
+
+
 def retry_failed() -> dict:
     """The seed's failed-sync retry: start again each enabled feed whose last execution
     failed with only retryable messages (the marketplace was down, rate-limited...), at most
@@ -181,6 +195,8 @@ def retry_failed() -> dict:
         )
         if R.ERROR in severities or R.RETRY not in severities:
             continue
+        if _inbox_retries(recent[0].id):
+            continue  # the inbox sweep retries these messages itself, with backoff
         try:
             started = service.start_feed(feed, "retry")
         except service.FeedError:

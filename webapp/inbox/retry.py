@@ -119,8 +119,43 @@ def retry_ids(ids: list[int], by: str) -> dict[str, int]:
     return tally
 
 
+def later_success(message: Message) -> Run | None:
+    """A run of the same flow (same feed; else same account or store and kind) that
+    succeeded after the message's run: what failed works again."""
+    run = db.session.get(Run, message.import_job_id)
+    if run is None:
+        return None
+    query = select(Run).where(
+        Run.id > run.id, Run.status.in_((R.COMPLETED, R.COMPLETED_WITH_ERRORS))
+    )
+    if run.feed_id is not None:
+        query = query.where(Run.feed_id == run.feed_id)
+    elif run.account_id is not None:
+        query = query.where(Run.account_id == run.account_id, Run.kind == run.kind)
+    else:
+        query = query.where(Run.store_id == run.store_id, Run.kind == run.kind)
+    return db.session.scalar(query.order_by(Run.id).limit(1))
+
+
+def _wait(message: Message, detail: str) -> None:
+    """No handler: the feed's own retry redoes it; count the pass, raise it when exhausted."""
+    message.attempts += 1
+    message.last_retry_error = detail
+    if message.attempts >= MAX_ATTEMPTS:
+        message.severity = R.ERROR
+        message.next_retry_at = None
+    else:
+        message.next_retry_at = utcnow() + backoff(message.attempts)
+    db.session.commit()
+
+
 def sweep(now=None) -> dict[str, int]:
-    """Retry every due "retry" message (oldest first, a batch at a time)."""
+    """Retry every due "retry" message (oldest first, a batch at a time).
+
+    A message whose flow has succeeded since is resolved without a new call. One with a
+    handler is retried by it; one without is left to its feed's retry (webapp.feeds.sweep)
+    and counted, so it still reaches a person after MAX_ATTEMPTS passes.
+    """
     now = now or utcnow()
     due = list(
         db.session.scalars(
@@ -138,14 +173,21 @@ def sweep(now=None) -> dict[str, int]:
     tally = {"resolved": 0, "failed": 0, "raised": 0}
     for message_id in due:
         message = db.session.get(Message, message_id)
-        if not retryable(message):
-            # Nothing can redo it: it needs a person now rather than after five waits.
-            message.severity = R.ERROR
+        if message.resolved_at is not None:
+            continue  # closed by an earlier retry in this pass
+        success = later_success(message)
+        if success is not None:
+            message.resolved_at, message.resolved_by = utcnow(), f"execution #{success.id}"
+            message.next_retry_at = None
             db.session.commit()
-            tally["raised"] += 1
+            tally["resolved"] += 1
             continue
-        outcome = retry_message(message, "sweep")
-        current = db.session.get(Message, outcome.superseded_by or message_id)
+        if retryable(message):
+            outcome = retry_message(message, "sweep")
+            current = db.session.get(Message, outcome.superseded_by or message_id)
+        else:
+            _wait(message, "Waiting for the feed's next execution.")
+            current, outcome = message, Outcome(False)
         if outcome.resolved:
             tally["resolved"] += 1
         elif current.severity == R.ERROR:
@@ -212,20 +254,13 @@ def reimport_account_orders(message: Message) -> Outcome:
         return Outcome(False, "The account no longer exists.")
     if account.is_retired:
         return Outcome(False, "The account is retired: reinstate it to poll it again.")
-    # A poll that succeeded after the message was written already proves it works again.
-    later = db.session.scalar(
-        select(Run.id).where(
-            Run.account_id == account.id,
-            Run.kind == "order_import",
-            Run.status.in_((R.COMPLETED, R.COMPLETED_WITH_ERRORS)),
-            Run.completed_at > message.created_at,
-        )
-    )
+    # A poll that succeeded after the failed one already proves it works again.
+    later = later_success(message)
     if later is not None:
-        return Outcome(True, f"Execution #{later} read the marketplace since.")
-    from webapp.orders.service import import_orders
-
-    run = import_orders(account, trigger="retry")
+        return Outcome(True, f"Execution #{later.id} read the marketplace since.")
+    run = _poll_again(account)
+    if run is None:
+        return Outcome(False, "An execution of this feed is running: the next sweep checks it.")
     if run.status in (R.COMPLETED, R.COMPLETED_WITH_ERRORS):
         return Outcome(True, f"Execution #{run.id} read the marketplace.")
     fresh = db.session.scalar(
@@ -234,3 +269,20 @@ def reimport_account_orders(message: Message) -> Outcome:
         .limit(1)
     )
     return Outcome(False, run.error_message or "The marketplace still fails.", superseded_by=fresh)
+
+
+def _poll_again(account: Account) -> Run | None:
+    """Poll the account through its order-import feed (one execution per feed, trigger
+    "retry"), or directly when it has none. None: the feed is running right now."""
+    from webapp.feeds import service as feeds
+    from webapp.models import Feed
+
+    feed = db.session.scalar(
+        select(Feed).where(Feed.account_id == account.id, Feed.kind == "import_orders").limit(1)
+    )
+    if feed is None or not feed.enabled:
+        from webapp.orders.service import import_orders
+
+        return import_orders(account, trigger="retry")
+    started = feeds.run_feed(feed.id, "retry")
+    return started.run if started.started else None

@@ -10,15 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from croniter import croniter
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload
 
-from connectors import registry
-from connectors.base import Capability
 from webapp.extensions import QUEUE_NAMES, db, queue
-from webapp.models import Account, Message, Run
+from webapp.models import Account, Feed, Message, Run, ScheduledJob
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 
@@ -35,26 +34,30 @@ SUCCESS = (R.COMPLETED, R.COMPLETED_WITH_ERRORS)
 FAILURE = (R.FAILED, R.ABANDONED)
 FULFILMENT_QUEUE = "fulfilment"
 
-# Which run kind feeds which lag metric, and which connector capability makes it expected.
+# Feeds whose lag is one of the seed's metrics; every other watched feed is "late" after
+# QUIET_PERIODS of its own schedule without a success (mercato_feed_lag_seconds).
 LAG_METRICS = {
-    "order_import": ("order_import_lag_seconds", Capability.ORDERS_IN),
-    "stock_export": ("inventory_sync_lag_seconds", Capability.STOCK_OUT),
+    "import_orders": "order_import_lag_seconds",
+    "stock_export": "inventory_sync_lag_seconds",
 }
+FEED_LAG_METRIC = "mercato_feed_lag_seconds"
+QUIET_PERIODS = 3
 
 OK, LATE, NEVER, PENDING = "ok", "late", "never", "pending"
 
 
 @dataclass
 class Check:
-    """One flow of one account: when it last succeeded and whether that is too long ago."""
+    """One feed: when it last succeeded and whether that is too long ago."""
 
     store_id: int
     store_code: str
-    account_id: int
-    account_name: str
-    connector: str
+    feed_id: int
+    account_id: int | None
+    account_name: str | None
+    connector: str | None
     live: bool
-    flow: str
+    flow: str  # the feed's kind
     metric: str
     threshold_seconds: float
     last_success: datetime | None
@@ -67,8 +70,13 @@ class Check:
     def alert(self) -> bool:
         return self.status in (LATE, NEVER)
 
+    @property
+    def owner(self) -> str:
+        return self.account_name or f"{self.store_code} files"
+
     def as_json(self) -> dict:
         return {
+            "feed_id": self.feed_id,
             "account_id": self.account_id,
             "account": self.account_name,
             "connector": self.connector,
@@ -104,48 +112,52 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
 
 
-def _accounts(store_id: int | None) -> list[Account]:
+def _period_seconds(job: ScheduledJob | None, now: datetime) -> float | None:
+    if job is None or not job.is_enabled:
+        return None
+    if job.interval_seconds:
+        return float(job.interval_seconds)
+    if job.cron_expression:
+        fires = croniter(job.cron_expression, now)
+        first = fires.get_next(datetime)
+        return (fires.get_next(datetime) - first).total_seconds()
+    return None
+
+
+def _watched_feeds(store_id: int | None) -> list[Feed]:
+    """Enabled, scheduled feeds of active accounts (and stores' own file feeds)."""
     query = (
-        select(Account)
-        .options(joinedload(Account.store))
-        .where(Account.retired_at.is_(None))
-        .order_by(Account.store_id, Account.id)
+        select(Feed)
+        .options(joinedload(Feed.store), joinedload(Feed.account), joinedload(Feed.schedule))
+        .outerjoin(Account, Account.id == Feed.account_id)
+        .where(Feed.enabled.is_(True), Account.retired_at.is_(None))
+        .order_by(Feed.store_id, Feed.account_id, Feed.id)
     )
     if store_id is not None:
-        query = query.where(Account.store_id == store_id)
-    return list(db.session.scalars(query))
-
-
-def _capable(account: Account, capability: Capability) -> bool:
-    try:
-        return registry.get(account.connector).has(capability)
-    except KeyError:
-        return False
+        query = query.where(Feed.store_id == store_id)
+    return list(db.session.scalars(query).unique())
 
 
 def integration_checks(now: datetime | None = None, store_id: int | None = None) -> list[Check]:
-    """Every expected flow of every active account, with its lag against the threshold.
+    """Every watched feed with its lag against its threshold.
 
-    Two queries whatever the number of accounts: the last success and last run per
-    (account, kind), then the status of each last run.
+    Three queries whatever the number of feeds: the feeds, the last success and last run
+    per feed, then the status of each last run.
     """
     now = now or utcnow()
-    accounts = _accounts(store_id)
-    if not accounts:
+    feeds = _watched_feeds(store_id)
+    if not feeds:
         return []
-    ids = [a.id for a in accounts]
-    kinds = list(LAG_METRICS)
     rows = db.session.execute(
         select(
-            Run.account_id,
-            Run.kind,
+            Run.feed_id,
             func.max(case((Run.status.in_(SUCCESS), Run.completed_at))),
             func.max(Run.id),
         )
-        .where(Run.account_id.in_(ids), Run.kind.in_(kinds))
-        .group_by(Run.account_id, Run.kind)
+        .where(Run.feed_id.in_([f.id for f in feeds]))
+        .group_by(Run.feed_id)
     ).all()
-    last = {(a, k): (success, last_id) for a, k, success, last_id in rows}
+    last = {feed_id: (success, last_id) for feed_id, success, last_id in rows}
     last_runs = {
         run_id: (created, status)
         for run_id, created, status in db.session.execute(
@@ -155,38 +167,44 @@ def integration_checks(now: datetime | None = None, store_id: int | None = None)
         )
     }
     checks = []
-    for account in accounts:
-        for kind, (metric, capability) in LAG_METRICS.items():
-            if not _capable(account, capability):
-                continue
-            threshold = THRESHOLDS[metric][0]
-            success, last_id = last.get((account.id, kind), (None, None))
-            last_run_at, last_status = last_runs.get(last_id, (None, None))
-            if success is not None:
-                lag = max(0.0, (now - success).total_seconds())
-                status = LATE if lag > threshold else OK
-            else:
-                # Never succeeded: only an alert once the account is older than the threshold.
-                lag = max(0.0, (now - account.created_at).total_seconds())
-                status = NEVER if lag > threshold else PENDING
-            checks.append(
-                Check(
-                    store_id=account.store_id,
-                    store_code=account.store.code,
-                    account_id=account.id,
-                    account_name=account.name,
-                    connector=account.connector,
-                    live=account.is_live,
-                    flow=kind,
-                    metric=metric,
-                    threshold_seconds=threshold,
-                    last_success=success,
-                    last_run_at=last_run_at,
-                    last_status=last_status,
-                    lag_seconds=lag,
-                    status=status,
-                )
+    for feed in feeds:
+        period = _period_seconds(feed.schedule, now)
+        if period is None:
+            continue  # not scheduled: nothing says when it should have run
+        metric = LAG_METRICS.get(feed.kind, FEED_LAG_METRIC)
+        if metric in THRESHOLDS:
+            threshold = max(THRESHOLDS[metric][0], period)
+        else:
+            threshold = QUIET_PERIODS * period
+        success, last_id = last.get(feed.id, (None, None))
+        last_run_at, last_status = last_runs.get(last_id, (None, None))
+        if success is not None:
+            lag = max(0.0, (now - success).total_seconds())
+            status = LATE if lag > threshold else OK
+        else:
+            # Never succeeded: an alert only once the feed is older than its threshold.
+            lag = max(0.0, (now - feed.created_at).total_seconds())
+            status = NEVER if lag > threshold else PENDING
+        account = feed.account
+        checks.append(
+            Check(
+                store_id=feed.store_id,
+                store_code=feed.store.code,
+                feed_id=feed.id,
+                account_id=account.id if account else None,
+                account_name=account.name if account else None,
+                connector=account.connector if account else None,
+                live=account.is_live if account else True,
+                flow=feed.kind,
+                metric=metric,
+                threshold_seconds=threshold,
+                last_success=success,
+                last_run_at=last_run_at,
+                last_status=last_status,
+                lag_seconds=lag,
+                status=status,
             )
+        )
     return checks
 
 
@@ -260,10 +278,10 @@ def alerts(figures: Figures) -> list[dict]:
         minutes = round(check.threshold_seconds / 60)
         flow = check.flow.replace("_", " ")
         if check.status == NEVER:
-            text = f"{check.account_name}: no successful {flow} since the account was added"
+            text = f"{check.owner}: no successful {flow} since the feed was set up"
         else:
             text = (
-                f"{check.account_name}: no successful {flow} for "
+                f"{check.owner}: no successful {flow} for "
                 f"{_duration(check.lag_seconds)} (threshold {minutes} min)"
             )
         found.append(
@@ -272,6 +290,7 @@ def alerts(figures: Figures) -> list[dict]:
                 "metric": check.metric,
                 "store": check.store_code,
                 "account_id": check.account_id,
+                "feed_id": check.feed_id,
                 "flow": check.flow,
                 "value": round(check.lag_seconds or 0, 1),
                 "threshold": check.threshold_seconds,

@@ -70,7 +70,15 @@ def integrations_health():
     found = figures.compute(store_id=_store_filter())
     stores: dict[str, dict] = {}
     for check in found.checks:
-        store = stores.setdefault(check.store_code, {"store": check.store_code, "accounts": {}})
+        store = stores.setdefault(
+            check.store_code, {"store": check.store_code, "accounts": {}, "store_feeds": {}}
+        )
+        feed = check.as_json()
+        for key in ("account_id", "account", "connector", "mode", "flow"):
+            feed.pop(key)
+        if check.account_id is None:
+            store["store_feeds"][check.flow] = feed
+            continue
         account = store["accounts"].setdefault(
             check.account_id,
             {
@@ -78,13 +86,10 @@ def integrations_health():
                 "name": check.account_name,
                 "connector": check.connector,
                 "mode": "live" if check.live else "test",
-                "flows": {},
+                "feeds": {},
             },
         )
-        flow = check.as_json()
-        for key in ("account_id", "account", "connector", "mode", "flow"):
-            flow.pop(key)
-        account["flows"][check.flow] = flow
+        account["feeds"][check.flow] = feed
     body = {
         "status": "ok" if found.healthy else "alert",
         "checked_at": figures._iso(found.checked_at),
@@ -116,20 +121,23 @@ class _Collector:
 
     def collect(self):
         found = self.found
-        labels = ["store", "account_id", "connector", "mode"]
+        labels = ["store", "feed_id", "kind", "account_id", "connector", "mode"]
         lags = {
             metric: GaugeMetricFamily(metric, help_text, labels=labels)
             for metric, help_text in (
                 ("order_import_lag_seconds", "Seconds since the last successful order import."),
                 ("inventory_sync_lag_seconds", "Seconds since the last successful stock sync."),
+                (figures.FEED_LAG_METRIC, "Seconds since any other feed last succeeded."),
             )
         }
         for check in found.checks:
             lags[check.metric].add_metric(
                 [
                     check.store_code,
-                    str(check.account_id),
-                    check.connector,
+                    str(check.feed_id),
+                    check.flow,
+                    str(check.account_id or ""),
+                    check.connector or "",
                     "live" if check.live else "test",
                 ],
                 check.lag_seconds or 0.0,
