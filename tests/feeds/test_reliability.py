@@ -1,0 +1,235 @@
+"""A day of scheduled order imports, time compressed, against a faulty sandbox.
+
+The marketplace sandbox runs on its own clock, advanced 30 minutes a tick (48 ticks: one
+day); orders arrive and move through their lifecycle as it advances. At each tick the
+test fires what rq-scheduler holds for this account (the reconciled entries: the order
+feed, the parked-order recheck, the abandoned-run sweep and the failed-sync retry, each
+when its interval has elapsed) into the real queues, where a real ``python -m jobs.worker``
+subprocess executes them. Faults are on all day (429s, 500s, early token expiry, orders
+moving across pages); the marketplace is down for an hour; and one worker is SIGKILLed in
+the middle of an execution and replaced.
+
+At the end every sandbox order is in the order book exactly once (or parked, or dropped
+as cancelled before payment), no execution is left running, and every execution either
+succeeded or its messages are visible: open in the error inbox, or closed by a later
+execution of the same feed that succeeded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from rq import Queue, Worker
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from tests.feeds.conftest import feed_of, fresh
+from tests.feeds.test_abandoned import kill_tree, start_worker, stop, wait_for
+from webapp.accounts import create_account
+from webapp.extensions import db, queue
+from webapp.feeds import schedule, service
+from webapp.feeds.defaults import ensure_all
+from webapp.inbox import service as inbox
+from webapp.models import Message, Order, ParkedOrder, Run
+from webapp.models import runs as R
+from webapp.sandbox.app import create_sandbox_app
+
+TICK = 1800  # sandbox seconds per tick
+TICKS = 48  # one day
+OUTAGE = range(20, 22)  # an hour with the marketplace answering 503 to everything
+KILL_AT = 10
+FAULTS = {
+    "rate_limit": {"every": 9, "retry_after": 0},
+    "server_error": {"every": 13, "status": 500},
+    "token_ttl": 5,
+    "move_on_page": 2,
+}
+
+
+@pytest.fixture
+def day_sandbox():
+    app = create_sandbox_app(
+        {
+            "SANDBOX_ORDERS": 150,
+            "SANDBOX_ACCOUNTS": [5622],
+            "SANDBOX_REALTIME": False,  # its clock moves only when the test advances it
+            "SANDBOX_STEP_SECONDS": TICK,
+        }
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def scheduled_entries(feed_ids: set[int]) -> list:
+    """What rq-scheduler holds for these feeds plus the global housekeeping jobs."""
+    wanted = {schedule.feed_job_id(i) for i in feed_ids}
+    return [
+        job
+        for job in schedule.scheduler().get_jobs()
+        if job.id in wanted or job.id.startswith(schedule.global_job_id(""))
+    ]
+
+
+def fire(entries, sim_seconds: int) -> int:
+    """Enqueue each entry whose interval divides the simulated time, as rq-scheduler would."""
+    fired = 0
+    for job in entries:
+        interval = job.meta.get("interval")
+        if not interval or sim_seconds % max(int(interval), TICK) != 0:
+            continue
+        Queue(job.origin, connection=queue().connection).enqueue(
+            job.func_name, *job.args, job_timeout=300
+        )
+        fired += 1
+    return fired
+
+
+def drained(log: Path) -> bool:
+    for name in ("default", "imports"):
+        q = queue(name)
+        if q.count or q.started_job_registry.count:
+            return False
+    return True
+
+
+# One back-end: a day of real worker executions is long, and the database's part (one
+# order per channel id, under two writers) is asserted on both back-ends in tests/orders.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_day_of_scheduled_order_imports_with_faults_and_a_killed_worker(
+    app, store, day_sandbox, tmp_path
+):
+    sandbox = day_sandbox
+    app.config["MERCATO_OUTBOUND_ALLOW"] = [sandbox.removeprefix("http://")]
+    app.config["MERCATO_CONNECTOR_BACKOFF_BASE"] = 0.01
+    account = create_account(
+        store,
+        "lengow",
+        "Lengow Menzzo",
+        settings={"account_id": "5622", "base_url": sandbox},
+        secrets={"access_token": "sandbox-access-5622", "secret": "sandbox-secret-5622"},
+        live=True,
+    )
+    orders = feed_of(account, "import_orders")
+    recheck = feed_of(account, "recheck_parked_orders")
+    ensure_all()  # the global jobs: abandoned-run sweep, failed-sync retry, reconcile
+    schedule.reconcile()
+    entries = scheduled_entries({orders.id, recheck.id})
+    assert {schedule.feed_job_id(orders.id), schedule.feed_job_id(recheck.id)} <= {
+        j.id for j in entries
+    }
+    requests.put(f"{sandbox}/_sandbox/faults", json=FAULTS, timeout=5)
+
+    log = tmp_path / "workers.log"
+    worker = start_worker(app, sandbox, log)
+    killed_run = None
+    try:
+        wait_for(
+            lambda: any(w.pid == worker.pid for w in Worker.all(connection=queue().connection)),
+            30,
+            "the worker to start",
+            log,
+        )
+        for tick in range(1, TICKS + 1):
+            requests.post(f"{sandbox}/_sandbox/advance", params={"seconds": TICK}, timeout=5)
+            if tick == OUTAGE.start:
+                requests.put(
+                    f"{sandbox}/_sandbox/faults",
+                    json={"server_error": {"every": 1, "status": 503}},
+                    timeout=5,
+                )
+            if tick == OUTAGE.stop:
+                requests.put(f"{sandbox}/_sandbox/faults", json=FAULTS, timeout=5)
+            if tick == KILL_AT:
+                killed_run, worker = kill_mid_run(app, sandbox, orders, worker, log)
+                continue
+            fire(entries, tick * TICK)
+            wait_for(lambda: drained(log), 120, f"tick {tick} to be executed", log)
+
+        # The day is over: the marketplace settles, the schedule fires once more.
+        requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
+        requests.post(f"{sandbox}/_sandbox/advance", params={"seconds": TICK}, timeout=5)
+        fire(entries, 0)  # every entry: order poll, recheck, sweeps
+        wait_for(lambda: drained(log), 120, "the last tick to be executed", log)
+        fire(entries, 0)  # and the sweeps once more, after that poll
+        wait_for(lambda: drained(log), 120, "the final sweeps", log)
+    finally:
+        stop(worker)
+
+    db.session.rollback()
+    db.session.expire_all()
+    # Every sandbox order exactly once.
+    state = requests.get(f"{sandbox}/_sandbox/state", timeout=10).json()["accounts"]["5622"]
+    booked = db.session.scalars(
+        select(Order.channel_order_id).where(Order.account_id == account.id)
+    ).all()
+    parked = db.session.scalars(
+        select(ParkedOrder.channel_order_id).where(
+            ParkedOrder.account_id == account.id, ParkedOrder.outcome.is_(None)
+        )
+    ).all()
+    dropped = db.session.scalars(
+        select(ParkedOrder.channel_order_id).where(
+            ParkedOrder.account_id == account.id, ParkedOrder.outcome == "cancelled"
+        )
+    ).all()
+    assert len(booked) == len(set(booked)), "an order was booked twice"
+    assert not set(booked) & set(parked)
+    assert set(booked) | set(parked) | set(dropped) == set(state["ids"])
+    assert len(state["ids"]) > 150  # orders arrived during the day
+
+    runs = db.session.scalars(select(Run).where(Run.account_id == account.id)).all()
+    assert not [r.id for r in runs if r.status in R.ACTIVE_STATUSES], "an execution is stuck"
+    polls = [r for r in runs if r.feed_id == orders.id]
+    assert len(polls) >= TICKS - 3  # a scheduled tick while one runs is skipped, not stacked
+
+    # The killed execution was found abandoned and retried.
+    assert fresh(Run, killed_run).status == R.ABANDONED
+    assert any(r.trigger == "retry" and r.id > killed_run for r in polls)
+    # The outage failed executions; their messages are visible or closed by a later success.
+    failed = [r for r in runs if r.status in (R.FAILED, R.ABANDONED)]
+    assert failed, "the outage should have failed some executions"
+    open_ids = {m.id for m in db.session.scalars(inbox.open_query(store.id))}
+    for run in failed:
+        messages = db.session.scalars(select(Message).where(Message.import_job_id == run.id)).all()
+        assert messages, f"execution #{run.id} failed without a word"
+        for message in messages:
+            assert message.resolved_at is not None or message.id in open_ids, (
+                f"message #{message.id} of execution #{run.id} is neither resolved nor in "
+                f"the inbox ({message.severity}: {message.error_message})"
+            )
+    still_retrying = db.session.scalars(
+        select(Message).where(Message.severity == R.RETRY, Message.resolved_at.is_(None))
+    ).all()
+    assert still_retrying == []
+
+
+def kill_mid_run(app, sandbox, orders, worker, log):
+    """Slow the marketplace, start the order feed, SIGKILL the worker while it reads, start
+    a new worker and let the scheduled sweep find the execution abandoned."""
+    requests.put(f"{sandbox}/_sandbox/faults", json={"slow": {"seconds": 1, "every": 1}}, timeout=5)
+    started = service.start_feed(orders, "schedule")
+    run_id = started.run.id
+    db.session.rollback()
+    wait_for(
+        lambda: fresh(Run, run_id).status == R.PROCESSING and service.is_alive(run_id),
+        60,
+        "the execution to start",
+        log,
+    )
+    time.sleep(1.5)
+    kill_tree(worker)
+    assert fresh(Run, run_id).status == R.PROCESSING  # what a kill leaves behind
+    requests.put(f"{sandbox}/_sandbox/faults", json=FAULTS, timeout=5)
+    worker = start_worker(app, sandbox, log)
+    wait_for(lambda: not service.is_alive(run_id), 15, "the heartbeat to expire", log)
+    queue("default").enqueue("jobs.feeds.sweep_abandoned_runs")
+    wait_for(lambda: fresh(Run, run_id).status == R.ABANDONED, 60, "the sweep", log)
+    wait_for(lambda: drained(log), 120, "the retry to run", log)
+    return run_id, worker
