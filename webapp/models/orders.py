@@ -97,6 +97,9 @@ class Order(TimestampMixin, db.Model):
         ),
         db.Index("ix_orders_store_status", "store_id", "status"),
         db.Index("ix_orders_store_ordered", "store_id", "ordered_at"),
+        # The orders page (newest arrival first, id-first pages) and the bell (arrived
+        # since a moment): migration 0007.
+        db.Index("ix_orders_store_created", "store_id", "created_at", "id"),
     )
 
     @property
