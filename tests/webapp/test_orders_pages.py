@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+
 from tests.webapp.conftest import logged_in
 from webapp.accounts import create_account
 from webapp.extensions import db
