@@ -1,9 +1,9 @@
 """Read side of the order book: the orders page, one order, the bell.
 
-Every query is scoped by store first.  The list is newest arrival first
-(``created_at``, then ``id``) and pages id-first (:func:`webapp.imports.queries.paginate`
-with ``key``), so a deep page skips on ``ix_orders_store_created`` without reading the
-rows it skips; the bell counts on the same index.
+Every query is scoped by store first.  The list is newest order first (``ordered_at``,
+then ``id``) and pages id-first (:func:`webapp.imports.queries.paginate` with ``key``), so
+a deep page skips on ``ix_orders_store_ordered`` before reading any row; the bell counts
+the orders that arrived after a moment on ``ix_orders_store_created``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import Select, func, literal_column, select, union_all
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from webapp.extensions import db
 from webapp.imports.queries import Page, _distinct, paginate
@@ -82,26 +82,41 @@ def orders_query(store_id: int, filters: OrderFilters) -> tuple[Select, Select]:
         end = datetime.combine(filters.date_to + timedelta(days=1), time.min)
         conditions.append(Order.ordered_at < end)
     if filters.q:
-        conditions.append(_search(filters.q))
-    query = select(Order).where(*conditions).order_by(Order.created_at.desc(), Order.id.desc())
+        conditions.append(_search(store_id, filters.q))
+    query = select(Order).where(*conditions).order_by(Order.ordered_at.desc(), Order.id.desc())
     count = select(func.count()).select_from(Order).where(*conditions)
     return query, count
 
 
-def _search(term: str):
-    """Channel order id (contains), our order id (exact), customer name or email (contains),
-    or a line's SKU (exact: SKUs are codes, and the SKU index answers it)."""
-    pattern = f"%{term.lower()}%"
-    matches = [
-        func.lower(Order.channel_order_id).like(pattern),
-        func.lower(Order.customer_name).like(pattern),
-        func.lower(Order.customer_email).like(pattern),
-        Order.id.in_(select(OrderItem.order_id).where(OrderItem.sku == term)),
+def search_text(order=Order):
+    """The text a search looks into: channel order id, customer name and email, lower-cased.
+    On PostgreSQL a trigram index holds exactly this expression (migration 0007), so a
+    "contains" search reads only the orders that match; keep the two identical."""
+    blank, space = literal_column("''"), literal_column("' '")
+    return func.lower(
+        func.coalesce(order.channel_order_id, blank)
+        + space
+        + func.coalesce(order.customer_name, blank)
+        + space
+        + func.coalesce(order.customer_email, blank)
+    )
+
+
+def _search(store_id: int, term: str):
+    """Channel order id, customer name or email containing the term, a line's SKU equal to
+    it (SKUs are codes; the SKU index answers), or our own order id ("#123"). Each part is
+    answered by an index and the parts are united, so no part forces a scan of the store."""
+    inner = aliased(Order)
+    parts = [
+        select(inner.id).where(
+            inner.store_id == store_id, search_text(inner).like(f"%{term.lower()}%")
+        ),
+        select(OrderItem.order_id).where(OrderItem.sku == term),
     ]
     digits = term.lstrip("#")
     if digits.isdigit() and len(digits) < 10:
-        matches.append(Order.id == int(digits))
-    return or_(*matches)
+        parts.append(select(inner.id).where(inner.id == int(digits)))
+    return Order.id.in_(union_all(*parts))
 
 
 def orders_page(store_id: int, filters: OrderFilters, page: int, per_page: int) -> Page:
@@ -110,8 +125,13 @@ def orders_page(store_id: int, filters: OrderFilters, page: int, per_page: int) 
 
 
 def channels(store_id: int) -> list[str]:
-    """The channels the store has orders from (one index probe per channel)."""
-    return _distinct(Order.channel, Order.store_id == store_id)
+    """The channels the store has orders from: per account of the store, one probe of the
+    (account, channel, channel order id) unique index per channel."""
+    account_ids = db.session.scalars(select(Account.id).where(Account.store_id == store_id))
+    found: set[str] = set()
+    for account_id in account_ids.all():
+        found.update(_distinct(Order.channel, Order.account_id == account_id))
+    return sorted(found)
 
 
 def store_accounts(store_id: int, *, include_retired: bool = False) -> list[Account]:
