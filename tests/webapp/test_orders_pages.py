@@ -194,6 +194,14 @@ def test_detail_shows_lines_addresses_amounts_history_ack_and_payload(store_clie
 def test_detail_without_ack_says_so(store_client, book):
     page = store_client.get(f"/store/acme/orders/{book['orders'][1].id}")
     assert "Not yet" in page.text
+    letzshop_order = book["orders"][3]  # Letzshop is never told our order id
+    page = store_client.get(f"/store/acme/orders/{letzshop_order.id}")
+    assert "Not needed" in page.text and "Not yet" not in page.text
+    listing = store_client.get("/store/acme/orders").text
+    row = re.search(rf'id="order-{letzshop_order.id}".*?</tr>', listing, re.S).group(0)
+    assert "pending" not in row
+    row = re.search(rf'id="order-{book["orders"][1].id}".*?</tr>', listing, re.S).group(0)
+    assert 'class="ack-pending"' in row
 
 
 def test_hostile_text_is_escaped_everywhere(store_client, store):

@@ -7,6 +7,7 @@ import json
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from connectors import registry
 from webapp.access import store_or_404
 from webapp.extensions import db
 from webapp.imports.queries import clamp_page
@@ -26,12 +27,19 @@ def _list_context(store) -> dict:
     accounts = queries.store_accounts(store.id, include_retired=True)
     return {
         "store": store,
+        "acknowledges": acknowledging_connectors(),
         "filters": filters,
         "orders": queries.orders_page(store.id, filters, page, ORDERS_PER_PAGE),
         "accounts_by_id": {a.id: a for a in accounts},
         "page_base": url_for("store.orders", code=store.code, **params),
         "hx_base": url_for("store.orders_table", code=store.code, **params),
     }
+
+
+def acknowledging_connectors() -> set[str]:
+    """Connectors that tell the marketplace our order id (Lengow); others never do, so
+    their orders show "not needed" rather than a pending acknowledgement."""
+    return {c.code for c in registry.all_connectors() if hasattr(c, "acknowledge_order")}
 
 
 def _mark_seen() -> None:
@@ -85,6 +93,7 @@ def order(code: str, order_id: int):
         store=store,
         order=found,
         account=accounts.get(found.account_id),
+        acknowledges=acknowledging_connectors(),
         products=queries.matched_products(found),
         raw_json=json.dumps(found.raw or {}, indent=2, ensure_ascii=False, sort_keys=True),
     )
