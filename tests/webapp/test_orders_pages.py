@@ -212,6 +212,7 @@ def test_hostile_text_is_escaped_everywhere(store_client, store):
         customer_name=HOSTILE,
         raw={"note": HOSTILE, "nested": {"evil": "</code></pre><img src=x onerror=alert(1)>"}},
         shipping_address={"city": HOSTILE},
+        channel_order_url="javascript:alert(1)",
     )
     db.session.add(OrderItem(order_id=order.id, sku=HOSTILE, product_name=HOSTILE, quantity=1))
     db.session.commit()
@@ -220,6 +221,11 @@ def test_hostile_text_is_escaped_everywhere(store_client, store):
         assert HOSTILE not in body and "<img src=x" not in body
     body = store_client.get(f"/store/acme/orders/{order.id}").text
     assert "&lt;script&gt;alert(&#39;pwn&#39;)&lt;/script&gt;" in body
+    assert "javascript:" not in body  # a marketplace link that is no web address is not a link
+    order.channel_order_url = "https://www.amazon.fr/orders/X-1"
+    db.session.commit()
+    body = store_client.get(f"/store/acme/orders/{order.id}").text
+    assert 'href="https://www.amazon.fr/orders/X-1"' in body
 
 
 def test_other_stores_orders_are_invisible(store_client, other_store, book):
