@@ -243,3 +243,56 @@ def test_store_users_manage_only_their_accounts_admins_any(
     assert response.status_code == 302
     db.session.refresh(theirs)
     assert theirs.is_retired
+
+
+def test_no_store_page_ever_carries_a_secret(app, store_client, store):
+    """Every GET page and fragment of the store portal, with accounts and an order present."""
+    from flask import url_for
+
+    from webapp.models import MarketplaceProduct, Message, Order, Run
+
+    lengow = create_account(
+        store,
+        "lengow",
+        "Lengow",
+        settings={"account_id": "5622"},
+        secrets={"access_token": ACCESS, "secret": SECRET},
+    )
+    create_account(store, "letzshop", "Letzshop", secrets={"api_token": LETZ_TOKEN})
+    order = Order(
+        store_id=store.id,
+        account_id=lengow.id,
+        channel="amazon_fr",
+        channel_order_id="A-1",
+        status="confirmed",
+    )
+    run = Run(store_id=store.id, status="completed", kind="order_import", account_id=lengow.id)
+    product = MarketplaceProduct(
+        store_id=store.id, marketplace="Letzshop", marketplace_product_id="P1", content_hash=1
+    )
+    db.session.add_all([order, run, product])
+    db.session.flush()
+    message = Message(import_job_id=run.id, error_type="connector_error", error_message="m")
+    db.session.add(message)
+    db.session.commit()
+    values = {
+        "code": "acme",
+        "account_id": lengow.id,
+        "order_id": order.id,
+        "run_id": run.id,
+        "message_id": message.id,
+        "product_id": product.id,
+        "connector": "lengow",
+    }
+    pages = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("store.") or "GET" not in rule.methods:
+            continue
+        with app.test_request_context():
+            url = url_for(rule.endpoint, **{arg: values[arg] for arg in rule.arguments})
+        for headers in ({}, HX):
+            body = store_client.get(url, headers=headers).get_data(as_text=True)
+            for secret in (ACCESS, SECRET, LETZ_TOKEN):
+                assert secret not in body, (url, secret)
+            pages += 1
+    assert pages >= 20
