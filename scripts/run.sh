@@ -4,9 +4,12 @@
 #   1. scripts/bootstrap.sh (venv + requirements);
 #   2. .env is loaded if present (variables already in the environment win);
 #   3. REDIS_URL if set, else a private redis-server on instance/redis.sock;
-#   4. MERCATO_ENV=development, flask db upgrade, flask demo seed;
-#   5. honcho runs web (gunicorn on 127.0.0.1:$PORT, default 5000), worker and
-#      scheduler from Procfile.dev. Ctrl-C stops all of them and the private Redis.
+#   4. MERCATO_ENV=development, flask db upgrade, flask demo seed (with the demo store's
+#      Lengow and Letzshop accounts pointed at the marketplace sandbox);
+#   5. honcho runs web (gunicorn on 127.0.0.1:$PORT, default 5000), worker, scheduler and
+#      the marketplace sandbox (127.0.0.1:$SANDBOX_PORT, default 5050) from Procfile.dev;
+#      once web and sandbox answer, one order import of the demo accounts runs.
+#      Ctrl-C stops all of them and the private Redis.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,10 +38,14 @@ fi
 export MERCATO_ENV=development
 export FLASK_SKIP_DOTENV=1 # .env was loaded above; silence Flask's python-dotenv tip
 export MERCATO_DEV_PORT=${PORT:-5000}
+export MERCATO_SANDBOX_PORT=${SANDBOX_PORT:-5050}
 url="http://127.0.0.1:$MERCATO_DEV_PORT"
+sandbox_url="http://127.0.0.1:$MERCATO_SANDBOX_PORT"
+# The demo accounts' base URL is the local sandbox: let the outbound guard through to it.
+export MERCATO_OUTBOUND_ALLOW="${MERCATO_OUTBOUND_ALLOW:+$MERCATO_OUTBOUND_ALLOW,}127.0.0.1:$MERCATO_SANDBOX_PORT"
 
-# Refuse early (before touching Redis) when the port is taken, e.g. by another make run.
-if ! "$venv/bin/python" - "$MERCATO_DEV_PORT" <<'PY'
+port_free() {
+    "$venv/bin/python" - "$1" <<'PY'
 import socket, sys
 
 with socket.socket() as sock:
@@ -48,9 +55,17 @@ with socket.socket() as sock:
     except OSError:
         sys.exit(1)
 PY
-then
+}
+
+# Refuse early (before touching Redis) when a port is taken, e.g. by another make run.
+if ! port_free "$MERCATO_DEV_PORT"; then
     echo "make run: 127.0.0.1:$MERCATO_DEV_PORT is already in use (another make run?)." \
         "Stop it, or pick another port: PORT=5001 make run" >&2
+    exit 1
+fi
+if ! port_free "$MERCATO_SANDBOX_PORT"; then
+    echo "make run: the sandbox port 127.0.0.1:$MERCATO_SANDBOX_PORT is already in use." \
+        "Pick another one: SANDBOX_PORT=5051 make run" >&2
     exit 1
 fi
 
@@ -77,23 +92,30 @@ fi
 say "flask db upgrade"
 "$venv/bin/flask" --app wsgi db upgrade
 say "flask demo seed"
-"$venv/bin/flask" --app wsgi demo seed
+"$venv/bin/flask" --app wsgi demo seed --sandbox-url "$sandbox_url"
 
-# Announce the URL once the web process answers its health check.
-"$venv/bin/python" - "$url" <<'PY' &
+# Once web and sandbox answer: announce the URL, then poll the demo accounts once so the
+# orders page has orders (later polls: `flask orders import --account ID`).
+(
+    "$venv/bin/python" - "$url/healthz" "$sandbox_url/_sandbox/state" <<'PY' || exit 0
 import sys, time, urllib.request
 
-url = sys.argv[1]
 deadline = time.monotonic() + 120
-while time.monotonic() < deadline:
+pending = list(sys.argv[1:])
+while pending and time.monotonic() < deadline:
     try:
-        with urllib.request.urlopen(url + "/healthz", timeout=2):  # noqa: S310
-            print(f"\n==> Mercato is up: {url}  (Ctrl-C stops everything)\n", flush=True)
-            sys.exit(0)
+        with urllib.request.urlopen(pending[0], timeout=2):  # noqa: S310
+            pending.pop(0)
     except OSError:
         time.sleep(0.5)
+sys.exit(1 if pending else 0)
 PY
+    printf '\n==> Mercato is up: %s  (Ctrl-C stops everything)\n' "$url"
+    printf '==> marketplace sandbox on %s; importing the demo accounts'"'"' orders\n' "$sandbox_url"
+    "$venv/bin/flask" --app wsgi demo import-orders 2>&1 | grep -E '^\{' || true
+    printf '==> orders imported: %s/store/demo/orders\n\n' "$url"
+) &
 waiter=$!
 
-say "starting web ($url), worker and scheduler; Ctrl-C stops everything"
+say "starting web ($url), worker, scheduler and sandbox ($sandbox_url); Ctrl-C stops everything"
 "$venv/bin/honcho" --env /dev/null --procfile Procfile.dev start

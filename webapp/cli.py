@@ -205,8 +205,18 @@ def products_export(store_code: str, language: str | None, fmt: str) -> None:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+DEMO_PASSWORD = "mercato-demo"  # noqa: S105 (printed for a local demo on purpose)
+
+
 @demo_cli.command("seed")
-def demo_seed() -> None:
+@click.option(
+    "--sandbox-url",
+    default=None,
+    help="Also give the demo store a Lengow (5622) and a Letzshop account on this marketplace "
+    "sandbox (make run passes the one it starts); its address must be in "
+    "MERCATO_OUTBOUND_ALLOW.",
+)
+def demo_seed(sandbox_url: str | None) -> None:
     """Create (once) a demo store, an admin and a store user, and print how to log in."""
     store = db.session.scalar(select(Store).where(Store.code == "demo"))
     if store is None:
@@ -217,15 +227,95 @@ def demo_seed() -> None:
     for email, is_admin, store_id in logins:
         if not db.session.scalar(select(User).where(User.email == email)):
             user = User(email=email, is_admin=is_admin, store_id=store_id)
-            user.set_password("mercato-demo")
+            user.set_password(DEMO_PASSWORD)
             db.session.add(user)
     from webapp.feeds.defaults import ensure_store_feeds
 
     ensure_store_feeds(store)
     db.session.commit()
+    if sandbox_url:
+        for account in _demo_accounts(store, sandbox_url.rstrip("/")):
+            click.echo(
+                f"Demo account {account.id}: {account.name} on {account.settings['base_url']}"
+            )
     click.echo("Demo ready. Log in at http://127.0.0.1:5000/login with:")
-    click.echo("  admin:      admin@mercato.local / mercato-demo")
-    click.echo("  store user: store@mercato.local / mercato-demo  (store 'demo')")
+    click.echo(f"  admin:      admin@mercato.local / {DEMO_PASSWORD}")
+    click.echo(f"  store user: store@mercato.local / {DEMO_PASSWORD}  (store 'demo')")
+
+
+def _demo_accounts(store: Store, sandbox_url: str) -> list:
+    """The demo store's sandbox accounts, created once; pointed at ``sandbox_url`` every time
+    (make run may start the sandbox on another port). Credentials are the sandbox's own."""
+    from webapp.accounts import AccountError, check_base_url, create_account
+    from webapp.models import Account
+
+    wanted = (
+        (
+            "lengow",
+            "Lengow Menzzo (sandbox)",
+            {"account_id": "5622", "base_url": sandbox_url},
+            {"access_token": "sandbox-access-5622", "secret": "sandbox-secret-5622"},
+        ),
+        (
+            "letzshop",
+            "Letzshop (sandbox)",
+            {"base_url": f"{sandbox_url}/graphql"},
+            {"api_token": "sandbox-letzshop-token"},
+        ),
+    )
+    accounts = []
+    try:
+        for connector, name, settings, secrets in wanted:
+            account = db.session.scalar(
+                select(Account).where(Account.store_id == store.id, Account.name == name)
+            )
+            if account is None:
+                account = create_account(
+                    store, connector, name, settings=settings, secrets=secrets, live=True
+                )
+            elif account.settings.get("base_url") != settings["base_url"]:
+                check_base_url(settings["base_url"])
+                account.settings = {**account.settings, "base_url": settings["base_url"]}
+                db.session.commit()
+            accounts.append(account)
+    except AccountError as exc:
+        raise click.ClickException(f"Demo accounts not created: {exc}") from exc
+    return accounts
+
+
+@demo_cli.command("import-orders")
+def demo_import_orders() -> None:
+    """Poll each active account of the demo store once, inline (make run does it at start).
+    One account failing does not stop the others; one JSON line per account."""
+    from webapp.models import Account
+    from webapp.orders.service import import_orders
+
+    store = _store("demo")
+    accounts = db.session.scalars(
+        select(Account)
+        .where(Account.store_id == store.id, Account.retired_at.is_(None))
+        .order_by(Account.id)
+    ).all()
+    for account in accounts:
+        try:
+            run = import_orders(account, trigger="cli")
+        except Exception as exc:  # noqa: BLE001 - report it and go on with the next account
+            db.session.rollback()
+            click.echo(json.dumps({"account": account.id, "status": "failed", "error": str(exc)}))
+            continue
+        click.echo(
+            json.dumps(
+                {
+                    "account": account.id,
+                    "name": account.name,
+                    "status": run.status,
+                    "fetched": run.total_processed,
+                    "created": run.imported_count,
+                    "parked": run.parked_count,
+                    "errors": run.error_count,
+                }
+            )
+        )
 
 
 @secrets_cli.command("rotate")

@@ -1,7 +1,7 @@
 """monitoring and the error inbox: operator tokens, messages by time, open messages
 
 Revision ID: 0009_monitoring
-Revises: 0006_feeds
+Revises: 0007_orders_ui
 Create Date: 2026-11-22 15:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_monitoring"
-down_revision = "0006_feeds"
+down_revision = "0007_orders_ui"
 branch_labels = None
 depends_on = None
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 
 from tests.webapp.conftest import csrf_from
+from webapp.accounts import create_account
 from webapp.extensions import db
-from webapp.models import ApiToken, Feed, MarketplaceProduct, Message, Run
+from webapp.models import ApiToken, Feed, MarketplaceProduct, Message, Order, Run
 
 # Routes that are not store-scoped at all, by endpoint.
 PUBLIC_OR_SELF = {
@@ -51,7 +52,22 @@ def foreign(app, other_store, other_user):
     db.session.add_all([message, product])
     token_row, _ = ApiToken.issue(other_user, "theirs")
     db.session.commit()
+    account = create_account(
+        other_store, "letzshop", "SECRET-1 account", secrets={"api_token": "SECRET-1-token"}
+    )
+    order = Order(
+        store_id=other_store.id,
+        account_id=account.id,
+        channel="letzshop",
+        channel_order_id="SECRET-1",
+        status="confirmed",
+        customer_name="SECRET-1 customer",
+    )
+    db.session.add(order)
+    db.session.commit()
     return {
+        "order": order.id,
+        "account": account.id,
         "code": other_store.code,
         "run": run.id,
         "message": message.id,
@@ -66,7 +82,9 @@ def _value_for(argument: str, foreign: dict):
     name = argument.lower()
     if name == "code":
         return foreign["code"]
-    for key in ("message", "product", "token", "feed"):
+    if name == "connector":
+        return "letzshop"
+    for key in ("order", "account", "message", "product", "token", "feed"):
         if key in name:
             return foreign[key]
     if any(key in name for key in ("run", "job", "import")) or name == "id":
@@ -91,29 +109,41 @@ def test_every_route_hides_other_stores_from_a_store_user(app, store_client, sto
     csrf = csrf_from(store_client.get("/store/acme/marketplace").text)
     checked = []
     for rule in _routes(app):
-        values = {arg: _value_for(arg, foreign) for arg in rule.arguments}
-        url = _build(app, rule, values)
-        is_api = rule.rule.startswith("/api/")
         is_admin = rule.endpoint.startswith("admin.") or "/admin/" in rule.rule
         if not rule.arguments and not is_admin:
             continue  # not scoped by a parameter: covered by the store's own tests
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            if is_api:
-                response = store_client.open(
-                    url,
-                    method=method,
-                    headers={"Authorization": f"Bearer {token}"},
-                    json={} if method != "GET" else None,
-                )
-                allowed = {404} if not is_admin else {403, 404}
-            else:
-                data = {"csrf_token": csrf} if method != "GET" else None
-                response = store_client.open(url, method=method, data=data)
-                allowed = {404}
-            assert response.status_code in allowed, (method, url, response.status_code)
-            assert "SECRET-1" not in response.get_data(as_text=True)
-            checked.append((method, rule.rule))
+        values = {arg: _value_for(arg, foreign) for arg in rule.arguments}
+        urls = [_build(app, rule, values)]
+        if "code" in rule.arguments and rule.arguments - {"code", "connector"}:
+            # The user's own store with another store's ids (order, account, run...): 404 too.
+            urls.append(_build(app, rule, {**values, "code": "acme"}))
+        for url in urls:
+            checked += _check(store_client, rule, url, token, csrf, is_admin)
     assert len(checked) >= 10, checked
+    assert any("/store/acme/orders/" in url for _, url in checked)
+    assert any("/store/acme/accounts/" in url for _, url in checked)
+
+
+def _check(client, rule, url, token, csrf, is_admin) -> list:
+    checked = []
+    is_api = rule.rule.startswith("/api/")
+    for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        if is_api:
+            response = client.open(
+                url,
+                method=method,
+                headers={"Authorization": f"Bearer {token}"},
+                json={} if method != "GET" else None,
+            )
+            allowed = {404} if not is_admin else {403, 404}
+        else:
+            data = {"csrf_token": csrf} if method != "GET" else None
+            response = client.open(url, method=method, data=data)
+            allowed = {404}
+        assert response.status_code in allowed, (method, url, response.status_code)
+        assert "SECRET-1" not in response.get_data(as_text=True)
+        checked.append((method, url))
+    return checked
 
 
 def _build(app, rule, values):

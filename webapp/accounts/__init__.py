@@ -61,6 +61,42 @@ def create_account(
     return account
 
 
+def update_account(
+    account: Account,
+    name: str,
+    *,
+    settings: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+    live: bool | None = None,
+) -> Account:
+    """Change an account's name and settings; a secret left blank keeps its stored value
+    (forms never show secrets back). Validated as :func:`create_account` validates."""
+    cls = connector_class(account.connector)
+    settings = dict(settings or {})
+    given = {k: v for k, v in (secrets or {}).items() if v not in (None, "")}
+    misplaced = sorted(set(settings) & cls.secret_names())
+    if misplaced:
+        raise AccountError(f"{', '.join(misplaced)} is a secret: pass it as a secret.")
+    merged_secrets = {**account.secrets(), **given}
+    try:
+        values = cls.validate_settings({**settings, **merged_secrets})
+    except ValueError as exc:
+        raise AccountError(str(exc)) from exc
+    plain = {k: v for k, v in values.items() if k not in cls.secret_names()}
+    check_base_url(plain.get("base_url"))
+    name = (name or "").strip()
+    if not name:
+        raise AccountError("Give the account a name.")
+    account.name = name[:255]
+    account.settings = plain
+    if live is not None:
+        account.is_live = live
+    if given:
+        account.set_secrets(given)
+    db.session.commit()
+    return account
+
+
 def check_base_url(url: str | None) -> None:
     """A base URL is user-steerable outbound traffic: the same guard as feed URLs applies."""
     if not url:

@@ -96,7 +96,10 @@ class Order(TimestampMixin, db.Model):
             "account_id", "channel", "channel_order_id", name="uq_orders_account_channel_order"
         ),
         db.Index("ix_orders_store_status", "store_id", "status"),
-        db.Index("ix_orders_store_ordered", "store_id", "ordered_at"),
+        # The orders page (newest order first, id-first pages) and the bell (arrived since a
+        # moment); PostgreSQL also has a trigram index for searches (migration 0007).
+        db.Index("ix_orders_store_ordered", "store_id", "ordered_at", "id"),
+        db.Index("ix_orders_store_created", "store_id", "created_at"),
     )
 
     @property

@@ -36,6 +36,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     is_admin = db.Column(db.Boolean, nullable=False, default=False)
     store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), index=True)
     is_active = db.Column(db.Boolean, nullable=False, default=True)
+    # When the user last opened the orders page: the bell counts orders that arrived since.
+    orders_seen_at = db.Column(db.DateTime)
 
     store = db.relationship(Store)
 

@@ -1,4 +1,4 @@
-"""The store portal: /store/<code>/... (imports, products, settings)."""
+"""The store portal: /store/<code>/... (imports, products, settings, orders, accounts)."""
 
 from __future__ import annotations
 
@@ -6,4 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("store", __name__, url_prefix="/store/<code>")
 
-from webapp.store import routes  # noqa: E402, F401
+from webapp.store import accounts, orders, routes  # noqa: E402, F401

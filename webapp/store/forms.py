@@ -8,12 +8,13 @@ from wtforms import (
     BooleanField,
     DecimalField,
     IntegerField,
+    PasswordField,
     SelectField,
     StringField,
     URLField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import URL, Length, NumberRange, Optional
+from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
 LANGUAGE_CHOICES = [
     SelectChoice("fr", "French"),
@@ -58,3 +59,35 @@ class PublishForm(FlaskForm):
     sale_price = DecimalField("Sale price", places=2, validators=[Optional(), NumberRange(min=0)])
     availability = SelectField("Availability", choices=AVAILABILITY_CHOICES, default="")
     is_active = BooleanField("Active", default=True)
+
+
+SETTING_PREFIX = "setting_"
+
+
+def account_form(connector_cls, *, editing: bool, **kwargs) -> FlaskForm:
+    """A form for one connector's account, built from its declared settings. Secret settings
+    are password fields that never render a value: a secret is write-only, and on an edit a
+    blank one keeps what is stored."""
+
+    class AccountForm(FlaskForm):
+        name = StringField("Name", validators=[DataRequired(), Length(max=255)])
+        live = BooleanField("Live (orders are real; off: test mode)")
+
+    for setting in connector_cls.all_settings():
+        label = setting.label + ("" if setting.required else " (optional)")
+        if setting.secret:
+            hint = "Stored; leave blank to keep it." if editing else setting.help
+            field = PasswordField(label, validators=[Optional()], description=hint)
+        else:
+            field = StringField(label, default=setting.default, description=setting.help)
+        setattr(AccountForm, SETTING_PREFIX + setting.name, field)
+    return AccountForm(**kwargs)
+
+
+def account_form_values(form, connector_cls) -> tuple[dict[str, str], dict[str, str]]:
+    """(settings, secrets) as typed in ``form``."""
+    settings, secrets = {}, {}
+    for setting in connector_cls.all_settings():
+        value = (getattr(form, SETTING_PREFIX + setting.name).data or "").strip()
+        (secrets if setting.secret else settings)[setting.name] = value
+    return settings, secrets

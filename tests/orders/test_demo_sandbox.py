@@ -1,0 +1,70 @@
+"""`flask demo seed --sandbox-url` and `flask demo import-orders`: what make run does at start,
+against the marketplace sandbox served over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from webapp.extensions import db
+from webapp.models import Account, Order
+from webapp.sandbox.app import create_sandbox_app
+
+
+@pytest.fixture
+def sandbox(app):
+    sandbox_app = create_sandbox_app({"SANDBOX_ORDERS": 30, "SANDBOX_STEP_SECONDS": 86400})
+    server = make_server("127.0.0.1", 0, sandbox_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["MERCATO_OUTBOUND_ALLOW"] = [url.removeprefix("http://")]
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+def cli(app, *args):
+    result = app.test_cli_runner().invoke(args=list(args))
+    db.session.rollback()
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_seed_creates_the_sandbox_accounts_once_and_follows_the_port(app, sandbox):
+    for _ in range(2):
+        cli(app, "demo", "seed", "--sandbox-url", sandbox)
+    accounts = db.session.scalars(select(Account).order_by(Account.id)).all()
+    assert [(a.connector, a.settings["base_url"]) for a in accounts] == [
+        ("lengow", sandbox),
+        ("letzshop", f"{sandbox}/graphql"),
+    ]
+    assert accounts[0].settings["account_id"] == "5622" and accounts[0].is_live
+    assert "sandbox-access-5622" not in accounts[0].secrets_encrypted
+    moved = sandbox.replace(sandbox.rsplit(":", 1)[1], "5999")
+    app.config["MERCATO_OUTBOUND_ALLOW"].append("127.0.0.1:5999")
+    cli(app, "demo", "seed", "--sandbox-url", moved)
+    db.session.refresh(accounts[0])
+    assert accounts[0].settings["base_url"] == moved
+    assert db.session.scalar(select(func.count(Account.id))) == 2
+
+
+def test_seed_refuses_a_sandbox_the_outbound_guard_does_not_allow(app, sandbox):
+    app.config["MERCATO_OUTBOUND_ALLOW"] = []
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--sandbox-url", sandbox])
+    assert result.exit_code != 0 and "loopback" in result.output
+    assert db.session.scalar(select(func.count(Account.id))) == 0
+
+
+def test_import_orders_fills_the_demo_order_book(app, sandbox):
+    cli(app, "demo", "seed", "--sandbox-url", sandbox)
+    result = cli(app, "demo", "import-orders")
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [line["status"] for line in lines] == ["completed_with_errors"] * 2  # unknown SKUs
+    assert all(line["fetched"] == 30 and line["created"] > 0 for line in lines)
+    channels = set(db.session.scalars(select(Order.channel)))
+    assert "letzshop" in channels and len(channels) > 1
