@@ -152,6 +152,9 @@ def test_resolve_one_then_a_group(store_client, inbox):
     assert 'data-count="1"' in store_client.get("/inbox/bell").text
     response = post(store_client, "/store/acme/inbox/causes/unknown_sku/resolve")
     assert "1 marked resolved" in response.text and 'data-inbox="empty"' in response.text
+    # The group is gone: acting on it again is acting on nothing.
+    assert post(store_client, "/store/acme/inbox/causes/unknown_sku/resolve").status_code == 404
+    assert post(store_client, "/store/acme/inbox/causes/unknown_sku/retry").status_code == 404
 
 
 def test_actions_need_csrf_and_stay_in_the_store(store_client, inbox):

@@ -131,9 +131,9 @@ def resolve_message(code: str, message_id: int):
 @login_required
 def retry_cause(code: str, cause: str):
     store = store_or_404(code)
-    if cause not in retry.HANDLERS:
-        abort(404)
-    ids = service.group_ids(store.id, cause)
+    ids = service.group_ids(store.id, cause[:64])
+    if cause not in retry.HANDLERS or not ids:
+        abort(404)  # no such open group in this store
     return _render(_back(store), notice=_enqueue(store, ids))
 
 
@@ -141,7 +141,10 @@ def retry_cause(code: str, cause: str):
 @login_required
 def resolve_cause(code: str, cause: str):
     store = store_or_404(code)
-    count = service.resolve(service.group_ids(store.id, cause[:64]), current_user.email)
+    ids = service.group_ids(store.id, cause[:64])
+    if not ids:
+        abort(404)  # no such open group in this store
+    count = service.resolve(ids, current_user.email)
     return _render(_back(store), notice=f"{count} marked resolved.")
 
 
