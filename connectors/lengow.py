@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from types import MappingProxyType
 
-from connectors.base import Capability, Connector, Setting
+from connectors.base import Capability, Connector, OutboundRequest, Setting
 from connectors.http import LengowTokenProvider
 from connectors.orders import (
     BOOK,
@@ -207,18 +207,35 @@ class LengowConnector(Connector):
                 return normalize_order(raw)
         return None
 
+    outbound_actions = frozenset({"order.merchant_order_id"})
+
+    def outbound_request(self, action: str, params) -> OutboundRequest:
+        if action != "order.merchant_order_id":
+            return super().outbound_request(action, params)
+        # Tell Lengow our order id for its order (PATCH /v3.0/orders/moi/).
+        return OutboundRequest(
+            "PATCH",
+            "/v3.0/orders/moi/",
+            {
+                "account_id": int(self.config["account_id"]),
+                "marketplace": params["channel"],
+                "marketplace_order_id": params["channel_order_id"],
+                "merchant_order_id": [params["merchant_order_id"]],
+            },
+            idempotent=True,  # the same id sent twice is the same state
+        )
+
     def acknowledge_order(
         self, channel: str, channel_order_id: str, merchant_order_id: str
     ) -> None:
-        """Tell Lengow our order id for its order (PATCH /v3.0/orders/moi/)."""
-        self.http.request(
-            "PATCH",
-            "/v3.0/orders/moi/",
-            json={
-                "account_id": int(self.config["account_id"]),
-                "marketplace": channel,
-                "marketplace_order_id": channel_order_id,
-                "merchant_order_id": [merchant_order_id],
-            },
-            idempotent=True,  # the same id sent twice is the same state
+        """Send the merchant order id now (the order book sends through webapp.outbound)."""
+        self.send(
+            self.outbound_request(
+                "order.merchant_order_id",
+                {
+                    "channel": channel,
+                    "channel_order_id": channel_order_id,
+                    "merchant_order_id": merchant_order_id,
+                },
+            )
         )

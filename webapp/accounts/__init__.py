@@ -8,6 +8,7 @@ from connectors import registry
 from connectors.outbound import OutboundRefused, check_url, parse_allowlist
 from webapp.extensions import db
 from webapp.models import Account, Store
+from webapp.outbound import record_creation
 
 
 class AccountError(ValueError):
@@ -30,6 +31,7 @@ def create_account(
     settings: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
     live: bool = False,
+    by: str = "system",
 ) -> Account:
     """Validate against the connector's declaration and save; secrets go in encrypted."""
     cls = connector_class(connector)
@@ -51,6 +53,8 @@ def create_account(
     )
     account.set_secrets({k: v for k, v in values.items() if k in cls.secret_names()})
     db.session.add(account)
+    db.session.flush()
+    record_creation(account, by=by)
     db.session.commit()
     return account
 
@@ -78,5 +82,6 @@ def masked(account: Account) -> dict:
         "settings": account.settings,
         "secrets": account.masked_secrets(),
         "live": account.is_live,
+        "mode": account.mode,
         "retired": account.is_retired,
     }
