@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from connectors import jsonio
 from connectors.http import ConnectorHttp, TokenProvider
 from connectors.outbound import Allowlist, Resolver
 
@@ -230,11 +231,13 @@ class Connector:
 
     def describe(self, request: OutboundRequest) -> dict[str, Any]:
         """Method, URL and body of ``request`` as recorded and shown: secrets masked."""
-        return {
-            "method": request.method,
-            "url": mask_values(f"{self.base_url}{request.path}", self.secrets),
-            "body": mask_values(request.body, self.secrets),
-        }
+        url, body = f"{self.base_url}{request.path}", request.body
+        hidden = [str(v) for v in self.secrets.values() if not _missing(v)]
+        # Walking the body costs more than looking for the secrets in its text first.
+        text = url + (jsonio.dumps(body) if body is not None else "")
+        if any(secret in text for secret in hidden):
+            url, body = mask_values(url, self.secrets), mask_values(body, self.secrets)
+        return {"method": request.method, "url": url, "body": body}
 
     def send(self, request: OutboundRequest) -> Any:
         return self.http.request(

@@ -34,6 +34,7 @@ from connectors.http import LengowTokenProvider
 from connectors.orders import (
     BOOK,
     PARK,
+    LazyOrder,
     OrderLine,
     UnifiedOrder,
     currency_code,
@@ -98,6 +99,19 @@ def _name(address: dict | None) -> str | None:
         part for part in (address.get("first_name"), address.get("last_name")) if part
     )
     return full or None
+
+
+def peek_order(raw: dict) -> tuple:
+    """What a poll compares, as :func:`normalize_order` reads it: channel, channel order id,
+    marketplace status, Mercato status, disposition."""
+    status, disposition = map_status(raw.get("lengow_status"))
+    return (
+        raw["marketplace"],
+        str(raw["marketplace_order_id"]),
+        raw.get("marketplace_status") or raw.get("lengow_status"),
+        status,
+        disposition,
+    )
 
 
 def normalize_order(raw: dict) -> UnifiedOrder:
@@ -189,7 +203,7 @@ class LengowConnector(Connector):
             "page_size": 100,
         }
         for page in iter_pages_next_link(self.http, "/v3.0/orders/", params):
-            yield [normalize_order(raw) for raw in page]
+            yield [LazyOrder(raw, peek_order, normalize_order) for raw in page]
 
     def fetch_order(self, channel: str, channel_order_id: str) -> UnifiedOrder | None:
         """One order by its marketplace id (for rechecking a parked order); None if gone."""

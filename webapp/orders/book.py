@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.orders import BOOK, UnifiedOrder
@@ -104,30 +104,57 @@ def _key(unified: UnifiedOrder) -> tuple[str, str]:
     return (unified.channel, unified.channel_order_id)
 
 
+# PostgreSQL: one index probe per key, whatever the statistics say. With lists on two of the
+# unique index's three columns, a planner without fresh statistics (a new account's first
+# import) scans every order of the account on each page instead.
+PG_LOOKUP = """
+SELECT o.id, o.channel, o.channel_order_id, o.marketplace_status, o.{extra}
+FROM unnest(CAST(:channels AS text[]), CAST(:ids AS text[])) AS k(channel, channel_order_id)
+CROSS JOIN LATERAL (
+    SELECT id, channel, channel_order_id, marketplace_status, {extra} FROM {table} AS t
+    WHERE t.account_id = :account AND t.channel = k.channel
+      AND t.channel_order_id = k.channel_order_id
+    LIMIT 1
+) AS o
+"""
+
+
+def _rows(table, extra: str, account: Account, keys: set[tuple[str, str]]):
+    if db.session.get_bind().dialect.name == "postgresql":
+        ordered = sorted(keys)
+        return db.session.execute(
+            text(PG_LOOKUP.format(table=table.name, extra=extra)),
+            {
+                "channels": [k[0] for k in ordered],
+                "ids": [k[1] for k in ordered],
+                "account": account.id,
+            },
+        )
+    # SQLite: both key columns in the condition, so the unique index answers with probes.
+    return db.session.execute(
+        select(table.c.id, table.c.channel, table.c.channel_order_id)
+        .add_columns(table.c.marketplace_status, table.c[extra])
+        .where(
+            table.c.account_id == account.id,
+            table.c.channel.in_(sorted({k[0] for k in keys})),
+            table.c.channel_order_id.in_(sorted({k[1] for k in keys})),
+        )
+    )
+
+
 def _lookup(account: Account, keys: set[tuple[str, str]]):
-    ids = sorted({k[1] for k in keys})
     booked: dict[tuple[str, str], _Booked] = {}
     parked: dict[tuple[str, str], _Parked] = {}
-    if not ids:
+    if not keys:
         return booked, parked
-    for row in db.session.execute(
-        select(ORDERS.c.id, ORDERS.c.channel, ORDERS.c.channel_order_id)
-        .add_columns(ORDERS.c.marketplace_status, ORDERS.c.status)
-        .where(ORDERS.c.account_id == account.id, ORDERS.c.channel_order_id.in_(ids))
-    ):
-        if (row.channel, row.channel_order_id) in keys:
-            booked[(row.channel, row.channel_order_id)] = _Booked(
-                row.id, row.marketplace_status, row.status
-            )
-    for row in db.session.execute(
-        select(PARKED_TABLE.c.id, PARKED_TABLE.c.channel, PARKED_TABLE.c.channel_order_id)
-        .add_columns(PARKED_TABLE.c.marketplace_status, PARKED_TABLE.c.outcome)
-        .where(PARKED_TABLE.c.account_id == account.id, PARKED_TABLE.c.channel_order_id.in_(ids))
-    ):
-        if (row.channel, row.channel_order_id) in keys:
-            parked[(row.channel, row.channel_order_id)] = _Parked(
-                row.id, row.marketplace_status, row.outcome
-            )
+    for row in _rows(ORDERS, "status", account, keys):
+        key = (row[1], row[2])
+        if key in keys:
+            booked[key] = _Booked(row[0], row[3], row[4])
+    for row in _rows(PARKED_TABLE, "outcome", account, keys):
+        key = (row[1], row[2])
+        if key in keys:
+            parked[key] = _Parked(row[0], row[3], row[4])
     return booked, parked
 
 

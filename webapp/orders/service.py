@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from connectors import registry
 from connectors.errors import ConnectorError
 from connectors.outbound import parse_allowlist
+from connectors.pagination import prefetch
 from webapp.extensions import db
 from webapp.models import Account, Message, Run
 from webapp.models import runs as R
@@ -102,7 +103,7 @@ def _write_page(run: Run, account: Account, connector, page, changed_by: str) ->
                 )
             )
     if messages:
-        db.session.execute(insert(Message), messages)
+        db.session.execute(insert(Message.__table__), messages)
     record(acks)
     return outcomes
 
@@ -152,7 +153,9 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
     changed_by = f"marketplace:{account.connector}"
     try:
         connector = connector_for(account)
-        for page in connector.fetch_orders(since.strftime("%Y-%m-%dT%H:%M:%SZ")):
+        # The next page is fetched while this one is written.
+        pages = prefetch(connector.fetch_orders(since.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        for page in pages:
             for outcome in _write_page(run, account, connector, page, changed_by):
                 counter = COUNTERS[outcome.kind]
                 setattr(run, counter, getattr(run, counter) + 1)
