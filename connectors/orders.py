@@ -55,6 +55,11 @@ class UnifiedOrder:
     lines: list[OrderLine] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def unified(self) -> UnifiedOrder:
+        """Itself (a :class:`LazyOrder` normalises here)."""
+        return self
+
 
 class LazyOrder:
     """An order as a page delivers it: what a poll compares (key, statuses, disposition) read
@@ -83,6 +88,14 @@ class LazyOrder:
         self.raw = raw
         self._normalize = normalize
         self._full = None
+
+    @property
+    def unified(self) -> UnifiedOrder:
+        """The whole order, normalised (once)."""
+        full = self._full
+        if full is None:
+            full = self._full = self._normalize(self.raw)
+        return full
 
     def __getattr__(self, name: str):
         # Only called for what the slots above do not hold.

@@ -9,27 +9,13 @@ import threading
 import pytest
 import requests
 from sqlalchemy import func, select
-from rq import SimpleWorker
-from werkzeug.serving import make_server
 
+from tests.orders.helpers import sandbox_counters, work_default_queue
 from webapp.accounts import create_account
 from webapp.extensions import db, queue
 from webapp.models import Message, Order, OrderStatusHistory, ParkedOrder
 from webapp.models.base import utcnow
 from webapp.orders.service import import_orders, recheck_parked
-from webapp.sandbox.app import create_sandbox_app
-
-
-@pytest.fixture
-def sandbox():
-    # Real time (tokens expire as they would), but no lifecycle step during a test.
-    app = create_sandbox_app({"SANDBOX_ORDERS": 250, "SANDBOX_STEP_SECONDS": 86400})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    yield url
-    server.shutdown()
 
 
 @pytest.fixture
@@ -49,16 +35,6 @@ def account(app, store, sandbox):
 def sandbox_orders(url: str) -> dict[str, str]:
     state = requests.get(f"{url}/_sandbox/state", timeout=10).json()["accounts"]["5622"]
     return state
-
-
-def sandbox_counters(url: str) -> dict[str, int]:
-    return requests.get(f"{url}/_sandbox/state?ids=0", timeout=10).json()["counters"]
-
-
-def work_default_queue() -> bool:
-    """Run the queued jobs (the outbound step) with an in-process RQ worker, as RQ would."""
-    default = queue("default")
-    return SimpleWorker([default], connection=default.connection).work(burst=True)
 
 
 def booked_and_parked(account) -> tuple[list[str], list[str]]:

@@ -315,6 +315,7 @@ def _resolve(waiting: _Parked, key, resolution: str, park_inserts, resolved, now
 
 
 def _order_row(account: Account, unified: UnifiedOrder, status: str, mp, now) -> dict:
+    unified = unified.unified  # a lazily read order, normalised now
     merchant_ids = unified.merchant_order_ids
     return {
         "store_id": account.store_id,
@@ -381,7 +382,7 @@ def _book(account, new: dict, booked: dict, moves: list, changed_by: str, now) -
     if not new:
         return
     products = _products_by_sku(
-        account.store_id, [line.sku for p in new.values() for line in p.unified.lines]
+        account.store_id, [line.sku for p in new.values() for line in p.unified.unified.lines]
     )
     items, history = [], []
     for key, pending in new.items():
@@ -389,7 +390,7 @@ def _book(account, new: dict, booked: dict, moves: list, changed_by: str, now) -
         booked[key] = _Booked(order_id, pending.moves[-1][3], pending.moves[-1][1])
         for outcome in pending.outcomes:
             outcome.order_id = order_id
-        unified = pending.unified
+        unified = pending.unified.unified
         notes = pending.outcomes[0].notes
         for line in unified.lines:
             product_id = products.get(line.sku) if line.sku else None
