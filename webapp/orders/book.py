@@ -473,13 +473,20 @@ def _move(moves: list, changed_by: str, now) -> None:
         db.session.execute(insert(HISTORY), history)
 
 
+MARKETPLACE_PRODUCTS = MarketplaceProduct.__table__
+PRODUCTS = Product.__table__
+
+
 def _products_by_sku(store_id: int, skus: list[str | None]) -> dict[str, int]:
     wanted = sorted({s for s in skus if s})
     if not wanted:
         return {}
     rows = db.session.execute(
-        select(MarketplaceProduct.marketplace_product_id, Product.id)
-        .join(Product, Product.marketplace_product_id == MarketplaceProduct.id)
-        .where(Product.store_id == store_id, MarketplaceProduct.marketplace_product_id.in_(wanted))
+        select(MARKETPLACE_PRODUCTS.c.marketplace_product_id, PRODUCTS.c.id)
+        .join(PRODUCTS, PRODUCTS.c.marketplace_product_id == MARKETPLACE_PRODUCTS.c.id)
+        .where(
+            PRODUCTS.c.store_id == store_id,
+            MARKETPLACE_PRODUCTS.c.marketplace_product_id.in_(wanted),
+        )
     ).all()
     return dict(rows)

@@ -11,6 +11,7 @@ acknowledgement is retried by the next poll.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import timedelta
 
 from flask import current_app
@@ -79,7 +80,7 @@ def _write_page(run: Run, account: Account, connector, page, changed_by: str) ->
     """Book one page, record its messages and the acknowledgements its new orders owe (one
     INSERT each); the caller counts the outcomes and commits."""
     outcomes = apply_page(account, page, changed_by=changed_by)
-    messages, acks = [], []
+    messages, acks, errors = [], [], 0
     for outcome in outcomes:
         if outcome.kind == CREATED and not outcome.unified.merchant_order_ids:
             row = ack_row(
@@ -92,8 +93,7 @@ def _write_page(run: Run, account: Account, connector, page, changed_by: str) ->
             if row is not None:
                 acks.append(row)
         for note in outcome.notes:
-            if note.severity == "error":
-                run.error_count += 1
+            errors += note.severity == "error"
             messages.append(
                 _note(
                     run,
@@ -104,6 +104,7 @@ def _write_page(run: Run, account: Account, connector, page, changed_by: str) ->
             )
     if messages:
         db.session.execute(insert(Message.__table__), messages)
+    run.error_count += errors
     record(acks)
     return outcomes
 
@@ -156,9 +157,11 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
         # The next page is fetched while this one is written.
         pages = prefetch(connector.fetch_orders(since.strftime("%Y-%m-%dT%H:%M:%SZ")))
         for page in pages:
-            for outcome in _write_page(run, account, connector, page, changed_by):
-                counter = COUNTERS[outcome.kind]
-                setattr(run, counter, getattr(run, counter) + 1)
+            counts = Counter(
+                COUNTERS[o.kind] for o in _write_page(run, account, connector, page, changed_by)
+            )
+            for counter, n in counts.items():
+                setattr(run, counter, getattr(run, counter) + n)
             run.total_processed += len(page)
             db.session.commit()
         account.last_sync_at = started
