@@ -185,6 +185,7 @@ def test_new_accounts_start_in_test_mode_and_every_switch_is_recorded(app, store
         "changed": True,
         "sent": 0,
         "failed": 0,
+        "deferred": 0,
         "dry_run": 0,
     }
     again = run(app, "accounts", "live", str(account_id))

@@ -49,6 +49,7 @@ BATCH = 200
 STALE_CLAIM = timedelta(minutes=10)
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=6)
+GIVE_UP_AFTER = 3  # failures in a row before a step leaves the rest for the retry
 
 
 def backoff(attempts: int) -> timedelta:
@@ -151,11 +152,20 @@ def _effect(call, now) -> None:
 def send_owed(account: Account, *, connector=None, trigger: str = "schedule") -> dict:
     """Send (live) or record as dry runs (test mode) the account's owed calls that are due.
 
-    Returns ``{"sent", "failed", "dry_run", "run_id", "retry_at"}``; commits as it goes."""
+    Returns ``{"sent", "failed", "deferred", "dry_run", "run_id", "retry_at"}``; commits as
+    it goes. After ``GIVE_UP_AFTER`` failures in a row (the marketplace is down) the step stops
+    and leaves the rest (``deferred``) for the same retry."""
     from webapp.orders.service import connector_for
 
     now = utcnow()
-    summary = {"sent": 0, "failed": 0, "dry_run": 0, "run_id": None, "retry_at": None}
+    summary = {
+        "sent": 0,
+        "failed": 0,
+        "deferred": 0,
+        "dry_run": 0,
+        "run_id": None,
+        "retry_at": None,
+    }
     if not account.is_live:
         result = db.session.execute(
             update(CALLS)
@@ -198,8 +208,14 @@ def send_owed(account: Account, *, connector=None, trigger: str = "schedule") ->
             summary["run_id"] = run.id
             if connector is None:
                 connector = connector_for(account)
-        for call in sorted(claimed, key=lambda c: c.id):
-            _send_one(run, connector, call, summary)
+        streak = 0
+        pending = sorted(claimed, key=lambda c: c.id)
+        while pending and streak < GIVE_UP_AFTER:
+            call = pending.pop(0)
+            streak = 0 if _send_one(run, connector, call, summary) else streak + 1
+        if pending:  # the marketplace keeps failing: the rest waits for the same retry
+            _defer(pending, summary)
+            break
     if run is not None:
         run.status = R.COMPLETED if not summary["failed"] else R.COMPLETED_WITH_ERRORS
         run.completed_at = utcnow()
@@ -228,7 +244,28 @@ def _start_run(account: Account, trigger: str, now) -> Run:
     return run
 
 
-def _send_one(run: Run, connector, call, summary: dict) -> None:
+def _defer(calls: list, summary: dict) -> None:
+    """Claimed calls not tried because the marketplace failed ``GIVE_UP_AFTER`` times in a
+    row: back to ``failed`` (their claim's attempt not counted), due with the last retry."""
+    retry_at = utcnow() + backoff(1)
+    db.session.execute(
+        update(CALLS)
+        .where(CALLS.c.id.in_([c.id for c in calls]), CALLS.c.status == SENDING)
+        .values(
+            status=FAILED,
+            attempts=CALLS.c.attempts - 1,
+            last_error=(
+                f"not tried: the marketplace failed {GIVE_UP_AFTER} calls in a row just before"
+            ),
+            next_attempt_at=retry_at,
+            updated_at=utcnow(),
+        )
+    )
+    db.session.commit()
+    summary["deferred"] += len(calls)
+
+
+def _send_one(run: Run, connector, call, summary: dict) -> bool:
     from connectors.errors import ConnectorError
 
     run.total_processed += 1
@@ -264,6 +301,8 @@ def _send_one(run: Run, connector, call, summary: dict) -> None:
         )
         run.warning_count += 1
         summary["failed"] += 1
+        db.session.commit()
+        return False
     else:
         now = utcnow()
         db.session.execute(
@@ -274,7 +313,8 @@ def _send_one(run: Run, connector, call, summary: dict) -> None:
         _effect(call, now)
         run.imported_count += 1
         summary["sent"] += 1
-    db.session.commit()
+        db.session.commit()
+        return True
 
 
 # -- the job --------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ def test_test_mode_imports_for_real_and_only_records_what_it_would_send(app, sto
     assert send_owed(account) == {
         "sent": 0,
         "failed": 0,
+        "deferred": 0,
         "dry_run": 0,
         "run_id": None,
         "retry_at": None,
@@ -110,6 +111,7 @@ def test_going_live_sends_each_owed_acknowledgement_once(app, store, sandbox):
         "changed": True,
         "sent": booked,
         "failed": 0,
+        "deferred": 0,
         "dry_run": 0,
     }
     assert sandbox_counters(sandbox)["merchant_order_ids_set"] == booked
@@ -151,9 +153,15 @@ def test_a_failed_acknowledgement_is_retried_and_ends_acknowledged(app, store, s
     requests.post(f"{sandbox}/_sandbox/faults", json={"server_error": {"every": 1}}, timeout=10)
     assert work_default_queue()
     fresh()
-    failed = calls(account, status="failed")
-    assert len(failed) == booked and all(c.attempts == 1 and c.last_error for c in failed)
-    assert all(c.next_attempt_at > utcnow() for c in failed)  # backoff
+    # Three tries failed in a row (each after the HTTP layer's own retries): the step stopped
+    # there. The rest of its batch waits, untried, for the same retry; the calls beyond the
+    # batch were never claimed and stay pending.
+    owed = calls(account)
+    failed = [c for c in owed if c.status == "failed"]
+    assert len(owed) == booked and {c.status for c in owed} == {"failed", "pending"}
+    assert [c.attempts for c in failed[:3]] == [1, 1, 1] and all(c.last_error for c in failed)
+    assert all(c.attempts == 0 for c in owed if c not in failed[:3])
+    assert all(c.next_attempt_at - c.updated_at >= timedelta(seconds=29) for c in failed)
     order = db.session.get(Order, failed[0].subject_id)
     assert order.ack_state == "failed"
     message = db.session.scalar(
@@ -173,7 +181,8 @@ def test_a_failed_acknowledgement_is_retried_and_ends_acknowledged(app, store, s
     queue("default").enqueue_job(job)  # what the scheduler does when the time comes
     assert work_default_queue()
     fresh()
-    assert {(c.status, c.attempts) for c in calls(account)} == {("sent", 2)}
+    assert {c.status for c in calls(account)} == {"sent"}
+    assert sorted(c.attempts for c in calls(account)) == [1] * (booked - 3) + [2] * 3
     assert sandbox_counters(sandbox)["merchant_order_ids_set"] == booked
     assert (
         db.session.scalar(

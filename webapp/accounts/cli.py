@@ -99,12 +99,12 @@ def _switch(account_id: int, live: bool, by: str | None) -> None:
     changed = set_mode(account, live, by=by or default_actor())
     # Going live sends what test mode only recorded; going back to test sends nothing.
     summary = send_owed(account, trigger="cli")
-    if summary["failed"]:
+    if summary["failed"] or summary["deferred"]:
         from webapp.outbound import enqueue_send
 
         enqueue_send(account.id, at=summary["retry_at"])
         click.echo(
-            f"{summary['failed']} call(s) failed; they are retried from "
+            f"{summary['failed'] + summary['deferred']} call(s) not sent; they are retried from "
             f"{summary['retry_at']:%Y-%m-%d %H:%M} UTC (or run 'flask orders acks').",
             err=True,
         )
@@ -116,6 +116,7 @@ def _switch(account_id: int, live: bool, by: str | None) -> None:
                 "changed": changed,
                 "sent": summary["sent"],
                 "failed": summary["failed"],
+                "deferred": summary["deferred"],
                 "dry_run": summary["dry_run"],
             }
         )

@@ -246,4 +246,6 @@ def recheck_parked(account: Account, *, trigger: str = "schedule", limit: int = 
         _fail(run, account, exc)
     run.completed_at = utcnow()
     db.session.commit()
+    if account.is_live and run.imported_count and has_due(account):
+        enqueue_send(account.id)  # orders booked now owe their acknowledgement
     return run
