@@ -1,7 +1,8 @@
 """Order import speed against the sandbox (no added latency): first poll and re-poll.
 
 The sandbox runs in its own process (as a marketplace would), warmed up (every order
-serialised once). The run prints, in this order:
+serialised once). The store's catalog holds every SKU the sandbox sells (``--no-catalog``:
+none, so every line is an unknown SKU with an error message). The run prints, in order:
 
 - the serving floor: the time to just read every page through the connector's HTTP layer
   (requests, JSON decoding; no normalising, no database), the best any import can do;
@@ -14,6 +15,7 @@ Acknowledgements are not part of an import any more (the outbound step sends the
 commit), so the figures are the import alone.
 
 Run: python -m bench.import_orders [--orders 10000] [--postgresql postgresql://.../db]
+[--no-catalog]
 The PostgreSQL database's public schema is dropped and rebuilt: give a throwaway database.
 """
 
@@ -114,7 +116,41 @@ def floor(base: str) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def bench_backend(url: str, base: str, workdir: Path) -> list[tuple]:
+def seed_catalog(store) -> int:
+    """The store's products for every SKU the sandbox sells (SKU-<product>-<variant>), so
+    order lines match as they do for a store whose catalog is imported."""
+    from sqlalchemy import insert, select
+
+    from webapp.extensions import db
+    from webapp.models import MarketplaceProduct, Product
+    from webapp.sandbox.data import PRODUCT_WORDS
+
+    skus = [f"SKU-{i:03d}-{v:02d}" for i in range(len(PRODUCT_WORDS)) for v in range(1, 41)]
+    db.session.execute(
+        insert(MarketplaceProduct.__table__),
+        [
+            {"store_id": store.id, "marketplace": "Bench", "marketplace_product_id": sku}
+            | {"content_hash": 0, "created_at": store.created_at, "updated_at": store.created_at}
+            for sku in skus
+        ],
+    )
+    ids = db.session.scalars(
+        select(MarketplaceProduct.id).where(MarketplaceProduct.store_id == store.id)
+    ).all()
+    db.session.execute(
+        insert(Product.__table__),
+        [
+            {"store_id": store.id, "marketplace_product_id": mp_id}
+            | {"is_featured": False, "is_active": True, "display_order": 0}
+            | {"created_at": store.created_at, "updated_at": store.created_at}
+            for mp_id in ids
+        ],
+    )
+    db.session.commit()
+    return len(skus)
+
+
+def bench_backend(url: str, base: str, workdir: Path, catalog: bool) -> list[tuple]:
     from flask_migrate import upgrade
 
     from webapp import create_app
@@ -136,6 +172,8 @@ def bench_backend(url: str, base: str, workdir: Path) -> list[tuple]:
         store = Store(code="bench", name="Bench")
         db.session.add(store)
         db.session.commit()
+        if catalog:
+            seed_catalog(store)
         account = create_account(
             store,
             "lengow",
@@ -181,6 +219,13 @@ def main() -> None:
         default=os.environ.get("BENCH_POSTGRESQL_URL"),
         help="a throwaway PostgreSQL database (its public schema is rebuilt)",
     )
+    parser.add_argument(
+        "--no-catalog",
+        dest="catalog",
+        action="store_false",
+        help="the store has no products: every order line is an unknown SKU with an error "
+        "message (the worst case); by default the store's catalog has every SKU",
+    )
     args = parser.parse_args()
 
     import logging
@@ -205,12 +250,17 @@ def main() -> None:
         for name, url in backends:
             if name == "PostgreSQL":
                 reset_postgresql(url)
-            results.append((name, bench_backend(url, base, workdir)))
+            results.append((name, bench_backend(url, base, workdir, args.catalog)))
     finally:
         sandbox.terminate()
         sandbox.join()
     floor_rate = count / floor_seconds
     print(f"sandbox: {args.orders:,} orders (account 5622, {PAGE_SIZE} a page), own process")
+    print(
+        "store catalog: every SKU the sandbox sells (lines matched)"
+        if args.catalog
+        else "store catalog: empty (every line an unknown SKU, one error message each)"
+    )
     print(
         f"serving floor (fetch + JSON only): {count:,} orders in {floor_seconds:5.2f} s"
         f" = {floor_rate:8,.0f} orders/s"
@@ -231,6 +281,8 @@ def main() -> None:
     print(f"importer peak RSS over the whole run: {peak:.0f} MB")
     print("targets: first import >= 1,000 orders/s, re-poll >= 3,000 orders/s, memory flat")
     command = f"python -m bench.import_orders --orders {args.orders}"
+    if not args.catalog:
+        command += " --no-catalog"
     if args.postgresql:
         command += " --postgresql URL"
     print(f"reproduce: {command}")
