@@ -101,14 +101,9 @@ def record(rows: list[dict]) -> None:
     """Insert owed calls in the caller's transaction; one already recorded stays as it is."""
     if not rows:
         return
-    from webapp.orders.book import dialect_insert
+    from webapp.orders.book import bulk_insert
 
-    db.session.execute(
-        dialect_insert(CALLS).on_conflict_do_nothing(
-            index_elements=["account_id", "action", "dedup_key"]
-        ),
-        rows,
-    )
+    bulk_insert(CALLS, rows, conflict=["account_id", "action", "dedup_key"])
 
 
 # -- sending --------------------------------------------------------------------------------

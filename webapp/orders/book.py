@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
-from sqlalchemy import and_, bindparam, insert, select, text, update
+import orjson
+from sqlalchemy import and_, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.orders import BOOK, UnifiedOrder
@@ -98,6 +100,50 @@ def dialect_insert(table):
     """``INSERT`` with ``ON CONFLICT`` support on the session's back-end."""
     name = db.session.get_bind().dialect.name
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+
+
+def _json_default(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def bulk_insert(table, rows: list[dict], *, conflict: list[str] | None = None, returning=()):
+    """Insert ``rows`` (dicts with the same keys) in one statement; ``conflict``: the unique
+    columns whose clash skips a row; ``returning``: columns to read back from inserted rows.
+
+    SQLite: an executemany (multi-row ``VALUES`` with ``RETURNING``). PostgreSQL: the rows
+    travel as one JSON parameter, unpacked by ``jsonb_to_recordset``: psycopg would otherwise
+    send one statement per row, or parse a statement with thousands of placeholders.
+    """
+    if not rows:
+        return []
+    bind = db.session.get_bind()
+    if bind.dialect.name != "postgresql":
+        stmt = dialect_insert(table)
+        if conflict:
+            stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
+        if returning:
+            stmt = stmt.returning(*(table.c[c] for c in returning))
+            return db.session.execute(stmt, rows).all()
+        db.session.execute(stmt, rows)
+        return []
+    columns = list(rows[0])
+    types = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=bind.dialect)}' for c in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    # Identifiers only from the table's own definition (table.c[c] refuses any other name);
+    # every value travels in the one bound parameter.
+    sql = (
+        f'INSERT INTO "{table.name}" ({names}) SELECT {names} '  # noqa: S608
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({types})"
+    )
+    if conflict:
+        sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    payload = orjson.dumps(rows, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+    result = db.session.execute(text(sql), {"rows": payload.decode()})
+    return result.all() if returning else []
 
 
 def _key(unified: UnifiedOrder) -> tuple[str, str]:
@@ -239,11 +285,10 @@ def apply_page(account: Account, page: list[UnifiedOrder], *, changed_by: str) -
     if moves:
         _move(moves, changed_by, now)
     if park_inserts:
-        db.session.execute(
-            dialect_insert(PARKED_TABLE).on_conflict_do_nothing(
-                index_elements=["account_id", "channel", "channel_order_id"]
-            ),
-            [park_inserts[k] for k in sorted(park_inserts)],
+        bulk_insert(
+            PARKED_TABLE,
+            [_park_row(park_inserts[k]) for k in sorted(park_inserts)],
+            conflict=["account_id", "channel", "channel_order_id"],
         )
     if park_updates:
         db.session.execute(
@@ -307,6 +352,14 @@ def _park(account, unified, waiting, parked, park_inserts, park_updates, now) ->
     return Outcome(PARKED, unified, notes=[note])
 
 
+PARK_COLUMNS = ("outcome", "resolved_at")
+
+
+def _park_row(row: dict) -> dict:
+    """Every parked row of a statement has the same keys (resolved on the page or not)."""
+    return {**dict.fromkeys(PARK_COLUMNS), **row}
+
+
 def _resolve(waiting: _Parked, key, resolution: str, park_inserts, resolved, now) -> None:
     if waiting.id is None:
         park_inserts[key].update(outcome=resolution, resolved_at=now)
@@ -358,12 +411,13 @@ def _book(account, new: dict, booked: dict, moves: list, changed_by: str, now) -
         pending = new[key]
         _, status, _, mp = pending.moves[-1]
         rows.append(_order_row(account, pending.unified, status, mp, now))
-    stmt = (
-        dialect_insert(ORDERS)
-        .on_conflict_do_nothing(index_elements=["account_id", "channel", "channel_order_id"])
-        .returning(ORDERS.c.id, ORDERS.c.channel, ORDERS.c.channel_order_id)
+    inserted = bulk_insert(
+        ORDERS,
+        rows,
+        conflict=["account_id", "channel", "channel_order_id"],
+        returning=("id", "channel", "channel_order_id"),
     )
-    won = {(r.channel, r.channel_order_id): r.id for r in db.session.execute(stmt, rows)}
+    won = {(r.channel, r.channel_order_id): r.id for r in inserted}
     lost = sorted(set(new) - set(won))
     if lost:
         winners, _ = _lookup(account, set(lost))
@@ -422,9 +476,8 @@ def _book(account, new: dict, booked: dict, moves: list, changed_by: str, now) -
             history.append(
                 _history(order_id, from_status, to_status, from_mp, to_mp, changed_by, now)
             )
-    if items:
-        db.session.execute(insert(ITEMS), items)
-    db.session.execute(insert(HISTORY), history)
+    bulk_insert(ITEMS, items)
+    bulk_insert(HISTORY, history)
 
 
 def _history(order_id, from_status, to_status, from_mp, to_mp, changed_by, now) -> dict:
@@ -469,8 +522,7 @@ def _move(moves: list, changed_by: str, now) -> None:
             )
         else:
             outcome.kind = UNCHANGED  # another worker moved it first
-    if history:
-        db.session.execute(insert(HISTORY), history)
+    bulk_insert(HISTORY, history)
 
 
 MARKETPLACE_PRODUCTS = MarketplaceProduct.__table__

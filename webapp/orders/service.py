@@ -34,6 +34,7 @@ from webapp.orders.book import (
     UPDATED,
     Note,
     apply_page,
+    bulk_insert,
 )
 from webapp.outbound import ack_row, enqueue_send, has_due, record
 
@@ -102,8 +103,7 @@ def _write_page(run: Run, account: Account, connector, page, changed_by: str) ->
                     identifier=outcome.unified.channel_order_id,
                 )
             )
-    if messages:
-        db.session.execute(insert(Message.__table__), messages)
+    bulk_insert(Message.__table__, messages)
     run.error_count += errors
     record(acks)
     return outcomes
