@@ -19,11 +19,12 @@ read, so two workers moving the same order leave one history entry.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import orjson
-from sqlalchemy import JSON, and_, bindparam, select, text, update
+from sqlalchemy import and_, bindparam, select, text, update
+from sqlalchemy.dialects import sqlite
 
 from connectors.orders import BOOK, UnifiedOrder
 from webapp.extensions import db
@@ -98,50 +99,45 @@ class _New:
 def _json_default(value):
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, datetime):  # SQLite: SQLAlchemy's storage format for DateTime
-        return value.isoformat(sep=" ", timespec="microseconds")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _sqlite_value(column) -> str:
-    """The expression reading ``column``'s value out of a json_each row: JSON columns keep
-    their JSON text (a JSON null is SQL NULL), the others their SQL value."""
-    path = f"'$.\"{column.name}\"'"
-    if isinstance(column.type, JSON):
-        return f"CASE json_type(r.value, {path}) WHEN 'null' THEN NULL ELSE r.value -> {path} END"
-    return f"r.value ->> {path}"
 
 
 def bulk_insert(table, rows: list[dict], *, conflict: list[str] | None = None, returning=()):
     """Insert ``rows`` (dicts with the same keys) in one statement; ``conflict``: the unique
     columns whose clash skips a row; ``returning``: columns to read back from inserted rows.
 
-    The rows travel as one JSON parameter, unpacked by the database (PostgreSQL
-    ``jsonb_to_recordset``, SQLite ``json_each``): an executemany costs SQLAlchemy and the
-    driver work per row and per value (psycopg even sends one statement per row), which was
-    most of an import's time.
+    SQLite: an executemany (a multi-row ``VALUES`` with ``RETURNING``). PostgreSQL: the rows
+    travel as one JSON parameter unpacked by ``jsonb_to_recordset``; psycopg would otherwise
+    send one statement per row, or parse a statement with thousands of placeholders, which
+    was most of the PostgreSQL import's time. (SQLite's ``json_each`` was slower than its
+    executemany: it parses each row's JSON once per column.)
     """
     if not rows:
         return []
     dialect = db.session.get_bind().dialect
+    if dialect.name != "postgresql":
+        stmt = sqlite.insert(table)
+        if conflict:
+            stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
+        if returning:
+            stmt = stmt.returning(*(table.c[c] for c in returning))
+            return db.session.execute(stmt, rows).all()
+        db.session.execute(stmt, rows)
+        return []
     columns = list(rows[0])
     names = ", ".join(f'"{c}"' for c in columns)
-    if dialect.name == "postgresql":
-        types = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=dialect)}' for c in columns)
-        values, source = names, f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({types})"
-        option = orjson.OPT_NON_STR_KEYS
-    else:
-        values = ", ".join(_sqlite_value(table.c[c]) for c in columns)
-        source = "json_each(:rows) AS r"
-        option = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+    types = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=dialect)}' for c in columns)
     # Identifiers only from the table's own definition (table.c[c] refuses any other name);
     # every value travels in the one bound parameter.
-    sql = f'INSERT INTO "{table.name}" ({names}) SELECT {values} FROM {source}'  # noqa: S608
+    sql = (
+        f'INSERT INTO "{table.name}" ({names}) SELECT {names} '  # noqa: S608
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({types})"
+    )
     if conflict:
-        sql += f" WHERE true ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
     if returning:
         sql += f" RETURNING {', '.join(returning)}"
-    payload = orjson.dumps(rows, default=_json_default, option=option)
+    payload = orjson.dumps(rows, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
     result = db.session.execute(text(sql), {"rows": payload.decode()})
     return result.all() if returning else []
 
