@@ -21,10 +21,11 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from connectors import jsonio
 from connectors.http import ConnectorHttp, TokenProvider
 from connectors.outbound import Allowlist, Resolver
 
-__all__ = ["BASE_URL", "MASKED", "Capability", "Connector", "Setting"]
+__all__ = ["BASE_URL", "MASKED", "Capability", "Connector", "OutboundRequest", "Setting"]
 
 MASKED = "********"
 BASE_URL = "base_url"
@@ -39,6 +40,36 @@ class Capability(StrEnum):
     STOCK_OUT = "stock_out"
     PRICES_OUT = "prices_out"
     DIGITAL_KEYS = "digital_keys"
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """A change a connector would make on the marketplace, as data: built first, recorded
+    (a dry run in test mode), sent later by :meth:`Connector.send`."""
+
+    method: str
+    path: str  # under the account's base URL
+    body: Any = None  # JSON
+    idempotent: bool = False  # safe to repeat (the same state twice)
+
+
+def mask_values(value: Any, secrets: Mapping[str, Any]) -> Any:
+    """``value`` (JSON) with every secret value masked wherever it appears, in any string."""
+    hidden = [str(v) for v in secrets.values() if not _missing(v)]
+    if not hidden:
+        return value
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {k: walk(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [walk(v) for v in item]
+        if isinstance(item, str):
+            for secret in hidden:
+                item = item.replace(secret, MASKED)
+        return item
+
+    return walk(value)
 
 
 @dataclass(frozen=True)
@@ -188,6 +219,30 @@ class Connector:
             **{**cls.http_options, **http_kwargs},
         )
         return cls(account_id, settings, secrets, http)
+
+    # -- outbound: what the connector changes on the marketplace ---------------------------
+
+    # Actions this connector can perform (webapp.models.outbound: "order.merchant_order_id"...).
+    outbound_actions: ClassVar[frozenset[str]] = frozenset()
+
+    def outbound_request(self, action: str, params: Mapping[str, Any]) -> OutboundRequest:
+        """The request that performs ``action`` with ``params`` (plain JSON, no secret)."""
+        raise NotImplementedError(f"{self.code} cannot perform {action}")
+
+    def describe(self, request: OutboundRequest) -> dict[str, Any]:
+        """Method, URL and body of ``request`` as recorded and shown: secrets masked."""
+        url, body = f"{self.base_url}{request.path}", request.body
+        hidden = [str(v) for v in self.secrets.values() if not _missing(v)]
+        # Walking the body costs more than looking for the secrets in its text first.
+        text = url + (jsonio.dumps(body) if body is not None else "")
+        if any(secret in text for secret in hidden):
+            url, body = mask_values(url, self.secrets), mask_values(body, self.secrets)
+        return {"method": request.method, "url": url, "body": body}
+
+    def send(self, request: OutboundRequest) -> Any:
+        return self.http.request(
+            request.method, request.path, json=request.body, idempotent=request.idempotent
+        )
 
     @property
     def base_url(self) -> str:

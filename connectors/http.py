@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from connectors import jsonio
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -535,7 +536,7 @@ class ConnectorHttp:
             return None
         if "json" in self._ctype(response).lower():
             try:
-                return response.json()
+                return jsonio.loads(response.content)
             except ValueError:
                 raise ConnectorError(
                     f"{self.display_url(response.url or self.base_url)} sent invalid JSON",

@@ -29,11 +29,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from types import MappingProxyType
 
-from connectors.base import Capability, Connector, Setting
+from connectors.base import Capability, Connector, OutboundRequest, Setting
 from connectors.http import LengowTokenProvider
 from connectors.orders import (
     BOOK,
     PARK,
+    LazyOrder,
     OrderLine,
     UnifiedOrder,
     currency_code,
@@ -98,6 +99,19 @@ def _name(address: dict | None) -> str | None:
         part for part in (address.get("first_name"), address.get("last_name")) if part
     )
     return full or None
+
+
+def peek_order(raw: dict) -> tuple:
+    """What a poll compares, as :func:`normalize_order` reads it: channel, channel order id,
+    marketplace status, Mercato status, disposition."""
+    status, disposition = map_status(raw.get("lengow_status"))
+    return (
+        raw["marketplace"],
+        str(raw["marketplace_order_id"]),
+        raw.get("marketplace_status") or raw.get("lengow_status"),
+        status,
+        disposition,
+    )
 
 
 def normalize_order(raw: dict) -> UnifiedOrder:
@@ -189,7 +203,7 @@ class LengowConnector(Connector):
             "page_size": 100,
         }
         for page in iter_pages_next_link(self.http, "/v3.0/orders/", params):
-            yield [normalize_order(raw) for raw in page]
+            yield [LazyOrder(raw, peek_order, normalize_order) for raw in page]
 
     def fetch_order(self, channel: str, channel_order_id: str) -> UnifiedOrder | None:
         """One order by its marketplace id (for rechecking a parked order); None if gone."""
@@ -207,18 +221,35 @@ class LengowConnector(Connector):
                 return normalize_order(raw)
         return None
 
+    outbound_actions = frozenset({"order.merchant_order_id"})
+
+    def outbound_request(self, action: str, params) -> OutboundRequest:
+        if action != "order.merchant_order_id":
+            return super().outbound_request(action, params)
+        # Tell Lengow our order id for its order (PATCH /v3.0/orders/moi/).
+        return OutboundRequest(
+            "PATCH",
+            "/v3.0/orders/moi/",
+            {
+                "account_id": int(self.config["account_id"]),
+                "marketplace": params["channel"],
+                "marketplace_order_id": params["channel_order_id"],
+                "merchant_order_id": [params["merchant_order_id"]],
+            },
+            idempotent=True,  # the same id sent twice is the same state
+        )
+
     def acknowledge_order(
         self, channel: str, channel_order_id: str, merchant_order_id: str
     ) -> None:
-        """Tell Lengow our order id for its order (PATCH /v3.0/orders/moi/)."""
-        self.http.request(
-            "PATCH",
-            "/v3.0/orders/moi/",
-            json={
-                "account_id": int(self.config["account_id"]),
-                "marketplace": channel,
-                "marketplace_order_id": channel_order_id,
-                "merchant_order_id": [merchant_order_id],
-            },
-            idempotent=True,  # the same id sent twice is the same state
+        """Send the merchant order id now (the order book sends through webapp.outbound)."""
+        self.send(
+            self.outbound_request(
+                "order.merchant_order_id",
+                {
+                    "channel": channel,
+                    "channel_order_id": channel_order_id,
+                    "merchant_order_id": merchant_order_id,
+                },
+            )
         )

@@ -55,6 +55,57 @@ class UnifiedOrder:
     lines: list[OrderLine] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def unified(self) -> UnifiedOrder:
+        """Itself (a :class:`LazyOrder` normalises here)."""
+        return self
+
+
+class LazyOrder:
+    """An order as a page delivers it: what a poll compares (key, statuses, disposition) read
+    at once, everything else of the :class:`UnifiedOrder` normalised on first use. A re-poll
+    that finds an order unchanged never pays for its lines, addresses and amounts."""
+
+    __slots__ = (
+        "channel",
+        "channel_order_id",
+        "marketplace_status",
+        "status",
+        "disposition",
+        "raw",
+        "_normalize",
+        "_full",
+    )
+
+    def __init__(self, raw: dict, peek, normalize) -> None:
+        (
+            self.channel,
+            self.channel_order_id,
+            self.marketplace_status,
+            self.status,
+            self.disposition,
+        ) = peek(raw)
+        self.raw = raw
+        self._normalize = normalize
+        self._full = None
+
+    @property
+    def unified(self) -> UnifiedOrder:
+        """The whole order, normalised (once)."""
+        full = self._full
+        if full is None:
+            full = self._full = self._normalize(self.raw)
+        return full
+
+    def __getattr__(self, name: str):
+        # Only called for what the slots above do not hold.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        full = self._full
+        if full is None:
+            full = self._full = self._normalize(self.raw)
+        return getattr(full, name)
+
 
 def money(value) -> Decimal | None:
     """Amounts arrive as strings ("229.00") and as numbers (40.3): both become Decimals."""

@@ -162,3 +162,51 @@ def test_retired_accounts_are_hidden_until_reinstated(app, store):
         active_account_or_fail(account_id)
     assert run(app, "accounts", "reinstate", str(account_id)).exit_code == 0
     assert json.loads(run(app, "accounts", "list").output)["retired"] is False
+
+
+def test_new_accounts_start_in_test_mode_and_every_switch_is_recorded(app, store, monkeypatch):
+    import getpass
+
+    from sqlalchemy import select
+
+    from webapp.models import AccountModeChange
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "ops-anna")
+    created = add_lengow(app)
+    assert created.exit_code == 0, created.output
+    account_id = int(created.output.strip().splitlines()[-1])
+    assert db.session.get(Account, account_id).is_live is False  # test mode unless --live
+    # Nothing owed yet: going live sends nothing, and says so.
+    live = run(app, "accounts", "live", str(account_id))
+    assert live.exit_code == 0, live.output
+    assert json.loads(live.output.strip().splitlines()[-1]) == {
+        "account_id": account_id,
+        "mode": "live",
+        "changed": True,
+        "sent": 0,
+        "failed": 0,
+        "deferred": 0,
+        "dry_run": 0,
+    }
+    again = run(app, "accounts", "live", str(account_id))
+    assert json.loads(again.output.strip().splitlines()[-1])["changed"] is False
+    back = run(app, "accounts", "test", str(account_id), "--by", "bob@acme")
+    assert json.loads(back.output.strip().splitlines()[-1])["mode"] == "test"
+    db.session.expire_all()
+    assert db.session.get(Account, account_id).is_live is False
+    changes = db.session.scalars(
+        select(AccountModeChange)
+        .where(AccountModeChange.account_id == account_id)
+        .order_by(AccountModeChange.id)
+    ).all()
+    assert [(c.from_mode, c.to_mode, c.changed_by) for c in changes] == [
+        (None, "test", "cli:ops-anna"),
+        ("test", "live", "cli:ops-anna"),
+        ("live", "test", "bob@acme"),
+    ]
+    assert all(c.changed_at is not None for c in changes)
+    missing = run(app, "accounts", "live", "999")
+    assert missing.exit_code != 0 and "No account 999" in missing.output
+    run(app, "accounts", "retire", str(account_id))
+    refused = run(app, "accounts", "live", str(account_id))
+    assert refused.exit_code != 0 and "retired" in refused.output

@@ -20,6 +20,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
 
+    # JSON columns (order payloads) encoded with orjson: several times faster than json.dumps.
+    from connectors.jsonio import dumps
+
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "json_serializer": dumps,
+        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+    }
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"))
     login_manager.init_app(app)

@@ -1,7 +1,7 @@
 """feeds, scheduled_jobs, and the feed of each run
 
 Revision ID: 0006_feeds
-Revises: 0004_accounts_orders
+Revises: 0005_order_acks_modes
 Create Date: 2026-11-22 15:00:00
 
 Existing stores and accounts get their default feeds and schedules here, from a copy of
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_feeds"
-down_revision = "0004_accounts_orders"
+down_revision = "0005_order_acks_modes"
 branch_labels = None
 depends_on = None
 

@@ -9,26 +9,13 @@ import threading
 import pytest
 import requests
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
+from tests.orders.helpers import sandbox_counters, work_default_queue
 from webapp.accounts import create_account
-from webapp.extensions import db
+from webapp.extensions import db, queue
 from webapp.models import Message, Order, OrderStatusHistory, ParkedOrder
 from webapp.models.base import utcnow
 from webapp.orders.service import import_orders, recheck_parked
-from webapp.sandbox.app import create_sandbox_app
-
-
-@pytest.fixture
-def sandbox():
-    # Real time (tokens expire as they would), but no lifecycle step during a test.
-    app = create_sandbox_app({"SANDBOX_ORDERS": 250, "SANDBOX_STEP_SECONDS": 86400})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    yield url
-    server.shutdown()
 
 
 @pytest.fixture
@@ -89,10 +76,17 @@ def test_first_import_books_every_valid_order_and_parks_the_rest(account, sandbo
     order = db.session.scalar(select(Order).where(Order.status == "delivered").limit(1))
     assert order.items and order.total is not None and order.currency
     assert order.status_history[0].to_status == "delivered"
-    # Every booked order was told our id (PATCH /v3.0/orders/moi/), once.
+    # Nothing was sent during the import: the acknowledgements are their own step, queued.
+    assert sandbox_counters(sandbox)["merchant_order_ids_set"] == 0
+    assert queue("default").count == 1
+    assert work_default_queue()
+    # The step told Lengow our id for every booked order (PATCH /v3.0/orders/moi/), once.
+    db.session.rollback()
+    booked = db.session.scalar(select(func.count(Order.id)))
     assert (
         db.session.scalar(select(func.count(Order.id)).where(Order.acknowledged_at.is_(None))) == 0
     )
+    assert sandbox_counters(sandbox)["merchant_order_ids_set"] == booked
     again = import_orders(account)
     assert (again.imported_count, again.updated_count) == (0, 0)
     assert again.unchanged_count + again.parked_count == again.total_processed
@@ -285,14 +279,13 @@ def test_the_same_order_twice_in_one_page_is_written_once(account):
 
     from connectors.lengow import normalize_order
     from tests.conftest import real_fixture
-    from webapp.orders.book import PageLookup, apply
+    from webapp.orders.book import apply_page
 
     raw = _json.loads(
         real_fixture("lengow", "prestashop_orders_list_4_orders_2016.json").read_text()
     )["results"]
     page = [normalize_order(o) for o in raw + raw]  # every order twice: booked and parked ones
-    lookup = PageLookup(account, page)
-    kinds = [apply(account, u, changed_by="test", lookup=lookup).kind for u in page]
+    kinds = [outcome.kind for outcome in apply_page(account, page, changed_by="test")]
     db.session.commit()
     assert kinds[:4] == ["parked", "parked", "created", "created"]
     assert kinds[4:] == ["parked", "parked", "unchanged", "unchanged"]

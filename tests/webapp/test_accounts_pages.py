@@ -66,7 +66,8 @@ def test_add_a_lengow_account_secrets_encrypted_and_never_shown(app, store_clien
     response = add_form(store_client, **lengow_fields(sandbox), live="y")
     assert response.status_code == 302
     account = db.session.scalar(select(Account))
-    assert account.connector == "lengow" and account.is_live
+    # A store user's new integration starts in test mode: going live is an admin's switch.
+    assert account.connector == "lengow" and not account.is_live
     assert account.settings == {"account_id": "5622", "base_url": sandbox}
     assert account.secrets() == {"access_token": ACCESS, "secret": SECRET}
     assert ACCESS not in account.secrets_encrypted
@@ -296,3 +297,39 @@ def test_no_store_page_ever_carries_a_secret(app, store_client, store):
                 assert secret not in body, (url, secret)
             pages += 1
     assert pages >= 20
+
+
+def test_an_admin_switches_an_account_live_recorded_and_owed_calls_queued(
+    app, admin_client, store, sandbox
+):
+    from webapp.extensions import queue
+    from webapp.models.outbound import AccountModeChange
+
+    account = create_account(
+        store,
+        "lengow",
+        "Lengow Menzzo",
+        settings={"account_id": "5622", "base_url": sandbox},
+        secrets={"access_token": ACCESS, "secret": SECRET},
+    )
+    url = f"/store/acme/accounts/{account.id}/edit"
+    page = admin_client.get(url)
+    assert 'name="live"' in page.text
+    data = {
+        "csrf_token": csrf_from(page.text),
+        "name": "Lengow Menzzo",
+        "setting_account_id": "5622",
+        "setting_base_url": sandbox,
+        "live": "y",
+    }
+    assert admin_client.post(url, data=data).status_code == 302
+    db.session.refresh(account)
+    assert account.is_live
+    changes = db.session.scalars(
+        select(AccountModeChange)
+        .where(AccountModeChange.account_id == account.id)
+        .order_by(AccountModeChange.id)
+    ).all()
+    assert [(c.from_mode, c.to_mode) for c in changes] == [(None, "test"), ("test", "live")]
+    assert changes[-1].changed_by == "admin@mercato.test"
+    assert [j.func_name for j in queue("default").jobs] == ["jobs.orders.send_outbound"]

@@ -287,3 +287,28 @@ def test_a_later_successful_poll_resolves_a_retry_message(sandbox, sandbox_accou
     runs_before = Run.query.count()
     assert retry.sweep()["resolved"] == 1
     assert Run.query.count() == runs_before  # proven by the later poll: no extra poll
+
+
+def test_an_unsent_merchant_order_id_is_resent_from_the_inbox(sandbox, sandbox_account):
+    from webapp.models.outbound import SENT, OutboundCall
+    from webapp.orders.service import import_orders
+    from webapp.outbound import send_owed
+
+    assert import_orders(sandbox_account).status in (R.COMPLETED, R.COMPLETED_WITH_ERRORS)
+    requests.post(f"{sandbox}/_sandbox/faults", json={"server_error": {"every": 1}}, timeout=5)
+    summary = send_owed(sandbox_account)
+    assert summary["sent"] == 0 and summary["failed"] >= 1
+    failed = Message.query.filter_by(error_type="outbound_failed", resolved_at=None).all()
+    assert failed and all(m.severity == R.RETRY and m.subject_type == "order" for m in failed)
+
+    # Still down: the retry fails, the message stays open with the marketplace's answer.
+    tally = retry.retry_ids([failed[0].id], "shop@acme.test")
+    assert tally == {"resolved": 0, "failed": 1, "skipped": 0}
+    requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
+    # A later successful step for other orders does not close it by itself ...
+    assert retry.sweep()["resolved"] == len(failed)  # ... its handler sends it, then closes it
+    order_ids = {m.subject_id for m in failed}
+    calls = OutboundCall.query.filter(OutboundCall.subject_id.in_(order_ids)).all()
+    assert calls and all(c.status == SENT for c in calls)
+    counters = requests.get(f"{sandbox}/_sandbox/state?ids=0", timeout=5).json()["counters"]
+    assert counters["merchant_order_ids_set"] >= len(order_ids)

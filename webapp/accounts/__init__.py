@@ -8,6 +8,7 @@ from connectors import registry
 from connectors.outbound import OutboundRefused, check_url, parse_allowlist
 from webapp.extensions import db
 from webapp.models import Account, Store
+from webapp.outbound import enqueue_send, record_creation, set_mode
 
 
 class AccountError(ValueError):
@@ -30,6 +31,7 @@ def create_account(
     settings: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
     live: bool = False,
+    by: str = "system",
 ) -> Account:
     """Validate against the connector's declaration and save; secrets go in encrypted."""
     cls = connector_class(connector)
@@ -56,6 +58,7 @@ def create_account(
     from webapp.feeds.schedule import feeds_of_account, reconcile_quietly
 
     ensure_default_feeds(account)  # its feeds and their default schedules, same transaction
+    record_creation(account, by=by)  # the mode it starts in, and who chose it
     db.session.commit()
     reconcile_quietly(feeds_of_account(account))
     return account
@@ -68,6 +71,7 @@ def update_account(
     settings: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
     live: bool | None = None,
+    by: str = "system",
 ) -> Account:
     """Change an account's name and settings; a secret left blank keeps its stored value
     (forms never show secrets back). Validated as :func:`create_account` validates."""
@@ -89,11 +93,14 @@ def update_account(
         raise AccountError("Give the account a name.")
     account.name = name[:255]
     account.settings = plain
-    if live is not None:
-        account.is_live = live
+    went_live = live is True and not account.is_live
+    if live is not None and live != account.is_live:
+        set_mode(account, live, by=by)  # recorded with who and when
     if given:
         account.set_secrets(given)
     db.session.commit()
+    if went_live:
+        enqueue_send(account.id)  # what test mode only recorded is owed now: sent once
     return account
 
 
@@ -120,5 +127,6 @@ def masked(account: Account) -> dict:
         "settings": account.settings,
         "secrets": account.masked_secrets(),
         "live": account.is_live,
+        "mode": account.mode,
         "retired": account.is_retired,
     }

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from webapp.accounts import AccountError, create_account, masked
 from webapp.extensions import db
 from webapp.models import Account, Store
+from webapp.outbound import default_actor, send_owed, set_mode
 
 accounts_cli = AppGroup("accounts", help="Connector accounts (Lengow, Letzshop...).")
 
@@ -52,6 +53,7 @@ def add(store_code, connector, name, settings, secrets, live) -> None:
             settings=_pairs(settings, "setting"),
             secrets=_pairs(secrets, "secret"),
             live=live,
+            by=default_actor(),
         )
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -99,6 +101,53 @@ def _reschedule(account: Account) -> None:
     from webapp.feeds.schedule import feeds_of_account, reconcile_quietly
 
     reconcile_quietly(feeds_of_account(account))
+
+
+def _switch(account_id: int, live: bool, by: str | None) -> None:
+    account = active_account_or_fail(account_id)
+    changed = set_mode(account, live, by=by or default_actor())
+    # Going live sends what test mode only recorded; going back to test sends nothing.
+    summary = send_owed(account, trigger="cli")
+    if summary["failed"] or summary["deferred"]:
+        from webapp.outbound import enqueue_send
+
+        enqueue_send(account.id, at=summary["retry_at"])
+        click.echo(
+            f"{summary['failed'] + summary['deferred']} call(s) not sent; they are retried from "
+            f"{summary['retry_at']:%Y-%m-%d %H:%M} UTC (or run 'flask orders acks').",
+            err=True,
+        )
+    click.echo(
+        json.dumps(
+            {
+                "account_id": account.id,
+                "mode": account.mode,
+                "changed": changed,
+                "sent": summary["sent"],
+                "failed": summary["failed"],
+                "deferred": summary["deferred"],
+                "dry_run": summary["dry_run"],
+            }
+        )
+    )
+
+
+@accounts_cli.command("live")
+@click.argument("account_id", type=int)
+@click.option("--by", help="Who switches it (default: the OS user).")
+def live(account_id: int, by: str | None) -> None:
+    """Go live: changes on the marketplace are sent from now on, and what test mode only
+    recorded (merchant order ids...) is sent now, once. The last line is a JSON summary."""
+    _switch(account_id, True, by)
+
+
+@accounts_cli.command("test")
+@click.argument("account_id", type=int)
+@click.option("--by", help="Who switches it (default: the OS user).")
+def test_mode(account_id: int, by: str | None) -> None:
+    """Back to test mode: orders still come in; changes on the marketplace are only
+    recorded (dry runs) until the account goes live again."""
+    _switch(account_id, False, by)
 
 
 def active_account_or_fail(account_id: int) -> Account:

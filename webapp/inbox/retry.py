@@ -137,6 +137,15 @@ def later_success(message: Message) -> Run | None:
     return db.session.scalar(query.order_by(Run.id).limit(1))
 
 
+# Causes a later successful execution of the same flow proves fixed. A failed call to the
+# marketplace is not: the next execution may have sent other calls, so its handler checks.
+FLOW_CAUSES = {"connector_error"}
+
+
+def _flow_closes(message: Message) -> bool:
+    return message.error_type in FLOW_CAUSES or message.error_type not in HANDLERS
+
+
 def _wait(message: Message, detail: str) -> None:
     """No handler: the feed's own retry redoes it; count the pass, raise it when exhausted."""
     message.attempts += 1
@@ -171,7 +180,7 @@ def sweep(now=None) -> dict[str, int]:
         .limit(SWEEP_BATCH)
     ).all()
     for message in waiting:
-        success = later_success(message)
+        success = later_success(message) if _flow_closes(message) else None
         if success is not None:
             message.resolved_at, message.resolved_by = utcnow(), f"execution #{success.id}"
             message.next_retry_at = None
@@ -192,7 +201,7 @@ def sweep(now=None) -> dict[str, int]:
         message = db.session.get(Message, message_id)
         if message.resolved_at is not None:
             continue  # closed by an earlier retry in this pass
-        success = later_success(message)
+        success = later_success(message) if _flow_closes(message) else None
         if success is not None:
             message.resolved_at, message.resolved_by = utcnow(), f"execution #{success.id}"
             message.next_retry_at = None
@@ -303,3 +312,38 @@ def _poll_again(account: Account) -> Run | None:
         return import_orders(account, trigger="retry")
     started = feeds.run_feed(feed.id, "retry")
     return started.run if started.started else None
+
+
+@handler("outbound_failed")
+def resend_outbound(message: Message) -> Outcome:
+    """A call to the marketplace (a merchant order id...) was not sent: send it now, once."""
+    from webapp.models.outbound import FAILED, SENT, OutboundCall
+    from webapp.outbound import send_owed
+
+    def calls():
+        return db.session.scalars(
+            select(OutboundCall).where(
+                OutboundCall.subject_type == message.subject_type,
+                OutboundCall.subject_id == message.subject_id,
+            )
+        ).all()
+
+    found = calls()
+    if not found:
+        return Outcome(False, "Nothing was recorded to send for this subject.")
+    if all(c.status == SENT for c in found):
+        return Outcome(True, "Sent.")
+    account = db.session.get(Account, found[0].account_id)
+    if account is None or account.is_retired:
+        return Outcome(False, "The account is retired: reinstate it to send.")
+    for call in found:
+        if call.status == FAILED:
+            call.next_attempt_at = utcnow()  # a person asked: due now
+    db.session.commit()
+    send_owed(account, trigger="retry")
+    db.session.expire_all()
+    found = calls()
+    if all(c.status == SENT for c in found):
+        return Outcome(True, "Sent.")
+    errors = sorted({c.last_error for c in found if c.last_error})
+    return Outcome(False, "; ".join(errors) or "Not sent yet (test mode records, never sends).")

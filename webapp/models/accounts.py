@@ -25,7 +25,8 @@ class Account(TimestampMixin, db.Model):
     name = db.Column(db.String(255), nullable=False)
     settings = db.Column(JSONType, nullable=False, default=dict)
     secrets_encrypted = db.Column(db.Text)
-    # Test mode arrives with the feeds: until then every account behaves as live.
+    # A new account is in test mode: it reads for real, and what it would change on the
+    # marketplace is recorded as a dry run (outbound_calls) until it goes live.
     is_live = db.Column(db.Boolean, nullable=False, default=False)
     retired_at = db.Column(db.DateTime)
     last_sync_at = db.Column(db.DateTime)  # last successful order poll (the next one overlaps it)
@@ -33,6 +34,10 @@ class Account(TimestampMixin, db.Model):
     store = db.relationship("Store")
 
     __table_args__ = (db.Index("ix_accounts_store_connector", "store_id", "connector"),)
+
+    @property
+    def mode(self) -> str:
+        return "live" if self.is_live else "test"
 
     @property
     def is_retired(self) -> bool:

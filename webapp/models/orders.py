@@ -102,9 +102,28 @@ class Order(TimestampMixin, db.Model):
         db.Index("ix_orders_store_created", "store_id", "created_at"),
     )
 
+    # The merchant-order-id acknowledgement owed for this order (webapp.outbound), if any.
+    ack_calls = db.relationship(
+        "OutboundCall",
+        primaryjoin="and_(OutboundCall.subject_type == 'order', "
+        "foreign(OutboundCall.subject_id) == Order.id, "
+        "OutboundCall.action == 'order.merchant_order_id')",
+        viewonly=True,
+    )
+
     @property
     def acknowledged(self) -> bool:
         return self.acknowledged_at is not None
+
+    @property
+    def ack_state(self) -> str:
+        """acknowledged; pending, sending or failed (live: the ack step sends it); dry_run
+        (test mode: recorded, sent once the account goes live); not_applicable (the
+        marketplace takes no merchant order id)."""
+        if self.acknowledged_at is not None:
+            return "acknowledged"
+        calls = self.ack_calls
+        return calls[0].status if calls else "not_applicable"
 
 
 class OrderItem(db.Model):

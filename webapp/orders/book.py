@@ -1,20 +1,30 @@
-"""Write unified orders into the order book.
+"""Write unified orders into the order book, one page at a time.
 
 The first sighting of an order decides where it goes: the book (with its
 status, lines and addresses) or the parked list (not yet paid or authorised).
 Later sightings move its status only, with a history entry, and never touch
-its lines or addresses.  Uniqueness is the database's: an insert that loses a
-race to another worker becomes an update of the winner's row.
+its lines or addresses.
+
+A page costs a handful of statements whatever its size: one query reads the
+page's booked and one its parked orders (id and statuses only), new orders go
+in with one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, their
+lines and first history entries with one executemany each.  An unchanged order
+(same marketplace status) costs nothing more than its share of the lookup.
+Uniqueness is the database's: an order another worker booked between our
+lookup and our insert is skipped by ``ON CONFLICT`` and then treated as the
+existing order it is; a status move updates only a row still in the status we
+read, so two workers moving the same order leave one history entry.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer
+import orjson
+from sqlalchemy import and_, bindparam, select, text, update
+from sqlalchemy.dialects import sqlite
 
 from connectors.orders import BOOK, UnifiedOrder
 from webapp.extensions import db
@@ -39,6 +49,11 @@ CREATED, UPDATED, UNCHANGED, PARKED, DROPPED = (
     "dropped",
 )
 
+ORDERS = Order.__table__
+ITEMS = OrderItem.__table__
+HISTORY = OrderStatusHistory.__table__
+PARKED_TABLE = ParkedOrder.__table__
+
 
 @dataclass
 class Note:
@@ -50,211 +65,464 @@ class Note:
 @dataclass
 class Outcome:
     kind: str
-    order: Order | None = None
+    unified: UnifiedOrder
+    order_id: int | None = None
     notes: list[Note] = field(default_factory=list)
-    parked: ParkedOrder | None = None
 
 
-def _find(model, account: Account, unified: UnifiedOrder):
-    return db.session.scalar(
-        select(model).where(
-            model.account_id == account.id,
-            model.channel == unified.channel,
-            model.channel_order_id == unified.channel_order_id,
+@dataclass
+class _Booked:
+    """What the page needs to know of a booked order: never the whole row."""
+
+    id: int | None
+    marketplace_status: str | None
+    status: str
+
+
+@dataclass
+class _Parked:
+    id: int | None
+    marketplace_status: str | None
+    outcome: str | None
+
+
+@dataclass
+class _New:
+    """An order first seen on this page, booked when the page is written."""
+
+    unified: UnifiedOrder
+    outcomes: list[Outcome]
+    # (from_status, to_status, from_marketplace_status, to_marketplace_status), first: None ->
+    moves: list[tuple] = field(default_factory=list)
+
+
+def _json_default(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def bulk_insert(table, rows: list[dict], *, conflict: list[str] | None = None, returning=()):
+    """Insert ``rows`` (dicts with the same keys) in one statement; ``conflict``: the unique
+    columns whose clash skips a row; ``returning``: columns to read back from inserted rows.
+
+    SQLite: an executemany (a multi-row ``VALUES`` with ``RETURNING``). PostgreSQL: the rows
+    travel as one JSON parameter unpacked by ``jsonb_to_recordset``; psycopg would otherwise
+    send one statement per row, or parse a statement with thousands of placeholders, which
+    was most of the PostgreSQL import's time. (SQLite's ``json_each`` was slower than its
+    executemany: it parses each row's JSON once per column.)
+    """
+    if not rows:
+        return []
+    dialect = db.session.get_bind().dialect
+    if dialect.name != "postgresql":
+        stmt = sqlite.insert(table)
+        if conflict:
+            stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
+        if returning:
+            stmt = stmt.returning(*(table.c[c] for c in returning))
+            return db.session.execute(stmt, rows).all()
+        db.session.execute(stmt, rows)
+        return []
+    columns = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    types = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=dialect)}' for c in columns)
+    # Identifiers only from the table's own definition (table.c[c] refuses any other name);
+    # every value travels in the one bound parameter.
+    sql = (
+        f'INSERT INTO "{table.name}" ({names}) SELECT {names} '  # noqa: S608
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({types})"
+    )
+    if conflict:
+        sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    payload = orjson.dumps(rows, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+    result = db.session.execute(text(sql), {"rows": payload.decode()})
+    return result.all() if returning else []
+
+
+def _key(unified: UnifiedOrder) -> tuple[str, str]:
+    return (unified.channel, unified.channel_order_id)
+
+
+# PostgreSQL: one index probe per key, whatever the statistics say. With lists on two of the
+# unique index's three columns, a planner without fresh statistics (a new account's first
+# import) scans every order of the account on each page instead.
+PG_LOOKUP = """
+SELECT o.id, o.channel, o.channel_order_id, o.marketplace_status, o.{extra}
+FROM unnest(CAST(:channels AS text[]), CAST(:ids AS text[])) AS k(channel, channel_order_id)
+CROSS JOIN LATERAL (
+    SELECT id, channel, channel_order_id, marketplace_status, {extra} FROM {table} AS t
+    WHERE t.account_id = :account AND t.channel = k.channel
+      AND t.channel_order_id = k.channel_order_id
+    LIMIT 1
+) AS o
+"""
+
+
+def _rows(table, extra: str, account: Account, keys: set[tuple[str, str]]):
+    if db.session.get_bind().dialect.name == "postgresql":
+        ordered = sorted(keys)
+        return db.session.execute(
+            text(PG_LOOKUP.format(table=table.name, extra=extra)),
+            {
+                "channels": [k[0] for k in ordered],
+                "ids": [k[1] for k in ordered],
+                "account": account.id,
+            },
+        )
+    # SQLite: both key columns in the condition, so the unique index answers with probes.
+    return db.session.execute(
+        select(table.c.id, table.c.channel, table.c.channel_order_id)
+        .add_columns(table.c.marketplace_status, table.c[extra])
+        .where(
+            table.c.account_id == account.id,
+            table.c.channel.in_(sorted({k[0] for k in keys})),
+            table.c.channel_order_id.in_(sorted({k[1] for k in keys})),
         )
     )
 
 
-class PageLookup:
-    """The orders and parked orders of one page, read in two queries instead of two each."""
-
-    def __init__(self, account: Account, page: list[UnifiedOrder]):
-        keys = {(u.channel, u.channel_order_id) for u in page}
-        ids = sorted({key[1] for key in keys})
-        self.orders = self._load(Order, account, ids, keys)
-        self.parked = self._load(ParkedOrder, account, ids, keys)
-
-    @staticmethod
-    def _load(model, account, ids, keys) -> dict:
-        if not ids:
-            return {}
-        query = select(model).where(model.account_id == account.id, model.channel_order_id.in_(ids))
-        # A poll compares statuses: the payloads (JSON) are loaded only if something reads them.
-        heavy = ("raw", "shipping_address", "billing_address", "payload")
-        query = query.options(*(defer(getattr(model, c)) for c in heavy if hasattr(model, c)))
-        rows = db.session.scalars(query)
-        return {
-            (row.channel, row.channel_order_id): row
-            for row in rows
-            if (row.channel, row.channel_order_id) in keys
-        }
+def _lookup(account: Account, keys: set[tuple[str, str]]):
+    booked: dict[tuple[str, str], _Booked] = {}
+    parked: dict[tuple[str, str], _Parked] = {}
+    if not keys:
+        return booked, parked
+    for row in _rows(ORDERS, "status", account, keys):
+        key = (row[1], row[2])
+        if key in keys:
+            booked[key] = _Booked(row[0], row[3], row[4])
+    for row in _rows(PARKED_TABLE, "outcome", account, keys):
+        key = (row[1], row[2])
+        if key in keys:
+            parked[key] = _Parked(row[0], row[3], row[4])
+    return booked, parked
 
 
-def apply(
-    account: Account, unified: UnifiedOrder, *, changed_by: str, lookup: PageLookup | None = None
-) -> Outcome:
-    """Put one order where it belongs; the caller commits."""
-    key = (unified.channel, unified.channel_order_id)
-    order = lookup.orders.get(key) if lookup else _find(Order, account, unified)
-    if order is not None:
-        return _move_status(order, unified, changed_by)
-    parked = lookup.parked.get(key) if lookup else _find(ParkedOrder, account, unified)
-    if unified.disposition != BOOK:
-        outcome = _park(account, unified, parked)
-        if lookup is not None and parked is None:
-            lookup.parked[key] = outcome.parked  # the same order twice in a page parks once
-        return outcome
-    if parked is not None and parked.outcome is None and unified.status == CANCELLED:
-        parked.outcome, parked.resolved_at = "cancelled", utcnow()
-        return Outcome(
-            DROPPED,
-            notes=[
-                Note(
-                    "info",
-                    "cancelled_before_payment",
-                    f"Order {unified.channel_order_id} ({unified.channel}) was cancelled "
-                    "before it was paid: nothing to do.",
-                )
-            ],
-        )
-    outcome = _create(account, unified, changed_by)
-    if parked is not None and parked.outcome is None:
-        parked.outcome, parked.resolved_at = "imported", utcnow()
-    if lookup is not None and outcome.order is not None:
-        lookup.orders[key] = outcome.order
-    return outcome
+def apply(account: Account, unified: UnifiedOrder, *, changed_by: str) -> Outcome:
+    """One order (a parked order's recheck); the caller commits."""
+    return apply_page(account, [unified], changed_by=changed_by)[0]
 
 
-def _move_status(order: Order, unified: UnifiedOrder, changed_by: str) -> Outcome:
-    if (order.marketplace_status, order.status) == (unified.marketplace_status, unified.status):
-        return Outcome(UNCHANGED, order)
-    order.status_history.append(
-        OrderStatusHistory(
-            from_status=order.status,
-            to_status=unified.status,
-            from_marketplace_status=order.marketplace_status,
-            to_marketplace_status=unified.marketplace_status,
-            changed_by=changed_by,
-        )
-    )
-    order.status = unified.status
-    order.marketplace_status = unified.marketplace_status
-    order.marketplace_updated_at = unified.updated_at
-    return Outcome(UPDATED, order)
+def apply_page(account: Account, page: list[UnifiedOrder], *, changed_by: str) -> list[Outcome]:
+    """Put every order of a page where it belongs; one outcome per order, in page order.
 
-
-def _park(account: Account, unified: UnifiedOrder, parked: ParkedOrder | None) -> Outcome:
+    The caller commits (one transaction per page). The same order twice on a page is
+    written once: later sightings act on what the earlier ones left.
+    """
     now = utcnow()
-    if parked is None:
-        parked = ParkedOrder(
-            store_id=account.store_id,
-            account_id=account.id,
-            channel=unified.channel,
-            channel_order_id=unified.channel_order_id,
-            marketplace_status=unified.marketplace_status,
-            payload=unified.raw,
-            next_check_at=now + RECHECK_EVERY,
-        )
-        savepoint = db.session.begin_nested()
-        db.session.add(parked)
-        try:
-            savepoint.commit()
-        except IntegrityError:
-            # Another worker parked it first: update theirs.
-            savepoint.rollback()
-            parked = _find(ParkedOrder, account, unified)
-    parked.marketplace_status = unified.marketplace_status
-    parked.payload = unified.raw
-    parked.next_check_at = now + RECHECK_EVERY
-    parked.outcome = None
-    return Outcome(
-        PARKED,
-        parked=parked,
-        notes=[
-            Note(
-                "info",
-                "order_parked",
-                f"Order {unified.channel_order_id} ({unified.channel}) is not paid or "
-                f"authorised yet ({unified.marketplace_status}); it is rechecked every hour.",
-            )
-        ],
-    )
+    booked, parked = _lookup(account, {_key(u) for u in page})
+    outcomes: list[Outcome] = []
+    new: dict[tuple[str, str], _New] = {}
+    moves: list[tuple[_Booked, Outcome, tuple]] = []
+    park_inserts: dict[tuple[str, str], dict] = {}
+    park_updates: dict[int, dict] = {}
+    resolved: dict[int, tuple[str, object]] = {}
 
-
-def _create(account: Account, unified: UnifiedOrder, changed_by: str) -> Outcome:
-    order = Order(
-        store_id=account.store_id,
-        account_id=account.id,
-        channel=unified.channel,
-        channel_order_id=unified.channel_order_id,
-        marketplace_status=unified.marketplace_status,
-        status=unified.status,
-        customer_email=unified.customer_email,
-        customer_name=unified.customer_name,
-        customer_phone=unified.customer_phone,
-        shipping_address=unified.shipping_address,
-        billing_address=unified.billing_address,
-        anonymized=unified.anonymized,
-        subtotal=unified.subtotal,
-        shipping_cost=unified.shipping_cost,
-        tax_amount=unified.tax_amount,
-        discount_amount=unified.discount_amount,
-        total=unified.total,
-        currency=unified.currency,
-        original_total=unified.original_total,
-        original_currency=unified.original_currency,
-        ordered_at=unified.ordered_at,
-        marketplace_updated_at=unified.updated_at,
-        raw=unified.raw,
-    )
-    if unified.merchant_order_ids:  # the marketplace already holds a merchant order id
-        order.merchant_order_id = unified.merchant_order_ids[0]
-        order.acknowledged_at = utcnow()
-    products = _products_by_sku(account.store_id, [line.sku for line in unified.lines])
-    notes = []
-    for line in unified.lines:
-        product_id = products.get(line.sku) if line.sku else None
-        order.items.append(
-            OrderItem(
-                channel_line_id=line.channel_line_id,
-                sku=line.sku,
-                product_name=line.title,
-                gtin=line.gtin,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                total=line.total,
-                line_status=line.line_status,
-                product_id=product_id,
-                matched=product_id is not None,
+    for unified in page:
+        key = _key(unified)
+        mp, status = unified.marketplace_status, unified.status
+        order = booked.get(key)
+        if order is not None:
+            outcome = Outcome(UNCHANGED, unified, order.id)
+            if (order.marketplace_status, order.status) != (mp, status):
+                outcome.kind = UPDATED
+                moves.append((order, outcome, (order.status, status, order.marketplace_status, mp)))
+                order.marketplace_status, order.status = mp, status
+            outcomes.append(outcome)
+            continue
+        pending = new.get(key)
+        if pending is not None:  # booked earlier on this very page
+            outcome = Outcome(UNCHANGED, unified)
+            last = pending.moves[-1]
+            if (last[3], last[1]) != (mp, status):
+                outcome.kind = UPDATED
+                pending.moves.append((last[1], status, last[3], mp))
+            pending.outcomes.append(outcome)
+            outcomes.append(outcome)
+            continue
+        waiting = parked.get(key)
+        if unified.disposition != BOOK:
+            outcomes.append(
+                _park(account, unified, waiting, parked, park_inserts, park_updates, now)
             )
-        )
-        if product_id is None:
-            notes.append(
-                Note(
-                    "error",
-                    "unknown_sku",
-                    f"Order {unified.channel_order_id}: no product of the store has SKU "
-                    f"{line.sku!r}; the line was imported unmatched.",
+            continue
+        if waiting is not None and waiting.outcome == "cancelled" and status == CANCELLED:
+            outcomes.append(Outcome(UNCHANGED, unified))  # dropped before, still cancelled
+            continue
+        if waiting is not None and waiting.outcome is None and status == CANCELLED:
+            waiting.outcome = "cancelled"
+            _resolve(waiting, key, "cancelled", park_inserts, resolved, now)
+            outcomes.append(
+                Outcome(
+                    DROPPED,
+                    unified,
+                    notes=[
+                        Note(
+                            "info",
+                            "cancelled_before_payment",
+                            f"Order {unified.channel_order_id} ({unified.channel}) was "
+                            "cancelled before it was paid: nothing to do.",
+                        )
+                    ],
                 )
             )
-    order.status_history.append(
-        OrderStatusHistory(
-            from_status=None,
-            to_status=order.status,
-            to_marketplace_status=order.marketplace_status,
-            changed_by=changed_by,
+            continue
+        if waiting is not None and waiting.outcome is None:
+            waiting.outcome = "imported"
+            _resolve(waiting, key, "imported", park_inserts, resolved, now)
+        outcome = Outcome(CREATED, unified)
+        new[key] = _New(unified, [outcome], [(None, status, None, mp)])
+        outcomes.append(outcome)
+
+    if new:
+        _book(account, new, booked, moves, changed_by, now)
+    if moves:
+        _move(moves, changed_by, now)
+    if park_inserts:
+        bulk_insert(
+            PARKED_TABLE,
+            [_park_row(park_inserts[k]) for k in sorted(park_inserts)],
+            conflict=["account_id", "channel", "channel_order_id"],
         )
+    if park_updates:
+        db.session.execute(
+            update(PARKED_TABLE)
+            .where(PARKED_TABLE.c.id == bindparam("b_id"))
+            .values(
+                marketplace_status=bindparam("b_status"),
+                payload=bindparam("b_payload"),
+                next_check_at=bindparam("b_next"),
+                outcome=None,
+                resolved_at=None,
+                updated_at=now,
+            ),
+            [park_updates[k] for k in sorted(park_updates)],
+        )
+    for parked_id, (resolution, when) in sorted(resolved.items()):
+        db.session.execute(
+            update(PARKED_TABLE)
+            .where(PARKED_TABLE.c.id == parked_id)
+            .values(outcome=resolution, resolved_at=when, updated_at=now)
+        )
+    return outcomes
+
+
+def _park(account, unified, waiting, parked, park_inserts, park_updates, now) -> Outcome:
+    key = _key(unified)
+    mp = unified.marketplace_status
+    note = Note(
+        "info",
+        "order_parked",
+        f"Order {unified.channel_order_id} ({unified.channel}) is not paid or "
+        f"authorised yet ({mp}); it is rechecked every hour.",
     )
-    savepoint = db.session.begin_nested()
-    db.session.add(order)
-    try:
-        savepoint.commit()
-    except IntegrityError:
-        # Another worker booked it between our lookup and our insert: theirs stands.
-        savepoint.rollback()
-        winner = _find(Order, db.session.get(Account, order.account_id), unified)
-        return _move_status(winner, unified, changed_by)
-    return Outcome(CREATED, order, notes)
+    if waiting is None:
+        park_inserts[key] = {
+            "store_id": account.store_id,
+            "account_id": account.id,
+            "channel": unified.channel,
+            "channel_order_id": unified.channel_order_id,
+            "marketplace_status": mp,
+            "payload": unified.raw,
+            "next_check_at": now + RECHECK_EVERY,
+            "checks": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        parked[key] = _Parked(None, mp, None)
+        return Outcome(PARKED, unified, notes=[note])
+    if waiting.outcome is None and waiting.marketplace_status == mp:
+        return Outcome(PARKED, unified)  # still waiting, nothing new to say
+    waiting.marketplace_status, waiting.outcome = mp, None
+    if waiting.id is None:  # parked earlier on this page
+        park_inserts[key].update(marketplace_status=mp, payload=unified.raw)
+    else:
+        park_updates[waiting.id] = {
+            "b_id": waiting.id,
+            "b_status": mp,
+            "b_payload": unified.raw,
+            "b_next": now + RECHECK_EVERY,
+        }
+    return Outcome(PARKED, unified, notes=[note])
+
+
+PARK_COLUMNS = ("outcome", "resolved_at")
+
+
+def _park_row(row: dict) -> dict:
+    """Every parked row of a statement has the same keys (resolved on the page or not)."""
+    return {**dict.fromkeys(PARK_COLUMNS), **row}
+
+
+def _resolve(waiting: _Parked, key, resolution: str, park_inserts, resolved, now) -> None:
+    if waiting.id is None:
+        park_inserts[key].update(outcome=resolution, resolved_at=now)
+    else:
+        resolved[waiting.id] = (resolution, now)
+
+
+def _order_row(account: Account, unified: UnifiedOrder, status: str, mp, now) -> dict:
+    unified = unified.unified  # a lazily read order, normalised now
+    merchant_ids = unified.merchant_order_ids
+    return {
+        "store_id": account.store_id,
+        "account_id": account.id,
+        "channel": unified.channel,
+        "channel_order_id": unified.channel_order_id,
+        "channel_order_url": None,
+        "marketplace_status": mp,
+        "status": status,
+        "customer_email": unified.customer_email,
+        "customer_name": unified.customer_name,
+        "customer_phone": unified.customer_phone,
+        "shipping_address": unified.shipping_address,
+        "billing_address": unified.billing_address,
+        "anonymized": unified.anonymized,
+        "subtotal": unified.subtotal,
+        "shipping_cost": unified.shipping_cost,
+        "tax_amount": unified.tax_amount,
+        "discount_amount": unified.discount_amount,
+        "total": unified.total,
+        "currency": unified.currency,
+        "original_total": unified.original_total,
+        "original_currency": unified.original_currency,
+        "ordered_at": unified.ordered_at,
+        "marketplace_updated_at": unified.updated_at,
+        # The marketplace already holds a merchant order id: nothing to acknowledge.
+        "merchant_order_id": merchant_ids[0] if merchant_ids else None,
+        "acknowledged_at": now if merchant_ids else None,
+        "raw": unified.raw,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _book(account, new: dict, booked: dict, moves: list, changed_by: str, now) -> None:
+    """Insert the page's new orders (sorted by key, so two workers lock in the same order),
+    then their lines and history; an order another worker won becomes a status move."""
+    rows = []
+    for key in sorted(new):
+        pending = new[key]
+        _, status, _, mp = pending.moves[-1]
+        rows.append(_order_row(account, pending.unified, status, mp, now))
+    inserted = bulk_insert(
+        ORDERS,
+        rows,
+        conflict=["account_id", "channel", "channel_order_id"],
+        returning=("id", "channel", "channel_order_id"),
+    )
+    won = {(r.channel, r.channel_order_id): r.id for r in inserted}
+    lost = sorted(set(new) - set(won))
+    if lost:
+        winners, _ = _lookup(account, set(lost))
+        for key in lost:
+            pending = new.pop(key)
+            order = winners[key]
+            booked[key] = order
+            _, status, _, mp = pending.moves[-1]
+            for outcome in pending.outcomes:
+                outcome.kind, outcome.order_id = UNCHANGED, order.id
+            if (order.marketplace_status, order.status) != (mp, status):
+                outcome = pending.outcomes[-1]
+                outcome.kind = UPDATED
+                moves.append((order, outcome, (order.status, status, order.marketplace_status, mp)))
+                order.marketplace_status, order.status = mp, status
+    if not new:
+        return
+    products = _products_by_sku(
+        account.store_id, [line.sku for p in new.values() for line in p.unified.unified.lines]
+    )
+    items, history = [], []
+    for key, pending in new.items():
+        order_id = won[key]
+        booked[key] = _Booked(order_id, pending.moves[-1][3], pending.moves[-1][1])
+        for outcome in pending.outcomes:
+            outcome.order_id = order_id
+        unified = pending.unified.unified
+        notes = pending.outcomes[0].notes
+        for line in unified.lines:
+            product_id = products.get(line.sku) if line.sku else None
+            items.append(
+                {
+                    "order_id": order_id,
+                    "product_id": product_id,
+                    "channel_line_id": line.channel_line_id,
+                    "sku": line.sku,
+                    "product_name": line.title,
+                    "gtin": line.gtin,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "total": line.total,
+                    "line_status": line.line_status,
+                    "matched": product_id is not None,
+                }
+            )
+            if product_id is None:
+                notes.append(
+                    Note(
+                        "error",
+                        "unknown_sku",
+                        f"Order {unified.channel_order_id}: no product of the store has SKU "
+                        f"{line.sku!r}; the line was imported unmatched.",
+                    )
+                )
+        for from_status, to_status, from_mp, to_mp in pending.moves:
+            history.append(
+                _history(order_id, from_status, to_status, from_mp, to_mp, changed_by, now)
+            )
+    bulk_insert(ITEMS, items)
+    bulk_insert(HISTORY, history)
+
+
+def _history(order_id, from_status, to_status, from_mp, to_mp, changed_by, now) -> dict:
+    return {
+        "order_id": order_id,
+        "from_status": from_status,
+        "to_status": to_status,
+        "from_marketplace_status": from_mp,
+        "to_marketplace_status": to_mp,
+        "changed_by": changed_by,
+        "reason": None,
+        "created_at": now,
+    }
+
+
+def _move(moves: list, changed_by: str, now) -> None:
+    """Status moves: each updates its order only if it is still in the status we read (a
+    concurrent poll that moved it first wins, and only one history entry is written)."""
+    history = []
+    for order, outcome, (from_status, to_status, from_mp, to_mp) in sorted(
+        moves, key=lambda m: m[0].id
+    ):
+        result = db.session.execute(
+            update(ORDERS)
+            .where(
+                and_(
+                    ORDERS.c.id == order.id,
+                    ORDERS.c.status == from_status,
+                    ORDERS.c.marketplace_status.is_not_distinct_from(from_mp),
+                )
+            )
+            .values(
+                status=to_status,
+                marketplace_status=to_mp,
+                marketplace_updated_at=outcome.unified.updated_at,
+                updated_at=now,
+            )
+        )
+        if result.rowcount == 1:
+            history.append(
+                _history(order.id, from_status, to_status, from_mp, to_mp, changed_by, now)
+            )
+        else:
+            outcome.kind = UNCHANGED  # another worker moved it first
+    bulk_insert(HISTORY, history)
+
+
+MARKETPLACE_PRODUCTS = MarketplaceProduct.__table__
+PRODUCTS = Product.__table__
 
 
 def _products_by_sku(store_id: int, skus: list[str | None]) -> dict[str, int]:
@@ -262,8 +530,11 @@ def _products_by_sku(store_id: int, skus: list[str | None]) -> dict[str, int]:
     if not wanted:
         return {}
     rows = db.session.execute(
-        select(MarketplaceProduct.marketplace_product_id, Product.id)
-        .join(Product, Product.marketplace_product_id == MarketplaceProduct.id)
-        .where(Product.store_id == store_id, MarketplaceProduct.marketplace_product_id.in_(wanted))
+        select(MARKETPLACE_PRODUCTS.c.marketplace_product_id, PRODUCTS.c.id)
+        .join(PRODUCTS, PRODUCTS.c.marketplace_product_id == MARKETPLACE_PRODUCTS.c.id)
+        .where(
+            PRODUCTS.c.store_id == store_id,
+            MARKETPLACE_PRODUCTS.c.marketplace_product_id.in_(wanted),
+        )
     ).all()
     return dict(rows)

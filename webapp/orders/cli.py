@@ -70,6 +70,18 @@ def recheck(account_id: int) -> None:
         sys.exit(1)
 
 
+@orders_cli.command("acks")
+@click.option("--account", "account_id", required=True, type=int)
+def acks(account_id: int) -> None:
+    """Run the outbound step inline: send the account's owed merchant order ids (live) or
+    record them as dry runs (test mode); the last line printed is a JSON summary."""
+    from webapp.outbound import send_owed
+
+    summary = send_owed(active_account_or_fail(account_id), trigger="cli")
+    retry_at = summary["retry_at"]
+    click.echo(json.dumps({**summary, "retry_at": retry_at and retry_at.isoformat()}))
+
+
 @orders_cli.command("export")
 @click.option("--store", "store_code", required=True)
 @click.option("--format", "fmt", default="jsonl", type=click.Choice(["jsonl"]))
@@ -81,7 +93,11 @@ def export(store_code: str, fmt: str) -> None:
     query = (
         select(Order)
         .where(Order.store_id == store.id)
-        .options(selectinload(Order.items), selectinload(Order.status_history))
+        .options(
+            selectinload(Order.items),
+            selectinload(Order.status_history),
+            selectinload(Order.ack_calls),
+        )
         .order_by(Order.id)
         .execution_options(yield_per=500)
     )
@@ -100,6 +116,7 @@ def export(store_code: str, fmt: str) -> None:
                     "original_currency": order.original_currency,
                     "original_total": money_text(order.original_total),
                     "acknowledged": order.acknowledged,
+                    "ack_state": order.ack_state,
                     "merchant_order_id": order.merchant_order_id,
                     "anonymized": order.anonymized,
                     "items": [

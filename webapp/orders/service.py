@@ -11,25 +11,37 @@ acknowledgement is retried by the next poll.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from connectors import registry
 from connectors.errors import ConnectorError
 from connectors.outbound import parse_allowlist
+from connectors.pagination import prefetch
 from webapp.extensions import db
-from webapp.models import Account, Message, Order, Run
+from webapp.models import Account, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
-from webapp.orders.book import CREATED, PARKED, UNCHANGED, UPDATED, Note, PageLookup, apply
+from webapp.orders.book import (
+    CREATED,
+    DROPPED,
+    PARKED,
+    RECHECK_EVERY,
+    UNCHANGED,
+    UPDATED,
+    Note,
+    apply_page,
+    bulk_insert,
+)
+from webapp.outbound import ack_row, enqueue_send, has_due, record
 
 log = logging.getLogger("mercato.orders")
 
 FIRST_SYNC_LOOKBACK = timedelta(days=7)
 SYNC_OVERLAP = timedelta(minutes=10)
-MAX_ACKS_PER_RUN = 500
 
 
 def connector_for(account: Account):
@@ -49,7 +61,7 @@ def _note(
     run: Run,
     note: Note,
     *,
-    order: Order | None = None,
+    order_id: int | None = None,
     account: Account | None = None,
     identifier: str | None = None,
 ) -> dict:
@@ -59,10 +71,51 @@ def _note(
         "error_type": note.error_type,
         "error_message": note.message,
         "identifier": identifier,
-        "subject_type": "order" if order is not None else ("account" if account else None),
-        "subject_id": order.id if order is not None else (account.id if account else None),
+        "subject_type": "order" if order_id is not None else ("account" if account else None),
+        "subject_id": order_id if order_id is not None else (account.id if account else None),
         "created_at": utcnow(),
     }
+
+
+def _write_page(run: Run, account: Account, connector, page, changed_by: str) -> list:
+    """Book one page, record its messages and the acknowledgements its new orders owe (one
+    INSERT each); the caller counts the outcomes and commits."""
+    outcomes = apply_page(account, page, changed_by=changed_by)
+    messages, acks, errors = [], [], 0
+    for outcome in outcomes:
+        if outcome.kind == CREATED and not outcome.unified.merchant_order_ids:
+            row = ack_row(
+                account,
+                connector,
+                outcome.order_id,
+                outcome.unified.channel,
+                outcome.unified.channel_order_id,
+            )
+            if row is not None:
+                acks.append(row)
+        for note in outcome.notes:
+            errors += note.severity == "error"
+            messages.append(
+                _note(
+                    run,
+                    note,
+                    order_id=outcome.order_id,
+                    identifier=outcome.unified.channel_order_id,
+                )
+            )
+    bulk_insert(Message.__table__, messages)
+    run.error_count += errors
+    record(acks)
+    return outcomes
+
+
+COUNTERS = {
+    CREATED: "imported_count",
+    UPDATED: "updated_count",
+    UNCHANGED: "unchanged_count",
+    PARKED: "parked_count",
+    DROPPED: "updated_count",  # a parked order resolved as cancelled
+}
 
 
 def _fail(run: Run, account: Account, exc: ConnectorError) -> None:
@@ -99,37 +152,27 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
         else (started - FIRST_SYNC_LOOKBACK)
     )
     changed_by = f"marketplace:{account.connector}"
-    created_orders: list[int] = []
     try:
         connector = connector_for(account)
-        for page in connector.fetch_orders(since.strftime("%Y-%m-%dT%H:%M:%SZ")):
-            messages = []
-            lookup = PageLookup(account, page)
-            for unified in page:
-                run.total_processed += 1
-                outcome = apply(account, unified, changed_by=changed_by, lookup=lookup)
-                db.session.flush()
-                if outcome.kind == CREATED:
-                    run.imported_count += 1
-                    created_orders.append(outcome.order.id)
-                elif outcome.kind == UPDATED:
-                    run.updated_count += 1
-                elif outcome.kind == UNCHANGED:
-                    run.unchanged_count += 1
-                elif outcome.kind == PARKED:
-                    run.parked_count += 1
-                for note in outcome.notes:
-                    if note.severity == "error":
-                        run.error_count += 1
-                    messages.append(
-                        _note(run, note, order=outcome.order, identifier=unified.channel_order_id)
-                    )
-            if messages:
-                db.session.execute(insert(Message), messages)
+        # The next page is fetched while this one is written.
+        pages = prefetch(connector.fetch_orders(since.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        postgresql = db.session.get_bind().dialect.name == "postgresql"
+        for page in pages:
+            if postgresql:
+                # A page's commit does not wait for its WAL flush. Nothing is lost that
+                # matters: the run's final commit, and the claim commit of the step that
+                # sends acknowledgements, are synchronous and flush every earlier page first,
+                # and a page lost in a crash is read again (the sync cursor moves at the end).
+                db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            counts = Counter(
+                COUNTERS[o.kind] for o in _write_page(run, account, connector, page, changed_by)
+            )
+            for counter, n in counts.items():
+                setattr(run, counter, getattr(run, counter) + n)
+            run.total_processed += len(page)
             db.session.commit()
         account.last_sync_at = started
         db.session.commit()
-        _acknowledge(run, account, connector)
     except ConnectorError as exc:
         _fail(run, account, exc)
     else:
@@ -138,6 +181,9 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
     run.progress = 100
     run.completed_at = utcnow()
     db.session.commit()
+    if account.is_live and has_due(account):
+        # Acknowledgements are their own step, after the orders are committed.
+        enqueue_send(account.id)
     log.info(
         "job=import_orders run_id=%s account_id=%s state=%s fetched=%s created=%s "
         "updated=%s unchanged=%s parked=%s errors=%s",
@@ -192,62 +238,21 @@ def recheck_parked(account: Account, *, trigger: str = "schedule", limit: int = 
             if unified is None:
                 parked.next_check_at = now + timedelta(hours=1)
                 continue
-            outcome = apply(account, unified, changed_by=f"marketplace:{account.connector}")
-            db.session.flush()
+            changed_by = f"marketplace:{account.connector}"
+            (outcome,) = _write_page(run, account, connector, [unified], changed_by)
             if outcome.kind == CREATED:
                 run.imported_count += 1
             elif outcome.kind == PARKED:
                 run.parked_count += 1
+                parked.next_check_at = now + RECHECK_EVERY
             else:
                 run.updated_count += 1
-            messages = [
-                _note(run, note, order=outcome.order, identifier=unified.channel_order_id)
-                for note in outcome.notes
-            ]
-            if messages:
-                db.session.execute(insert(Message), messages)
             db.session.commit()
         run.status = R.COMPLETED
     except ConnectorError as exc:
         _fail(run, account, exc)
     run.completed_at = utcnow()
     db.session.commit()
+    if account.is_live and run.imported_count and has_due(account):
+        enqueue_send(account.id)  # orders booked now owe their acknowledgement
     return run
-
-
-def _acknowledge(run: Run, account: Account, connector) -> None:
-    """Send our order id for every booked order the marketplace does not know it for yet."""
-    if not hasattr(connector, "acknowledge_order"):
-        return
-    pending = db.session.scalars(
-        select(Order)
-        .where(Order.account_id == account.id, Order.acknowledged_at.is_(None))
-        .order_by(Order.id)
-        .limit(MAX_ACKS_PER_RUN)
-    ).all()
-    for order in pending:
-        merchant_order_id = str(order.id)
-        try:
-            connector.acknowledge_order(order.channel, order.channel_order_id, merchant_order_id)
-        except ConnectorError as exc:
-            db.session.execute(
-                insert(Message),
-                [
-                    _note(
-                        run,
-                        Note(
-                            "retry",
-                            "acknowledgement_failed",
-                            f"Order {order.channel_order_id}: the merchant order id was not sent "
-                            f"({exc}); the next poll sends it again.",
-                        ),
-                        order=order,
-                        identifier=order.channel_order_id,
-                    )
-                ],
-            )
-            run.warning_count += 1
-            continue
-        order.merchant_order_id = merchant_order_id
-        order.acknowledged_at = utcnow()
-        db.session.commit()

@@ -192,7 +192,11 @@ class Sandbox:
                 "tokens_issued": 0,
                 "token_rejections": 0,
                 "pages_served": 0,
+                "merchant_order_ids_set": 0,  # successful PATCH /v3.0/orders/moi/
             }
+            # Filtered, sorted order lists by (account, query without page), reused while the
+            # world's version holds: reading page after page costs a slice, not a sort.
+            self.selections: dict[tuple, tuple[int, list]] = {}
 
     def now(self) -> float:
         return self.clock.now()
@@ -333,6 +337,34 @@ def _lengow_filters(now: float) -> list:
         # Documented default: marketplace_order_date_from = current day - 7 days.
         preds.append(lambda o, b=now - DEFAULT_WINDOW: o.created >= b)
     return preds
+
+
+def _selection(sb: Sandbox, account_id: int, now: float) -> list[Order]:
+    """The account's orders the query selects, in the query's order (ValueError if malformed).
+
+    Called with the world locked. A dated or by-id query does not depend on the time of the
+    request, so its selection is kept until the world changes and the next page is a slice.
+    """
+    world = sb.world
+    args = request.args
+    timeless = bool(_values("marketplace_order_id")) or any(
+        args.get(prefix + suffix) is not None
+        for prefix in DATE_FILTERS
+        for suffix in ("_from", "_to")
+    )
+    key = (account_id, tuple(sorted((k, tuple(args.getlist(k))) for k in args if k != "page")))
+    cached = sb.selections.get(key) if timeless else None
+    if cached is not None and cached[0] == world.version:
+        return cached[1]
+    preds = _lengow_filters(now)
+    orders = world.channels[account_id]
+    selected = [o for o in orders if all(p(o) for p in preds)] if preds else list(orders)
+    selected = _ordering(selected)
+    if timeless:
+        if len(sb.selections) > 32:
+            sb.selections.clear()
+        sb.selections[key] = (world.version, selected)
+    return selected
 
 
 def _ordering(orders: list[Order]) -> list[Order]:
@@ -528,14 +560,8 @@ def create_sandbox_app(config: dict | None = None) -> Flask:
         now = g.now
         world = sb.world
         try:
-            preds = _lengow_filters(now)
             with world.lock:
-                orders = world.channels[account_id]
-                if preds:
-                    selected = [o for o in orders if all(p(o) for p in preds)]
-                else:
-                    selected = list(orders)
-                selected = _ordering(selected)
+                selected = _selection(sb, account_id, now)
                 count = len(selected)
                 start = (page - 1) * page_size
                 if page > 1 and start >= count:
@@ -593,7 +619,9 @@ def create_sandbox_app(config: dict | None = None) -> Flask:
                 return lengow_error(404, "Order not found")
             order.moi = [str(m) for m in moi]
             order._json = None
+            world.version += 1
             body = order.lengow_json()
+        sb.count("merchant_order_ids_set")
         return json_bytes(body)
 
     def action_view(action: dict, now: float, step: float) -> dict:

@@ -607,6 +607,9 @@ class World:
         self.by_ext: dict[object, dict[tuple[str, str], Order]] = {}
         self.marketplaces: dict[object, list[str]] = {}
         self.seq = 0
+        # Bumped by every change a listing can see (an arrival, a status move, a merchant
+        # order id): the server reuses a filtered, sorted selection while it holds.
+        self.version = 0
         self.events = {"arrived": 0, "transitions": 0, "moved": 0}
         self.actions: list[dict] = []
         channels: list[object] = list(self.accounts) + ([LETZSHOP] if letzshop else [])
@@ -714,6 +717,7 @@ class World:
         )
 
     def _insert(self, order: Order) -> None:
+        self.version += 1
         orders = self.channels[order.channel]
         if orders and orders[-1].sort_key() > order.sort_key():
             bisect.insort(orders, order, key=Order.sort_key)
@@ -736,6 +740,7 @@ class World:
             self._transition(order, max(t, order.updated))
 
     def _transition(self, order: Order, when: float, to: str | None = None) -> None:
+        self.version += 1
         if to is None:
             choices = TRANSITIONS.get(order.status)
             if not choices:

@@ -8,7 +8,7 @@ set (masked). Store users manage their own store's accounts; admins any store's 
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from connectors import registry
 from connectors.base import Capability
@@ -97,7 +97,9 @@ def account_new(code: str, connector: str):
                 form.name.data,
                 settings=settings,
                 secrets=secrets,
-                live=bool(form.live.data),
+                # Going live is an admin's decision (issue 5): store users add test accounts.
+                live=bool(form.live.data) and current_user.is_admin,
+                by=current_user.email,
             )
         except AccountError as exc:
             form.form_errors.append(str(exc))
@@ -126,7 +128,12 @@ def account_edit(code: str, account_id: int):
         settings, secrets = account_form_values(form, cls)
         try:
             update_account(
-                account, form.name.data, settings=settings, secrets=secrets, live=form.live.data
+                account,
+                form.name.data,
+                settings=settings,
+                secrets=secrets,
+                live=bool(form.live.data) if current_user.is_admin else None,
+                by=current_user.email,
             )
         except AccountError as exc:
             db.session.rollback()

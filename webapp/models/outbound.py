@@ -1,0 +1,75 @@
+"""What Mercato sends to marketplaces, and when an account went live or back to test.
+
+Every change Mercato makes on a marketplace (for now the merchant order id of an order;
+later stock, prices, shipments, order actions) is first an ``outbound_calls`` row, written
+in the transaction that makes it owed: the action, its subject, the parameters it is built
+from, and the request exactly as it would go out (method, URL, body, secrets masked). A step
+of its own then sends it (live account) or marks it a dry run (test mode), so nothing is lost
+when a send fails and nothing is sent twice: one row per (account, action, dedup key), and a
+row is claimed before it is sent.
+"""
+
+from __future__ import annotations
+
+from webapp.extensions import db
+from webapp.models.base import JSONType, TimestampMixin
+
+# Outbound call statuses
+PENDING = "pending"  # owed, to be sent by the next sweep
+DRY_RUN = "dry_run"  # owed, recorded in test mode, not sent; going live sends it
+SENDING = "sending"  # claimed by a sweep (a crashed sweep's claim is taken over later)
+SENT = "sent"
+FAILED = "failed"  # the last attempt failed; retried after next_attempt_at
+OWED = (PENDING, DRY_RUN, FAILED)
+OUTBOUND_STATUSES = (PENDING, DRY_RUN, SENDING, SENT, FAILED)
+
+# Actions
+ACK_ORDER = "order.merchant_order_id"  # tell the marketplace our id for its order
+
+TEST, LIVE = "test", "live"
+
+
+class OutboundCall(TimestampMixin, db.Model):
+    __tablename__ = "outbound_calls"
+
+    id = db.Column(db.Integer, primary_key=True)
+    store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
+    account_id = db.Column(
+        db.Integer, db.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    )
+    action = db.Column(db.String(64), nullable=False)
+    subject_type = db.Column(db.String(16))  # "order"...
+    subject_id = db.Column(db.Integer)
+    # One owed change per (account, action, key): the same change is never recorded twice.
+    dedup_key = db.Column(db.String(255), nullable=False)
+    params = db.Column(JSONType, nullable=False)  # what the connector builds the request from
+    method = db.Column(db.String(8), nullable=False)
+    url = db.Column(db.Text, nullable=False)
+    body = db.Column(JSONType)  # as sent (or as it would be), secrets masked
+    status = db.Column(db.String(16), nullable=False, default=PENDING)
+    attempts = db.Column(db.Integer, nullable=False, default=0)
+    last_error = db.Column(db.Text)
+    next_attempt_at = db.Column(db.DateTime)
+    dry_run_at = db.Column(db.DateTime)  # when test mode recorded it instead of sending
+    sent_at = db.Column(db.DateTime)
+
+    __table_args__ = (
+        db.UniqueConstraint("account_id", "action", "dedup_key", name="uq_outbound_calls_key"),
+        db.Index("ix_outbound_calls_owed", "account_id", "status", "next_attempt_at"),
+        db.Index("ix_outbound_calls_subject", "subject_type", "subject_id"),
+    )
+
+
+class AccountModeChange(db.Model):
+    """An account switched between test mode and live: who did it and when."""
+
+    __tablename__ = "account_mode_changes"
+
+    id = db.Column(db.Integer, primary_key=True)
+    account_id = db.Column(
+        db.Integer, db.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    from_mode = db.Column(db.String(8))  # None when the account was created
+    to_mode = db.Column(db.String(8), nullable=False)
+    changed_by = db.Column(db.String(255), nullable=False)
+    changed_at = db.Column(db.DateTime, nullable=False)
