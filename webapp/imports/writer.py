@@ -33,6 +33,22 @@ NEUTRAL_COLUMNS = (
 _PRICE_POSITIONS = (4, 5)
 
 
+def int_array(values: list[int]) -> str:
+    """A PostgreSQL array literal of integers: one text parameter dumps far faster than a
+    list of 5,000 Python ints adapted one by one."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def text_array(values: list[str]) -> str:
+    """A PostgreSQL array literal of strings, every element quoted (commas, braces, spaces,
+    quotes and backslashes all survive)."""
+    return (
+        "{"
+        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+        + "}"
+    )
+
+
 @dataclass(slots=True)
 class Existing:
     id: int
@@ -129,9 +145,9 @@ class BatchWriter:
                 # One statement, answered by the primary key: the temporary table is never
                 # analysed, so a plain lookup could be planned as a scan.
                 cur.execute(
-                    "INSERT INTO import_seen (key) SELECT unnest(%s::bigint[]) "
+                    "INSERT INTO import_seen (key) SELECT unnest(%s::text::bigint[]) "
                     "ON CONFLICT DO NOTHING RETURNING key",
-                    (keys,),
+                    (int_array(keys),),
                     prepare=False,
                 )
             else:
@@ -204,8 +220,8 @@ class BatchWriter:
         )
         if self.pg:
             cur.execute(
-                sql + "= ANY(%s)",
-                (self.language, self.store_id, self.marketplace, ids),
+                sql + "= ANY(%s::text::text[])",
+                (self.language, self.store_id, self.marketplace, text_array(ids)),
                 prepare=False,
             )
         else:
