@@ -145,7 +145,7 @@ class BatchWriter:
                 # One statement, answered by the primary key: the temporary table is never
                 # analysed, so a plain lookup could be planned as a scan.
                 cur.execute(
-                    "INSERT INTO import_seen (key) SELECT unnest(%s::text::bigint[]) "
+                    "INSERT INTO import_seen (key) SELECT unnest(%s::bigint[]) "
                     "ON CONFLICT DO NOTHING RETURNING key",
                     (int_array(keys),),
                     prepare=False,
@@ -210,24 +210,31 @@ class BatchWriter:
     # -- steps ----------------------------------------------------------------------------
 
     def _existing(self, cur, ids: list[str]) -> dict[str, Existing]:
-        p = self.p
-        sql = (
-            "SELECT mp.marketplace_product_id, mp.id, mp.content_hash, t.content_hash, "
-            "mp.import_warnings FROM marketplace_products mp "
-            "LEFT JOIN marketplace_product_translations t "
-            f"  ON t.marketplace_product_id = mp.id AND t.language = {p} "
-            f"WHERE mp.store_id = {p} AND mp.marketplace = {p} AND mp.marketplace_product_id "
-        )
         if self.pg:
+            # One probe of the unique key per id, whatever the statistics say: planned as
+            # "= ANY(...)", a table analysed while small (or never) is scanned for the whole
+            # store on every batch, which makes a large import quadratic.
             cur.execute(
-                sql + "= ANY(%s::text::text[])",
-                (self.language, self.store_id, self.marketplace, text_array(ids)),
+                "SELECT mp.marketplace_product_id, mp.id, mp.content_hash, t.content_hash, "
+                "mp.import_warnings FROM unnest(%s::text[]) AS wanted(id) "
+                "CROSS JOIN LATERAL (SELECT m.marketplace_product_id, m.id, m.content_hash, "
+                "  m.import_warnings FROM marketplace_products m WHERE m.store_id = %s "
+                "  AND m.marketplace = %s AND m.marketplace_product_id = wanted.id LIMIT 1) mp "
+                "LEFT JOIN marketplace_product_translations t "
+                "  ON t.marketplace_product_id = mp.id AND t.language = %s",
+                (text_array(ids), self.store_id, self.marketplace, self.language),
                 prepare=False,
             )
         else:
             placeholders = ",".join("?" * len(ids))
             cur.execute(
-                sql + f"IN ({placeholders})", (self.language, self.store_id, self.marketplace, *ids)
+                "SELECT mp.marketplace_product_id, mp.id, mp.content_hash, t.content_hash, "
+                "mp.import_warnings FROM marketplace_products mp "
+                "LEFT JOIN marketplace_product_translations t "
+                "  ON t.marketplace_product_id = mp.id AND t.language = ? "
+                "WHERE mp.store_id = ? AND mp.marketplace = ? "
+                f"AND mp.marketplace_product_id IN ({placeholders})",
+                (self.language, self.store_id, self.marketplace, *ids),
             )
         return {row[0]: Existing(row[1], row[2], row[3], row[4]) for row in cur.fetchall()}
 
