@@ -63,9 +63,9 @@ def orders_feed(live_server, users, sandbox, monkeypatch):
 def test_run_now_shows_the_execution_until_it_finishes(
     request, page, live_server, users, sandbox, orders_feed
 ):
-    # Each marketplace request waits 0.8 s: the execution runs for several seconds.
+    # Each marketplace request waits 1.2 s: the execution runs for several seconds.
     requests.post(
-        f"{sandbox}/_sandbox/faults", json={"slow": {"seconds": 0.8, "every": 1}}, timeout=5
+        f"{sandbox}/_sandbox/faults", json={"slow": {"seconds": 1.2, "every": 1}}, timeout=5
     )
     request.getfixturevalue("rq_worker")
     login(page, live_server, users.store_email, users.password)
