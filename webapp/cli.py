@@ -296,9 +296,18 @@ def demo_import_orders() -> None:
         .where(Account.store_id == store.id, Account.retired_at.is_(None))
         .order_by(Account.id)
     ).all()
+    from webapp.feeds import service as feeds
+    from webapp.models import Feed
+
     for account in accounts:
         try:
-            run = import_orders(account, trigger="cli")
+            feed = db.session.scalar(
+                select(Feed).where(Feed.account_id == account.id, Feed.kind == "import_orders")
+            )
+            if feed is not None and feed.enabled:
+                run = feeds.run_feed(feed.id, "cli").run  # an execution of the account's feed
+            else:
+                run = import_orders(account, trigger="cli")
         except Exception as exc:  # noqa: BLE001 - report it and go on with the next account
             db.session.rollback()
             click.echo(json.dumps({"account": account.id, "status": "failed", "error": str(exc)}))

@@ -319,3 +319,14 @@ def test_cli_creates_operator_tokens(app, store_user):
     assert json.loads(lines[0])["scope"] == "operator"
     client = app.test_client()
     assert client.get("/metrics", headers=bearer(lines[-1])).status_code == 200
+
+
+def test_an_order_import_outside_its_feed_counts_for_the_feed(admin_client, store):
+    account = lengow(store, created_ago=timedelta(hours=1))
+    run = order_run(account, ago=timedelta(minutes=2))
+    run.feed_id = None  # `flask orders import` runs outside the feed
+    db.session.commit()
+    response = admin_client.get("/health/marketplace-integrations")
+    assert response.status_code == 200
+    feeds = response.get_json()["stores"][0]["accounts"][0]["feeds"]
+    assert feeds["import_orders"]["status"] == "ok"
