@@ -4,17 +4,15 @@ and a second click while it runs saying so (the sandbox is slowed to keep it run
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 import requests
 from playwright.sync_api import expect
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from tests.browser.conftest import login, shot
+from tests.sandbox_server import served_sandbox
 from webapp.extensions import db
-from webapp.sandbox.app import create_sandbox_app
 
 
 def settled(page) -> None:
@@ -26,12 +24,8 @@ def settled(page) -> None:
 
 @pytest.fixture
 def sandbox():
-    app = create_sandbox_app({"SANDBOX_ORDERS": 6, "SANDBOX_STEP_SECONDS": 86400})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served_sandbox(6) as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from rq import SimpleWorker
 from rq_scheduler import Scheduler
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
+from tests.sandbox_server import served_sandbox
 from tests.webapp.conftest import admin_user, store_user  # noqa: F401 (fixtures)
 from webapp.accounts import create_account
 from webapp.extensions import QUEUE_NAMES, db, queue
 from webapp.models import Feed, Run
-from webapp.sandbox.app import create_sandbox_app
 
 
 @pytest.fixture
 def sandbox():
-    app = create_sandbox_app({"SANDBOX_ORDERS": 40, "SANDBOX_STEP_SECONDS": 86400})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served_sandbox(40) as url:
+        yield url
 
 
 @pytest.fixture

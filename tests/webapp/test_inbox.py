@@ -3,14 +3,13 @@ and resolve, on SQLite and PostgreSQL with a real RQ worker and the marketplace 
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 import requests
 from rq import SimpleWorker
-from werkzeug.serving import make_server
 
+from tests.sandbox_server import served_sandbox
 from tests.webapp.conftest import csrf_from
 from webapp.accounts import create_account
 from webapp.extensions import db, queue
@@ -25,7 +24,6 @@ from webapp.models import (
 )
 from webapp.models import runs as R
 from webapp.models.base import utcnow
-from webapp.sandbox.app import create_sandbox_app
 
 
 def a_run(store, kind="order_import", account=None):
@@ -214,12 +212,8 @@ def test_backoff_is_exponential_capped_and_honours_retry_after():
 
 @pytest.fixture
 def sandbox():
-    app = create_sandbox_app({"SANDBOX_ORDERS": 30, "SANDBOX_STEP_SECONDS": 86400})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served_sandbox(30) as url:
+        yield url
 
 
 @pytest.fixture

@@ -23,19 +23,9 @@ def connector_class(code: str):
         raise AccountError(f"Unknown connector {code!r} (known: {known}).") from exc
 
 
-def create_account(
-    store: Store,
-    connector: str,
-    name: str,
-    *,
-    settings: dict[str, str] | None = None,
-    secrets: dict[str, str] | None = None,
-    live: bool = False,
-    by: str = "system",
-) -> Account:
-    """Validate against the connector's declaration and save; secrets go in encrypted."""
-    cls = connector_class(connector)
-    settings, secrets = dict(settings or {}), dict(secrets or {})
+def _validated(cls, name: str, settings, secrets: dict) -> tuple[str, dict, dict]:
+    """(name, plain settings, all values) checked against the connector's declaration."""
+    settings = dict(settings or {})
     misplaced = sorted(set(settings) & cls.secret_names())
     if misplaced:
         raise AccountError(f"{', '.join(misplaced)} is a secret: pass it as a secret.")
@@ -48,8 +38,24 @@ def create_account(
     name = (name or "").strip()
     if not name:
         raise AccountError("Give the account a name.")
+    return name[:255], plain, values
+
+
+def create_account(
+    store: Store,
+    connector: str,
+    name: str,
+    *,
+    settings: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+    live: bool = False,
+    by: str = "system",
+) -> Account:
+    """Validate against the connector's declaration and save; secrets go in encrypted."""
+    cls = connector_class(connector)
+    name, plain, values = _validated(cls, name, settings, dict(secrets or {}))
     account = Account(
-        store_id=store.id, connector=cls.code, name=name[:255], settings=plain, is_live=live
+        store_id=store.id, connector=cls.code, name=name, settings=plain, is_live=live
     )
     account.set_secrets({k: v for k, v in values.items() if k in cls.secret_names()})
     db.session.add(account)
@@ -76,22 +82,9 @@ def update_account(
     """Change an account's name and settings; a secret left blank keeps its stored value
     (forms never show secrets back). Validated as :func:`create_account` validates."""
     cls = connector_class(account.connector)
-    settings = dict(settings or {})
     given = {k: v for k, v in (secrets or {}).items() if v not in (None, "")}
-    misplaced = sorted(set(settings) & cls.secret_names())
-    if misplaced:
-        raise AccountError(f"{', '.join(misplaced)} is a secret: pass it as a secret.")
-    merged_secrets = {**account.secrets(), **given}
-    try:
-        values = cls.validate_settings({**settings, **merged_secrets})
-    except ValueError as exc:
-        raise AccountError(str(exc)) from exc
-    plain = {k: v for k, v in values.items() if k not in cls.secret_names()}
-    check_base_url(plain.get("base_url"))
-    name = (name or "").strip()
-    if not name:
-        raise AccountError("Give the account a name.")
-    account.name = name[:255]
+    name, plain, _values = _validated(cls, name, settings, {**account.secrets(), **given})
+    account.name = name
     account.settings = plain
     went_live = live is True and not account.is_live
     if live is not None and live != account.is_live:

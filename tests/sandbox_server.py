@@ -1,0 +1,29 @@
+"""Mercato's marketplace sandbox served over real HTTP for a test (one helper for every suite)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from werkzeug.serving import make_server
+
+from webapp.sandbox.app import create_sandbox_app
+
+
+@contextmanager
+def served_sandbox(orders: int, **config) -> Iterator[str]:
+    """A sandbox with ``orders`` orders per account on 127.0.0.1; yields its base URL.
+
+    By default no lifecycle step happens during a test (``SANDBOX_STEP_SECONDS`` one day)
+    while tokens expire in real time, as they would."""
+    app = create_sandbox_app({"SANDBOX_ORDERS": orders, "SANDBOX_STEP_SECONDS": 86400, **config})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
