@@ -22,7 +22,7 @@ run: ## run web + worker + scheduler on http://127.0.0.1:5000 (demo data, privat
 
 test: bootstrap ## run the test suite (private throwaway Redis unless TEST_REDIS_URL/REDIS_URL is set)
 	@scripts/ensure_chromium.sh  # tests/browser drive Debian's /usr/bin/chromium
-	@MERCATO_ENV=test scripts/with-redis.sh --fresh $(PY) -m pytest -q $(PYTEST_ARGS)
+	@MERCATO_ENV=test scripts/with-redis.sh --fresh $(PY) -m pytest -q --durations=20 $(PYTEST_ARGS)
 
 lint: bootstrap ## ruff check + ruff format --check
 	$(RUFF) check .
