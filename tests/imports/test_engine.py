@@ -261,3 +261,16 @@ def test_progress_and_counts_are_saved_per_batch(store, tmp_path):
     db.session.refresh(run)
     assert run.progress == 100 and run.total_processed == 1050
     assert run.started_at and run.completed_at and run.duration_seconds is not None
+
+
+def test_nul_bytes_are_dropped_and_the_row_still_imports(store, tmp_path):
+    data = b"id,title,price\nN1,Cha\x00ir,5 EUR\nN2,Table,7 EUR\n"
+    run = import_file(store, write(tmp_path, "nul.csv", data), language="en")
+    assert run.status == R.COMPLETED, run.error_message
+    assert run.imported_count == 2
+    found = products(store)
+    assert found["N1"].translation("en").title == "Chair"
+    feed = json.dumps([{"id": "J1", "title": "Mu\u0000g", "price": "3 EUR"}])
+    run = import_file(store, write(tmp_path, "nul.json", feed), language="en")
+    assert run.status == R.COMPLETED, run.error_message
+    assert products(store)["J1"].translation("en").title == "Mug"

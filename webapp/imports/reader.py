@@ -170,8 +170,12 @@ class DelimitedReader:
     def _next_line(self) -> str | None:
         if self._pending:
             return self._pending.pop()
+        return self._readline() or None
+
+    def _readline(self) -> str:
         line = self._lines.readline()
-        return line if line else None
+        # NUL is never text (PostgreSQL cannot even store it): a corrupt byte, dropped.
+        return line.replace("\x00", "") if "\x00" in line else line
 
     def _split(self, text: str) -> list[str]:
         return next(csv.reader((text,), delimiter=self.delimiter, strict=False))
@@ -269,7 +273,7 @@ class DelimitedReader:
         """
         preview: list[str] = []
         for _ in range(HEADER_SEARCH_ROWS):
-            line = self._lines.readline()
+            line = self._readline()
             if not line:
                 break
             preview.append(line)
@@ -411,7 +415,7 @@ def _flatten_json(obj: dict, prefix: str, out: dict[str, str]) -> None:
         elif isinstance(value, bool):
             out[name] = "true" if value else "false"
         else:
-            out[name] = str(value)
+            out[name] = str(value).replace("\x00", "")
 
 
 def iter_json(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str]]]:
