@@ -166,41 +166,25 @@ def sweep(now=None) -> dict[str, int]:
     and counted, so it still reaches a person after MAX_ATTEMPTS passes.
     """
     now = now or utcnow()
-    open_retry = (
-        Message.severity == R.RETRY,
-        Message.resolved_at.is_(None),
-        Message.row_number.is_(None),
-    )
-    tally = {"resolved": 0, "failed": 0, "raised": 0}
-    # A later success closes a message at once, however long its backoff still runs.
-    waiting = db.session.scalars(
-        select(Message)
-        .where(*open_retry, Message.next_retry_at > now)
-        .order_by(Message.id)
-        .limit(SWEEP_BATCH)
-    ).all()
-    for message in waiting:
-        success = later_success(message) if _flow_closes(message) else None
-        if success is not None:
-            message.resolved_at, message.resolved_by = utcnow(), f"execution #{success.id}"
-            message.next_retry_at = None
-            tally["resolved"] += 1
-    db.session.commit()
-    due = list(
+    # Every open retry message, not only the due ones: a later success closes a message at
+    # once, however long its backoff still runs; only the due ones are retried.
+    ids = list(
         db.session.scalars(
             select(Message.id)
             .where(
-                *open_retry,
-                (Message.next_retry_at.is_(None)) | (Message.next_retry_at <= now),
+                Message.severity == R.RETRY,
+                Message.resolved_at.is_(None),
+                Message.row_number.is_(None),
             )
             .order_by(Message.id)
             .limit(SWEEP_BATCH)
         )
     )
-    for message_id in due:
+    tally = {"resolved": 0, "failed": 0, "raised": 0}
+    for message_id in ids:
         message = db.session.get(Message, message_id)
-        if message.resolved_at is not None:
-            continue  # closed by an earlier retry in this pass
+        if message.resolved_at is not None or message.severity != R.RETRY:
+            continue  # closed or superseded by an earlier retry in this pass
         success = later_success(message) if _flow_closes(message) else None
         if success is not None:
             message.resolved_at, message.resolved_by = utcnow(), f"execution #{success.id}"
@@ -208,6 +192,8 @@ def sweep(now=None) -> dict[str, int]:
             db.session.commit()
             tally["resolved"] += 1
             continue
+        if message.next_retry_at is not None and message.next_retry_at > now:
+            continue  # still backing off
         if retryable(message):
             outcome = retry_message(message, "sweep")
             current = db.session.get(Message, outcome.superseded_by or message_id)
