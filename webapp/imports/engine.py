@@ -5,7 +5,8 @@ its messages and the run's counts and progress - is one transaction on it, so
 a page polling the run sees it move, and a worker killed mid-import leaves a
 run that is simply executed again (unchanged rows are recognised, nothing is
 duplicated).  Memory stays flat whatever the file size: records stream
-through, and the ids already read live in a temporary table, not in Python.
+through, and "first row wins" needs only the primary keys of the products this
+run has read, kept as a compressed bitmap (a few bytes per 1,000 products).
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+from flask import current_app
+from pyroaring import BitMap
 from sqlalchemy import delete
 
 from webapp.extensions import db
+from webapp.imports import columnar
 from webapp.imports.mapping import map_columns
 from webapp.imports.reader import (
     SAMPLE_BYTES,
@@ -50,26 +55,24 @@ MAX_MESSAGES_PER_RUN = 100_000  # beyond this, problems are still counted but no
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _records(factory, fmt: str) -> tuple[list[str] | None, Iterator]:
-    """(header or None, iterator of (row_number, cells|fields, error, raw)) for a format."""
-    if fmt == "delimited":
-        sample = factory().read(SAMPLE_BYTES)
-        reader = DelimitedReader(text_stream(factory(), sample))
-        header = reader.start()
-        cmap = map_columns(header)
-        if not cmap.has_id:
-            raise FeedError(
-                "No product id column found. Columns seen: "
-                + ", ".join(repr(h) for h in header[:30])
-                + ". Name one of them id, sku, ID_PRODUCT or g:id."
-            )
-        return header, ((r.row_number, r.cells, r.error, r.raw) for r in reader)
+def _records(factory, fmt: str) -> Iterator:
+    """Iterator of (row_number, fields, error, raw) for an XML or JSON feed."""
     if fmt == "xml":
-        return None, ((row, fields, None, None) for row, fields in iter_xml(factory()))
+        return ((row, fields, None, None) for row, fields in iter_xml(factory()))
     sample = factory().read(SAMPLE_BYTES)
-    return None, (
-        (row, fields, None, None) for row, fields in iter_json(text_stream(factory(), sample))
-    )
+    return ((row, fields, None, None) for row, fields in iter_json(text_stream(factory(), sample)))
+
+
+def _delimited_reader(factory, sample: bytes, delimiter: str | None = None) -> DelimitedReader:
+    reader = DelimitedReader(text_stream(factory(), sample), delimiter)
+    header = reader.start()
+    if not map_columns(header).has_id:
+        raise FeedError(
+            "No product id column found. Columns seen: "
+            + ", ".join(repr(h) for h in header[:30])
+            + ". Name one of them id, sku, ID_PRODUCT or g:id."
+        )
+    return reader
 
 
 class ImportRunner:
@@ -88,6 +91,12 @@ class ImportRunner:
         self.records_in_batch = 0
         self.wrote_any = False
         self.counts = dict.fromkeys(COUNT_FIELDS, 0)
+        # Products this run has read (their primary keys): a later row with the same id is
+        # a duplicate.  A roaring bitmap holds a million consecutive keys in ~150 kB.
+        self.seen = BitMap()
+        # Ids whose first row was refused after it was identified (an unreadable price):
+        # never written, so not in ``seen``; their later rows are duplicates all the same.
+        self.refused_keys: set[int] = set()
 
     # -- driving --------------------------------------------------------------------------
 
@@ -105,9 +114,7 @@ class ImportRunner:
                 language=settings[2],
                 run_id=self.run_id,
             )
-            self.writer.prepare()
             self._read_all()
-            self.writer.finish()
         finally:
             raw.close()
         db.session.expire(run)
@@ -137,12 +144,20 @@ class ImportRunner:
 
     def _read_all(self) -> None:
         with open_feed(self.path) as (factory, progress):
-            fmt = sniff_format(factory().read(SAMPLE_BYTES))
+            sample = factory().read(SAMPLE_BYTES)
+            fmt = sniff_format(sample)
             self._set_phase("parsing")
-            header, records = _records(factory, fmt)
-            dict_records = None if header is not None else DictRecords()
-            builder = RowBuilder(map_columns(header)) if header is not None else None
-            self._set_phase("upserting")
+            builder = dict_records = None
+            if fmt == "delimited":
+                reader = _delimited_reader(factory, sample)
+                builder = self.builder = RowBuilder(map_columns(reader.header))
+                self._set_phase("upserting")
+                reader = self._read_columnar(factory, sample, reader, progress)
+                records = ((r.row_number, r.cells, r.error, r.raw) for r in reader or ())
+            else:
+                dict_records = DictRecords()
+                records = _records(factory, fmt)
+                self._set_phase("upserting")
             try:
                 for row_number, cells, error, raw in records:
                     if dict_records is not None:
@@ -169,6 +184,34 @@ class ImportRunner:
                 self.counts["error_count"] += 1
                 self.counts["total_processed"] += 1
             self._flush(1.0)
+
+    def _read_columnar(self, factory, sample: bytes, reader: DelimitedReader, progress):
+        """Read what the columnar path can; the Python reader for the rest (or None)."""
+        if not current_app.config.get("IMPORT_COLUMNAR", True) or not columnar.eligible(
+            reader, self.builder, sample
+        ):
+            return reader
+        source = columnar.ColumnarReader(
+            factory(),
+            reader.delimiter,
+            reader.header_width,
+            self.batch_size,
+            current_app.config.get("IMPORT_COLUMNAR_BLOCK_BYTES", columnar.BLOCK_BYTES),
+        )
+        for block in source.blocks():
+            self._take_block(block)
+            self._flush(progress())
+        log.info(
+            "job=import_feed run_id=%s columnar_records=%s python_reader_after=%s",
+            self.run_id,
+            source.read,
+            source.stopped,
+        )
+        if not source.stopped:
+            return None
+        reader = _delimited_reader(factory, sample, reader.delimiter)
+        reader.skip(source.read)
+        return reader
 
     # -- one record -----------------------------------------------------------------------
 
@@ -223,36 +266,51 @@ class ImportRunner:
     # -- one batch ------------------------------------------------------------------------
 
     def _first_occurrences(self) -> list[PendingRow]:
-        """Drop ids read before (earlier in this batch or in an earlier one): first wins."""
-        first: dict[int, PendingRow] = {}
-        repeats: list[PendingRow] = []
+        """The batch without repeats of an id read earlier in the same batch: first wins."""
+        first: dict[str, PendingRow] = {}
         for pending in self.pending_rows:
-            key = hash(pending.identifier)  # stable within this process, as the table is
-            if key in first:
-                repeats.append(pending)
+            if pending.identifier in first:
+                self._duplicate(pending)
             else:
-                first[key] = pending
-        seen_before = self.writer.already_seen(list(first))
-        if seen_before:
-            repeats.extend(first.pop(key) for key in seen_before)
-        for pending in repeats:
-            self._error(
-                pending.row_number,
-                pending.identifier,
-                RowMessage(
-                    "error",
-                    "duplicate_id",
-                    f"product id {pending.identifier!r} appears again; the first row wins",
-                ),
-                self.builder.row_data(pending.cells),
-            )
+                first[pending.identifier] = pending
         return list(first.values())
+
+    def _duplicate(self, pending: PendingRow) -> None:
+        self._error(
+            pending.row_number,
+            pending.identifier,
+            RowMessage(
+                "error",
+                "duplicate_id",
+                f"product id {pending.identifier!r} appears again; the first row wins",
+            ),
+            self.builder.row_data(pending.cells),
+        )
+
+    def _not_read_before(self, rows: list[PendingRow], existing: dict) -> list[PendingRow]:
+        """Drop the rows whose id an earlier batch of this run read (first wins), and
+        remember the products this batch reads."""
+        seen, refused, kept = self.seen, self.refused_keys, []
+        for pending in rows:
+            found = existing.get(pending.identifier)
+            if found is None:
+                if refused and hash(pending.identifier) in refused:
+                    self._duplicate(pending)
+                    continue
+            elif found.id in seen:
+                self._duplicate(pending)
+                continue
+            else:
+                seen.add(found.id)
+            kept.append(pending)
+        return kept
 
     def _write_pending(self) -> None:
         """Look the batch up, normalise only what is new or changed, write it."""
-        counts, builder, writer = self.counts, self.builder, self.writer
+        counts, writer = self.counts, self.writer
         rows = self._first_occurrences()
         existing = writer.lookup([p.identifier for p in rows])
+        rows = self._not_read_before(rows, existing)
         to_build, targets, translations = [], [], []
         for pending in rows:
             found = existing.get(pending.identifier)
@@ -269,11 +327,18 @@ class ImportRunner:
                 continue
             to_build.append(pending)
             targets.append(found)
+        self._build_and_write(to_build, targets, translations)
+
+    def _build_and_write(self, to_build: list[PendingRow], targets: list, translations: list):
+        """Normalise new and changed rows (Python builder) and write the batch."""
+        counts, builder = self.counts, self.builder
         new, changed = [], []
         for pending, found, built in zip(
             to_build, targets, builder.normalise(to_build), strict=True
         ):
             if type(built) is Rejected:
+                if found is None:
+                    self.refused_keys.add(hash(pending.identifier))
                 for message in built.messages:
                     self._error(
                         pending.row_number,
@@ -294,20 +359,163 @@ class ImportRunner:
                 )
         counts["imported_count"] += len(new)
         counts["updated_count"] += len(changed)
-        writer.apply(new, changed, translations, utcnow())
+        self.seen.update(self.writer.apply(new, changed, translations, utcnow()))
         self.wrote_any = True
 
     def _warnings(self, pending: PendingRow, stored: str) -> None:
+        self._warnings_at(pending.row_number, pending.identifier, pending.cells, stored)
+
+    def _warnings_at(self, row_number: int, identifier: str, cells, stored: str) -> None:
+        data = self.builder.row_data(cells)
         for error_type, text in json.loads(stored):
             self.counts["warning_count"] += 1
-            self._message(
-                pending.row_number,
-                pending.identifier,
-                "warning",
-                error_type,
-                text,
-                self.builder.row_data(pending.cells),
+            self._message(row_number, identifier, "warning", error_type, text, data)
+
+    # -- the columnar path ----------------------------------------------------------------
+
+    def _take_block(self, block: columnar.Block) -> None:
+        """Identify, look up, normalise and write a block of clean records (one batch)."""
+        builder, counts, writer = self.builder, self.counts, self.writer
+        first_row = block.first_row
+
+        def refuse(i: int) -> None:
+            self._take(builder, first_row + i, block.cells(i), None, None)
+
+        found_ids = columnar.identify(block, builder, refuse)
+        ids, positions = found_ids.ids, found_ids.positions
+        self.records_in_batch += len(ids)
+        counts["total_processed"] += len(ids)
+
+        def duplicate(k: int) -> None:
+            pos = positions[k]
+            self._duplicate(PendingRow(first_row + pos, ids[k], block.cells(pos), 0, 0, "", None))
+
+        first: dict[str, int] = {}
+        for k, identifier in enumerate(ids):
+            if identifier in first:
+                duplicate(k)
+            else:
+                first[identifier] = k
+        existing = writer.lookup(list(first))
+        seen, refused, kept = self.seen, self.refused_keys, []
+        for identifier, k in first.items():
+            found = existing.get(identifier)
+            if found is None:
+                if refused and hash(identifier) in refused:
+                    duplicate(k)
+                    continue
+            elif found.id in seen:
+                duplicate(k)
+                continue
+            else:
+                seen.add(found.id)
+            kept.append(k)
+        content, translated = found_ids.content_hashes, found_ids.translation_hashes
+        build, targets, translations = [], [], []
+        for k in kept:
+            found = existing.get(ids[k])
+            if found is not None and found.content_hash == content[k]:
+                if found.translation_hash == translated[k]:
+                    counts["unchanged_count"] += 1
+                else:
+                    translations.append(
+                        (
+                            found.id,
+                            found_ids.titles[k].as_py(),
+                            found_ids.descriptions[k].as_py(),
+                            translated[k],
+                        )
+                    )
+                    counts["updated_count"] += 1
+                if found.warnings:
+                    pos = positions[k]
+                    self._warnings_at(first_row + pos, ids[k], block.cells(pos), found.warnings)
+                continue
+            build.append(k)
+            targets.append(found)
+        if not columnar.can_normalise(builder):
+            pending = [
+                PendingRow(
+                    first_row + positions[k],
+                    ids[k],
+                    block.cells(positions[k]),
+                    content[k],
+                    translated[k],
+                    found_ids.titles[k].as_py(),
+                    found_ids.descriptions[k].as_py(),
+                )
+                for k in build
+            ]
+            self._build_and_write(pending, targets, translations)
+            return
+        self._write_block(block, found_ids, build, targets, translations)
+
+    def _write_block(self, block, found_ids, build: list[int], targets: list, translations):
+        counts, writer = self.counts, self.writer
+        ids, positions = found_ids.ids, found_ids.positions
+        taken = pa.array([positions[k] for k in build], type=pa.int32())
+        normalised = columnar.normalise(
+            [column.take(taken) for column in block.columns],
+            self.builder,
+            [ids[k] for k in build],
+        )
+        new_at, changed_at = [], []
+        for j, (k, found) in enumerate(zip(build, targets, strict=True)):
+            row_number = block.first_row + positions[k]
+            rejected = normalised.refused.get(j)
+            if rejected is not None:
+                if found is None:
+                    self.refused_keys.add(hash(ids[k]))
+                data = self.builder.row_data(block.cells(positions[k]))
+                for message in rejected.messages:
+                    self._error(row_number, ids[k], message, data)
+                continue
+            warned = normalised.warnings.get(j)
+            if warned is not None:
+                self._warnings_at(row_number, ids[k], block.cells(positions[k]), warned)
+            if found is None:
+                new_at.append(j)
+                continue
+            changed_at.append(j)
+            if found.translation_hash != found_ids.translation_hashes[k]:
+                translations.append(
+                    (
+                        found.id,
+                        found_ids.titles[k].as_py(),
+                        found_ids.descriptions[k].as_py(),
+                        found_ids.translation_hashes[k],
+                    )
+                )
+        changed = []
+        if changed_at:
+            rows = columnar.product_rows(
+                normalised,
+                found_ids,
+                changed_at,
+                [build[j] for j in changed_at],
+                [block.first_row + positions[build[j]] for j in changed_at],
             )
+            changed = [(targets[j].id, row) for j, row in zip(changed_at, rows, strict=True)]
+        now = utcnow()
+        if new_at:
+            pick = pa.array(new_at, type=pa.int32())
+            at = [build[j] for j in new_at]
+            self.seen.update(
+                writer.insert_columns(
+                    [ids[k] for k in at],
+                    [column.take(pick) for column in normalised.neutral],
+                    [found_ids.content_hashes[k] for k in at],
+                    [normalised.warnings.get(j) for j in new_at],
+                    found_ids.titles.take(pa.array(at, type=pa.int32())),
+                    found_ids.descriptions.take(pa.array(at, type=pa.int32())),
+                    [found_ids.translation_hashes[k] for k in at],
+                    now,
+                )
+            )
+        counts["imported_count"] += len(new_at)
+        counts["updated_count"] += len(changed)
+        writer.apply([], changed, translations, now)
+        self.wrote_any = True
 
     def _flush(self, fraction: float) -> None:
         if self.pending_rows:

@@ -162,10 +162,18 @@ class DelimitedReader:
         self._pending: list[str] = []
         self.delimiter = delimiter
         self.header: list[str] | None = None
+        self.header_width = 0  # cells in the header line, trailing blank ones included
         self.header_row = 0
         self.row_number = 0
         self._row_error: str | None = None
         self._row_text = ""
+
+    def skip(self, lines: int) -> None:
+        """Pass over ``lines`` physical lines after the header (read by the columnar path)."""
+        for _ in range(lines):
+            if self._next_line() is None:
+                return
+            self.row_number += 1
 
     def _next_line(self) -> str | None:
         if self._pending:
@@ -291,6 +299,7 @@ class DelimitedReader:
             raise FeedError("The file is empty or has no columns: there is nothing to import.")
         with_id = [(i, c) for i, c in parsed if header_score(c) > 2]
         index, cells = with_id[0] if with_id else parsed[0]
+        self.header_width = len(cells)
         self.header = [c.strip().lstrip("\ufeff") for c in cells]
         while self.header and self.header[-1] == "":
             self.header.pop()

@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import pyarrow as pa
+
+from webapp.imports.columnar import csv_bytes
 from webapp.imports.rows import ProductRow
 
 NEUTRAL_COLUMNS = (
@@ -31,12 +34,6 @@ NEUTRAL_COLUMNS = (
     "extra",
 )
 _PRICE_POSITIONS = (4, 5)
-
-
-def int_array(values: list[int]) -> str:
-    """A PostgreSQL array literal of integers: one text parameter dumps far faster than a
-    list of 5,000 Python ints adapted one by one."""
-    return "{" + ",".join(map(str, values)) + "}"
 
 
 def text_array(values: list[str]) -> str:
@@ -109,62 +106,24 @@ class BatchWriter:
         changed: list[tuple[int, ProductRow]],
         translations: list[tuple[int, str, str | None, int]],
         now: datetime,
-    ) -> None:
+    ) -> list[int]:
         """Insert ``new``, update ``changed`` (id, row), upsert ``translations``
-        (id, title, description, hash) in this batch's transaction."""
+        (id, title, description, hash) in this batch's transaction; the new rows' ids."""
         cur = self.conn.cursor()
         stamp = now if self.pg else now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        ids: list[int] = []
         try:
             if new:
-                self._insert_new(cur, new, stamp)
+                ids = self._insert_new(cur, new, stamp)
             if changed:
                 self._update_changed(cur, changed, stamp)
             if translations:
                 self._upsert_translations(cur, translations)
         finally:
             cur.close()
+        return ids
 
     # -- run bookkeeping on the same connection ------------------------------------------
-
-    def prepare(self) -> None:
-        """A per-connection table of the ids this run has read: duplicates found in constant
-        memory, however large the file (a Python set of 10M ids would not fit)."""
-        cur = self.conn.cursor()
-        try:
-            cur.execute("CREATE TEMP TABLE IF NOT EXISTS import_seen (key BIGINT PRIMARY KEY)")
-            cur.execute("DELETE FROM import_seen")
-        finally:
-            cur.close()
-        self.conn.commit()
-
-    def already_seen(self, keys: list[int]) -> set[int]:
-        """Which of ``keys`` earlier batches of this run read; remembers the others."""
-        cur = self.conn.cursor()
-        try:
-            if self.pg:
-                # One statement, answered by the primary key: the temporary table is never
-                # analysed, so a plain lookup could be planned as a scan.
-                cur.execute(
-                    "INSERT INTO import_seen (key) SELECT unnest(%s::bigint[]) "
-                    "ON CONFLICT DO NOTHING RETURNING key",
-                    (int_array(keys),),
-                    prepare=False,
-                )
-            else:
-                cur.execute(
-                    f"SELECT key FROM import_seen WHERE key IN ({','.join('?' * len(keys))})",
-                    keys,
-                )
-                seen = {row[0] for row in cur.fetchall()}
-                cur.executemany(
-                    "INSERT INTO import_seen (key) VALUES (?)",
-                    [(key,) for key in keys if key not in seen],
-                )
-                return seen
-            added = {row[0] for row in cur.fetchall()}
-            return {key for key in keys if key not in added}
-        finally:
-            cur.close()
 
     def save_messages(self, messages: list[tuple]) -> None:
         """(run id, severity, type, row number, identifier, text, row data JSON, created at)."""
@@ -197,14 +156,6 @@ class BatchWriter:
             cur.close()
 
     def commit(self) -> None:
-        self.conn.commit()
-
-    def finish(self) -> None:
-        cur = self.conn.cursor()
-        try:
-            cur.execute("DROP TABLE IF EXISTS import_seen")
-        finally:
-            cur.close()
         self.conn.commit()
 
     # -- steps ----------------------------------------------------------------------------
@@ -247,7 +198,7 @@ class BatchWriter:
                 values[i] = str(values[i])
         return tuple(values)
 
-    def _insert_new(self, cur, rows: list[ProductRow], stamp) -> None:
+    def _insert_new(self, cur, rows: list[ProductRow], stamp) -> list[int]:
         columns = (
             "store_id",
             "marketplace",
@@ -289,7 +240,7 @@ class BatchWriter:
                     cp.write_row(
                         (pk, self.language, row.title, row.description, row.translation_hash)
                     )
-            return
+            return ids
         # The batch holds SQLite's write lock (see lookup): the next ids are ours.
         cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM marketplace_products")
         first = cur.fetchone()[0]
@@ -321,6 +272,120 @@ class BatchWriter:
                 for pk, row in zip(ids, rows, strict=True)
             ],
         )
+        return list(ids)
+
+    def insert_columns(
+        self,
+        ids: list[str],
+        neutral: list[pa.Array],
+        content_hashes: list[int],
+        warnings: list[str | None],
+        titles: pa.Array,
+        descriptions: pa.Array,
+        translation_hashes: list[int],
+        now: datetime,
+    ) -> list[int]:
+        """Insert new rows given as columns (prices as exact decimal text); their ids."""
+        n = len(ids)
+        cur = self.conn.cursor()
+        try:
+            if self.pg:
+                cur.execute(
+                    "SELECT nextval('marketplace_products_id_seq') FROM generate_series(1, %s)",
+                    (n,),
+                )
+                pks = [r[0] for r in cur.fetchall()]
+                stamp = now.isoformat(sep=" ")
+                columns = [
+                    pa.array(pks, type=pa.int64()),
+                    pa.repeat(pa.scalar(self.store_id), n),
+                    pa.repeat(pa.scalar(self.marketplace), n),
+                    pa.array(ids, type=pa.string()),
+                    *neutral,
+                    pa.array(content_hashes, type=pa.int64()),
+                    pa.array(warnings, type=pa.string()),
+                    pa.repeat(pa.scalar(self.run_id), n),
+                    pa.repeat(pa.scalar(stamp), n),
+                    pa.repeat(pa.scalar(stamp), n),
+                ]
+                names = [
+                    "id",
+                    "store_id",
+                    "marketplace",
+                    "marketplace_product_id",
+                    *NEUTRAL_COLUMNS,
+                    "content_hash",
+                    "import_warnings",
+                    "last_import_job_id",
+                    "created_at",
+                    "updated_at",
+                ]
+                with cur.copy(
+                    f"COPY marketplace_products ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)"
+                ) as cp:
+                    cp.write(csv_bytes(columns, names))
+                translation = [
+                    columns[0],
+                    pa.repeat(pa.scalar(self.language), n),
+                    titles,
+                    descriptions,
+                    pa.array(translation_hashes, type=pa.int64()),
+                ]
+                names = ["marketplace_product_id", "language", "title", "description"]
+                names.append("content_hash")
+                with cur.copy(
+                    f"COPY marketplace_product_translations ({', '.join(names)}) "
+                    "FROM STDIN WITH (FORMAT csv)"
+                ) as cp:
+                    cp.write(csv_bytes(translation, names))
+                return pks
+            stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+            cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM marketplace_products")
+            first = cur.fetchone()[0]
+            pks = list(range(first, first + n))
+            lists = [column.to_pylist() for column in neutral]
+            columns = (
+                "store_id",
+                "marketplace",
+                "marketplace_product_id",
+                *NEUTRAL_COLUMNS,
+                "content_hash",
+                "import_warnings",
+                "last_import_job_id",
+                "created_at",
+                "updated_at",
+            )
+            placeholders = ",".join("?" * (len(columns) + 1))
+            head = (self.store_id, self.marketplace)
+            tail = (self.run_id, stamp, stamp)
+            cur.executemany(
+                f"INSERT INTO marketplace_products (id, {', '.join(columns)}) "
+                f"VALUES ({placeholders})",
+                [
+                    (pk, *head, identifier, *values, content_hash, warned, *tail)
+                    for pk, identifier, content_hash, warned, *values in zip(
+                        pks, ids, content_hashes, warnings, *lists, strict=True
+                    )
+                ],
+            )
+            cur.executemany(
+                "INSERT INTO marketplace_product_translations "
+                "(marketplace_product_id, language, title, description, content_hash) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (pk, self.language, title, description, h)
+                    for pk, title, description, h in zip(
+                        pks,
+                        titles.to_pylist(),
+                        descriptions.to_pylist(),
+                        translation_hashes,
+                        strict=True,
+                    )
+                ],
+            )
+            return pks
+        finally:
+            cur.close()
 
     def _update_changed(self, cur, changed: list[tuple[int, ProductRow]], stamp) -> None:
         p = self.p

@@ -1,0 +1,471 @@
+"""The columnar path: clean delimited UTF-8 feeds read and normalised a column at a time.
+
+The Python reader (:mod:`webapp.imports.reader`) and builder (:mod:`webapp.imports.rows`)
+cost some 30 microseconds a row, most of it the interpreter walking cells one by one.
+For the common feed - one record per line, UTF-8, no quote or line break inside a
+value - pyarrow's native CSV parser reads blocks of a few MB, and ids, titles, hashes
+and the normalised fields of new or changed rows are computed on whole columns.  The
+Python normalisers still decide every value that is not in its plain form (a price
+such as "1.299,00 €", a GTIN with a wrong check digit, a brand, an availability word),
+so both paths give the same products, counts and messages; tests compare them on
+every feed we have.
+
+The path stops at the first record that might read differently in the two: a quote,
+line break, NUL or odd whitespace inside a value, a record longer than a cell may be,
+a record with more or fewer cells than the header (pyarrow refuses its whole block), or
+bytes that are not UTF-8.  The Python reader then takes over from that record, after
+skipping the records already imported, so one odd row costs speed, never a row.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+from xxhash import xxh3_64_intdigest
+
+from webapp.imports.normalize import parse_availability, parse_condition
+from webapp.imports.reader import MAX_FIELD_BYTES, DelimitedReader, detect_encoding
+from webapp.imports.rows import (
+    NORMALISATION_VERSION,
+    TEXT_FIELDS,
+    ProductRow,
+    Rejected,
+    RowBuilder,
+    _brand,
+    _currency,
+    _gtin,
+    _json_string,
+    problem_outcome,
+    signed64,
+)
+
+BLOCK_BYTES = 4 << 20
+# A value holding one of these might be read otherwise by the Python reader (quotes,
+# line breaks, NUL) or trimmed otherwise by str.strip (rare separators and spaces).
+_ODD = r'["\r\n\x00\x0b\x0c\x1c-\x1f\x85\x{2028}\x{2029}]'
+_PLAIN_PRICE = r"^(?P<n>\d{1,15}(?:\.\d{1,6})?)(?: ?(?P<c>[A-Z]{3}))?$"
+_PLAIN_GTIN = r"^(?:\d{8}|\d{12,14})$"
+_JSON_PLAIN = r'^[^\\"\x00-\x1f]*$'
+_STRING = pa.string()
+
+
+def eligible(reader: DelimitedReader, builder: RowBuilder, sample: bytes) -> bool:
+    """Whether this delimited feed can start on the columnar path."""
+    encoding, _, _ = detect_encoding(sample)
+    index = builder.cmap.index
+    return (
+        encoding == "utf-8"
+        and reader.header_row == 1
+        and reader.header_width == len(reader.header)
+        and "id" in index
+        and "title" in index
+        and not builder.has_special_rows
+    )
+
+
+@dataclass(slots=True)
+class Block:
+    """Consecutive records of the feed, every one a single physical line."""
+
+    first_row: int  # spreadsheet row number of the first record
+    columns: list[pa.Array]
+
+    def __len__(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+    def cells(self, i: int) -> list[str]:
+        return [column[i].as_py() for column in self.columns]
+
+
+class ColumnarReader:
+    """Blocks of clean records from the top of a feed; ``read`` says how many it gave."""
+
+    def __init__(
+        self, binary, delimiter: str, width: int, batch_size: int, block_bytes: int = BLOCK_BYTES
+    ):
+        self.binary = binary
+        self.block_bytes = block_bytes
+        self.delimiter = delimiter
+        self.width = width
+        self.batch_size = batch_size
+        self.read = 0  # records handed out
+        self.stopped = False  # True when the rest of the file needs the Python reader
+
+    def blocks(self) -> Iterator[Block]:
+        names = [f"c{i}" for i in range(self.width)]
+        try:
+            reader = pcsv.open_csv(
+                self.binary,
+                read_options=pcsv.ReadOptions(
+                    skip_rows=1, column_names=names, block_size=self.block_bytes
+                ),
+                parse_options=pcsv.ParseOptions(
+                    delimiter=self.delimiter,
+                    quote_char='"',
+                    double_quote=True,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                ),
+                convert_options=pcsv.ConvertOptions(
+                    column_types=dict.fromkeys(names, _STRING),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            self.stopped = True
+            return
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, UnicodeDecodeError):
+                # A ragged record or bytes that are not UTF-8 somewhere in this block.
+                self.stopped = True
+                return
+            columns = batch.columns
+            clean = _clean_prefix(columns)
+            for start in range(0, clean, self.batch_size):
+                stop = min(clean, start + self.batch_size)
+                block = Block(self.read + 2, [c.slice(start, stop - start) for c in columns])
+                self.read += stop - start
+                yield block
+            if clean < batch.num_rows:
+                self.stopped = True
+                return
+
+
+def _clean_prefix(columns: list[pa.Array]) -> int:
+    """How many leading records of a parsed block read the same on both paths."""
+    n = len(columns[0])
+    odd = None
+    length = None
+    for column in columns:
+        mask = pc.match_substring_regex(column, _ODD)
+        odd = mask if odd is None else pc.or_(odd, mask)
+        size = pc.binary_length(column)
+        length = size if length is None else pc.add(length, size)
+    # The Python reader refuses a record longer than MAX_FIELD_BYTES characters; this
+    # counts bytes (never fewer), so a record near the limit goes to that reader.
+    odd = pc.or_(odd, pc.greater(length, MAX_FIELD_BYTES - len(columns)))
+    first = pc.index(odd, True).as_py()
+    return n if first < 0 else first
+
+
+# -- one batch ------------------------------------------------------------------------------
+
+
+def _blank_to_null(array: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(array, ""), pa.scalar(None, _STRING), array)
+
+
+def _hashes(joined: pa.Array) -> list[int]:
+    """stable_hash of every string of a fresh (unsliced) string array, without a str each."""
+    offsets = memoryview(joined.buffers()[1]).cast("i")
+    data = memoryview(joined.buffers()[2] or b"")
+    return [
+        signed64(xxh3_64_intdigest(data[offsets[i] : offsets[i + 1]])) for i in range(len(joined))
+    ]
+
+
+def _by_value(array: pa.Array, parse: Callable[[str], object]) -> pa.Array:
+    """``parse`` applied once per distinct value (brands, availability words repeat)."""
+    encoded = pc.dictionary_encode(array)
+    values = pa.array([parse(v) for v in encoded.dictionary.to_pylist()], type=_STRING)
+    return values.take(encoded.indices)
+
+
+def _patch(array: pa.Array, where: list[int], values: list) -> pa.Array:
+    """``array`` with the values at positions ``where`` replaced (positions ascending)."""
+    if not where:
+        return array
+    mask = [False] * len(array)
+    for i in where:
+        mask[i] = True
+    return pc.replace_with_mask(array, pa.array(mask), pa.array(values, type=array.type))
+
+
+@dataclass(slots=True)
+class Identified:
+    """The records of a block that have an id and a title, with their hashes."""
+
+    positions: list[int]  # index in the block
+    ids: list[str]
+    content_hashes: list[int]
+    translation_hashes: list[int]
+    titles: pa.Array
+    descriptions: pa.Array  # null where empty
+
+
+def identify(block: Block, builder: RowBuilder, refuse: Callable[[int], None]) -> Identified:
+    """Ids, titles and hashes of a block; ``refuse(i)`` takes every other record (no id,
+    no title, an id too long, a blank line) through the Python builder, which words the
+    errors."""
+    index = builder.cmap.index
+    columns = block.columns
+    ids = pc.utf8_trim_whitespace(columns[index["id"]])
+    titles = pc.utf8_trim_whitespace(columns[index["title"]])
+    good = pc.and_(
+        pc.and_(pc.not_equal(ids, ""), pc.not_equal(titles, "")),
+        pc.less_equal(pc.utf8_length(ids), 255),
+    )
+    n = len(block)
+    if pc.all(good).as_py():
+        positions = list(range(n))
+    else:
+        flags = good.to_pylist()
+        positions = [i for i in range(n) if flags[i]]
+        for i in range(n):
+            if not flags[i]:
+                refuse(i)
+        keep = pa.array(positions, type=pa.int32())
+        ids, titles = ids.take(keep), titles.take(keep)
+        columns = [c.take(keep) for c in columns]
+    if "description" in index:
+        descriptions = _blank_to_null(pc.utf8_trim_whitespace(columns[index["description"]]))
+    else:
+        descriptions = pa.nulls(len(positions), _STRING)
+    text_idx = {index[name] for name in TEXT_FIELDS if name in index}
+    hashed = [columns[i] for i in range(len(columns)) if i not in text_idx]
+    version = NORMALISATION_VERSION[:-1]  # "2\x1f" is the version and its separator
+    content = pc.binary_join_element_wise(version, *hashed, "\x1f")
+    translation = pc.binary_join_element_wise(titles, pc.fill_null(descriptions, "None"), "\x1f")
+    return Identified(
+        positions,
+        ids.to_pylist(),
+        _hashes(content),
+        _hashes(translation),
+        titles,
+        descriptions,
+    )
+
+
+@dataclass(slots=True)
+class Normalised:
+    """New or changed rows: the writer's neutral columns, and what went wrong."""
+
+    neutral: list[pa.Array]  # writer.NEUTRAL_COLUMNS order; prices as exact decimal text
+    refused: dict[int, Rejected]  # row position -> why it is not imported
+    warnings: dict[int, str]  # row position -> JSON list of warnings
+
+
+def can_normalise(builder: RowBuilder) -> bool:
+    """A stock quantity column mixes availability and attributes per row: Python's job."""
+    return "quantity" not in builder.cmap.index
+
+
+def normalise(columns: list[pa.Array], builder: RowBuilder, ids: list[str]) -> Normalised:
+    """The columnar twin of :meth:`RowBuilder.normalise` for rows ``columns`` (taken)."""
+    index = builder.cmap.index
+    n = len(columns[0])
+
+    def column(name: str) -> pa.Array | None:
+        i = index.get(name)
+        return None if i is None else pc.utf8_trim_whitespace(columns[i])
+
+    prices, price_currency, price_problems = _prices(column("price"), builder, n)
+    sales, sale_currency, sale_problems = _prices(column("sale_price"), builder, n)
+    gtins, gtin_problems = _gtins(column("gtin"), n)
+    currency_text = column("currency")
+    currencies = pc.coalesce(
+        price_currency,
+        sale_currency,
+        _by_value(currency_text, lambda t: builder._cached("c", t, _currency) if t else None)
+        if currency_text is not None
+        else pa.nulls(n, _STRING),
+    )
+    availability = column("availability")
+    availabilities = (
+        _by_value(availability, lambda t: builder._cached("a", t, parse_availability))
+        if availability is not None
+        else pa.array([parse_availability("")] * n, type=_STRING)
+    )
+    brand = column("brand")
+    brands = (
+        _by_value(brand, lambda t: builder._cached("b", t, _brand))
+        if brand is not None
+        else pa.array([_brand("")] * n, type=_STRING)
+    )
+    condition = column("condition")
+    conditions = (
+        _by_value(condition, lambda t: builder._cached("k", t, parse_condition))
+        if condition is not None
+        else pa.array([parse_condition("")] * n, type=_STRING)
+    )
+    mpns = _text(column("mpn"), n, limit=255)
+    refused: dict[int, Rejected] = {}
+    warnings: dict[int, str] = {}
+    for k in sorted(set(price_problems) | set(sale_problems) | set(gtin_problems)):
+        rejected, warned = problem_outcome(
+            ids[k], price_problems.get(k), sale_problems.get(k), gtin_problems.get(k)
+        )
+        if rejected is not None:
+            refused[k] = rejected
+        elif warned is not None:
+            warnings[k] = warned
+    if sale_problems:
+        sales = _patch(sales, sorted(sale_problems), [None] * len(sale_problems))
+    neutral = [
+        _text(column("item_group_id"), n),
+        gtins,
+        mpns,
+        brands,
+        prices,
+        sales,
+        currencies,
+        availabilities,
+        pa.nulls(n, pa.int64()),  # quantity: only feeds with a quantity column have one
+        conditions,
+        _text(column("link"), n),
+        _text(column("image_link"), n),
+        _extras(columns, builder, n),
+    ]
+    return Normalised(neutral, refused, warnings)
+
+
+def _text(array: pa.Array | None, n: int, limit: int | None = None) -> pa.Array:
+    if array is None:
+        return pa.nulls(n, _STRING)
+    if limit is not None:
+        long = pc.greater(pc.utf8_length(array), limit)
+        if pc.any(long).as_py():
+            where = [i for i, v in enumerate(long.to_pylist()) if v]
+            array = _patch(array, where, [array[i].as_py()[:limit] for i in where])
+    return _blank_to_null(array)
+
+
+def _prices(
+    array: pa.Array | None, builder: RowBuilder, n: int
+) -> tuple[pa.Array, pa.Array, dict[int, str]]:
+    """(amount as exact decimal text, currency, {position: problem}) of a price column."""
+    if array is None:
+        return pa.nulls(n, _STRING), pa.nulls(n, _STRING), {}
+    parts = pc.extract_regex(array, _PLAIN_PRICE)
+    # Decimal("0012.50") is 12.50: drop the zeros before the first significant digit.
+    amounts = pc.replace_substring_regex(parts.field("n"), r"^0+(\d)", r"\1")
+    amounts = pc.if_else(parts.is_valid(), amounts, pa.scalar(None, _STRING))
+    currencies = _blank_to_null(parts.field("c"))
+    other = pc.and_(pc.invert(parts.is_valid()), pc.not_equal(array, ""))
+    problems: dict[int, str] = {}
+    if pc.any(other).as_py():
+        where = [i for i, v in enumerate(other.to_pylist()) if v]
+        texts, codes = [], []
+        for i in where:
+            amount, code, problem = builder._price(array[i].as_py())
+            texts.append(None if amount is None else str(amount))
+            codes.append(code)
+            if problem:
+                problems[i] = problem
+        amounts = _patch(amounts, where, texts)
+        currencies = _patch(currencies, where, codes)
+    return amounts, currencies, problems
+
+
+def _gtins(array: pa.Array | None, n: int) -> tuple[pa.Array, dict[int, str]]:
+    """(GTIN or null, {position: why it was dropped}), check digits computed on columns."""
+    if array is None:
+        return pa.nulls(n, _STRING), {}
+    plain = pc.match_substring_regex(array, _PLAIN_GTIN)
+    digits = pc.cast(pc.if_else(plain, pc.utf8_lpad(array, 14, "0"), "00000000000000"), pa.int64())
+    total = None
+    rest = digits
+    for position in range(14):  # from the right: check digit, then weights 3, 1, 3...
+        quotient = pc.divide(rest, 10)
+        digit = pc.subtract(rest, pc.multiply(quotient, 10))
+        rest = quotient
+        if position == 0:
+            check = digit
+            continue
+        term = pc.multiply(digit, 3) if position % 2 else digit
+        total = term if total is None else pc.add(total, term)
+    expected = pc.subtract(10, pc.subtract(total, pc.multiply(pc.divide(total, 10), 10)))
+    expected = pc.if_else(pc.equal(expected, 10), 0, expected)
+    valid = pc.and_(plain, pc.equal(expected, check))
+    gtins = pc.if_else(valid, array, pa.scalar(None, _STRING))
+    other = pc.and_(pc.invert(valid), pc.not_equal(array, ""))
+    problems: dict[int, str] = {}
+    if pc.any(other).as_py():
+        where = [i for i, v in enumerate(other.to_pylist()) if v]
+        values = []
+        for i in where:
+            value, problem = _gtin(array[i].as_py())
+            values.append(value)
+            if problem:
+                problems[i] = problem
+        gtins = _patch(gtins, where, values)
+    return gtins, problems
+
+
+def _extras(columns: list[pa.Array], builder: RowBuilder, n: int) -> pa.Array:
+    """Unmapped columns as a JSON object per row (null when all are empty)."""
+    parts = []
+    for i, header in builder.cmap.extra:
+        values = pc.utf8_trim_whitespace(columns[i])
+        key = _json_string(header) + ':"'
+        part = pc.binary_join_element_wise(key, values, '"', "")
+        plain = pc.match_substring_regex(values, _JSON_PLAIN)
+        if not pc.all(plain).as_py():
+            where = [k for k, v in enumerate(plain.to_pylist()) if not v]
+            part = _patch(
+                part,
+                where,
+                [_json_string(header) + ":" + _json_string(values[k].as_py()) for k in where],
+            )
+        parts.append(pc.if_else(pc.equal(values, ""), pa.scalar(None, _STRING), part))
+    if not parts:
+        return pa.nulls(n, _STRING)
+    joined = parts[0]
+    for part in parts[1:]:  # "a,b" where both are present, else whichever is
+        joined = pc.coalesce(pc.binary_join_element_wise(joined, part, ","), joined, part)
+    return pc.binary_join_element_wise("{", joined, "}", "")  # null stays null
+
+
+def product_rows(
+    normalised: Normalised,
+    identified: Identified,
+    at: list[int],
+    rows: list[int],
+    row_numbers: list[int],
+) -> list[ProductRow]:
+    """Python rows for positions ``at`` of a normalised batch (identified rows ``rows``),
+    for the update statements."""
+    picked = pa.array(at, type=pa.int32())
+    lists = [column.take(picked).to_pylist() for column in normalised.neutral]
+    out = []
+    for k, (j, i, row_number) in enumerate(zip(at, rows, row_numbers, strict=True)):
+        neutral = [values[k] for values in lists]
+        for p in (4, 5):  # prices travel as text; the writer binds Decimals
+            if neutral[p] is not None:
+                neutral[p] = Decimal(neutral[p])
+        description = identified.descriptions[i].as_py()
+        out.append(
+            ProductRow(
+                row_number,
+                identified.ids[i],
+                tuple(neutral),
+                identified.content_hashes[i],
+                identified.titles[i].as_py(),
+                description,
+                identified.translation_hashes[i],
+                normalised.warnings.get(j),
+            )
+        )
+    return out
+
+
+def csv_bytes(columns: list[pa.Array], names: list[str]) -> bytes:
+    """Columns as CSV for PostgreSQL's COPY (null: an empty unquoted field)."""
+    buffer = io.BytesIO()
+    pcsv.write_csv(
+        pa.table(columns, names=names),
+        buffer,
+        write_options=pcsv.WriteOptions(include_header=False, quoting_style="needed"),
+    )
+    return buffer.getvalue()
