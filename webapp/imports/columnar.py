@@ -247,6 +247,13 @@ def identify(block: Block, builder: RowBuilder, refuse: Callable[[int], None]) -
     )
 
 
+def take(columns: list[pa.Array], positions: list[int]) -> list[pa.Array]:
+    if len(positions) == len(columns[0]) and positions == list(range(len(positions))):
+        return columns
+    picked = pa.array(positions, type=pa.int32())
+    return [column.take(picked) for column in columns]
+
+
 @dataclass(slots=True)
 class Normalised:
     """New or changed rows: the writer's neutral columns, and what went wrong."""
@@ -254,6 +261,15 @@ class Normalised:
     neutral: list[pa.Array]  # writer.NEUTRAL_COLUMNS order; prices as exact decimal text
     refused: dict[int, Rejected]  # row position -> why it is not imported
     warnings: dict[int, str]  # row position -> JSON list of warnings
+
+    def take(self, positions: list[int]) -> Normalised:
+        """The rows at ``positions``, renumbered 0..n-1."""
+        where = {old: new for new, old in enumerate(positions)}
+        return Normalised(
+            take(self.neutral, positions),
+            {where[k]: v for k, v in self.refused.items() if k in where},
+            {where[k]: v for k, v in self.warnings.items() if k in where},
+        )
 
 
 def can_normalise(builder: RowBuilder) -> bool:

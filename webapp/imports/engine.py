@@ -15,6 +15,8 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -61,6 +63,55 @@ def _records(factory, fmt: str) -> Iterator:
         return ((row, fields, None, None) for row, fields in iter_xml(factory()))
     sample = factory().read(SAMPLE_BYTES)
     return ((row, fields, None, None) for row, fields in iter_json(text_stream(factory(), sample)))
+
+
+def _first_positions(ids: list[str]) -> tuple[dict[str, int], list[int]]:
+    """({id: position of its first row}, positions of repeats) within one block."""
+    first: dict[str, int] = {}
+    repeats = []
+    for k, identifier in enumerate(ids):
+        if identifier in first:
+            repeats.append(k)
+        else:
+            first[identifier] = k
+    return first, repeats
+
+
+def _translation(product_id: int, found_ids, k: int) -> tuple:
+    return (
+        product_id,
+        found_ids.titles[k].as_py(),
+        found_ids.descriptions[k].as_py(),
+        found_ids.translation_hashes[k],
+    )
+
+
+@dataclass
+class BlockPlan:
+    build: list[int] = field(default_factory=list)  # rows to normalise (new or changed)
+    targets: list = field(default_factory=list)  # their Existing, None for new rows
+    translations: list[tuple] = field(default_factory=list)
+
+
+@dataclass
+class BlockWrites:
+    """One block's transaction, executed by the database thread."""
+
+    translations: list[tuple]
+    now: object
+    columns: tuple | None = None  # new rows as columns (writer.insert_columns arguments)
+    rows: list = field(default_factory=list)  # new rows as ProductRow (Python builder)
+    changed: list = field(default_factory=list)
+    messages: list = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+
+    def run(self, writer: BatchWriter) -> list[int]:
+        ids = writer.insert_columns(*self.columns, self.now) if self.columns else []
+        ids += writer.apply(self.rows, self.changed, self.translations, self.now)
+        writer.save_messages(self.messages)
+        writer.save_counts(self.counts, self.now)
+        writer.commit()
+        return ids
 
 
 def _delimited_reader(factory, sample: bytes, delimiter: str | None = None) -> DelimitedReader:
@@ -198,9 +249,7 @@ class ImportRunner:
             self.batch_size,
             current_app.config.get("IMPORT_COLUMNAR_BLOCK_BYTES", columnar.BLOCK_BYTES),
         )
-        for block in source.blocks():
-            self._take_block(block)
-            self._flush(progress())
+        self._read_blocks(source.blocks(), progress)
         log.info(
             "job=import_feed run_id=%s columnar_records=%s python_reader_after=%s",
             self.run_id,
@@ -331,6 +380,13 @@ class ImportRunner:
 
     def _build_and_write(self, to_build: list[PendingRow], targets: list, translations: list):
         """Normalise new and changed rows (Python builder) and write the batch."""
+        new, changed = self._build(to_build, targets, translations)
+        self.seen.update(self.writer.apply(new, changed, translations, utcnow()))
+        self.wrote_any = True
+
+    def _build(self, to_build: list[PendingRow], targets: list, translations: list):
+        """(new rows, changed (id, row)) of a batch, normalised by the Python builder; the
+        rows whose translation changed are added to ``translations``."""
         counts, builder = self.counts, self.builder
         new, changed = [], []
         for pending, found, built in zip(
@@ -359,8 +415,7 @@ class ImportRunner:
                 )
         counts["imported_count"] += len(new)
         counts["updated_count"] += len(changed)
-        self.seen.update(self.writer.apply(new, changed, translations, utcnow()))
-        self.wrote_any = True
+        return new, changed
 
     def _warnings(self, pending: PendingRow, stored: str) -> None:
         self._warnings_at(pending.row_number, pending.identifier, pending.cells, stored)
@@ -373,92 +428,133 @@ class ImportRunner:
 
     # -- the columnar path ----------------------------------------------------------------
 
-    def _take_block(self, block: columnar.Block) -> None:
-        """Identify, look up, normalise and write a block of clean records (one batch)."""
-        builder, counts, writer = self.builder, self.counts, self.writer
-        first_row = block.first_row
+    def _read_blocks(self, blocks, progress) -> None:
+        """Import clean blocks, the database work of one overlapping the next one's parsing.
+
+        The run's connection belongs to one worker thread, which executes in order each
+        block's lookup, then its writes, messages, counts and commit (one transaction, as
+        on the Python path).  Meanwhile this thread identifies and hashes the next block
+        and, while a feed brings mostly new products, normalises it before its lookup
+        returns.  pyarrow, psycopg and sqlite3 release the GIL while they work, so on two
+        cores parsing and the database overlap.
+        """
+        writer = self.writer
+        written = None  # the previous block's write: its new product ids
+        speculate = True
+        with ThreadPoolExecutor(1, thread_name_prefix="import-db") as db_thread:
+            for block in blocks:
+                found_ids = self._identify_block(block)
+                first, repeats = _first_positions(found_ids.ids)
+                lookup = db_thread.submit(writer.lookup, list(first))
+                ahead = None
+                if speculate and found_ids.ids and columnar.can_normalise(self.builder):
+                    ahead = columnar.normalise(
+                        columnar.take(block.columns, found_ids.positions),
+                        self.builder,
+                        found_ids.ids,
+                    )
+                existing = lookup.result()
+                if written is not None:
+                    self.seen.update(written.result())
+                plan = self._plan_block(block, found_ids, first, repeats, existing)
+                speculate = len(plan.build) * 2 > len(first)
+                task = self._block_writes(block, found_ids, plan, ahead)
+                task.messages, self.pending_messages = self.pending_messages, []
+                self.counts["progress"] = min(99, int(progress() * 100))
+                task.counts = dict(self.counts)
+                self.records_in_batch = 0
+                self.wrote_any = True
+                written = db_thread.submit(task.run, writer)
+            if written is not None:
+                self.seen.update(written.result())
+
+    def _identify_block(self, block: columnar.Block) -> columnar.Identified:
+        builder, first_row = self.builder, block.first_row
 
         def refuse(i: int) -> None:
             self._take(builder, first_row + i, block.cells(i), None, None)
 
         found_ids = columnar.identify(block, builder, refuse)
+        self.records_in_batch += len(found_ids.ids)
+        self.counts["total_processed"] += len(found_ids.ids)
+        return found_ids
+
+    def _block_duplicate(self, block: columnar.Block, found_ids, k: int) -> None:
+        pos = found_ids.positions[k]
+        self._duplicate(
+            PendingRow(block.first_row + pos, found_ids.ids[k], block.cells(pos), 0, 0, "", None)
+        )
+
+    def _plan_block(self, block, found_ids, first: dict, repeats: list[int], existing):
+        """Duplicates, unchanged rows and translation-only changes of a block; the rows to
+        normalise and write."""
+        counts = self.counts
         ids, positions = found_ids.ids, found_ids.positions
-        self.records_in_batch += len(ids)
-        counts["total_processed"] += len(ids)
-
-        def duplicate(k: int) -> None:
-            pos = positions[k]
-            self._duplicate(PendingRow(first_row + pos, ids[k], block.cells(pos), 0, 0, "", None))
-
-        first: dict[str, int] = {}
-        for k, identifier in enumerate(ids):
-            if identifier in first:
-                duplicate(k)
-            else:
-                first[identifier] = k
-        existing = writer.lookup(list(first))
+        for k in repeats:
+            self._block_duplicate(block, found_ids, k)
         seen, refused, kept = self.seen, self.refused_keys, []
         for identifier, k in first.items():
             found = existing.get(identifier)
             if found is None:
                 if refused and hash(identifier) in refused:
-                    duplicate(k)
+                    self._block_duplicate(block, found_ids, k)
                     continue
             elif found.id in seen:
-                duplicate(k)
+                self._block_duplicate(block, found_ids, k)
                 continue
             else:
                 seen.add(found.id)
             kept.append(k)
         content, translated = found_ids.content_hashes, found_ids.translation_hashes
-        build, targets, translations = [], [], []
+        plan = BlockPlan()
         for k in kept:
             found = existing.get(ids[k])
             if found is not None and found.content_hash == content[k]:
                 if found.translation_hash == translated[k]:
                     counts["unchanged_count"] += 1
                 else:
-                    translations.append(
-                        (
-                            found.id,
-                            found_ids.titles[k].as_py(),
-                            found_ids.descriptions[k].as_py(),
-                            translated[k],
-                        )
-                    )
+                    plan.translations.append(_translation(found.id, found_ids, k))
                     counts["updated_count"] += 1
                 if found.warnings:
                     pos = positions[k]
-                    self._warnings_at(first_row + pos, ids[k], block.cells(pos), found.warnings)
+                    self._warnings_at(
+                        block.first_row + pos, ids[k], block.cells(pos), found.warnings
+                    )
                 continue
-            build.append(k)
-            targets.append(found)
-        if not columnar.can_normalise(builder):
+            plan.build.append(k)
+            plan.targets.append(found)
+        return plan
+
+    def _block_writes(self, block, found_ids, plan: BlockPlan, ahead) -> BlockWrites:
+        """Normalise a block's new and changed rows; what the database thread writes."""
+        task = BlockWrites(translations=plan.translations, now=utcnow())
+        ids, positions = found_ids.ids, found_ids.positions
+        build, targets = plan.build, plan.targets
+        if not build:
+            return task
+        if not columnar.can_normalise(self.builder):
             pending = [
                 PendingRow(
-                    first_row + positions[k],
+                    block.first_row + positions[k],
                     ids[k],
                     block.cells(positions[k]),
-                    content[k],
-                    translated[k],
+                    found_ids.content_hashes[k],
+                    found_ids.translation_hashes[k],
                     found_ids.titles[k].as_py(),
                     found_ids.descriptions[k].as_py(),
                 )
                 for k in build
             ]
-            self._build_and_write(pending, targets, translations)
-            return
-        self._write_block(block, found_ids, build, targets, translations)
-
-    def _write_block(self, block, found_ids, build: list[int], targets: list, translations):
-        counts, writer = self.counts, self.writer
-        ids, positions = found_ids.ids, found_ids.positions
-        taken = pa.array([positions[k] for k in build], type=pa.int32())
-        normalised = columnar.normalise(
-            [column.take(taken) for column in block.columns],
-            self.builder,
-            [ids[k] for k in build],
-        )
+            task.rows, task.changed = self._build(pending, targets, task.translations)
+            return task
+        if ahead is not None:
+            normalised = ahead.take(build)
+        else:
+            normalised = columnar.normalise(
+                columnar.take(block.columns, [positions[k] for k in build]),
+                self.builder,
+                [ids[k] for k in build],
+            )
         new_at, changed_at = [], []
         for j, (k, found) in enumerate(zip(build, targets, strict=True)):
             row_number = block.first_row + positions[k]
@@ -478,15 +574,7 @@ class ImportRunner:
                 continue
             changed_at.append(j)
             if found.translation_hash != found_ids.translation_hashes[k]:
-                translations.append(
-                    (
-                        found.id,
-                        found_ids.titles[k].as_py(),
-                        found_ids.descriptions[k].as_py(),
-                        found_ids.translation_hashes[k],
-                    )
-                )
-        changed = []
+                task.translations.append(_translation(found.id, found_ids, k))
         if changed_at:
             rows = columnar.product_rows(
                 normalised,
@@ -495,27 +583,22 @@ class ImportRunner:
                 [build[j] for j in changed_at],
                 [block.first_row + positions[build[j]] for j in changed_at],
             )
-            changed = [(targets[j].id, row) for j, row in zip(changed_at, rows, strict=True)]
-        now = utcnow()
+            task.changed = [(targets[j].id, row) for j, row in zip(changed_at, rows, strict=True)]
         if new_at:
-            pick = pa.array(new_at, type=pa.int32())
             at = [build[j] for j in new_at]
-            self.seen.update(
-                writer.insert_columns(
-                    [ids[k] for k in at],
-                    [column.take(pick) for column in normalised.neutral],
-                    [found_ids.content_hashes[k] for k in at],
-                    [normalised.warnings.get(j) for j in new_at],
-                    found_ids.titles.take(pa.array(at, type=pa.int32())),
-                    found_ids.descriptions.take(pa.array(at, type=pa.int32())),
-                    [found_ids.translation_hashes[k] for k in at],
-                    now,
-                )
+            picked = pa.array(at, type=pa.int32())
+            task.columns = (
+                [ids[k] for k in at],
+                columnar.take(normalised.neutral, new_at),
+                [found_ids.content_hashes[k] for k in at],
+                [normalised.warnings.get(j) for j in new_at],
+                found_ids.titles.take(picked),
+                found_ids.descriptions.take(picked),
+                [found_ids.translation_hashes[k] for k in at],
             )
-        counts["imported_count"] += len(new_at)
-        counts["updated_count"] += len(changed)
-        writer.apply([], changed, translations, now)
-        self.wrote_any = True
+        self.counts["imported_count"] += len(new_at)
+        self.counts["updated_count"] += len(task.changed)
+        return task
 
     def _flush(self, fraction: float) -> None:
         if self.pending_rows:

@@ -1,0 +1,96 @@
+"""The imported catalog keeps its references on both back-ends: declared foreign keys on
+SQLite, statement-level checks on PostgreSQL (migration 0010)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from tests.imports.helpers import import_file, write
+from webapp.extensions import db
+from webapp.models import MarketplaceProduct, MarketplaceProductTranslation, Product, Store
+
+FEED = "id,title,price\nA1,Chair,10.00 EUR\nA2,Table,20.00 EUR\n"
+
+
+def _insert_product(store_id: int) -> None:
+    db.session.execute(
+        text(
+            "INSERT INTO marketplace_products (store_id, marketplace, marketplace_product_id, "
+            "content_hash, created_at, updated_at) "
+            "VALUES (:store, 'Letzshop', 'X1', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ),
+        {"store": store_id},
+    )
+
+
+def test_a_product_needs_its_store(store):
+    with pytest.raises(IntegrityError):
+        _insert_product(store.id + 1000)
+        db.session.flush()
+    db.session.rollback()
+    _insert_product(store.id)  # the store exists: accepted
+    db.session.commit()
+
+
+def test_a_translation_needs_its_product(store, tmp_path):
+    import_file(store, write(tmp_path, "feed.csv", FEED))
+    product_id = db.session.scalar(select(func.max(MarketplaceProduct.id)))
+    with pytest.raises(IntegrityError):
+        db.session.execute(
+            text(
+                "INSERT INTO marketplace_product_translations "
+                "(marketplace_product_id, language, title, content_hash) "
+                "VALUES (:id, 'de', 'Stuhl', 0)"
+            ),
+            {"id": product_id + 1000},
+        )
+        db.session.flush()
+    db.session.rollback()
+    with pytest.raises(IntegrityError):
+        db.session.execute(
+            text(
+                "UPDATE marketplace_product_translations SET marketplace_product_id = :id "
+                "WHERE marketplace_product_id = :old"
+            ),
+            {"id": product_id + 1000, "old": product_id},
+        )
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_deleting_a_store_or_a_product_deletes_what_hangs_off_it(store, other_store, tmp_path):
+    feed = write(tmp_path, "feed.csv", FEED)
+    import_file(store, feed)
+    import_file(other_store, feed)
+    first = db.session.scalar(
+        select(MarketplaceProduct).where(MarketplaceProduct.store_id == store.id).limit(1)
+    )
+    db.session.add(Product(store_id=store.id, marketplace_product_id=first.id))
+    db.session.commit()
+
+    def translations(store: Store) -> int:
+        return db.session.scalar(
+            select(func.count())
+            .select_from(MarketplaceProductTranslation)
+            .join(MarketplaceProduct)
+            .where(MarketplaceProduct.store_id == store.id)
+        )
+
+    db.session.execute(text("DELETE FROM marketplace_products WHERE id = :id"), {"id": first.id})
+    db.session.commit()
+    assert translations(store) == 1
+    assert db.session.scalar(select(func.count()).select_from(Product)) == 0
+    orphans = text(
+        "SELECT count(*) FROM marketplace_product_translations t WHERE NOT EXISTS "
+        "(SELECT 1 FROM marketplace_products p WHERE p.id = t.marketplace_product_id)"
+    )
+    assert db.session.scalar(orphans) == 0
+
+    other_id = other_store.id
+    db.session.execute(text("DELETE FROM stores WHERE id = :id"), {"id": store.id})
+    db.session.commit()
+    assert db.session.scalar(orphans) == 0
+    left = db.session.scalars(select(MarketplaceProduct.store_id)).all()
+    assert left == [other_id, other_id]
