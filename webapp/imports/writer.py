@@ -46,6 +46,11 @@ def text_array(values: list[str]) -> str:
     )
 
 
+def _sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 @dataclass(slots=True)
 class Existing:
     id: int
@@ -80,17 +85,20 @@ class BatchWriter:
         try:
             if self.pg:
                 # A batch is re-done from the source if a crash loses it, so the commit
-                # need not wait for its WAL flush.
-                cur.execute("SET LOCAL synchronous_commit = off")
+                # need not wait for its WAL flush.  The lookup is always a probe of the
+                # unique key, then of the translation's key: statistics taken while the
+                # tables were small (or never) would plan a scan of the whole store, or a
+                # memoised bitmap scan that never hits, on every batch.
+                cur.execute(
+                    "SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off; "
+                    "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_memoize = off"
+                )
                 # Two imports of the same store and marketplace take turns per batch, so what
                 # this lookup finds stays true until the batch's transaction commits.
                 cur.execute(
                     "SELECT pg_advisory_xact_lock(hashtext(%s))",
                     (f"mp:{self.store_id}:{self.marketplace}",),
                 )
-                # The lookup is always a probe of the unique key; statistics taken while the
-                # table was small would plan it as a scan of the whole store per batch.
-                cur.execute("SET LOCAL enable_seqscan = off")
             else:
                 # Take SQLite's write lock now, so the ids and the max(id) read below stay
                 # true until this batch commits (another writer waits on busy_timeout).
@@ -339,51 +347,37 @@ class BatchWriter:
                 ) as cp:
                     cp.write(csv_bytes(translation, names))
                 return pks
-            stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
-            cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM marketplace_products")
-            first = cur.fetchone()[0]
-            pks = list(range(first, first + n))
-            lists = [column.to_pylist() for column in neutral]
-            columns = (
-                "store_id",
-                "marketplace",
-                "marketplace_product_id",
-                *NEUTRAL_COLUMNS,
-                "content_hash",
-                "import_warnings",
-                "last_import_job_id",
-                "created_at",
-                "updated_at",
-            )
-            placeholders = ",".join("?" * (len(columns) + 1))
-            head = (self.store_id, self.marketplace)
-            tail = (self.run_id, stamp, stamp)
+            # SQLite: one executemany per table over rows zipped in C; the constant
+            # columns are literals of the statement, not parameters bound per row.
+            stamp = _sql_text(now.strftime("%Y-%m-%d %H:%M:%S.%f"))
+            cur.execute("SELECT COALESCE(MAX(id), 0) FROM marketplace_products")
+            last = cur.fetchone()[0]
             cur.executemany(
-                f"INSERT INTO marketplace_products (id, {', '.join(columns)}) "
-                f"VALUES ({placeholders})",
-                [
-                    (pk, *head, identifier, *values, content_hash, warned, *tail)
-                    for pk, identifier, content_hash, warned, *values in zip(
-                        pks, ids, content_hashes, warnings, *lists, strict=True
-                    )
-                ],
+                "INSERT INTO marketplace_products (store_id, marketplace, created_at, "
+                "updated_at, last_import_job_id, marketplace_product_id, content_hash, "
+                f"import_warnings, {', '.join(NEUTRAL_COLUMNS)}) VALUES ("
+                f"{int(self.store_id)}, {_sql_text(self.marketplace)}, {stamp}, {stamp}, "
+                f"{int(self.run_id)}, " + ", ".join("?" * (3 + len(NEUTRAL_COLUMNS))) + ")",
+                zip(ids, content_hashes, warnings, *(c.to_pylist() for c in neutral), strict=True),
             )
+            # The batch holds the write lock: its rows took the ids after the largest.
+            pks = range(last + 1, last + 1 + n)
+            cur.execute("SELECT last_insert_rowid()")
+            if cur.fetchone()[0] != last + n:
+                raise RuntimeError("new product ids are not consecutive")
             cur.executemany(
                 "INSERT INTO marketplace_product_translations "
                 "(marketplace_product_id, language, title, description, content_hash) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [
-                    (pk, self.language, title, description, h)
-                    for pk, title, description, h in zip(
-                        pks,
-                        titles.to_pylist(),
-                        descriptions.to_pylist(),
-                        translation_hashes,
-                        strict=True,
-                    )
-                ],
+                f"VALUES (?, {_sql_text(self.language)}, ?, ?, ?)",
+                zip(
+                    pks,
+                    titles.to_pylist(),
+                    descriptions.to_pylist(),
+                    translation_hashes,
+                    strict=True,
+                ),
             )
-            return pks
+            return list(pks)
         finally:
             cur.close()
 
