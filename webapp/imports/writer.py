@@ -86,13 +86,9 @@ class BatchWriter:
             if self.pg:
                 # A batch is re-done from the source if a crash loses it, so the commit
                 # need not wait for its WAL flush.  The lookup is always a probe of the
-                # unique key, then of the translation's key: statistics taken while the
-                # tables were small (or never) would plan a scan of the whole store, or a
-                # memoised bitmap scan that never hits, on every batch.
-                cur.execute(
-                    "SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off; "
-                    "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_memoize = off"
-                )
+                # unique key: statistics taken while the table was small (or never) would
+                # plan it as a scan of the whole store on every batch.
+                cur.execute("SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off")
                 # Two imports of the same store and marketplace take turns per batch, so what
                 # this lookup finds stays true until the batch's transaction commits.
                 cur.execute(
@@ -174,14 +170,15 @@ class BatchWriter:
             # "= ANY(...)", a table analysed while small (or never) is scanned for the whole
             # store on every batch, which makes a large import quadratic.
             cur.execute(
-                "SELECT mp.marketplace_product_id, mp.id, mp.content_hash, t.content_hash, "
-                "mp.import_warnings FROM unnest(%s::text[]) AS wanted(id) "
+                "SELECT m.marketplace_product_id, m.id, m.content_hash, "
+                "  (SELECT t.content_hash FROM marketplace_product_translations t "
+                "   WHERE t.marketplace_product_id = m.id AND t.language = %s), "
+                "  m.import_warnings "
+                "FROM unnest(%s::text[]) AS wanted(id) "
                 "CROSS JOIN LATERAL (SELECT m.marketplace_product_id, m.id, m.content_hash, "
                 "  m.import_warnings FROM marketplace_products m WHERE m.store_id = %s "
-                "  AND m.marketplace = %s AND m.marketplace_product_id = wanted.id LIMIT 1) mp "
-                "LEFT JOIN marketplace_product_translations t "
-                "  ON t.marketplace_product_id = mp.id AND t.language = %s",
-                (text_array(ids), self.store_id, self.marketplace, self.language),
+                "  AND m.marketplace = %s AND m.marketplace_product_id = wanted.id LIMIT 1) m",
+                (self.language, text_array(ids), self.store_id, self.marketplace),
                 prepare=False,
             )
         else:
