@@ -197,6 +197,7 @@ class Identified:
     """The records of a block that have an id and a title, with their hashes."""
 
     positions: list[int]  # index in the block
+    refused: list[int]  # index in the block of the records without id or title
     ids: list[str]
     content_hashes: list[int]
     translation_hashes: list[int]
@@ -204,10 +205,10 @@ class Identified:
     descriptions: pa.Array  # null where empty
 
 
-def identify(block: Block, builder: RowBuilder, refuse: Callable[[int], None]) -> Identified:
-    """Ids, titles and hashes of a block; ``refuse(i)`` takes every other record (no id,
-    no title, an id too long, a blank line) through the Python builder, which words the
-    errors."""
+def identify(block: Block, builder: RowBuilder) -> Identified:
+    """Ids, titles and hashes of a block.  Every other record (no id, no title, an id too
+    long, a blank line) is listed in ``refused``, for the Python builder to word its
+    error."""
     index = builder.cmap.index
     columns = block.columns
     ids = pc.utf8_trim_whitespace(columns[index["id"]])
@@ -217,14 +218,13 @@ def identify(block: Block, builder: RowBuilder, refuse: Callable[[int], None]) -
         pc.less_equal(pc.utf8_length(ids), 255),
     )
     n = len(block)
+    refused = []
     if pc.all(good).as_py():
         positions = list(range(n))
     else:
         flags = good.to_pylist()
         positions = [i for i in range(n) if flags[i]]
-        for i in range(n):
-            if not flags[i]:
-                refuse(i)
+        refused = [i for i in range(n) if not flags[i]]
         keep = pa.array(positions, type=pa.int32())
         ids, titles = ids.take(keep), titles.take(keep)
         columns = [c.take(keep) for c in columns]
@@ -239,6 +239,7 @@ def identify(block: Block, builder: RowBuilder, refuse: Callable[[int], None]) -
     translation = pc.binary_join_element_wise(titles, pc.fill_null(descriptions, "None"), "\x1f")
     return Identified(
         positions,
+        refused,
         ids.to_pylist(),
         _hashes(content),
         _hashes(translation),

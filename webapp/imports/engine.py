@@ -432,32 +432,44 @@ class ImportRunner:
         """Import clean blocks, the database work of one overlapping the next one's parsing.
 
         The run's connection belongs to one worker thread, which executes in order each
-        block's lookup, then its writes, messages, counts and commit (one transaction, as
-        on the Python path).  Meanwhile this thread identifies and hashes the next block
-        and, while a feed brings mostly new products, normalises it before its lookup
-        returns.  pyarrow, psycopg and sqlite3 release the GIL while they work, so on two
-        cores parsing and the database overlap.
+        block's writes, messages, counts and commit (one transaction, as on the Python
+        path), then the next block's lookup.  Meanwhile this thread identifies and hashes
+        the block after that and, while a feed brings mostly new products, normalises it
+        before its lookup is even sent.  pyarrow, psycopg and sqlite3 release the GIL
+        while they work, so on two cores parsing and the database overlap.
         """
-        writer = self.writer
+        writer, builder = self.writer, self.builder
+        blocks = iter(blocks)
+        speculate = columnar.can_normalise(builder)
         written = None  # the previous block's write: its new product ids
-        speculate = True
+
+        def prepare(block):
+            """(block, identified, first rows, repeats, lookup, normalised ahead or None)."""
+            found_ids = columnar.identify(block, builder)
+            first, repeats = _first_positions(found_ids.ids)
+            lookup = db_thread.submit(writer.lookup, list(first))
+            ahead = None
+            if speculate and found_ids.ids:
+                ahead = columnar.normalise(
+                    columnar.take(block.columns, found_ids.positions), builder, found_ids.ids
+                )
+            return block, found_ids, first, repeats, lookup, ahead
+
         with ThreadPoolExecutor(1, thread_name_prefix="import-db") as db_thread:
-            for block in blocks:
-                found_ids = self._identify_block(block)
-                first, repeats = _first_positions(found_ids.ids)
-                lookup = db_thread.submit(writer.lookup, list(first))
-                ahead = None
-                if speculate and found_ids.ids and columnar.can_normalise(self.builder):
-                    ahead = columnar.normalise(
-                        columnar.take(block.columns, found_ids.positions),
-                        self.builder,
-                        found_ids.ids,
-                    )
+            current = next(blocks, None)
+            current = prepare(current) if current is not None else None
+            while current is not None:
+                block, found_ids, first, repeats, lookup, ahead = current
+                following = next(blocks, None)
+                # Identified now, looked up after this block's write (the queue's order).
                 existing = lookup.result()
                 if written is not None:
                     self.seen.update(written.result())
+                for i in found_ids.refused:
+                    self._take(builder, block.first_row + i, block.cells(i), None, None)
+                self.records_in_batch += len(found_ids.ids)
+                self.counts["total_processed"] += len(found_ids.ids)
                 plan = self._plan_block(block, found_ids, first, repeats, existing)
-                speculate = len(plan.build) * 2 > len(first)
                 task = self._block_writes(block, found_ids, plan, ahead)
                 task.messages, self.pending_messages = self.pending_messages, []
                 self.counts["progress"] = min(99, int(progress() * 100))
@@ -465,19 +477,10 @@ class ImportRunner:
                 self.records_in_batch = 0
                 self.wrote_any = True
                 written = db_thread.submit(task.run, writer)
+                speculate = columnar.can_normalise(builder) and len(plan.build) * 2 > len(first)
+                current = prepare(following) if following is not None else None
             if written is not None:
                 self.seen.update(written.result())
-
-    def _identify_block(self, block: columnar.Block) -> columnar.Identified:
-        builder, first_row = self.builder, block.first_row
-
-        def refuse(i: int) -> None:
-            self._take(builder, first_row + i, block.cells(i), None, None)
-
-        found_ids = columnar.identify(block, builder, refuse)
-        self.records_in_batch += len(found_ids.ids)
-        self.counts["total_processed"] += len(found_ids.ids)
-        return found_ids
 
     def _block_duplicate(self, block: columnar.Block, found_ids, k: int) -> None:
         pos = found_ids.positions[k]
