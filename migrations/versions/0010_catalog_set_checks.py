@@ -38,38 +38,36 @@ BEGIN
 END $$;
 
 CREATE FUNCTION mp_products_need_stores() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE missing integer;
+DECLARE wanted integer[]; locked integer;
 BEGIN
-  -- Lock the stores as a foreign key would, then look for a product without one.
-  PERFORM 1 FROM stores s WHERE s.id IN (SELECT DISTINCT store_id FROM new_rows)
-    FOR KEY SHARE OF s;
-  SELECT n.store_id INTO missing FROM (SELECT DISTINCT store_id FROM new_rows) n
-    WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.id = n.store_id) LIMIT 1;
-  IF FOUND THEN
+  -- Lock the stores as a foreign key would; one missing means a product without one.
+  SELECT array_agg(DISTINCT store_id) INTO wanted FROM new_rows;
+  SELECT count(*) INTO locked FROM (
+    SELECT 1 FROM stores s WHERE s.id = ANY(wanted) FOR KEY SHARE OF s) l;
+  IF locked < coalesce(array_length(wanted, 1), 0) THEN
     RAISE foreign_key_violation USING
-      MESSAGE = format('marketplace_products: store %s does not exist', missing),
+      MESSAGE = format('marketplace_products: a store of %s does not exist', wanted),
       TABLE = 'marketplace_products';
   END IF;
   RETURN NULL;
 END $$;
 
 CREATE FUNCTION mp_translations_need_products() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE missing integer;
+DECLARE missing integer; owners integer[];
 BEGIN
-  PERFORM 1 FROM stores s WHERE s.id IN (
-      SELECT DISTINCT p.store_id FROM marketplace_products p
-      JOIN (SELECT DISTINCT marketplace_product_id FROM new_rows) n
-        ON p.id = n.marketplace_product_id)
-    FOR KEY SHARE OF s;
-  SELECT n.marketplace_product_id INTO missing FROM new_rows n
-    WHERE NOT EXISTS (SELECT 1 FROM marketplace_products p
-                      WHERE p.id = n.marketplace_product_id) LIMIT 1;
-  IF FOUND THEN
+  -- One probe of the product key per translation finds both a missing product and the
+  -- stores to lock (a store deleted meanwhile waits for this transaction).
+  SELECT min(n.marketplace_product_id) FILTER (WHERE p.id IS NULL),
+         array_agg(DISTINCT p.store_id) FILTER (WHERE p.id IS NOT NULL)
+    INTO missing, owners
+    FROM new_rows n LEFT JOIN marketplace_products p ON p.id = n.marketplace_product_id;
+  IF missing IS NOT NULL THEN
     RAISE foreign_key_violation USING
       MESSAGE = format('marketplace_product_translations: product %s does not exist',
                        missing),
       TABLE = 'marketplace_product_translations';
   END IF;
+  PERFORM 1 FROM stores s WHERE s.id = ANY(owners) FOR KEY SHARE OF s;
   RETURN NULL;
 END $$;
 
