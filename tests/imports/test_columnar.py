@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import random
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import FIXTURES, real_fixture
 from tests.imports.helpers import import_file, write
 from webapp.extensions import db
+from webapp.imports import columnar
 from webapp.imports.rows import stable_hash
 from webapp.models import (
     MarketplaceProduct,
@@ -155,8 +157,8 @@ def both_paths(app, path, **options):
 
 def again(app, path, stores, **options):
     runs = []
-    for store, columnar in zip(stores, (False, True), strict=True):
-        app.config["IMPORT_COLUMNAR"] = columnar
+    for store, on_columnar in zip(stores, (False, True), strict=True):
+        app.config["IMPORT_COLUMNAR"] = on_columnar
         try:
             runs.append(import_file(store, path, **options))
         finally:
@@ -182,8 +184,11 @@ def columnar_records(caplog) -> int:
 
 
 def test_the_hash_of_a_row_is_the_same_on_both_paths():
-    # The columnar path hashes UTF-8 bytes; the Python path a str: the same digest.
-    assert stable_hash("2\x1fSKU-1\x1fcafé") == stable_hash("2\x1fSKU-1\x1fcafé")
+    # The columnar path hashes a column's UTF-8 bytes in C; the Python path one str.
+    texts = [f"2\x1fSKU-{i}\x1fcafé ☕ {i}" for i in range(200)] + ["", "\x1f"]
+    hashes = columnar._hashes(pa.array(texts))
+    assert hashes == [stable_hash(t) for t in texts]
+    assert min(hashes) < 0 < max(hashes)  # both halves of the signed 64-bit range
 
 
 def test_a_clean_feed_with_every_row_problem_imports_alike(app, tmp_path, caplog):
@@ -221,6 +226,8 @@ def test_a_clean_feed_with_every_row_problem_imports_alike(app, tmp_path, caplog
         "SKU-odd;Ragged;desc\n",  # too few cells
         "SKU-odd;Ragged;desc;;;in stock;1.00 EUR;;;;;;;;extra\n",  # too many
         'SKU-odd;"Never closed;desc;;;in stock;1.00 EUR;;;;;;;\n',  # an unclosed quote
+        "SKU-odd;Chair\x00;desc;;;in stock;1.00 EUR;;;;;;;\n",  # a NUL (dropped by Python)
+        "SKU-odd;\x1cChair\u2028;desc;;;in stock;1.00 EUR;;;;;;;\n",  # str.strip's spaces
     ],
 )
 def test_an_odd_record_hands_the_rest_to_the_python_reader(app, tmp_path, caplog, odd_line):

@@ -20,6 +20,7 @@ skipping the records already imported, so one odd row costs speed, never a row.
 from __future__ import annotations
 
 import io
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,7 +43,6 @@ from webapp.imports.rows import (
     _gtin,
     _json_string,
     problem_outcome,
-    signed64,
 )
 
 BLOCK_BYTES = 4 << 20
@@ -144,19 +144,15 @@ class ColumnarReader:
 
 def _clean_prefix(columns: list[pa.Array]) -> int:
     """How many leading records of a parsed block read the same on both paths."""
-    n = len(columns[0])
-    odd = None
-    length = None
-    for column in columns:
-        mask = pc.match_substring_regex(column, _ODD)
-        odd = mask if odd is None else pc.or_(odd, mask)
-        size = pc.binary_length(column)
-        length = size if length is None else pc.add(length, size)
+    # One string per record (its cells joined) is searched once: a kernel call per
+    # column would cost more than the search.
+    record = pc.binary_join_element_wise(*columns, "\x01")  # a separator _ODD lacks
+    odd = pc.match_substring_regex(record, _ODD)
     # The Python reader refuses a record longer than MAX_FIELD_BYTES characters; this
     # counts bytes (never fewer), so a record near the limit goes to that reader.
-    odd = pc.or_(odd, pc.greater(length, MAX_FIELD_BYTES - len(columns)))
+    odd = pc.or_(odd, pc.greater(pc.binary_length(record), MAX_FIELD_BYTES - len(columns)))
     first = pc.index(odd, True).as_py()
-    return n if first < 0 else first
+    return len(record) if first < 0 else first
 
 
 # -- one batch ------------------------------------------------------------------------------
@@ -167,12 +163,9 @@ def _blank_to_null(array: pa.Array) -> pa.Array:
 
 
 def _hashes(joined: pa.Array) -> list[int]:
-    """stable_hash of every string of a fresh (unsliced) string array, without a str each."""
-    offsets = memoryview(joined.buffers()[1]).cast("i")
-    data = memoryview(joined.buffers()[2] or b"")
-    return [
-        signed64(xxh3_64_intdigest(data[offsets[i] : offsets[i + 1]])) for i in range(len(joined))
-    ]
+    """stable_hash of every string of a string array (XXH3 of its UTF-8 bytes, signed)."""
+    digests = array("Q", map(xxh3_64_intdigest, joined.cast(pa.binary()).to_pylist()))
+    return array("q", digests.tobytes()).tolist()  # the same 64 bits, read as signed
 
 
 def _by_value(array: pa.Array, parse: Callable[[str], object]) -> pa.Array:

@@ -165,7 +165,11 @@ class ImportRunner:
                 language=settings[2],
                 run_id=self.run_id,
             )
-            self._read_all()
+            self.writer.start()
+            try:
+                self._read_all()
+            finally:
+                self.writer.finish()
         finally:
             raw.close()
         db.session.expire(run)

@@ -36,11 +36,6 @@ _SIGN = 1 << 63
 _WRAP = 1 << 64
 
 
-def signed64(digest: int) -> int:
-    """An unsigned 64-bit digest as the signed BIGINT the database stores."""
-    return digest - _WRAP if digest >= _SIGN else digest
-
-
 def stable_hash(text: str) -> int:
     """A signed 64-bit digest that is the same in every process (``hash()`` is not).
 
