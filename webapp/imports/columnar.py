@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -48,7 +49,21 @@ from webapp.imports.rows import (
 BLOCK_BYTES = 4 << 20
 # A value holding one of these might be read otherwise by the Python reader (quotes,
 # line breaks, NUL) or trimmed otherwise by str.strip (rare separators and spaces).
-_ODD = r'["\r\n\x00\x0b\x0c\x1c-\x1f\x85\x{2028}\x{2029}]'
+_ODD_BYTES = (
+    b'"',
+    b"\r",
+    b"\n",
+    b"\x00",
+    b"\x0b",
+    b"\x0c",
+    b"\x1c",
+    b"\x1d",
+    b"\x1e",
+    b"\x1f",
+    "\x85".encode(),
+    "\u2028".encode(),
+    "\u2029".encode(),
+)
 _PLAIN_PRICE = r"^(?P<n>\d{1,15}(?:\.\d{1,6})?)(?: ?(?P<c>[A-Z]{3}))?$"
 _PLAIN_GTIN = r"^(?:\d{8}|\d{12,14})$"
 _JSON_PLAIN = r'^[^\\"\x00-\x1f]*$'
@@ -144,15 +159,21 @@ class ColumnarReader:
 
 def _clean_prefix(columns: list[pa.Array]) -> int:
     """How many leading records of a parsed block read the same on both paths."""
-    # One string per record (its cells joined) is searched once: a kernel call per
-    # column would cost more than the search.
-    record = pc.binary_join_element_wise(*columns, "\x01")  # a separator _ODD lacks
-    odd = pc.match_substring_regex(record, _ODD)
+    # The records' cells joined into one contiguous buffer, searched with bytes.find
+    # (memchr) for each odd character: much faster than a regex run per cell.
+    record = pc.binary_join_element_wise(*columns, "\x01")  # a separator not odd
+    offsets = memoryview(record.buffers()[1]).cast("i")
+    data = record.buffers()[2].to_pybytes() if record.buffers()[2] is not None else b""
+    hits = [at for odd in _ODD_BYTES if (at := data.find(odd)) >= 0]
+    first = len(record)
+    if hits:
+        first = bisect_right(offsets, min(hits)) - 1  # the record holding the first one
     # The Python reader refuses a record longer than MAX_FIELD_BYTES characters; this
     # counts bytes (never fewer), so a record near the limit goes to that reader.
-    odd = pc.or_(odd, pc.greater(pc.binary_length(record), MAX_FIELD_BYTES - len(columns)))
-    first = pc.index(odd, True).as_py()
-    return len(record) if first < 0 else first
+    long = pc.greater(pc.binary_length(record), MAX_FIELD_BYTES - len(columns))
+    if pc.any(long).as_py():
+        first = min(first, pc.index(long, True).as_py())
+    return first
 
 
 # -- one batch ------------------------------------------------------------------------------
