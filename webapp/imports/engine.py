@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +63,24 @@ def _records(factory, fmt: str) -> Iterator:
         return ((row, fields, None, None) for row, fields in iter_xml(factory()))
     sample = factory().read(SAMPLE_BYTES)
     return ((row, fields, None, None) for row, fields in iter_json(text_stream(factory(), sample)))
+
+
+class _Inline:
+    """An executor that runs each task at once, in this thread."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, as a thread would
+            future.set_exception(exc)
+        return future
 
 
 def _first_positions(ids: list[str]) -> tuple[dict[str, int], list[int]]:
@@ -459,7 +477,10 @@ class ImportRunner:
                 )
             return block, found_ids, first, repeats, lookup, ahead
 
-        with ThreadPoolExecutor(1, thread_name_prefix="import-db") as db_thread:
+        threaded = current_app.config.get("IMPORT_DB_THREAD", True)
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="import-db") if threaded else _Inline()
+        ) as db_thread:
             current = next(blocks, None)
             current = prepare(current) if current is not None else None
             while current is not None:

@@ -56,7 +56,8 @@ class MarketplaceProduct(TimestampMixin, db.Model):
             "marketplace_product_id",
             name="uq_marketplace_products_store_marketplace_id",
         ),
-        db.Index("ix_marketplace_products_store_gtin", "store_id", "gtin"),
+        # No index on gtin: no query can use one (the catalog search ORs it with substring
+        # matches), and its random inserts cost every import (migration 0010).
     )
 
     def translation(self, language: str | None) -> MarketplaceProductTranslation | None:
