@@ -49,21 +49,11 @@ from webapp.imports.rows import (
 BLOCK_BYTES = 4 << 20
 # A value holding one of these might be read otherwise by the Python reader (quotes,
 # line breaks, NUL) or trimmed otherwise by str.strip (rare separators and spaces).
-_ODD_BYTES = (
-    b'"',
-    b"\r",
-    b"\n",
-    b"\x00",
-    b"\x0b",
-    b"\x0c",
-    b"\x1c",
-    b"\x1d",
-    b"\x1e",
-    b"\x1f",
-    "\x85".encode(),
-    "\u2028".encode(),
-    "\u2029".encode(),
-)
+_ODD_SINGLE = b'"\r\n\x00\x0b\x0c\x1c\x1d\x1e\x1f'
+_ODD_MULTI = ("\x85".encode(), "\u2028".encode(), "\u2029".encode())
+# bytes.translate with this table turns every odd single byte into NUL: one pass, then
+# one memchr, instead of one search per character.
+_TO_NUL = bytes(0 if b in _ODD_SINGLE else b for b in range(256))
 _PLAIN_PRICE = r"^(?P<n>\d{1,15}(?:\.\d{1,6})?)(?: ?(?P<c>[A-Z]{3}))?$"
 _PLAIN_GTIN = r"^(?:\d{8}|\d{12,14})$"
 _JSON_PLAIN = r'^[^\\"\x00-\x1f]*$'
@@ -164,7 +154,9 @@ def _clean_prefix(columns: list[pa.Array]) -> int:
     record = pc.binary_join_element_wise(*columns, "\x01")  # a separator not odd
     offsets = memoryview(record.buffers()[1]).cast("i")
     data = record.buffers()[2].to_pybytes() if record.buffers()[2] is not None else b""
-    hits = [at for odd in _ODD_BYTES if (at := data.find(odd)) >= 0]
+    hits = [at for odd in _ODD_MULTI if (at := data.find(odd)) >= 0]
+    if (at := data.translate(_TO_NUL).find(b"\x00")) >= 0:
+        hits.append(at)
     first = len(record)
     if hits:
         first = bisect_right(offsets, min(hits)) - 1  # the record holding the first one

@@ -117,14 +117,14 @@ class BlockWrites:
 
     translations: list[tuple]
     now: object
-    columns: tuple | None = None  # new rows as columns (writer.insert_columns arguments)
+    new: object | None = None  # new rows as columns, prepared (writer.prepare_new)
     rows: list = field(default_factory=list)  # new rows as ProductRow (Python builder)
     changed: list = field(default_factory=list)
     messages: list = field(default_factory=list)
     counts: dict = field(default_factory=dict)
 
     def run(self, writer: BatchWriter) -> list[int]:
-        ids = writer.insert_columns(*self.columns, self.now) if self.columns else []
+        ids = writer.insert_new(self.new, self.now) if self.new is not None else []
         ids += writer.apply(self.rows, self.changed, self.translations, self.now)
         writer.save_messages(self.messages)
         writer.save_counts(self.counts, self.now)
@@ -615,7 +615,7 @@ class ImportRunner:
         if new_at:
             at = [build[j] for j in new_at]
             picked = pa.array(at, type=pa.int32())
-            task.columns = (
+            task.new = self.writer.prepare_new(
                 [ids[k] for k in at],
                 columnar.take(normalised.neutral, new_at),
                 [found_ids.content_hashes[k] for k in at],

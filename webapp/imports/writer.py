@@ -11,7 +11,7 @@ at all.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain, islice
 
@@ -51,6 +51,16 @@ def text_array(values: list[str]) -> str:
 def _sql_text(value: str) -> str:
     """A SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(slots=True)
+class NewRows:
+    """New rows of a batch, ready to insert (see BatchWriter.prepare_new)."""
+
+    n: int
+    columns: tuple | None = None  # PostgreSQL: the columns, for COPY
+    products: list = field(default_factory=list)  # SQLite: (rows, parameters) per statement
+    translations: list = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -302,7 +312,7 @@ class BatchWriter:
         )
         return list(ids)
 
-    def insert_columns(
+    def prepare_new(
         self,
         ids: list[str],
         neutral: list[pa.Array],
@@ -311,13 +321,62 @@ class BatchWriter:
         titles: pa.Array,
         descriptions: pa.Array,
         translation_hashes: list[int],
-        now: datetime,
-    ) -> list[int]:
-        """Insert new rows given as columns (prices as exact decimal text); their ids."""
+    ) -> NewRows:
+        """New rows given as columns (prices as exact decimal text), made ready for
+        :meth:`insert_new` in the thread that builds them: on SQLite, the parameters of
+        each multi-row statement, so the database thread seldom needs the GIL."""
         n = len(ids)
+        if self.pg:
+            return NewRows(
+                n,
+                columns=(
+                    ids,
+                    neutral,
+                    content_hashes,
+                    warnings,
+                    titles,
+                    descriptions,
+                    translation_hashes,
+                ),
+            )
+        width = 3 + len(NEUTRAL_COLUMNS)
+        products = self._chunks(
+            zip(ids, content_hashes, warnings, *(c.to_pylist() for c in neutral), strict=True),
+            n,
+            width,
+        )
+        translations = self._chunks(
+            zip(
+                range(1, n + 1),  # the product's rank in the batch; its id is last id + rank
+                titles.to_pylist(),
+                descriptions.to_pylist(),
+                translation_hashes,
+                strict=True,
+            ),
+            n,
+            4,
+        )
+        return NewRows(n, products=products, translations=translations)
+
+    def _chunks(self, rows, n: int, width: int) -> list[tuple[int, list]]:
+        """(rows, flat parameters) of each statement, as many rows as SQLite allows."""
+        limit = self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        per = max(1, min(2000, limit // width))
+        rows = iter(rows)
+        out = []
+        while n > 0:
+            k = min(per, n)
+            out.append((k, list(chain.from_iterable(islice(rows, k)))))
+            n -= k
+        return out
+
+    def insert_new(self, new: NewRows, now: datetime) -> list[int]:
+        """Insert rows prepared by :meth:`prepare_new`; their ids."""
+        n = new.n
         cur = self.conn.cursor()
         try:
             if self.pg:
+                ids, neutral, content_hashes, warnings, titles, descriptions, t_hashes = new.columns
                 cur.execute(
                     "SELECT nextval('marketplace_products_id_seq') FROM generate_series(1, %s)",
                     (n,),
@@ -357,7 +416,7 @@ class BatchWriter:
                     pa.repeat(pa.scalar(self.language), n),
                     titles,
                     descriptions,
-                    pa.array(translation_hashes, type=pa.int64()),
+                    pa.array(t_hashes, type=pa.int64()),
                 ]
                 names = ["marketplace_product_id", "language", "title", "description"]
                 names.append("content_hash")
@@ -367,9 +426,9 @@ class BatchWriter:
                 ) as cp:
                     cp.write(csv_bytes(translation, names))
                 return pks
-            # SQLite: multi-row INSERTs over rows zipped in C, the constant columns
-            # literals of the statement.  One statement per ~2,000 rows (not one step per
-            # row) also lets the database thread run without taking the GIL 5,000 times.
+            # SQLite: multi-row INSERTs, the constant columns literals of the statement.
+            # One statement per ~2,000 rows (not one step per row) also lets the database
+            # thread run without taking the GIL 5,000 times.
             stamp = _sql_text(now.strftime("%Y-%m-%d %H:%M:%S.%f"))
             cur.execute("SELECT COALESCE(MAX(id), 0) FROM marketplace_products")
             last = cur.fetchone()[0]
@@ -377,50 +436,29 @@ class BatchWriter:
                 f"{int(self.store_id)}, {_sql_text(self.marketplace)}, {stamp}, {stamp}, "
                 f"{int(self.run_id)}, "
             )
-            self._insert_rows(
-                cur,
-                "INSERT INTO marketplace_products (store_id, marketplace, created_at, "
-                "updated_at, last_import_job_id, marketplace_product_id, content_hash, "
-                f"import_warnings, {', '.join(NEUTRAL_COLUMNS)}) VALUES ",
-                constants,
-                3 + len(NEUTRAL_COLUMNS),
-                zip(ids, content_hashes, warnings, *(c.to_pylist() for c in neutral), strict=True),
-                n,
-            )
+            one = "(" + constants + ", ".join("?" * (3 + len(NEUTRAL_COLUMNS))) + ")"
+            for k, params in new.products:
+                cur.execute(
+                    "INSERT INTO marketplace_products (store_id, marketplace, created_at, "
+                    "updated_at, last_import_job_id, marketplace_product_id, content_hash, "
+                    f"import_warnings, {', '.join(NEUTRAL_COLUMNS)}) VALUES " + ",".join([one] * k),
+                    params,
+                )
             # The batch holds the write lock: its rows took the ids after the largest.
-            pks = range(last + 1, last + 1 + n)
             cur.execute("SELECT last_insert_rowid()")
             if cur.fetchone()[0] != last + n:
                 raise RuntimeError("new product ids are not consecutive")
-            self._insert_rows(
-                cur,
-                "INSERT INTO marketplace_product_translations "
-                "(language, marketplace_product_id, title, description, content_hash) VALUES ",
-                f"{_sql_text(self.language)}, ",
-                4,
-                zip(
-                    pks,
-                    titles.to_pylist(),
-                    descriptions.to_pylist(),
-                    translation_hashes,
-                    strict=True,
-                ),
-                n,
-            )
-            return list(pks)
+            one = f"({_sql_text(self.language)}, ? + {int(last)}, ?, ?, ?)"
+            for k, params in new.translations:
+                cur.execute(
+                    "INSERT INTO marketplace_product_translations (language, "
+                    "marketplace_product_id, title, description, content_hash) VALUES "
+                    + ",".join([one] * k),
+                    params,
+                )
+            return list(range(last + 1, last + 1 + n))
         finally:
             cur.close()
-
-    def _insert_rows(self, cur, head: str, constants: str, width: int, rows, n: int) -> None:
-        """``head`` + "(constants, ?, ?...)" for each row, as few statements as SQLite allows."""
-        limit = self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        per = max(1, min(2000, limit // width))
-        one = "(" + constants + ", ".join("?" * width) + ")"
-        rows = iter(rows)
-        while n > 0:
-            k = min(per, n)
-            cur.execute(head + ",".join([one] * k), list(chain.from_iterable(islice(rows, k))))
-            n -= k
 
     def _update_changed(self, cur, changed: list[tuple[int, ProductRow]], stamp) -> None:
         p = self.p
