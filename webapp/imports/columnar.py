@@ -19,6 +19,7 @@ skipping the records already imported, so one odd row costs speed, never a row.
 
 from __future__ import annotations
 
+import ctypes
 import io
 from array import array
 from bisect import bisect_right
@@ -46,7 +47,7 @@ from webapp.imports.rows import (
     problem_outcome,
 )
 
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 1 << 20  # read and parsed at a time: the import's memory is a few of them
 # A value holding one of these might be read otherwise by the Python reader (quotes,
 # line breaks, NUL) or trimmed otherwise by str.strip (rare separators and spaces).
 _ODD_SINGLE = b'"\r\n\x00\x0b\x0c\x1c\x1d\x1e\x1f'
@@ -88,6 +89,31 @@ class Block:
         return [column[i].as_py() for column in self.columns]
 
 
+_MEMORY_SET = False
+
+
+def bound_memory() -> None:
+    """Make freed buffers go back to the system at once (once per process).
+
+    The columnar path allocates and frees a few MB per block.  glibc's malloc raises its
+    mmap threshold after the first such free and keeps later ones in its heap, and
+    pyarrow's default pool (mimalloc) keeps freed pages too: measured, that retention was
+    half the import's memory.  A fixed 256 kB mmap threshold, a 1 MB trim threshold and
+    pyarrow on the system allocator keep the process flat (bench/import_feed.py).
+    """
+    global _MEMORY_SET
+    if _MEMORY_SET:
+        return
+    _MEMORY_SET = True
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 << 10)  # M_MMAP_THRESHOLD (fixed: no dynamic raise)
+        libc.mallopt(-1, 1 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: its own defaults apply
+        pass
+
+
 class ColumnarReader:
     """Blocks of clean records from the top of a feed; ``read`` says how many it gave."""
 
@@ -103,48 +129,85 @@ class ColumnarReader:
         self.stopped = False  # True when the rest of the file needs the Python reader
 
     def blocks(self) -> Iterator[Block]:
+        """Parse the feed a chunk of whole lines at a time.
+
+        The chunks are cut here, at the last line break of each ``block_bytes`` read,
+        not by pyarrow's streaming reader: that one reads the source ahead of its
+        consumer without bound (measured: the whole file), which would break the
+        import's flat memory.  A record is one line on this path, so a cut at a line
+        break is a cut between records; a quoted line break that straddles a cut makes
+        both halves odd or ragged, and the Python reader takes over from there.
+        """
         names = [f"c{i}" for i in range(self.width)]
-        try:
-            reader = pcsv.open_csv(
-                self.binary,
-                read_options=pcsv.ReadOptions(
-                    skip_rows=1, column_names=names, block_size=self.block_bytes
-                ),
-                parse_options=pcsv.ParseOptions(
-                    delimiter=self.delimiter,
-                    quote_char='"',
-                    double_quote=True,
-                    newlines_in_values=False,
-                    ignore_empty_lines=False,
-                ),
-                convert_options=pcsv.ConvertOptions(
-                    column_types=dict.fromkeys(names, _STRING),
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-        except (pa.ArrowInvalid, UnicodeDecodeError):
-            self.stopped = True
-            return
+        parse = pcsv.ParseOptions(
+            delimiter=self.delimiter,
+            quote_char='"',
+            double_quote=True,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+        )
+        convert = pcsv.ConvertOptions(
+            column_types=dict.fromkeys(names, _STRING),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
+        self.binary.readline()  # the header (line 1: eligible() checked it)
+        rest = b""
+        waiting = None  # clean records not yet handed out (less than a batch)
         while True:
+            data = self.binary.read(self.block_bytes)
+            if not data:
+                chunk, rest = rest, b""
+            else:
+                data = rest + data
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:  # a line longer than a block, or no line feeds at all
+                    self.stopped = True
+                    break
+                chunk, rest = data[:cut], data[cut:]
+            if not chunk:
+                break
             try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
+                table = pcsv.read_csv(
+                    io.BytesIO(chunk),
+                    read_options=pcsv.ReadOptions(
+                        column_names=names, block_size=len(chunk) + 1, use_threads=False
+                    ),
+                    parse_options=parse,
+                    convert_options=convert,
+                )
             except (pa.ArrowInvalid, UnicodeDecodeError):
-                # A ragged record or bytes that are not UTF-8 somewhere in this block.
+                # A ragged record or bytes that are not UTF-8 somewhere in this chunk.
                 self.stopped = True
-                return
-            columns = batch.columns
+                break
+            del chunk
+            columns = [column.combine_chunks() for column in table.columns]
+            rows = table.num_rows
+            del table
             clean = _clean_prefix(columns)
-            for start in range(0, clean, self.batch_size):
-                stop = min(clean, start + self.batch_size)
-                block = Block(self.read + 2, [c.slice(start, stop - start) for c in columns])
-                self.read += stop - start
-                yield block
-            if clean < batch.num_rows:
+            if clean < rows:
+                columns = [c.slice(0, clean) for c in columns]
+            # Whole batches go out; the rest waits for the next chunk's records.
+            waiting = columns if waiting is None else _concat(waiting, columns)
+            while len(waiting[0]) >= self.batch_size:
+                yield self._block([c.slice(0, self.batch_size) for c in waiting])
+                waiting = [c.slice(self.batch_size) for c in waiting]
+            if clean < rows:
                 self.stopped = True
-                return
+                break
+        if waiting is not None and len(waiting[0]):
+            yield self._block(waiting)
+
+    def _block(self, columns: list[pa.Array]) -> Block:
+        block = Block(self.read + 2, columns)
+        self.read += len(block)
+        return block
+
+
+def _concat(first: list[pa.Array], then: list[pa.Array]) -> list[pa.Array]:
+    if not len(first[0]):
+        return then
+    return [pa.concat_arrays([a, b]) for a, b in zip(first, then, strict=True)]
 
 
 def _clean_prefix(columns: list[pa.Array]) -> int:

@@ -264,6 +264,7 @@ class ImportRunner:
             reader, self.builder, sample
         ):
             return reader
+        columnar.bound_memory()
         source = columnar.ColumnarReader(
             factory(),
             reader.delimiter,

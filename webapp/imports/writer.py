@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from itertools import chain, islice
 
 import pyarrow as pa
@@ -48,9 +49,45 @@ def text_array(values: list[str]) -> str:
     )
 
 
-def _sql_text(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
+# SQLite's multi-row inserts of new products: ?1 store, ?2 marketplace, ?3 time, ?4 run;
+# then per row its id, hashes, warnings and neutral columns.  Translations: ?1 language,
+# ?2 the last product id before the batch; per row the product's rank, texts, hash.
+_PRODUCTS_SQL = (
+    "INSERT INTO marketplace_products (store_id, marketplace, created_at, updated_at, "
+    "last_import_job_id, marketplace_product_id, content_hash, import_warnings, "
+    + ", ".join(NEUTRAL_COLUMNS)
+    + ") VALUES "
+)
+_PRODUCT_ROW = ("?1", "?2", "?3", "?3", "?4", *["%s"] * (3 + len(NEUTRAL_COLUMNS)))
+_TRANSLATIONS_SQL = (
+    "INSERT INTO marketplace_product_translations "
+    "(language, marketplace_product_id, title, description, content_hash) VALUES "
+)
+_TRANSLATION_ROW = ("?1", "?2 + %s", "%s", "%s", "%s")
+
+
+# Rows per SQLite statement: enough that a database thread seldom takes the GIL, few
+# enough that a compiled statement stays small (SQLite caches a few of them).
+ROWS_PER_STATEMENT = 500
+SQLITE_CACHE_SIZE = -32768  # the app's setting (webapp/__init__.py), restored after an import
+
+
+@lru_cache(maxsize=64)
+def _values(rows: int, row: tuple[str, ...], constants: int) -> str:
+    """The VALUES list of ``rows`` rows shaped like ``row``: each "%s" becomes the next
+    numbered parameter after the ``constants`` ones."""
+    width = sum(part.count("%s") for part in row)
+    out = []
+    for r in range(rows):
+        numbers = iter(range(constants + 1 + r * width, constants + 1 + (r + 1) * width))
+        out.append(
+            "("
+            + ", ".join(
+                part.replace("%s", f"?{next(numbers)}") if "%s" in part else part for part in row
+            )
+            + ")"
+        )
+    return ",".join(out)
 
 
 @dataclass(slots=True)
@@ -98,13 +135,19 @@ class BatchWriter:
     # that several batches touch (index pages) are copied once, and syncs are fewer.
     IMPORT_WAL_PAGES = 16384
 
+    # An import appends: its page cache need not hold more than the index pages it is
+    # filling (the app's 32 MB default would be a third of the import's memory).
+    IMPORT_CACHE_KIB = 4096
+
     def start(self) -> None:
         if not self.pg:
             self._pragma(f"PRAGMA wal_autocheckpoint = {self.IMPORT_WAL_PAGES}")
+            self._pragma(f"PRAGMA cache_size = -{self.IMPORT_CACHE_KIB}")
 
     def finish(self) -> None:
         if not self.pg:
             self._pragma("PRAGMA wal_autocheckpoint = 1000")
+            self._pragma(f"PRAGMA cache_size = {SQLITE_CACHE_SIZE}")
 
     def _pragma(self, statement: str) -> None:
         cur = self.conn.cursor()
@@ -339,11 +382,11 @@ class BatchWriter:
                     translation_hashes,
                 ),
             )
-        width = 3 + len(NEUTRAL_COLUMNS)
         products = self._chunks(
             zip(ids, content_hashes, warnings, *(c.to_pylist() for c in neutral), strict=True),
             n,
-            width,
+            3 + len(NEUTRAL_COLUMNS),
+            4,
         )
         translations = self._chunks(
             zip(
@@ -355,18 +398,22 @@ class BatchWriter:
             ),
             n,
             4,
+            2,
         )
         return NewRows(n, products=products, translations=translations)
 
-    def _chunks(self, rows, n: int, width: int) -> list[tuple[int, list]]:
-        """(rows, flat parameters) of each statement, as many rows as SQLite allows."""
+    def _chunks(self, rows, n: int, width: int, constants: int) -> list[tuple[int, list]]:
+        """(rows, parameters) of each statement, as many rows as SQLite allows; the first
+        ``constants`` parameters are left for :meth:`insert_new` to fill."""
         limit = self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        per = max(1, min(2000, limit // width))
+        per = max(1, min(ROWS_PER_STATEMENT, (limit - constants) // width))
         rows = iter(rows)
         out = []
         while n > 0:
             k = min(per, n)
-            out.append((k, list(chain.from_iterable(islice(rows, k)))))
+            params = [None] * constants
+            params.extend(chain.from_iterable(islice(rows, k)))
+            out.append((k, params))
             n -= k
         return out
 
@@ -426,36 +473,24 @@ class BatchWriter:
                 ) as cp:
                     cp.write(csv_bytes(translation, names))
                 return pks
-            # SQLite: multi-row INSERTs, the constant columns literals of the statement.
-            # One statement per ~2,000 rows (not one step per row) also lets the database
-            # thread run without taking the GIL 5,000 times.
-            stamp = _sql_text(now.strftime("%Y-%m-%d %H:%M:%S.%f"))
+            # SQLite: multi-row INSERTs with numbered parameters: the constants are bound
+            # once per statement (?1...), so a statement's text depends only on its row
+            # count and SQLite's statement cache keeps a handful of them, whatever the
+            # run.  One statement per ~2,000 rows (not one step per row) also lets the
+            # database thread run without taking the GIL 5,000 times.
+            stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
             cur.execute("SELECT COALESCE(MAX(id), 0) FROM marketplace_products")
             last = cur.fetchone()[0]
-            constants = (
-                f"{int(self.store_id)}, {_sql_text(self.marketplace)}, {stamp}, {stamp}, "
-                f"{int(self.run_id)}, "
-            )
-            one = "(" + constants + ", ".join("?" * (3 + len(NEUTRAL_COLUMNS))) + ")"
             for k, params in new.products:
-                cur.execute(
-                    "INSERT INTO marketplace_products (store_id, marketplace, created_at, "
-                    "updated_at, last_import_job_id, marketplace_product_id, content_hash, "
-                    f"import_warnings, {', '.join(NEUTRAL_COLUMNS)}) VALUES " + ",".join([one] * k),
-                    params,
-                )
+                params[:4] = (self.store_id, self.marketplace, stamp, self.run_id)
+                cur.execute(_PRODUCTS_SQL + _values(k, _PRODUCT_ROW, 4), params)
             # The batch holds the write lock: its rows took the ids after the largest.
             cur.execute("SELECT last_insert_rowid()")
             if cur.fetchone()[0] != last + n:
                 raise RuntimeError("new product ids are not consecutive")
-            one = f"({_sql_text(self.language)}, ? + {int(last)}, ?, ?, ?)"
             for k, params in new.translations:
-                cur.execute(
-                    "INSERT INTO marketplace_product_translations (language, "
-                    "marketplace_product_id, title, description, content_hash) VALUES "
-                    + ",".join([one] * k),
-                    params,
-                )
+                params[:2] = (self.language, last)
+                cur.execute(_TRANSLATIONS_SQL + _values(k, _TRANSLATION_ROW, 2), params)
             return list(range(last + 1, last + 1 + n))
         finally:
             cur.close()
