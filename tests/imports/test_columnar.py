@@ -90,6 +90,8 @@ def clean_feed(rows: int, seed: int = 7, price_shift: int = 0, retitle: int = 0)
             color = "back\\slash \x01control"  # JSON needs escapes: Python encodes it
         elif kind == 12:
             title = "\u00a0Padded chair\u3000"  # Unicode spaces trimmed alike
+        elif kind == 18:
+            title, color = "\x1cSeparated chair\u2028", "\x85red\x1f"  # str.strip's too
         elif kind == 13:
             sku = "X" * 300  # id too long
         elif kind == 14:
@@ -227,7 +229,6 @@ def test_a_clean_feed_with_every_row_problem_imports_alike(app, tmp_path, caplog
         "SKU-odd;Ragged;desc;;;in stock;1.00 EUR;;;;;;;;extra\n",  # too many
         'SKU-odd;"Never closed;desc;;;in stock;1.00 EUR;;;;;;;\n',  # an unclosed quote
         "SKU-odd;Chair\x00;desc;;;in stock;1.00 EUR;;;;;;;\n",  # a NUL (dropped by Python)
-        "SKU-odd;\x1cChair\u2028;desc;;;in stock;1.00 EUR;;;;;;;\n",  # str.strip's spaces
     ],
 )
 def test_an_odd_record_hands_the_rest_to_the_python_reader(app, tmp_path, caplog, odd_line):

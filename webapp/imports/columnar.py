@@ -11,7 +11,7 @@ so both paths give the same products, counts and messages; tests compare them on
 every feed we have.
 
 The path stops at the first record that might read differently in the two: a quote,
-line break, NUL or odd whitespace inside a value, a record longer than a cell may be,
+line break or NUL inside a value, a record longer than a cell may be,
 a record with more or fewer cells than the header (pyarrow refuses its whole block), or
 bytes that are not UTF-8.  The Python reader then takes over from that record, after
 skipping the records already imported, so one odd row costs speed, never a row.
@@ -48,13 +48,10 @@ from webapp.imports.rows import (
 )
 
 BLOCK_BYTES = 1 << 20  # read and parsed at a time: the import's memory is a few of them
-# A value holding one of these might be read otherwise by the Python reader (quotes,
-# line breaks, NUL) or trimmed otherwise by str.strip (rare separators and spaces).
-_ODD_SINGLE = b'"\r\n\x00\x0b\x0c\x1c\x1d\x1e\x1f'
-_ODD_MULTI = ("\x85".encode(), "\u2028".encode(), "\u2029".encode())
-# bytes.translate with this table turns every odd single byte into NUL: one pass, then
-# one memchr, instead of one search per character.
-_TO_NUL = bytes(0 if b in _ODD_SINGLE else b for b in range(256))
+# A value holding one of these might be read otherwise by the Python reader: a quote,
+# a line break, a NUL.  (pyarrow's utf8_trim_whitespace trims exactly what str.strip does,
+# checked for every code point, so whitespace needs no care.)
+_ODD = (b'"', b"\r", b"\n", b"\x00")
 _PLAIN_PRICE = r"^(?P<n>\d{1,15}(?:\.\d{1,6})?)(?: ?(?P<c>[A-Z]{3}))?$"
 _PLAIN_GTIN = r"^(?:\d{8}|\d{12,14})$"
 _JSON_PLAIN = r'^[^\\"\x00-\x1f]*$'
@@ -217,9 +214,7 @@ def _clean_prefix(columns: list[pa.Array]) -> int:
     record = pc.binary_join_element_wise(*columns, "\x01")  # a separator not odd
     offsets = memoryview(record.buffers()[1]).cast("i")
     data = record.buffers()[2].to_pybytes() if record.buffers()[2] is not None else b""
-    hits = [at for odd in _ODD_MULTI if (at := data.find(odd)) >= 0]
-    if (at := data.translate(_TO_NUL).find(b"\x00")) >= 0:
-        hits.append(at)
+    hits = [at for odd in _ODD if (at := data.find(odd)) >= 0]  # memchr each
     first = len(record)
     if hits:
         first = bisect_right(offsets, min(hits)) - 1  # the record holding the first one
