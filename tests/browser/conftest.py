@@ -23,7 +23,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from tests.conftest import redis_url
+from tests.sandbox_server import serve_in_thread
 from webapp import create_app
 from webapp.extensions import db
 
@@ -93,8 +93,7 @@ def live_server(sqlite_template, tmp_path, redis_conn) -> Iterator[LiveServer]:
         }
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "live-server")
     try:
         yield LiveServer(
             url=f"http://127.0.0.1:{server.server_port}",

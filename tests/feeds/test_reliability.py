@@ -17,7 +17,6 @@ execution of the same feed that succeeded.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from werkzeug.serving import make_server
 
 from tests.feeds.conftest import feed_of, fresh
 from tests.feeds.test_abandoned import kill_tree, start_worker, stop, wait_for
+from tests.sandbox_server import serve_in_thread
 from webapp.accounts import create_account
 from webapp.extensions import db, queue
 from webapp.feeds import schedule, service
@@ -61,10 +61,10 @@ def day_sandbox():
         }
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    thread.join(timeout=10)
 
 
 def scheduled_entries(feed_ids: set[int]) -> list:
