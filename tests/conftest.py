@@ -24,6 +24,10 @@ from webapp.extensions import db  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "real"
 BACKENDS = ["sqlite", "postgresql"]
+# Production hashes passwords with Werkzeug's scrypt (n=2**15, ~0.1 s a hash, and a login
+# checks one); tests use a cheap scrypt through the same code. tests/webapp/test_auth.py
+# checks the production default.
+TEST_PASSWORD_HASH_METHOD = "scrypt:256:8:1"
 
 
 def pg_url() -> str | None:
@@ -127,6 +131,7 @@ def app(database_uri, tmp_path, redis_conn):
             "REDIS_URL": redis_url(),
             "MERCATO_WORK_DIR": str(tmp_path / "work"),
             "WTF_CSRF_ENABLED": True,
+            "MERCATO_PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH_METHOD,
         }
     )
     jobs._app = app  # jobs executed by in-process workers use this app
