@@ -81,6 +81,57 @@ def pg_schema():
     return url
 
 
+def pg_emptying_sql(conn) -> str:
+    """SQL that empties every table of the migrated schema and restarts its sequences.
+
+    What ``TRUNCATE ... RESTART IDENTITY CASCADE`` does, but as DELETEs, which cost a few
+    milliseconds on the handful of rows a test leaves (TRUNCATE of every table: ~0.1 s a
+    test). Tables go referencing-first, the order read from PostgreSQL's own foreign keys."""
+    tables = set(
+        conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ).scalars()
+    )
+    refs = conn.execute(
+        text(
+            "SELECT c.conrelid::regclass::text, c.confrelid::regclass::text FROM pg_constraint c "
+            "WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace"
+        )
+    ).all()
+    referenced_by = {table: set() for table in tables}  # table -> tables pointing at it
+    for child, parent in refs:
+        if child != parent:
+            referenced_by[parent.strip('"')].add(child.strip('"'))
+    order: list[str] = []
+    while referenced_by:
+        ready = sorted(t for t, children in referenced_by.items() if not children - set(order))
+        if not ready:  # a cycle: fall back to what always works
+            return f"TRUNCATE {', '.join(sorted(tables))} RESTART IDENTITY CASCADE"
+        for table in ready:
+            order.append(table)
+            del referenced_by[table]
+    # Table names as PostgreSQL's catalog spells them, no value from outside.
+    deletes = "".join(f'DELETE FROM "{table}";' for table in order)  # noqa: S608
+    restart = (
+        "SELECT setval(c.oid, 1, false) FROM pg_class c "
+        "WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace;"
+    )
+    return deletes + restart
+
+
+@pytest.fixture(scope="session")
+def pg_emptying(pg_schema):
+    """An engine on the test database and the SQL that empties it (both made once)."""
+    engine = create_engine(pg_schema)
+    with engine.connect() as conn:
+        sql = pg_emptying_sql(conn)
+    yield engine, sql
+    engine.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
     return request.param
@@ -93,22 +144,11 @@ def database_uri(request, backend, tmp_path) -> str:
         path = tmp_path / "test.sqlite3"
         shutil.copy(template, path)
         return f"sqlite:///{path}"
-    url = request.getfixturevalue("pg_schema")
-    engine = create_engine(url)
+    engine, sql = request.getfixturevalue("pg_emptying")
     with engine.begin() as conn:
-        tables = (
-            conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname='public' "
-                    "AND tablename <> 'alembic_version'"
-                )
-            )
-            .scalars()
-            .all()
-        )
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+        conn.exec_driver_sql(sql)
+    engine.dispose()  # no connection of ours stays open while the test runs
+    return request.getfixturevalue("pg_schema")
 
 
 @pytest.fixture
