@@ -56,7 +56,7 @@ def wait_for(predicate, timeout: float, what: str, log: Path):
         value = predicate()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError(
         f"timed out waiting for {what}\n" + log.read_text(errors="replace")[-4000:]
     )

@@ -20,9 +20,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 from rq import Queue, Worker
+from rq.executions import Execution
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -92,11 +94,33 @@ def fire(entries, sim_seconds: int) -> int:
 
 
 def drained(log: Path) -> bool:
+    """Nothing queued and nothing being executed.
+
+    A job a SIGKILLed worker was executing stays in RQ's StartedJobRegistry until its
+    heartbeat lapses (~90 s), though no process executes it: an execution whose worker
+    process is known dead does not count (any other, even of an unknown worker, does)."""
     for name in ("default", "imports"):
         q = queue(name)
-        if q.count or q.started_job_registry.count:
+        if q.count:
             return False
+        pids = {w.name: w.pid for w in Worker.all(connection=q.connection)}
+        for job_id, execution_id in q.started_job_registry.get_job_and_execution_ids():
+            try:
+                worker = Execution.fetch(execution_id, job_id, q.connection).worker_name
+            except ValueError:  # finished between the two reads: look again
+                return False
+            if not dead(pids.get(worker)):
+                return False
     return True
+
+
+def dead(pid: int | None) -> bool:
+    if pid is None:
+        return False  # not known to be dead
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 # One back-end: a day of real worker executions is long, and the database's part (one
