@@ -37,6 +37,9 @@ def start_worker(app, sandbox: str, log: Path) -> subprocess.Popen:
         "MERCATO_QUEUE_PREFIX": cfg["MERCATO_QUEUE_PREFIX"],
         "MERCATO_OUTBOUND_ALLOW": sandbox.removeprefix("http://"),
         "MERCATO_RUN_HEARTBEAT_TTL": "2",
+        # The test app's backoff (tests/feeds/conftest.py sets 0.01 s): the same retries,
+        # without the production seconds of sleep between them.
+        "MERCATO_CONNECTOR_BACKOFF_BASE": str(cfg["MERCATO_CONNECTOR_BACKOFF_BASE"]),
         "PYTHONUNBUFFERED": "1",
     }
     with log.open("ab") as out:
