@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text
 
 os.environ.setdefault("MERCATO_ENV", "test")
@@ -28,6 +29,28 @@ BACKENDS = ["sqlite", "postgresql"]
 # checks one); tests use a cheap scrypt through the same code. tests/webapp/test_auth.py
 # checks the production default.
 TEST_PASSWORD_HASH_METHOD = "scrypt:256:8:1"
+
+
+class SharedTemplateCache(BytecodeCache):
+    """Compiled templates kept in memory for every app of the session.
+
+    Each test builds its own app, whose Jinja environment would otherwise parse and compile
+    every template it renders again. A template is reused only while its source checksum
+    matches (Jinja checks it on load)."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        code = self.compiled.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CACHE = SharedTemplateCache()
 
 
 def pg_url() -> str | None:
@@ -174,6 +197,7 @@ def app(database_uri, tmp_path, redis_conn):
             "MERCATO_PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH_METHOD,
         }
     )
+    app.jinja_env.bytecode_cache = TEMPLATE_CACHE
     jobs._app = app  # jobs executed by in-process workers use this app
 
     @app.teardown_request

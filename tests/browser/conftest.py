@@ -32,7 +32,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from tests.conftest import TEST_PASSWORD_HASH_METHOD, redis_url
+from tests.conftest import TEMPLATE_CACHE, TEST_PASSWORD_HASH_METHOD, redis_url
 from tests.sandbox_server import serve_in_thread
 from webapp import create_app
 from webapp.extensions import db
@@ -93,6 +93,7 @@ def live_server(sqlite_template, tmp_path, redis_conn) -> Iterator[LiveServer]:
             "MERCATO_PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH_METHOD,
         }
     )
+    app.jinja_env.bytecode_cache = TEMPLATE_CACHE
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = serve_in_thread(server, "live-server")
     try:
