@@ -96,12 +96,14 @@ def fire(entries, sim_seconds: int) -> int:
 def drained(log: Path) -> bool:
     """Nothing queued and nothing being executed.
 
-    A job a SIGKILLed worker was executing stays in RQ's StartedJobRegistry until its
-    heartbeat lapses (~90 s), though no process executes it: an execution whose worker
-    process is known dead does not count (any other, even of an unknown worker, does)."""
+    A dequeued job sits in RQ's intermediate queue until its work horse starts it (by then
+    it is in the StartedJobRegistry): it counts. A job a SIGKILLed worker was executing
+    stays in the StartedJobRegistry until its heartbeat lapses (~90 s), though no process
+    executes it: an execution whose worker process is known dead does not count (any
+    other, even of an unknown worker, does)."""
     for name in ("default", "imports"):
         q = queue(name)
-        if q.count:
+        if q.count or q.connection.llen(q.intermediate_queue_key):
             return False
         pids = {w.name: w.pid for w in Worker.all(connection=q.connection)}
         for job_id, execution_id in q.started_job_registry.get_job_and_execution_ids():
