@@ -10,6 +10,22 @@ from werkzeug.serving import make_server
 
 from webapp.sandbox.app import create_sandbox_app
 
+# How often a served test server checks for shutdown(). socketserver's default (0.5 s) made
+# every teardown wait half a second after the last request.
+SHUTDOWN_POLL_SECONDS = 0.02
+
+
+def serve_in_thread(server, name: str | None = None) -> threading.Thread:
+    """Start ``server.serve_forever`` in a daemon thread that notices ``shutdown()`` fast."""
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+        name=name,
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
 
 @contextmanager
 def served_sandbox(orders: int, **config) -> Iterator[str]:
@@ -19,8 +35,7 @@ def served_sandbox(orders: int, **config) -> Iterator[str]:
     while tokens expire in real time, as they would."""
     app = create_sandbox_app({"SANDBOX_ORDERS": orders, "SANDBOX_STEP_SECONDS": 86400, **config})
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:

@@ -204,6 +204,16 @@ def test_defaults_and_whole_numbers():
     assert load(prod(MERCATO_SECURE_COOKIES="false"))["SESSION_COOKIE_SECURE"] is False
 
 
+def test_connector_backoff_base_is_seconds():
+    assert load(prod())["MERCATO_CONNECTOR_BACKOFF_BASE"] == 1.0
+    assert (
+        load(prod(MERCATO_CONNECTOR_BACKOFF_BASE="0.01"))["MERCATO_CONNECTOR_BACKOFF_BASE"] == 0.01
+    )
+    for bad in ("fast", "-1", "nan", "inf"):
+        with pytest.raises(ConfigError, match="MERCATO_CONNECTOR_BACKOFF_BASE"):
+            load(prod(MERCATO_CONNECTOR_BACKOFF_BASE=bad))
+
+
 # --- the docs list every variable ----------------------------------------------------------
 
 

@@ -43,6 +43,19 @@ def parse_int(name: str, value: str | None, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from exc
 
 
+def parse_seconds(name: str, value: str | None, default: float) -> float:
+    """A non-negative number of seconds, fractions allowed ('0.5')."""
+    if value is None or value.strip() == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from exc
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}")
+    return seconds
+
+
 def parse_size(name: str, value: str | None, default: int) -> int:
     """Bytes from '200MB', '2 GB', '1048576'."""
     if value is None or value.strip() == "":
@@ -164,6 +177,10 @@ def load(env: dict[str, str] | None = None) -> dict:
         ),
         "MERCATO_FEED_ABANDON_RETRIES": parse_int(
             "MERCATO_FEED_ABANDON_RETRIES", env.get("MERCATO_FEED_ABANDON_RETRIES"), 3
+        ),
+        # A marketplace call that failed is retried after up to base * 2**k seconds (jittered).
+        "MERCATO_CONNECTOR_BACKOFF_BASE": parse_seconds(
+            "MERCATO_CONNECTOR_BACKOFF_BASE", env.get("MERCATO_CONNECTOR_BACKOFF_BASE"), 1.0
         ),
         "SESSION_COOKIE_SECURE": parse_bool(
             env.get("MERCATO_SECURE_COOKIES"), default=mode == "production"

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from rq import SimpleWorker
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from tests.api.schema import errors, resolve
+from tests.inprocess_worker import InProcessWorker
 from webapp.api.openapi import DOCUMENT
 from webapp.extensions import db, queue
 from webapp.models import ApiToken, Message, Run, User
@@ -154,4 +154,4 @@ def add_messages(run: Run, *specs: tuple[int | None, str, str]) -> list[Message]
 def work_imports() -> bool:
     """Drain the imports queue with an in-process RQ worker (it uses the test app)."""
     imports = queue("imports")
-    return SimpleWorker([imports], connection=imports.connection).work(burst=True)
+    return InProcessWorker([imports], connection=imports.connection).work(burst=True)

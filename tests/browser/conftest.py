@@ -23,7 +23,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +32,8 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from tests.conftest import redis_url
+from tests.conftest import TEMPLATE_CACHE, TEST_PASSWORD_HASH_METHOD, redis_url
+from tests.sandbox_server import serve_in_thread
 from webapp import create_app
 from webapp.extensions import db
 
@@ -90,11 +90,12 @@ def live_server(sqlite_template, tmp_path, redis_conn) -> Iterator[LiveServer]:
             "REDIS_URL": redis_url(),
             "MERCATO_WORK_DIR": str(work_dir),
             "WTF_CSRF_ENABLED": True,
+            "MERCATO_PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH_METHOD,
         }
     )
+    app.jinja_env.bytecode_cache = TEMPLATE_CACHE
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "live-server")
     try:
         yield LiveServer(
             url=f"http://127.0.0.1:{server.server_port}",

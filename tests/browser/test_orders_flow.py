@@ -5,7 +5,6 @@ its connection, retiring it."""
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 from playwright.sync_api import expect
@@ -13,6 +12,7 @@ from werkzeug.serving import make_server
 
 from tests.browser.conftest import login, shot
 from tests.browser.test_import_flow import settled
+from tests.sandbox_server import serve_in_thread
 from webapp.extensions import db
 from webapp.sandbox.app import create_sandbox_app
 
@@ -21,8 +21,7 @@ from webapp.sandbox.app import create_sandbox_app
 def sandbox(live_server):
     app = create_sandbox_app({"SANDBOX_ORDERS": 40, "SANDBOX_STEP_SECONDS": 86400})
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "sandbox")
     url = f"http://127.0.0.1:{server.server_port}"
     live_server.app.config["MERCATO_OUTBOUND_ALLOW"] = [url.removeprefix("http://")]
     yield url

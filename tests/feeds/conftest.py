@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from rq import SimpleWorker
 from rq_scheduler import Scheduler
 from sqlalchemy import select
 
+from tests.inprocess_worker import InProcessWorker
 from tests.sandbox_server import served_sandbox
 from tests.webapp.conftest import admin_user, store_user  # noqa: F401 (fixtures)
 from webapp.accounts import create_account
@@ -47,7 +47,7 @@ def fresh(model, ident):
 def work(app) -> None:
     """Drain every Mercato queue with a real RQ worker, in this process."""
     queues = [queue(name) for name in QUEUE_NAMES]
-    SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+    InProcessWorker(queues, connection=queues[0].connection).work(burst=True)
 
 
 def runs_of(feed_id: int) -> list[Run]:

@@ -37,6 +37,9 @@ def start_worker(app, sandbox: str, log: Path) -> subprocess.Popen:
         "MERCATO_QUEUE_PREFIX": cfg["MERCATO_QUEUE_PREFIX"],
         "MERCATO_OUTBOUND_ALLOW": sandbox.removeprefix("http://"),
         "MERCATO_RUN_HEARTBEAT_TTL": "2",
+        # The test app's backoff (tests/feeds/conftest.py sets 0.01 s): the same retries,
+        # without the production seconds of sleep between them.
+        "MERCATO_CONNECTOR_BACKOFF_BASE": str(cfg["MERCATO_CONNECTOR_BACKOFF_BASE"]),
         "PYTHONUNBUFFERED": "1",
     }
     with log.open("ab") as out:
@@ -56,7 +59,7 @@ def wait_for(predicate, timeout: float, what: str, log: Path):
         value = predicate()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError(
         f"timed out waiting for {what}\n" + log.read_text(errors="replace")[-4000:]
     )

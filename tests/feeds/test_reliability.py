@@ -17,18 +17,20 @@ execution of the same feed that succeeded.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 from rq import Queue, Worker
+from rq.executions import Execution
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from tests.feeds.conftest import feed_of, fresh
 from tests.feeds.test_abandoned import kill_tree, start_worker, stop, wait_for
+from tests.sandbox_server import serve_in_thread
 from webapp.accounts import create_account
 from webapp.extensions import db, queue
 from webapp.feeds import schedule, service
@@ -61,10 +63,10 @@ def day_sandbox():
         }
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    thread.join(timeout=10)
 
 
 def scheduled_entries(feed_ids: set[int]) -> list:
@@ -92,11 +94,35 @@ def fire(entries, sim_seconds: int) -> int:
 
 
 def drained(log: Path) -> bool:
+    """Nothing queued and nothing being executed.
+
+    A dequeued job sits in RQ's intermediate queue until its work horse starts it (by then
+    it is in the StartedJobRegistry): it counts. A job a SIGKILLed worker was executing
+    stays in the StartedJobRegistry until its heartbeat lapses (~90 s), though no process
+    executes it: an execution whose worker process is known dead does not count (any
+    other, even of an unknown worker, does)."""
     for name in ("default", "imports"):
         q = queue(name)
-        if q.count or q.started_job_registry.count:
+        if q.count or q.connection.llen(q.intermediate_queue_key):
             return False
+        pids = {w.name: w.pid for w in Worker.all(connection=q.connection)}
+        for job_id, execution_id in q.started_job_registry.get_job_and_execution_ids():
+            try:
+                worker = Execution.fetch(execution_id, job_id, q.connection).worker_name
+            except ValueError:  # finished between the two reads: look again
+                return False
+            if not dead(pids.get(worker)):
+                return False
     return True
+
+
+def dead(pid: int | None) -> bool:
+    if pid is None:
+        return False  # not known to be dead
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 # One back-end: a day of real worker executions is long, and the database's part (one

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from rq import SimpleWorker
 from rq.job import Job, JobStatus
 
 from tests.imports.helpers import import_file, product_count, products, write
+from tests.inprocess_worker import InProcessWorker
 from webapp.extensions import db, queue
 from webapp.imports.service import create_run, enqueue, execute
 from webapp.models import Run
@@ -26,7 +26,7 @@ FEED = "id,title,price\nJ1,Job chair,10\nJ2,Job table,20\nJ3,,5\n"
 def work_imports(app) -> bool:
     """Drain the imports queue with an in-process worker, as RQ would."""
     imports = queue("imports")
-    worker = SimpleWorker([imports], connection=imports.connection)
+    worker = InProcessWorker([imports], connection=imports.connection)
     return worker.work(burst=True)
 
 

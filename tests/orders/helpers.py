@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import requests
-from rq import SimpleWorker
 
+from tests.inprocess_worker import InProcessWorker
 from webapp.extensions import queue
 
 
@@ -15,4 +15,4 @@ def sandbox_counters(url: str) -> dict[str, int]:
 def work_default_queue() -> bool:
     """Run the queued jobs (the outbound step) with an in-process RQ worker, as RQ would."""
     default = queue("default")
-    return SimpleWorker([default], connection=default.connection).work(burst=True)
+    return InProcessWorker([default], connection=default.connection).work(burst=True)

@@ -4,12 +4,12 @@ against the marketplace sandbox served over real HTTP."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
+from tests.sandbox_server import serve_in_thread
 from webapp.extensions import db
 from webapp.models import Account, Order
 from webapp.sandbox.app import create_sandbox_app
@@ -19,12 +19,12 @@ from webapp.sandbox.app import create_sandbox_app
 def sandbox(app):
     sandbox_app = create_sandbox_app({"SANDBOX_ORDERS": 30, "SANDBOX_STEP_SECONDS": 86400})
     server = make_server("127.0.0.1", 0, sandbox_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     url = f"http://127.0.0.1:{server.server_port}"
     app.config["MERCATO_OUTBOUND_ALLOW"] = [url.removeprefix("http://")]
     yield url
     server.shutdown()
+    thread.join(timeout=10)
     server.server_close()
 
 

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from tests.conftest import real_fixture
+from tests.sandbox_server import serve_in_thread
 from webapp.sandbox import create_sandbox_app, sandbox_cli
 from webapp.sandbox.app import FaultError, parse_faults
 
@@ -660,8 +661,7 @@ def test_cli_serve(monkeypatch):
 def test_real_threaded_server():
     app = make_app(orders=300, realtime=True, start=None)
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     base = f"http://127.0.0.1:{server.port}"
     try:
         token = requests.post(

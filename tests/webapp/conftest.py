@@ -71,9 +71,8 @@ def admin_client(app, admin_user):
 
 def run_worker(app) -> None:
     """Drain the import queue with a real RQ worker, in this process."""
-    from rq import SimpleWorker
-
+    from tests.inprocess_worker import InProcessWorker
     from webapp.extensions import queue
 
     imports = queue("imports")
-    SimpleWorker([imports], connection=imports.connection).work(burst=True)
+    InProcessWorker([imports], connection=imports.connection).work(burst=True)

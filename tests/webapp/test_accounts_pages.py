@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from tests.sandbox_server import serve_in_thread
 from tests.webapp.conftest import csrf_from
 from webapp.accounts import create_account
 from webapp.extensions import db
@@ -27,12 +26,12 @@ def sandbox(app):
         create_sandbox_app({"SANDBOX_ORDERS": 5, "SANDBOX_STEP_SECONDS": 86400}),
         threaded=True,
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     url = f"http://127.0.0.1:{server.server_port}"
     app.config["MERCATO_OUTBOUND_ALLOW"] = [url.removeprefix("http://")]
     yield url
     server.shutdown()
+    thread.join(timeout=10)
     server.server_close()
 
 

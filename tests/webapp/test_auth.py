@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from tests.conftest import TEST_PASSWORD_HASH_METHOD
 from tests.webapp.conftest import PASSWORD, csrf_from
+from webapp.models import User
 
 
 def login(client, email, password):
@@ -8,6 +10,16 @@ def login(client, email, password):
     return client.post(
         "/login", data={"email": email, "password": password, "csrf_token": csrf_from(page.text)}
     )
+
+
+def test_passwords_are_hashed_with_werkzeugs_default_scrypt_unless_configured(app):
+    user = User(email="hash@acme.test", is_admin=True)
+    user.set_password(PASSWORD)
+    assert user.password_hash.startswith(f"{TEST_PASSWORD_HASH_METHOD}$")  # the suite's setting
+    del app.config["MERCATO_PASSWORD_HASH_METHOD"]
+    user.set_password(PASSWORD)
+    assert user.password_hash.startswith("scrypt:32768:8:1$")  # production: the default
+    assert user.check_password(PASSWORD) and not user.check_password("nope-nope")
 
 
 def test_login_lands_on_the_users_home(app, store_user, admin_user):

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 import requests
-from rq import SimpleWorker
 
+from tests.inprocess_worker import InProcessWorker
 from tests.sandbox_server import served_sandbox
 from tests.webapp.conftest import csrf_from
 from webapp.accounts import create_account
@@ -112,7 +112,7 @@ def inbox(app, store, other_store, account):
 
 def work():
     q = queue("default")
-    SimpleWorker([q], connection=q.connection).work(burst=True)
+    InProcessWorker([q], connection=q.connection).work(burst=True)
 
 
 def post(client, url, **data):

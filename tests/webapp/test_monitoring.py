@@ -247,11 +247,11 @@ def test_metrics_expose_the_seed_figures_and_real_queue_depths(app, store, opera
 
 
 def test_failed_rq_jobs_are_counted(app, admin_client):
-    from rq import SimpleWorker
+    from tests.inprocess_worker import InProcessWorker
 
     q = queue("default")
     q.enqueue("builtins.int", "not a number")
-    SimpleWorker([q], connection=q.connection).work(burst=True)
+    InProcessWorker([q], connection=q.connection).work(burst=True)
     found = families(admin_client.get("/metrics").get_data(as_text=True))
     failed = {s.labels["queue"]: s.value for s in found["mercato_rq_failed_jobs"].samples}
     assert failed["default"] == 1

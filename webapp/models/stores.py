@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -27,6 +28,17 @@ class Store(TimestampMixin, db.Model):
         return f"<Store {self.code}>"
 
 
+def password_hash_method() -> str:
+    """Werkzeug's default (scrypt, n=2**15) unless the app sets MERCATO_PASSWORD_HASH_METHOD.
+
+    Only the test suite sets it, to a cheap scrypt: a hash there costs milliseconds, not the
+    ~0.1 s per user and per login it otherwise spends. A stored hash names its own method, so
+    checking a password always uses the parameters it was hashed with."""
+    if has_app_context():
+        return current_app.config.get("MERCATO_PASSWORD_HASH_METHOD", "scrypt")
+    return "scrypt"
+
+
 class User(UserMixin, TimestampMixin, db.Model):
     __tablename__ = "users"
 
@@ -46,7 +58,7 @@ class User(UserMixin, TimestampMixin, db.Model):
     )
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=password_hash_method())
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
