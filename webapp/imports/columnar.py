@@ -150,7 +150,8 @@ class ColumnarReader:
         )
         self.binary.readline()  # the header (line 1: eligible() checked it)
         rest = b""
-        waiting = None  # clean records not yet handed out (less than a batch)
+        waiting: list[list[pa.Array]] = []  # clean records not yet handed out, per chunk
+        count = 0
         while True:
             data = self.binary.read(self.block_bytes)
             if not data:
@@ -184,16 +185,18 @@ class ColumnarReader:
             clean = _clean_prefix(columns)
             if clean < rows:
                 columns = [c.slice(0, clean) for c in columns]
-            # Whole batches go out; the rest waits for the next chunk's records.
-            waiting = columns if waiting is None else _concat(waiting, columns)
-            while len(waiting[0]) >= self.batch_size:
-                yield self._block([c.slice(0, self.batch_size) for c in waiting])
-                waiting = [c.slice(self.batch_size) for c in waiting]
+            # Whole batches go out; the rest waits for the next chunk's records.  Each
+            # record is copied once, when its batch is put together from the chunks.
+            waiting.append(columns)
+            count += len(columns[0])
+            while count >= self.batch_size:
+                yield self._block(_take_first(waiting, self.batch_size))
+                count -= self.batch_size
             if clean < rows:
                 self.stopped = True
                 break
-        if waiting is not None and len(waiting[0]):
-            yield self._block(waiting)
+        if count:
+            yield self._block(_take_first(waiting, count))
 
     def _block(self, columns: list[pa.Array]) -> Block:
         block = Block(self.read + 2, columns)
@@ -201,10 +204,24 @@ class ColumnarReader:
         return block
 
 
-def _concat(first: list[pa.Array], then: list[pa.Array]) -> list[pa.Array]:
-    if not len(first[0]):
-        return then
-    return [pa.concat_arrays([a, b]) for a, b in zip(first, then, strict=True)]
+def _take_first(pieces: list[list[pa.Array]], n: int) -> list[pa.Array]:
+    """The first ``n`` records of ``pieces`` (chunks' columns) as one array per column,
+    removed from ``pieces``."""
+    taken = []
+    while n:
+        piece = pieces[0]
+        size = len(piece[0])
+        if size <= n:
+            taken.append(piece)
+            pieces.pop(0)
+            n -= size
+        else:
+            taken.append([c.slice(0, n) for c in piece])
+            pieces[0] = [c.slice(n) for c in piece]
+            n = 0
+    if len(taken) == 1:
+        return taken[0]
+    return [pa.concat_arrays(list(parts)) for parts in zip(*taken, strict=True)]
 
 
 def _clean_prefix(columns: list[pa.Array]) -> int:
@@ -429,8 +446,10 @@ def _prices(
     if array is None:
         return pa.nulls(n, _STRING), pa.nulls(n, _STRING), {}
     parts = pc.extract_regex(array, _PLAIN_PRICE)
-    # Decimal("0012.50") is 12.50: drop the zeros before the first significant digit.
-    amounts = pc.replace_substring_regex(parts.field("n"), r"^0+(\d)", r"\1")
+    amounts = parts.field("n")
+    if pc.any(pc.starts_with(amounts, "0")).as_py():
+        # Decimal("0012.50") is 12.50: drop the zeros before the first significant digit.
+        amounts = pc.replace_substring_regex(amounts, r"^0+(\d)", r"\1")
     amounts = pc.if_else(parts.is_valid(), amounts, pa.scalar(None, _STRING))
     currencies = _blank_to_null(parts.field("c"))
     other = pc.and_(pc.invert(parts.is_valid()), pc.not_equal(array, ""))
@@ -484,6 +503,17 @@ def _gtins(array: pa.Array | None, n: int) -> tuple[pa.Array, dict[int, str]]:
     return gtins, problems
 
 
+# The bytes JSON escapes in a string (besides '"', never on this path): a backslash and
+# the control characters.  bytes.translate deletes every other byte in one pass.
+_NOT_JSON_ESCAPED = bytes(b for b in range(256) if b >= 0x20 and b != ord("\\"))
+
+
+def _needs_json_escape(values: pa.Array) -> bool:
+    """Whether some value of a fresh string array needs JSON escapes (one pass, no regex)."""
+    data = values.buffers()[2]
+    return bool(data is not None and data.to_pybytes().translate(None, _NOT_JSON_ESCAPED))
+
+
 def _extras(columns: list[pa.Array], builder: RowBuilder, n: int) -> pa.Array:
     """Unmapped columns as a JSON object per row (null when all are empty)."""
     parts = []
@@ -491,8 +521,8 @@ def _extras(columns: list[pa.Array], builder: RowBuilder, n: int) -> pa.Array:
         values = pc.utf8_trim_whitespace(columns[i])
         key = _json_string(header) + ':"'
         part = pc.binary_join_element_wise(key, values, '"', "")
-        plain = pc.match_substring_regex(values, _JSON_PLAIN)
-        if not pc.all(plain).as_py():
+        if _needs_json_escape(values):
+            plain = pc.match_substring_regex(values, _JSON_PLAIN)
             where = [k for k, v in enumerate(plain.to_pylist()) if not v]
             part = _patch(
                 part,

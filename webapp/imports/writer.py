@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from itertools import chain, islice
+from operator import itemgetter
+from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -100,8 +102,11 @@ class NewRows:
     translations: list = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class Existing:
+class Existing(NamedTuple):
+    """A product the lookup found: a row of its query, read by name (a tuple: no object
+    to build per row)."""
+
+    marketplace_product_id: str
     id: int
     content_hash: int
     translation_hash: int | None
@@ -268,7 +273,8 @@ class BatchWriter:
                 f"AND mp.marketplace_product_id IN ({placeholders})",
                 (self.language, self.store_id, self.marketplace, *ids),
             )
-        return {row[0]: Existing(row[1], row[2], row[3], row[4]) for row in cur.fetchall()}
+        found = list(map(Existing._make, cur.fetchall()))
+        return dict(zip(map(itemgetter(0), found), found, strict=True))
 
     def _values(self, row: ProductRow) -> tuple:
         if self.pg:
