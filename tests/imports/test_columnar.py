@@ -8,7 +8,7 @@ import random
 
 import pyarrow as pa
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import FIXTURES, real_fixture
 from tests.imports.helpers import import_file, write
@@ -284,3 +284,44 @@ def test_every_real_delimited_feed_imports_alike(app, name):
     assert_same(py_run, col_run, py_store, col_store)
     py_run, col_run = again(app, path, [py_store, col_store], batch_size=100)
     assert_same(py_run, col_run, py_store, col_store)
+
+
+def test_two_imports_of_one_marketplace_at_once_book_each_product_once(app, store, tmp_path):
+    """The first import of a marketplace skips lookups under the marketplace's lock; a
+    second import started meanwhile waits for it, then finds every product unchanged."""
+    import threading
+
+    from webapp.imports.service import create_run, execute
+
+    path = write(tmp_path, "feed.csv", clean_feed(1200))
+    run_ids = [
+        create_run(store, source_path=str(path), trigger="cli", batch_size=100).id for _ in range(2)
+    ]
+    errors = []
+
+    def run(run_id):
+        try:
+            with app.app_context():
+                execute(run_id)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in run_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    db.session.expire_all()
+    from webapp.models import Run
+
+    runs = [db.session.get(Run, i) for i in run_ids]
+    assert sorted(r.imported_count for r in runs)[0] == 0  # the later one found them all
+    assert sum(r.imported_count for r in runs) == max(r.imported_count for r in runs) > 900
+    assert {r.status for r in runs} == {"completed_with_errors"}
+    count = db.session.scalar(
+        select(func.count())
+        .select_from(MarketplaceProduct)
+        .where(MarketplaceProduct.store_id == store.id)
+    )
+    assert count == max(r.imported_count for r in runs)

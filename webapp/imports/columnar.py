@@ -256,6 +256,11 @@ def _hashes(joined: pa.Array) -> list[int]:
     return array("q", digests.tobytes()).tolist()  # the same 64 bits, read as signed
 
 
+def short_hashes(ids: list[str]) -> list[int]:
+    """32 bits of XXH3 of each id."""
+    return [xxh3_64_intdigest(i.encode()) & 0xFFFFFFFF for i in ids]
+
+
 def _by_value(array: pa.Array, parse: Callable[[str], object]) -> pa.Array:
     """``parse`` applied once per distinct value (brands, availability words repeat)."""
     encoded = pc.dictionary_encode(array)

@@ -466,11 +466,30 @@ class ImportRunner:
         speculate = columnar.can_normalise(builder)
         written = None  # the previous block's write: its new product ids
 
+        # A first import (the store has no product of this marketplace, and this run holds
+        # the marketplace's lock) need only look up ids that this run may have read
+        # before: those whose 32-bit hash it has seen (a few per million by chance).
+        fresh = writer.claim_fresh()
+        hashes_read = BitMap()
+
         def prepare(block):
             """(block, identified, first rows, repeats, lookup, normalised ahead or None)."""
             found_ids = columnar.identify(block, builder)
             first, repeats = _first_positions(found_ids.ids)
-            lookup = db_thread.submit(timed, writer.lookup, list(first))
+            wanted = list(first)
+            if fresh:
+                short = BitMap(columnar.short_hashes(wanted))
+                again = short & hashes_read
+                hashes_read.update(short)
+                if again:
+                    wanted = [
+                        i
+                        for i, h in zip(wanted, columnar.short_hashes(wanted), strict=True)
+                        if h in again
+                    ]
+                else:
+                    wanted = []
+            lookup = db_thread.submit(timed, writer.lookup, wanted)
             ahead = None
             if speculate and found_ids.ids:
                 ahead = columnar.normalise(

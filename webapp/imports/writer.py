@@ -133,6 +133,7 @@ class BatchWriter:
         self.marketplace = marketplace
         self.language = language
         self.run_id = run_id
+        self.fresh = False  # holds the marketplace's session lock (claim_fresh)
 
     # SQLite writes each commit to its write-ahead log and copies the log into the database
     # (a checkpoint, with an fsync) once it holds 1,000 pages: after nearly every batch of a
@@ -150,6 +151,12 @@ class BatchWriter:
             self._pragma(f"PRAGMA cache_size = -{self.IMPORT_CACHE_KIB}")
 
     def finish(self) -> None:
+        if self.fresh:
+            # Also after a failure: a pooled connection would keep a session lock.
+            self.fresh = False
+            self.conn.rollback()  # nothing is pending after a run; after a failure, its batch
+            self._pragma("SELECT pg_advisory_unlock_all()")
+            self.conn.commit()
         if not self.pg:
             self._pragma("PRAGMA wal_autocheckpoint = 1000")
             self._pragma(f"PRAGMA cache_size = {SQLITE_CACHE_SIZE}")
@@ -160,6 +167,37 @@ class BatchWriter:
             cur.execute(statement)
         finally:
             cur.close()
+
+    def claim_fresh(self) -> bool:
+        """On PostgreSQL: whether this run may skip looking up the ids it has not read
+        before - the store has no product of this marketplace yet, and this run holds the
+        marketplace's lock for as long as it runs (another import of it waits, at its
+        first batch).  Released by :meth:`finish`.  SQLite's lookups cost next to
+        nothing: always False there."""
+        if not self.pg:
+            return False
+        cur = self.conn.cursor()
+        try:
+            cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self._lock_key(),))
+            if not cur.fetchone()[0]:
+                self.conn.commit()
+                return False
+            cur.execute(
+                "SELECT NOT EXISTS (SELECT 1 FROM marketplace_products "
+                "WHERE store_id = %s AND marketplace = %s)",
+                (self.store_id, self.marketplace),
+            )
+            fresh = cur.fetchone()[0]
+            if not fresh:
+                cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (self._lock_key(),))
+            self.conn.commit()
+            self.fresh = fresh
+            return fresh
+        finally:
+            cur.close()
+
+    def _lock_key(self) -> str:
+        return f"mp:{self.store_id}:{self.marketplace}"
 
     def lookup(self, ids: list[str]) -> dict[str, Existing]:
         cur = self.conn.cursor()
@@ -172,10 +210,7 @@ class BatchWriter:
                 cur.execute("SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off")
                 # Two imports of the same store and marketplace take turns per batch, so what
                 # this lookup finds stays true until the batch's transaction commits.
-                cur.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext(%s))",
-                    (f"mp:{self.store_id}:{self.marketplace}",),
-                )
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key(),))
             else:
                 # Take SQLite's write lock now, so the ids and the max(id) read below stay
                 # true until this batch commits (another writer waits on busy_timeout).
@@ -246,6 +281,8 @@ class BatchWriter:
     # -- steps ----------------------------------------------------------------------------
 
     def _existing(self, cur, ids: list[str]) -> dict[str, Existing]:
+        if not ids:
+            return {}
         if self.pg:
             # One probe of the unique key per id, whatever the statistics say: planned as
             # "= ANY(...)", a table analysed while small (or never) is scanned for the whole
