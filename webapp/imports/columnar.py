@@ -3,17 +3,17 @@
 The Python reader (:mod:`webapp.imports.reader`) and builder (:mod:`webapp.imports.rows`)
 cost some 30 microseconds a row, most of it the interpreter walking cells one by one.
 For the common feed - one record per line, UTF-8, no quote or line break inside a
-value - pyarrow's native CSV parser reads blocks of a few MB, and ids, titles, hashes
-and the normalised fields of new or changed rows are computed on whole columns.  The
+value - pyarrow's native CSV parser reads chunks of 1 MB, and ids, titles, hashes and
+the normalised fields of new or changed rows are computed on whole columns.  The
 Python normalisers still decide every value that is not in its plain form (a price
 such as "1.299,00 €", a GTIN with a wrong check digit, a brand, an availability word),
 so both paths give the same products, counts and messages; tests compare them on
 every feed we have.
 
 The path stops at the first record that might read differently in the two: a quote,
-line break or NUL inside a value, a record longer than a cell may be,
-a record with more or fewer cells than the header (pyarrow refuses its whole block), or
-bytes that are not UTF-8.  The Python reader then takes over from that record, after
+line break or NUL inside a value, a record longer than a cell may be, a record with
+more or fewer cells than the header (pyarrow refuses its whole chunk), or bytes that
+are not UTF-8.  The Python reader then takes over from that record, after
 skipping the records already imported, so one odd row costs speed, never a row.
 """
 
