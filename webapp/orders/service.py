@@ -32,9 +32,9 @@ from webapp.orders.book import (
     RECHECK_EVERY,
     UNCHANGED,
     UPDATED,
+    Inserts,
     Note,
     apply_page,
-    bulk_insert,
 )
 from webapp.outbound import ack_row, enqueue_send, has_due, record
 
@@ -78,9 +78,11 @@ def _note(
 
 
 def _write_page(run: Run, account: Account, connector, page, changed_by: str) -> list:
-    """Book one page, record its messages and the acknowledgements its new orders owe (one
-    INSERT each); the caller counts the outcomes and commits."""
-    outcomes = apply_page(account, page, changed_by=changed_by)
+    """Book one page, record its messages and the acknowledgements its new orders owe (in
+    one statement with the page's lines and history); the caller counts the outcomes and
+    commits."""
+    inserts = Inserts()
+    outcomes = apply_page(account, page, changed_by=changed_by, inserts=inserts)
     messages, acks, errors = [], [], 0
     for outcome in outcomes:
         if outcome.kind == CREATED and not outcome.unified.merchant_order_ids:
@@ -103,9 +105,11 @@ def _write_page(run: Run, account: Account, connector, page, changed_by: str) ->
                     identifier=outcome.unified.channel_order_id,
                 )
             )
-    bulk_insert(Message.__table__, messages)
-    run.error_count += errors
-    record(acks)
+    inserts.add(Message.__table__, messages)
+    if errors:
+        run.error_count += errors
+    record(acks, inserts)
+    inserts.write()
     return outcomes
 
 
@@ -157,6 +161,9 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
         # The next page is fetched while this one is written.
         pages = prefetch(connector.fetch_orders(since.strftime("%Y-%m-%dT%H:%M:%SZ")))
         postgresql = db.session.get_bind().dialect.name == "postgresql"
+        # The run's counters as this import has them, set (not incremented) after each page:
+        # reading a counter would reload the run, expired by the page's commit.
+        totals = Counter()
         for page in pages:
             if postgresql:
                 # A page's commit does not wait for its WAL flush. Nothing is lost that
@@ -164,12 +171,12 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
                 # sends acknowledgements, are synchronous and flush every earlier page first,
                 # and a page lost in a crash is read again (the sync cursor moves at the end).
                 db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            counts = Counter(
+            totals.update(
                 COUNTERS[o.kind] for o in _write_page(run, account, connector, page, changed_by)
             )
-            for counter, n in counts.items():
-                setattr(run, counter, getattr(run, counter) + n)
-            run.total_processed += len(page)
+            totals["total_processed"] += len(page)
+            for counter, n in totals.items():
+                setattr(run, counter, n)
             db.session.commit()
         account.last_sync_at = started
         db.session.commit()
