@@ -6,9 +6,11 @@ Later sightings move its status only, with a history entry, and never touch
 its lines or addresses.
 
 A page costs a handful of statements whatever its size: one query reads the
-page's booked and one its parked orders (id and statuses only), new orders go
-in with one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, their
-lines and first history entries with one executemany each.  An unchanged order
+page's booked and one its parked orders (id and statuses only; one query for
+both on PostgreSQL), new orders go in with one multi-row ``INSERT ... ON
+CONFLICT DO NOTHING RETURNING``, their lines and first history entries with one
+executemany each on SQLite, and on PostgreSQL in one statement together with the
+page's messages and acknowledgements (:class:`Inserts`).  An unchanged order
 (same marketplace status) costs nothing more than its share of the lookup.
 Uniqueness is the database's: an order another worker booked between our
 lookup and our insert is skipped by ``ON CONFLICT`` and then treated as the
