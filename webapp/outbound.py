@@ -97,13 +97,17 @@ def call_row(account, connector, action, params, subject_type, subject_id, dedup
     }
 
 
-def record(rows: list[dict]) -> None:
-    """Insert owed calls in the caller's transaction; one already recorded stays as it is."""
+def record(rows: list[dict], inserts=None) -> None:
+    """Insert owed calls in the caller's transaction (or add them to its
+    :class:`webapp.orders.book.Inserts`); one already recorded stays as it is."""
     if not rows:
         return
     from webapp.orders.book import bulk_insert
 
-    bulk_insert(CALLS, rows, conflict=["account_id", "action", "dedup_key"])
+    if inserts is not None:
+        inserts.add(CALLS, rows, conflict=["account_id", "action", "dedup_key"])
+    else:
+        bulk_insert(CALLS, rows, conflict=["account_id", "action", "dedup_key"])
 
 
 # -- sending --------------------------------------------------------------------------------

@@ -16,6 +16,10 @@ def utcnow() -> datetime:
 
 # JSON on both back-ends; JSONB on PostgreSQL for indexing and compact storage.
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# A marketplace payload kept as received and only ever shown whole: json on PostgreSQL (the
+# text as it arrived, not parsed into jsonb), lz4-compressed where the server has it
+# (migration 0011).
+PayloadJSON = sa.JSON()
 
 
 class TimestampMixin:

@@ -10,7 +10,7 @@ not yet valid for fulfilment (not paid or authorised) wait in
 from __future__ import annotations
 
 from webapp.extensions import db
-from webapp.models.base import JSONType, TimestampMixin, utcnow
+from webapp.models.base import JSONType, PayloadJSON, TimestampMixin, utcnow
 
 # Unified statuses (seed 001, plus the acceptance step marketplaces such as Lengow have).
 PENDING = "pending"
@@ -75,7 +75,7 @@ class Order(TimestampMixin, db.Model):
     marketplace_updated_at = db.Column(db.DateTime)
     merchant_order_id = db.Column(db.String(64))
     acknowledged_at = db.Column(db.DateTime)  # the marketplace was told our order id
-    raw = db.Column(JSONType)  # the payload as received, for support
+    raw = db.Column(PayloadJSON)  # the payload as received, for support
 
     items = db.relationship(
         "OrderItem",
@@ -177,7 +177,7 @@ class ParkedOrder(TimestampMixin, db.Model):
     channel = db.Column(db.String(64), nullable=False)
     channel_order_id = db.Column(db.String(255), nullable=False)
     marketplace_status = db.Column(db.String(64))
-    payload = db.Column(JSONType)
+    payload = db.Column(PayloadJSON)
     next_check_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     checks = db.Column(db.Integer, nullable=False, default=0)
     # None while parked; "imported" or "cancelled" once resolved.

@@ -6,9 +6,11 @@ Later sightings move its status only, with a history entry, and never touch
 its lines or addresses.
 
 A page costs a handful of statements whatever its size: one query reads the
-page's booked and one its parked orders (id and statuses only), new orders go
-in with one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, their
-lines and first history entries with one executemany each.  An unchanged order
+page's booked and one its parked orders (id and statuses only; one query for
+both on PostgreSQL), new orders go in with one multi-row ``INSERT ... ON
+CONFLICT DO NOTHING RETURNING``, their lines and first history entries with one
+executemany each on SQLite, and on PostgreSQL in one statement together with the
+page's messages and acknowledgements (:class:`Inserts`).  An unchanged order
 (same marketplace status) costs nothing more than its share of the lookup.
 Uniqueness is the database's: an order another worker booked between our
 lookup and our insert is skipped by ``ON CONFLICT`` and then treated as the
@@ -107,10 +109,12 @@ def bulk_insert(table, rows: list[dict], *, conflict: list[str] | None = None, r
     columns whose clash skips a row; ``returning``: columns to read back from inserted rows.
 
     SQLite: an executemany (a multi-row ``VALUES`` with ``RETURNING``). PostgreSQL: the rows
-    travel as one JSON parameter unpacked by ``jsonb_to_recordset``; psycopg would otherwise
+    travel as one JSON parameter unpacked by ``json_to_recordset``; psycopg would otherwise
     send one statement per row, or parse a statement with thousands of placeholders, which
     was most of the PostgreSQL import's time. (SQLite's ``json_each`` was slower than its
-    executemany: it parses each row's JSON once per column.)
+    executemany: it parses each row's JSON once per column.) ``json``, not ``jsonb``: a
+    ``json`` column (an order's payload) then takes its value's text as it is, where jsonb
+    would parse the payload into a tree only to print it back.
     """
     if not rows:
         return []
@@ -124,22 +128,57 @@ def bulk_insert(table, rows: list[dict], *, conflict: list[str] | None = None, r
             return db.session.execute(stmt, rows).all()
         db.session.execute(stmt, rows)
         return []
-    columns = list(rows[0])
+    sql = _pg_insert(dialect, table, list(rows[0]), "rows", conflict, returning)
+    result = db.session.execute(text(sql), {"rows": _json_rows(rows)})
+    return result.all() if returning else []
+
+
+def _pg_insert(dialect, table, columns, param: str, conflict, returning=()) -> str:
     names = ", ".join(f'"{c}"' for c in columns)
     types = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=dialect)}' for c in columns)
     # Identifiers only from the table's own definition (table.c[c] refuses any other name);
     # every value travels in the one bound parameter.
     sql = (
         f'INSERT INTO "{table.name}" ({names}) SELECT {names} '  # noqa: S608
-        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({types})"
+        f"FROM json_to_recordset(CAST(:{param} AS json)) AS r({types})"
     )
     if conflict:
         sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
     if returning:
         sql += f" RETURNING {', '.join(returning)}"
-    payload = orjson.dumps(rows, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
-    result = db.session.execute(text(sql), {"rows": payload.decode()})
-    return result.all() if returning else []
+    return sql
+
+
+def _json_rows(rows: list[dict]) -> str:
+    return orjson.dumps(rows, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+class Inserts:
+    """Rows a page adds to several tables, written together by :meth:`write`: on PostgreSQL
+    in one statement (a data-modifying CTE per table, each unpacking its own JSON parameter
+    as :func:`bulk_insert` does), so a page's lines, history, messages and acknowledgements
+    cost one round trip instead of one each; on SQLite one :func:`bulk_insert` each."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple] = []
+
+    def add(self, table, rows: list[dict], *, conflict: list[str] | None = None) -> None:
+        if rows:
+            self._parts.append((table, rows, conflict))
+
+    def write(self) -> None:
+        parts, self._parts = self._parts, []
+        dialect = db.session.get_bind().dialect
+        if dialect.name != "postgresql" or len(parts) < 2:
+            for table, rows, conflict in parts:
+                bulk_insert(table, rows, conflict=conflict)
+            return
+        ctes, params = [], {}
+        for i, (table, rows, conflict) in enumerate(parts):
+            ctes.append(f"w{i} AS ({_pg_insert(dialect, table, list(rows[0]), f'r{i}', conflict)})")
+            params[f"r{i}"] = _json_rows(rows)
+        # Every data-modifying CTE runs to completion, referenced or not.
+        db.session.execute(text(f"WITH {', '.join(ctes)} SELECT 1"), params)
 
 
 def _key(unified: UnifiedOrder) -> tuple[str, str]:
@@ -161,18 +200,19 @@ CROSS JOIN LATERAL (
 """
 
 
+# Both tables in one round trip; each row says which it came from. (Table and column names
+# are constants.)
+PG_LOOKUP_BOTH = (  # noqa: S608
+    "SELECT 'booked' AS found, b.* FROM ({booked}) AS b UNION ALL "
+    "SELECT 'parked', p.* FROM ({parked}) AS p"
+).format(
+    booked=PG_LOOKUP.format(table="orders", extra="status"),
+    parked=PG_LOOKUP.format(table="parked_orders", extra="outcome"),
+)
+
+
 def _rows(table, extra: str, account: Account, keys: set[tuple[str, str]]):
-    if db.session.get_bind().dialect.name == "postgresql":
-        ordered = sorted(keys)
-        return db.session.execute(
-            text(PG_LOOKUP.format(table=table.name, extra=extra)),
-            {
-                "channels": [k[0] for k in ordered],
-                "ids": [k[1] for k in ordered],
-                "account": account.id,
-            },
-        )
-    # SQLite: both key columns in the condition, so the unique index answers with probes.
+    """SQLite: both key columns in the condition, so the unique index answers with probes."""
     return db.session.execute(
         select(table.c.id, table.c.channel, table.c.channel_order_id)
         .add_columns(table.c.marketplace_status, table.c[extra])
@@ -188,6 +228,22 @@ def _lookup(account: Account, keys: set[tuple[str, str]]):
     booked: dict[tuple[str, str], _Booked] = {}
     parked: dict[tuple[str, str], _Parked] = {}
     if not keys:
+        return booked, parked
+    if db.session.get_bind().dialect.name == "postgresql":
+        ordered = sorted(keys)
+        for found, *row in db.session.execute(
+            text(PG_LOOKUP_BOTH),
+            {
+                "channels": [k[0] for k in ordered],
+                "ids": [k[1] for k in ordered],
+                "account": account.id,
+            },
+        ):
+            key = (row[1], row[2])
+            if found == "booked":
+                booked[key] = _Booked(row[0], row[3], row[4])
+            else:
+                parked[key] = _Parked(row[0], row[3], row[4])
         return booked, parked
     for row in _rows(ORDERS, "status", account, keys):
         key = (row[1], row[2])
@@ -205,12 +261,23 @@ def apply(account: Account, unified: UnifiedOrder, *, changed_by: str) -> Outcom
     return apply_page(account, [unified], changed_by=changed_by)[0]
 
 
-def apply_page(account: Account, page: list[UnifiedOrder], *, changed_by: str) -> list[Outcome]:
+def apply_page(
+    account: Account,
+    page: list[UnifiedOrder],
+    *,
+    changed_by: str,
+    inserts: Inserts | None = None,
+) -> list[Outcome]:
     """Put every order of a page where it belongs; one outcome per order, in page order.
 
     The caller commits (one transaction per page). The same order twice on a page is
-    written once: later sightings act on what the earlier ones left.
+    written once: later sightings act on what the earlier ones left. New orders are inserted
+    at once (their ids are needed); their lines and history, and new parked orders, go into
+    ``inserts`` when given, for the caller to write with its own rows, else are written here.
     """
+    own = inserts is None
+    if inserts is None:
+        inserts = Inserts()
     now = utcnow()
     booked, parked = _lookup(account, {_key(u) for u in page})
     outcomes: list[Outcome] = []
@@ -277,11 +344,11 @@ def apply_page(account: Account, page: list[UnifiedOrder], *, changed_by: str) -
         outcomes.append(outcome)
 
     if new:
-        _book(account, new, booked, moves, changed_by, now)
+        _book(account, new, booked, moves, changed_by, now, inserts)
     if moves:
-        _move(moves, changed_by, now)
+        _move(moves, changed_by, now, inserts)
     if park_inserts:
-        bulk_insert(
+        inserts.add(
             PARKED_TABLE,
             [_park_row(park_inserts[k]) for k in sorted(park_inserts)],
             conflict=["account_id", "channel", "channel_order_id"],
@@ -306,6 +373,8 @@ def apply_page(account: Account, page: list[UnifiedOrder], *, changed_by: str) -
             .where(PARKED_TABLE.c.id == parked_id)
             .values(outcome=resolution, resolved_at=when, updated_at=now)
         )
+    if own:
+        inserts.write()
     return outcomes
 
 
@@ -399,7 +468,7 @@ def _order_row(account: Account, unified: UnifiedOrder, status: str, mp, now) ->
     }
 
 
-def _book(account, new: dict, booked: dict, moves: list, changed_by: str, now) -> None:
+def _book(account, new: dict, booked: dict, moves: list, changed_by: str, now, inserts) -> None:
     """Insert the page's new orders (sorted by key, so two workers lock in the same order),
     then their lines and history; an order another worker won becomes a status move."""
     rows = []
@@ -472,8 +541,8 @@ def _book(account, new: dict, booked: dict, moves: list, changed_by: str, now) -
             history.append(
                 _history(order_id, from_status, to_status, from_mp, to_mp, changed_by, now)
             )
-    bulk_insert(ITEMS, items)
-    bulk_insert(HISTORY, history)
+    inserts.add(ITEMS, items)
+    inserts.add(HISTORY, history)
 
 
 def _history(order_id, from_status, to_status, from_mp, to_mp, changed_by, now) -> dict:
@@ -489,7 +558,7 @@ def _history(order_id, from_status, to_status, from_mp, to_mp, changed_by, now) 
     }
 
 
-def _move(moves: list, changed_by: str, now) -> None:
+def _move(moves: list, changed_by: str, now, inserts) -> None:
     """Status moves: each updates its order only if it is still in the status we read (a
     concurrent poll that moved it first wins, and only one history entry is written)."""
     history = []
@@ -518,7 +587,7 @@ def _move(moves: list, changed_by: str, now) -> None:
             )
         else:
             outcome.kind = UNCHANGED  # another worker moved it first
-    bulk_insert(HISTORY, history)
+    inserts.add(HISTORY, history)
 
 
 MARKETPLACE_PRODUCTS = MarketplaceProduct.__table__

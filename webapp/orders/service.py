@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 
 from connectors import registry
 from connectors.errors import ConnectorError
@@ -32,9 +32,9 @@ from webapp.orders.book import (
     RECHECK_EVERY,
     UNCHANGED,
     UPDATED,
+    Inserts,
     Note,
     apply_page,
-    bulk_insert,
 )
 from webapp.outbound import ack_row, enqueue_send, has_due, record
 
@@ -58,7 +58,7 @@ def connector_for(account: Account):
 
 
 def _note(
-    run: Run,
+    run_id: int,
     note: Note,
     *,
     order_id: int | None = None,
@@ -66,7 +66,7 @@ def _note(
     identifier: str | None = None,
 ) -> dict:
     return {
-        "import_job_id": run.id,
+        "import_job_id": run_id,
         "severity": note.severity,
         "error_type": note.error_type,
         "error_message": note.message,
@@ -77,10 +77,12 @@ def _note(
     }
 
 
-def _write_page(run: Run, account: Account, connector, page, changed_by: str) -> list:
-    """Book one page, record its messages and the acknowledgements its new orders owe (one
-    INSERT each); the caller counts the outcomes and commits."""
-    outcomes = apply_page(account, page, changed_by=changed_by)
+def _write_page(run_id: int, account: Account, connector, page, changed_by: str):
+    """Book one page, record its messages and the acknowledgements its new orders owe (in
+    one statement with the page's lines and history). Returns the outcomes and the number of
+    error messages, for the caller to count on the run; the caller commits."""
+    inserts = Inserts()
+    outcomes = apply_page(account, page, changed_by=changed_by, inserts=inserts)
     messages, acks, errors = [], [], 0
     for outcome in outcomes:
         if outcome.kind == CREATED and not outcome.unified.merchant_order_ids:
@@ -97,17 +99,19 @@ def _write_page(run: Run, account: Account, connector, page, changed_by: str) ->
             errors += note.severity == "error"
             messages.append(
                 _note(
-                    run,
+                    run_id,
                     note,
                     order_id=outcome.order_id,
                     identifier=outcome.unified.channel_order_id,
                 )
             )
-    bulk_insert(Message.__table__, messages)
-    run.error_count += errors
-    record(acks)
-    return outcomes
+    inserts.add(Message.__table__, messages)
+    record(acks, inserts)
+    inserts.write()
+    return outcomes, errors
 
+
+RUNS = Run.__table__
 
 COUNTERS = {
     CREATED: "imported_count",
@@ -124,7 +128,7 @@ def _fail(run: Run, account: Account, exc: ConnectorError) -> None:
     db.session.rollback()
     db.session.execute(
         insert(Message),
-        [_note(run, Note(exc.severity, "connector_error", str(exc)), account=account)],
+        [_note(run.id, Note(exc.severity, "connector_error", str(exc)), account=account)],
     )
     run.error_count += 1
     run.status = R.FAILED
@@ -157,6 +161,10 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
         # The next page is fetched while this one is written.
         pages = prefetch(connector.fetch_orders(since.strftime("%Y-%m-%dT%H:%M:%SZ")))
         postgresql = db.session.get_bind().dialect.name == "postgresql"
+        # The run's counters as this import has them, written to its row after each page
+        # with one UPDATE: through the ORM, each page's commit would expire the run and the
+        # next page's flush read it back first.
+        run_id, totals = run.id, Counter()
         for page in pages:
             if postgresql:
                 # A page's commit does not wait for its WAL flush. Nothing is lost that
@@ -164,12 +172,11 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
                 # sends acknowledgements, are synchronous and flush every earlier page first,
                 # and a page lost in a crash is read again (the sync cursor moves at the end).
                 db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            counts = Counter(
-                COUNTERS[o.kind] for o in _write_page(run, account, connector, page, changed_by)
-            )
-            for counter, n in counts.items():
-                setattr(run, counter, getattr(run, counter) + n)
-            run.total_processed += len(page)
+            outcomes, errors = _write_page(run_id, account, connector, page, changed_by)
+            totals.update(COUNTERS[o.kind] for o in outcomes)
+            totals["error_count"] += errors
+            totals["total_processed"] += len(page)
+            db.session.execute(update(RUNS).where(RUNS.c.id == run_id).values(**totals))
             db.session.commit()
         account.last_sync_at = started
         db.session.commit()
@@ -239,7 +246,8 @@ def recheck_parked(account: Account, *, trigger: str = "schedule", limit: int = 
                 parked.next_check_at = now + timedelta(hours=1)
                 continue
             changed_by = f"marketplace:{account.connector}"
-            (outcome,) = _write_page(run, account, connector, [unified], changed_by)
+            (outcome,), errors = _write_page(run.id, account, connector, [unified], changed_by)
+            run.error_count += errors
             if outcome.kind == CREATED:
                 run.imported_count += 1
             elif outcome.kind == PARKED:
