@@ -42,7 +42,8 @@ BEGIN
   END LOOP;
 END $$;
 
-CREATE FUNCTION mp_products_need_stores() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION mp_products_need_stores() RETURNS trigger LANGUAGE plpgsql
+  SET enable_seqscan = off AS $$
 DECLARE wanted integer[]; locked integer;
 BEGIN
   -- Lock the stores as a foreign key would; one missing means a product without one.
@@ -57,7 +58,11 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE FUNCTION mp_translations_need_products() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The transition table has no statistics: without these settings the join below was
+-- planned as a hash join over every product of the table, for each batch (measured:
+-- 7 us a row on a 200,000-row import, against under 1 with index probes).
+CREATE FUNCTION mp_translations_need_products() RETURNS trigger LANGUAGE plpgsql
+  SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off AS $$
 DECLARE missing integer; owners integer[];
 BEGIN
   -- One probe of the product key per translation finds both a missing product and the
@@ -89,6 +94,19 @@ BEGIN
   RETURN NULL;
 END $$;
 
+-- TRUNCATE fires no delete trigger: what hangs off a truncated table goes with it.
+CREATE FUNCTION mp_products_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  TRUNCATE marketplace_product_translations;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION mp_stores_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  TRUNCATE marketplace_products, marketplace_product_translations CASCADE;
+  RETURN NULL;
+END $$;
+
 CREATE FUNCTION mp_key_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE foreign_key_violation USING
@@ -116,9 +134,17 @@ CREATE TRIGGER mp_store_deleted AFTER DELETE ON stores
 CREATE TRIGGER mp_product_deleted AFTER DELETE ON marketplace_products
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
   EXECUTE FUNCTION mp_product_deleted();
+CREATE TRIGGER mp_products_truncated AFTER TRUNCATE ON marketplace_products
+  FOR EACH STATEMENT EXECUTE FUNCTION mp_products_truncated();
+CREATE TRIGGER mp_stores_truncated AFTER TRUNCATE ON stores
+  FOR EACH STATEMENT EXECUTE FUNCTION mp_stores_truncated();
 """
 
 DOWNGRADE = """
+DROP TRIGGER mp_stores_truncated ON stores;
+DROP TRIGGER mp_products_truncated ON marketplace_products;
+DROP FUNCTION mp_stores_truncated();
+DROP FUNCTION mp_products_truncated();
 DROP TRIGGER mp_product_deleted ON marketplace_products;
 DROP TRIGGER mp_store_deleted ON stores;
 DROP TRIGGER mp_translations_product_fixed ON marketplace_product_translations;

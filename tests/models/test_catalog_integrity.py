@@ -94,3 +94,17 @@ def test_deleting_a_store_or_a_product_deletes_what_hangs_off_it(store, other_st
     assert db.session.scalar(orphans) == 0
     left = db.session.scalars(select(MarketplaceProduct.store_id)).all()
     assert left == [other_id, other_id]
+
+
+def test_emptying_products_takes_their_translations(store, backend, tmp_path):
+    # PostgreSQL's TRUNCATE fires no delete trigger (migration 0010 adds a truncate one);
+    # SQLite has no TRUNCATE: its unqualified DELETE, through the foreign key.
+    import_file(store, write(tmp_path, "feed.csv", FEED))
+    empty = (
+        "TRUNCATE marketplace_products CASCADE"
+        if backend == "postgresql"
+        else ("DELETE FROM marketplace_products")
+    )
+    db.session.execute(text(empty))
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(MarketplaceProductTranslation)) == 0
