@@ -117,14 +117,16 @@ class BlockWrites:
 
     translations: list[tuple]
     now: object
-    new: object | None = None  # new rows as columns, prepared (writer.prepare_new)
+    new: tuple | None = None  # new rows as columns: writer.prepare_new's arguments
     rows: list = field(default_factory=list)  # new rows as ProductRow (Python builder)
     changed: list = field(default_factory=list)
     messages: list = field(default_factory=list)
     counts: dict = field(default_factory=dict)
 
     def run(self, writer: BatchWriter) -> list[int]:
-        ids = writer.insert_new(self.new, self.now) if self.new is not None else []
+        ids = []
+        if self.new is not None:  # prepared here: this thread would otherwise wait for it
+            ids = writer.insert_new(writer.prepare_new(*self.new), self.now)
         ids += writer.apply(self.rows, self.changed, self.translations, self.now)
         writer.save_messages(self.messages)
         writer.save_counts(self.counts, self.now)
@@ -544,6 +546,33 @@ class ImportRunner:
             db_cpu[0],
         )
 
+    def _sort_built(self, block, found_ids, plan, normalised, task):
+        """(new, changed) positions of a normalised block; its refusals and warnings
+        become messages, changed translations go to ``task``."""
+        ids, positions = found_ids.ids, found_ids.positions
+        build, targets = plan.build, plan.targets
+        new_at, changed_at = [], []
+        for j, (k, found) in enumerate(zip(build, targets, strict=True)):
+            row_number = block.first_row + positions[k]
+            rejected = normalised.refused.get(j)
+            if rejected is not None:
+                if found is None:
+                    self.refused_keys.add(hash(ids[k]))
+                data = self.builder.row_data(block.cells(positions[k]))
+                for message in rejected.messages:
+                    self._error(row_number, ids[k], message, data)
+                continue
+            warned = normalised.warnings.get(j)
+            if warned is not None:
+                self._warnings_at(row_number, ids[k], block.cells(positions[k]), warned)
+            if found is None:
+                new_at.append(j)
+                continue
+            changed_at.append(j)
+            if found.translation_hash != found_ids.translation_hashes[k]:
+                task.translations.append(_translation(found.id, found_ids, k))
+        return new_at, changed_at
+
     def _block_duplicate(self, block: columnar.Block, found_ids, k: int) -> None:
         pos = found_ids.positions[k]
         self._duplicate(
@@ -557,6 +586,10 @@ class ImportRunner:
         ids, positions = found_ids.ids, found_ids.positions
         for k in repeats:
             self._block_duplicate(block, found_ids, k)
+        if not existing and not self.refused_keys:
+            # Nothing of this block exists yet (a first import): every first row is new.
+            build = list(first.values())
+            return BlockPlan(build, [None] * len(build))
         seen, refused, kept = self.seen, self.refused_keys, []
         for identifier, k in first.items():
             found = existing.get(identifier)
@@ -620,26 +653,14 @@ class ImportRunner:
                 self.builder,
                 [ids[k] for k in build],
             )
-        new_at, changed_at = [], []
-        for j, (k, found) in enumerate(zip(build, targets, strict=True)):
-            row_number = block.first_row + positions[k]
-            rejected = normalised.refused.get(j)
-            if rejected is not None:
-                if found is None:
-                    self.refused_keys.add(hash(ids[k]))
-                data = self.builder.row_data(block.cells(positions[k]))
-                for message in rejected.messages:
-                    self._error(row_number, ids[k], message, data)
-                continue
-            warned = normalised.warnings.get(j)
-            if warned is not None:
-                self._warnings_at(row_number, ids[k], block.cells(positions[k]), warned)
-            if found is None:
-                new_at.append(j)
-                continue
-            changed_at.append(j)
-            if found.translation_hash != found_ids.translation_hashes[k]:
-                task.translations.append(_translation(found.id, found_ids, k))
+        if (
+            not normalised.refused
+            and not normalised.warnings
+            and all(found is None for found in targets)
+        ):
+            new_at, changed_at = list(range(len(build))), []  # all new, no problem
+        else:
+            new_at, changed_at = self._sort_built(block, found_ids, plan, normalised, task)
         if changed_at:
             rows = columnar.product_rows(
                 normalised,
@@ -651,16 +672,28 @@ class ImportRunner:
             task.changed = [(targets[j].id, row) for j, row in zip(changed_at, rows, strict=True)]
         if new_at:
             at = [build[j] for j in new_at]
-            picked = pa.array(at, type=pa.int32())
-            task.new = self.writer.prepare_new(
-                [ids[k] for k in at],
-                columnar.take(normalised.neutral, new_at),
-                [found_ids.content_hashes[k] for k in at],
-                [normalised.warnings.get(j) for j in new_at],
-                found_ids.titles.take(picked),
-                found_ids.descriptions.take(picked),
-                [found_ids.translation_hashes[k] for k in at],
-            )
+            warnings = normalised.warnings
+            if len(at) == len(ids) and at == list(range(len(ids))):  # every row is new
+                task.new = (
+                    ids,
+                    normalised.neutral,
+                    found_ids.content_hashes,
+                    [warnings.get(j) for j in new_at] if warnings else [None] * len(at),
+                    found_ids.titles,
+                    found_ids.descriptions,
+                    found_ids.translation_hashes,
+                )
+            else:
+                picked = pa.array(at, type=pa.int32())
+                task.new = (
+                    [ids[k] for k in at],
+                    columnar.take(normalised.neutral, new_at),
+                    [found_ids.content_hashes[k] for k in at],
+                    [warnings.get(j) for j in new_at],
+                    found_ids.titles.take(picked),
+                    found_ids.descriptions.take(picked),
+                    [found_ids.translation_hashes[k] for k in at],
+                )
         self.counts["imported_count"] += len(new_at)
         self.counts["updated_count"] += len(task.changed)
         return task

@@ -139,7 +139,7 @@ class BatchWriter:
     # (a checkpoint, with an fsync) once it holds 1,000 pages: after nearly every batch of a
     # large import.  The import lets the log grow to 64 MB between checkpoints, so pages
     # that several batches touch (index pages) are copied once, and syncs are fewer.
-    IMPORT_WAL_PAGES = 16384
+    IMPORT_WAL_PAGES = 65536
 
     # An import appends: its page cache need not hold more than the index pages it is
     # filling (the app's 32 MB default would be a third of the import's memory).
