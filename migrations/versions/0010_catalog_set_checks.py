@@ -94,16 +94,24 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- TRUNCATE fires no delete trigger: what hangs off a truncated table goes with it.
+-- TRUNCATE fires no delete trigger: what hangs off a truncated table goes with it (unless
+-- the same statement truncated it too: it is then empty, and in use).
 CREATE FUNCTION mp_products_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  TRUNCATE marketplace_product_translations;
+  IF EXISTS (SELECT 1 FROM marketplace_product_translations) THEN
+    TRUNCATE marketplace_product_translations;
+  END IF;
   RETURN NULL;
 END $$;
 
 CREATE FUNCTION mp_stores_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  TRUNCATE marketplace_products, marketplace_product_translations CASCADE;
+  IF EXISTS (SELECT 1 FROM marketplace_products) THEN
+    TRUNCATE marketplace_products CASCADE;
+  END IF;
+  IF EXISTS (SELECT 1 FROM marketplace_product_translations) THEN
+    TRUNCATE marketplace_product_translations;
+  END IF;
   RETURN NULL;
 END $$;
 

@@ -108,3 +108,11 @@ def test_emptying_products_takes_their_translations(store, backend, tmp_path):
     db.session.execute(text(empty))
     db.session.commit()
     assert db.session.scalar(select(func.count()).select_from(MarketplaceProductTranslation)) == 0
+    if backend == "postgresql":  # both at once (as an operator or a test harness would)
+        import_file(store, write(tmp_path, "feed.csv", FEED))
+        db.session.execute(
+            text("TRUNCATE marketplace_products, marketplace_product_translations CASCADE")
+        )
+        db.session.execute(text("TRUNCATE stores CASCADE"))
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(MarketplaceProduct)) == 0

@@ -502,6 +502,7 @@ class ImportRunner:
         threaded = current_app.config.get("IMPORT_DB_THREAD", True)
         main_cpu = time.thread_time()
         db_cpu = [0.0]
+        main_wait = [0.0]
 
         def timed(fn, *args):
             started = time.thread_time()
@@ -519,7 +520,9 @@ class ImportRunner:
                 block, found_ids, first, repeats, lookup, ahead = current
                 following = next(blocks, None)
                 # Identified now, looked up after this block's write (the queue's order).
+                waited = time.perf_counter()
                 existing = lookup.result()
+                main_wait[0] += time.perf_counter() - waited
                 if written is not None:
                     self.seen.update(written.result())
                 for i in found_ids.refused:
@@ -540,10 +543,12 @@ class ImportRunner:
                 self.seen.update(written.result())
         # Where the time goes: on two idle cores an import takes about the larger of the two.
         log.info(
-            "job=import_feed run_id=%s columnar_cpu_seconds parse=%.2f database_thread=%.2f",
+            "job=import_feed run_id=%s columnar_cpu_seconds parse=%.2f database_thread=%.2f "
+            "parse_waited=%.2f",
             self.run_id,
             time.thread_time() - main_cpu - (0 if threaded else db_cpu[0]),
             db_cpu[0],
+            main_wait[0],
         )
 
     def _sort_built(self, block, found_ids, plan, normalised, task):
