@@ -28,6 +28,12 @@ branch_labels = None
 depends_on = None
 
 UPGRADE = """
+-- A bulk import's COPY leaves the times to the server (the batch transaction's start,
+-- in UTC like the app's): parsing two timestamps was a tenth of a row's server time.
+ALTER TABLE marketplace_products
+  ALTER COLUMN created_at SET DEFAULT (now() AT TIME ZONE 'utc'),
+  ALTER COLUMN updated_at SET DEFAULT (now() AT TIME ZONE 'utc');
+
 DO $$
 DECLARE c record;
 BEGIN
@@ -149,6 +155,8 @@ CREATE TRIGGER mp_stores_truncated AFTER TRUNCATE ON stores
 """
 
 DOWNGRADE = """
+ALTER TABLE marketplace_products
+  ALTER COLUMN created_at DROP DEFAULT, ALTER COLUMN updated_at DROP DEFAULT;
 DROP TRIGGER mp_stores_truncated ON stores;
 DROP TRIGGER mp_products_truncated ON marketplace_products;
 DROP FUNCTION mp_stores_truncated();

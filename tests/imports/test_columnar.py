@@ -201,6 +201,15 @@ def test_a_clean_feed_with_every_row_problem_imports_alike(app, tmp_path, caplog
     assert columnar_records(caplog) == 1500 + blank  # every record, blank ones too
     assert col_run.error_count > 100 and col_run.warning_count > 100
     assert_same(py_run, col_run, py_store, col_store)
+    # Times are naive UTC on both paths (PostgreSQL's COPY takes the server's default).
+    from webapp.models.base import utcnow
+
+    stamps = db.session.execute(
+        select(MarketplaceProduct.created_at, MarketplaceProduct.updated_at).where(
+            MarketplaceProduct.store_id == col_store.id
+        )
+    ).all()
+    assert all(abs((utcnow() - t).total_seconds()) < 120 for row in stamps for t in row)
 
     # The same file again: nothing changes, on either path.
     py_run, col_run = again(app, path, [py_store, col_store], batch_size=100)

@@ -472,7 +472,8 @@ class BatchWriter:
                     (n,),
                 )
                 pks = [r[0] for r in cur.fetchall()]
-                stamp = now.isoformat(sep=" ")
+                # created_at and updated_at: the server's default, this transaction's
+                # start in UTC (migration 0010), not two timestamps parsed per row.
                 columns = [
                     pa.array(pks, type=pa.int64()),
                     pa.repeat(pa.scalar(self.store_id), n),
@@ -482,8 +483,6 @@ class BatchWriter:
                     pa.array(content_hashes, type=pa.int64()),
                     pa.array(warnings, type=pa.string()),
                     pa.repeat(pa.scalar(self.run_id), n),
-                    pa.repeat(pa.scalar(stamp), n),
-                    pa.repeat(pa.scalar(stamp), n),
                 ]
                 names = [
                     "id",
@@ -494,8 +493,6 @@ class BatchWriter:
                     "content_hash",
                     "import_warnings",
                     "last_import_job_id",
-                    "created_at",
-                    "updated_at",
                 ]
                 with cur.copy(
                     f"COPY marketplace_products ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)"
