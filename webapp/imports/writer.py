@@ -70,7 +70,7 @@ _TRANSLATION_ROW = ("?1", "?2 + %s", "%s", "%s", "%s")
 
 # Rows per SQLite statement: enough that a database thread seldom takes the GIL, few
 # enough that a compiled statement stays small (SQLite caches a few of them).
-ROWS_PER_STATEMENT = 500
+ROWS_PER_STATEMENT = 250
 SQLITE_CACHE_SIZE = -32768  # the app's setting (webapp/__init__.py), restored after an import
 
 
