@@ -15,6 +15,7 @@ from tests.imports.helpers import import_file, write
 from webapp.extensions import db
 from webapp.imports import columnar
 from webapp.imports.rows import stable_hash
+from webapp.imports.writer import NEUTRAL_COLUMNS
 from webapp.models import (
     MarketplaceProduct,
     MarketplaceProductTranslation,
@@ -22,24 +23,7 @@ from webapp.models import (
     Store,
 )
 
-PRODUCT_FIELDS = (
-    "marketplace_product_id",
-    "item_group_id",
-    "gtin",
-    "mpn",
-    "brand",
-    "price",
-    "sale_price",
-    "currency",
-    "availability",
-    "quantity",
-    "condition",
-    "link",
-    "image_link",
-    "extra",
-    "content_hash",
-    "import_warnings",
-)
+PRODUCT_FIELDS = ("marketplace_product_id", *NEUTRAL_COLUMNS, "content_hash", "import_warnings")
 COUNTS = ("status", "imported", "updated", "unchanged", "errors", "warnings", "total")
 HEADER = (
     "id;title;description;link;image_link;availability;price;sale_price;brand;gtin;mpn;"

@@ -39,6 +39,16 @@ NEUTRAL_COLUMNS = (
     "extra",
 )
 _PRICE_POSITIONS = (4, 5)
+# What an import writes of a new product (besides its id and times), in COPY's order.
+PRODUCT_COLUMNS = (
+    "store_id",
+    "marketplace",
+    "marketplace_product_id",
+    *NEUTRAL_COLUMNS,
+    "content_hash",
+    "import_warnings",
+    "last_import_job_id",
+)
 
 
 def text_array(values: list[str]) -> str:
@@ -324,13 +334,7 @@ class BatchWriter:
 
     def _insert_new(self, cur, rows: list[ProductRow], stamp) -> list[int]:
         columns = (
-            "store_id",
-            "marketplace",
-            "marketplace_product_id",
-            *NEUTRAL_COLUMNS,
-            "content_hash",
-            "import_warnings",
-            "last_import_job_id",
+            *PRODUCT_COLUMNS,
             "created_at",
             "updated_at",
         )
@@ -484,16 +488,7 @@ class BatchWriter:
                     pa.array(warnings, type=pa.string()),
                     pa.repeat(pa.scalar(self.run_id), n),
                 ]
-                names = [
-                    "id",
-                    "store_id",
-                    "marketplace",
-                    "marketplace_product_id",
-                    *NEUTRAL_COLUMNS,
-                    "content_hash",
-                    "import_warnings",
-                    "last_import_job_id",
-                ]
+                names = ["id", *PRODUCT_COLUMNS]
                 with cur.copy(
                     f"COPY marketplace_products ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)"
                 ) as cp:
