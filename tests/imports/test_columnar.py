@@ -8,7 +8,7 @@ import random
 
 import pyarrow as pa
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.conftest import FIXTURES, real_fixture
 from tests.imports.helpers import import_file, write
@@ -321,3 +321,26 @@ def test_two_imports_of_one_marketplace_at_once_book_each_product_once(
     assert all(r.imported_count + r.unchanged_count == expected for r in runs)
     if backend == "postgresql":
         assert sorted(r.imported_count for r in runs) == [0, expected]
+
+
+def test_a_large_import_vacuums_the_catalog_on_postgresql(app, store, backend, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mercato.imports")
+    app.config["IMPORT_VACUUM_ROWS"] = 100  # "large"
+    run = import_file(store, write(tmp_path, "feed.csv", clean_feed(150)), batch_size=100)
+    assert run.status == "completed_with_errors" and run.imported_count > 100
+    vacuumed = [r for r in caplog.records if "vacuumed rows_written=" in r.getMessage()]
+    if backend != "postgresql":
+        assert not vacuumed  # SQLite has no hint bits to set
+        return
+    assert vacuumed
+    db.session.execute(text("SELECT pg_stat_clear_snapshot()"))
+    last = db.session.execute(
+        text(
+            "SELECT last_vacuum, last_analyze FROM pg_stat_user_tables "
+            "WHERE relname = 'marketplace_products'"
+        )
+    ).one()
+    assert last[0] is not None and last[1] is not None
+    small = import_file(store, write(tmp_path, "small.csv", clean_feed(20, seed=3)))
+    assert small.status.startswith("completed")
+    assert len([r for r in caplog.records if "vacuumed rows_written=" in r.getMessage()]) == 1
