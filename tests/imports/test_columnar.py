@@ -344,3 +344,33 @@ def test_a_large_import_vacuums_the_catalog_on_postgresql(app, store, backend, t
     small = import_file(store, write(tmp_path, "small.csv", clean_feed(20, seed=3)))
     assert small.status.startswith("completed")
     assert len([r for r in caplog.records if "vacuumed rows_written=" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite's own settings
+def test_an_import_puts_back_the_connections_sqlite_settings(app, store, backend):
+    from webapp.imports.writer import BatchWriter
+
+    raw = db.engine.raw_connection()
+    try:
+        writer = BatchWriter(
+            raw.driver_connection,
+            backend,
+            store_id=store.id,
+            marketplace="Letzshop",
+            language="en",
+            run_id=0,
+        )
+        cur = raw.driver_connection.cursor()
+
+        def pragmas():
+            names = ("wal_autocheckpoint", "cache_size")
+            return [cur.execute(f"PRAGMA {n}").fetchone()[0] for n in names]
+
+        before = pragmas()
+        writer.start()
+        assert pragmas() == [BatchWriter.IMPORT_WAL_PAGES, -BatchWriter.IMPORT_CACHE_KIB]
+        assert pragmas() != before
+        writer.finish()
+        assert pragmas() == before
+    finally:
+        raw.close()

@@ -392,47 +392,65 @@ class ImportRunner:
             self.builder.row_data(pending.cells),
         )
 
-    def _not_read_before(self, rows: list[PendingRow], existing: dict) -> list[PendingRow]:
-        """Drop the rows whose id an earlier batch of this run read (first wins), and
-        remember the products this batch reads."""
-        seen, refused, kept = self.seen, self.refused_keys, []
-        for pending in rows:
-            found = existing.get(pending.identifier)
-            if found is None:
-                if refused and hash(pending.identifier) in refused:
-                    self._duplicate(pending)
-                    continue
-            elif found.id in seen:
-                self._duplicate(pending)
-                continue
-            else:
-                seen.add(found.id)
-            kept.append(pending)
-        return kept
-
     def _write_pending(self) -> None:
         """Look the batch up, normalise only what is new or changed, write it."""
-        counts, writer = self.counts, self.writer
         rows = self._first_occurrences()
-        existing = writer.lookup([p.identifier for p in rows])
-        rows = self._not_read_before(rows, existing)
-        to_build, targets, translations = [], [], []
-        for pending in rows:
-            found = existing.get(pending.identifier)
-            if found is not None and found.content_hash == pending.content_hash:
-                if found.translation_hash == pending.translation_hash:
-                    counts["unchanged_count"] += 1
-                else:
-                    translations.append(
-                        (found.id, pending.title, pending.description, pending.translation_hash)
-                    )
-                    counts["updated_count"] += 1
-                if found.warnings:
-                    self._warnings(pending, found.warnings)
+        first = {p.identifier: k for k, p in enumerate(rows)}
+        plan = self._plan(
+            first,
+            self.writer.lookup(list(first)),
+            [p.content_hash for p in rows],
+            [p.translation_hash for p in rows],
+            rows.__getitem__,
+            lambda product_id, k: (
+                product_id,
+                rows[k].title,
+                rows[k].description,
+                rows[k].translation_hash,
+            ),
+        )
+        self._build_and_write([rows[k] for k in plan.build], plan.targets, plan.translations)
+
+    def _plan(self, first, existing, content, translated, pending_at, translation_at):
+        """What to do with the first rows of a batch (``first``: id -> rank), both paths.
+
+        A row whose id an earlier batch read is a duplicate (first wins); an existing
+        product whose hashes match is unchanged, or gets its translation only; the rest
+        are to normalise and write.  ``pending_at(k)`` gives a row for its messages,
+        ``translation_at(product id, k)`` its translation upsert.
+        """
+        if not existing and not self.refused_keys:
+            # Nothing of this batch exists yet (a first import): every first row is new.
+            build = list(first.values())
+            return BlockPlan(build, [None] * len(build))
+        counts = self.counts
+        seen, refused = self.seen, self.refused_keys
+        plan = BlockPlan()
+        for identifier, k in first.items():
+            found = existing.get(identifier)
+            if found is None:
+                if refused and hash(identifier) in refused:
+                    self._duplicate(pending_at(k))
+                    continue
+                plan.build.append(k)
+                plan.targets.append(None)
                 continue
-            to_build.append(pending)
-            targets.append(found)
-        self._build_and_write(to_build, targets, translations)
+            if found.id in seen:
+                self._duplicate(pending_at(k))
+                continue
+            seen.add(found.id)
+            if found.content_hash != content[k]:
+                plan.build.append(k)
+                plan.targets.append(found)
+                continue
+            if found.translation_hash == translated[k]:
+                counts["unchanged_count"] += 1
+            else:
+                plan.translations.append(translation_at(found.id, k))
+                counts["updated_count"] += 1
+            if found.warnings:
+                self._warnings(pending_at(k), found.warnings)
+        return plan
 
     def _build_and_write(self, to_build: list[PendingRow], targets: list, translations: list):
         """Normalise new and changed rows (Python builder) and write the batch."""
@@ -443,44 +461,60 @@ class ImportRunner:
     def _build(self, to_build: list[PendingRow], targets: list, translations: list):
         """(new rows, changed (id, row)) of a batch, normalised by the Python builder; the
         rows whose translation changed are added to ``translations``."""
-        counts, builder = self.counts, self.builder
-        new, changed = [], []
-        for pending, found, built in zip(
-            to_build, targets, builder.normalise(to_build), strict=True
-        ):
-            if type(built) is Rejected:
-                if found is None:
-                    self.refused_keys.add(hash(pending.identifier))
-                for message in built.messages:
-                    self._error(
-                        pending.row_number,
-                        pending.identifier,
-                        message,
-                        builder.row_data(pending.cells),
-                    )
-                continue
-            if built.warnings:
-                self._warnings(pending, built.warnings)
-            if found is None:
-                new.append(built)
-                continue
-            changed.append((found.id, built))
-            if found.translation_hash != pending.translation_hash:
-                translations.append(
-                    (found.id, pending.title, pending.description, pending.translation_hash)
-                )
-        counts["imported_count"] += len(new)
-        counts["updated_count"] += len(changed)
+        built = self.builder.normalise(to_build)
+        refused = {j: b for j, b in enumerate(built) if type(b) is Rejected}
+        warned = {j: b.warnings for j, b in enumerate(built) if type(b) is not Rejected}
+        new_at, changed_at = self._sort(
+            targets,
+            refused,
+            {j: w for j, w in warned.items() if w},
+            to_build.__getitem__,
+            lambda product_id, j: (
+                product_id,
+                to_build[j].title,
+                to_build[j].description,
+                to_build[j].translation_hash,
+            ),
+            translations,
+        )
+        new = [built[j] for j in new_at]
+        changed = [(targets[j].id, built[j]) for j in changed_at]
+        self.counts["imported_count"] += len(new)
+        self.counts["updated_count"] += len(changed)
         return new, changed
 
-    def _warnings(self, pending: PendingRow, stored: str) -> None:
-        self._warnings_at(pending.row_number, pending.identifier, pending.cells, stored)
+    def _sort(self, targets, refused, warned, pending_at, translation_at, translations):
+        """(new, changed) positions of a normalised batch, both paths.  A refused row is
+        an error (and its id, if new, a duplicate from now on); a warned one is imported
+        with its warnings; a changed row whose translation changed adds its upsert to
+        ``translations``."""
+        new_at, changed_at = [], []
+        for j, found in enumerate(targets):
+            rejected = refused.get(j)
+            if rejected is not None:
+                pending = pending_at(j)
+                if found is None:
+                    self.refused_keys.add(hash(pending.identifier))
+                data = self.builder.row_data(pending.cells)
+                for message in rejected.messages:
+                    self._error(pending.row_number, pending.identifier, message, data)
+                continue
+            if j in warned:
+                self._warnings(pending_at(j), warned[j])
+            if found is None:
+                new_at.append(j)
+                continue
+            changed_at.append(j)
+            translation = translation_at(found.id, j)
+            if found.translation_hash != translation[3]:
+                translations.append(translation)
+        return new_at, changed_at
 
-    def _warnings_at(self, row_number: int, identifier: str, cells, stored: str) -> None:
-        data = self.builder.row_data(cells)
+    def _warnings(self, pending: PendingRow, stored: str) -> None:
+        data = self.builder.row_data(pending.cells)
         for error_type, text in json.loads(stored):
             self.counts["warning_count"] += 1
-            self._message(row_number, identifier, "warning", error_type, text, data)
+            self._message(pending.row_number, pending.identifier, "warning", error_type, text, data)
 
     # -- the columnar path ----------------------------------------------------------------
 
@@ -582,82 +616,24 @@ class ImportRunner:
             main_wait[0],
         )
 
-    def _sort_built(self, block, found_ids, plan, normalised, task):
-        """(new, changed) positions of a normalised block; its refusals and warnings
-        become messages, changed translations go to ``task``."""
-        ids, positions = found_ids.ids, found_ids.positions
-        build, targets = plan.build, plan.targets
-        new_at, changed_at = [], []
-        for j, (k, found) in enumerate(zip(build, targets, strict=True)):
-            row_number = block.first_row + positions[k]
-            rejected = normalised.refused.get(j)
-            if rejected is not None:
-                if found is None:
-                    self.refused_keys.add(hash(ids[k]))
-                data = self.builder.row_data(block.cells(positions[k]))
-                for message in rejected.messages:
-                    self._error(row_number, ids[k], message, data)
-                continue
-            warned = normalised.warnings.get(j)
-            if warned is not None:
-                self._warnings_at(row_number, ids[k], block.cells(positions[k]), warned)
-            if found is None:
-                new_at.append(j)
-                continue
-            changed_at.append(j)
-            if found.translation_hash != found_ids.translation_hashes[k]:
-                task.translations.append(_translation(found.id, found_ids, k))
-        return new_at, changed_at
-
-    def _block_duplicate(self, block: columnar.Block, found_ids, k: int) -> None:
+    def _block_pending(self, block: columnar.Block, found_ids, k: int) -> PendingRow:
+        """Row ``k`` of a block as the Python path holds it, for its messages."""
         pos = found_ids.positions[k]
-        self._duplicate(
-            PendingRow(block.first_row + pos, found_ids.ids[k], block.cells(pos), 0, 0, "", None)
-        )
+        return PendingRow(block.first_row + pos, found_ids.ids[k], block.cells(pos), 0, 0, "", None)
 
     def _plan_block(self, block, found_ids, first: dict, repeats: list[int], existing):
         """Duplicates, unchanged rows and translation-only changes of a block; the rows to
         normalise and write."""
-        counts = self.counts
-        ids, positions = found_ids.ids, found_ids.positions
         for k in repeats:
-            self._block_duplicate(block, found_ids, k)
-        if not existing and not self.refused_keys:
-            # Nothing of this block exists yet (a first import): every first row is new.
-            build = list(first.values())
-            return BlockPlan(build, [None] * len(build))
-        seen, refused, kept = self.seen, self.refused_keys, []
-        for identifier, k in first.items():
-            found = existing.get(identifier)
-            if found is None:
-                if refused and hash(identifier) in refused:
-                    self._block_duplicate(block, found_ids, k)
-                    continue
-            elif found.id in seen:
-                self._block_duplicate(block, found_ids, k)
-                continue
-            else:
-                seen.add(found.id)
-            kept.append(k)
-        content, translated = found_ids.content_hashes, found_ids.translation_hashes
-        plan = BlockPlan()
-        for k in kept:
-            found = existing.get(ids[k])
-            if found is not None and found.content_hash == content[k]:
-                if found.translation_hash == translated[k]:
-                    counts["unchanged_count"] += 1
-                else:
-                    plan.translations.append(_translation(found.id, found_ids, k))
-                    counts["updated_count"] += 1
-                if found.warnings:
-                    pos = positions[k]
-                    self._warnings_at(
-                        block.first_row + pos, ids[k], block.cells(pos), found.warnings
-                    )
-                continue
-            plan.build.append(k)
-            plan.targets.append(found)
-        return plan
+            self._duplicate(self._block_pending(block, found_ids, k))
+        return self._plan(
+            first,
+            existing,
+            found_ids.content_hashes,
+            found_ids.translation_hashes,
+            lambda k: self._block_pending(block, found_ids, k),
+            lambda product_id, k: _translation(product_id, found_ids, k),
+        )
 
     def _block_writes(self, block, found_ids, plan: BlockPlan, ahead) -> BlockWrites:
         """Normalise a block's new and changed rows; what the database thread writes."""
@@ -696,7 +672,14 @@ class ImportRunner:
         ):
             new_at, changed_at = list(range(len(build))), []  # all new, no problem
         else:
-            new_at, changed_at = self._sort_built(block, found_ids, plan, normalised, task)
+            new_at, changed_at = self._sort(
+                targets,
+                normalised.refused,
+                normalised.warnings,
+                lambda j: self._block_pending(block, found_ids, build[j]),
+                lambda product_id, j: _translation(product_id, found_ids, build[j]),
+                task.translations,
+            )
         if changed_at:
             rows = columnar.product_rows(
                 normalised,

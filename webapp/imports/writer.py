@@ -81,7 +81,6 @@ _TRANSLATION_ROW = ("?1", "?2 + %s", "%s", "%s", "%s")
 # Rows per SQLite statement: enough that a database thread seldom takes the GIL, few
 # enough that a compiled statement stays small (SQLite caches a few of them).
 ROWS_PER_STATEMENT = 250
-SQLITE_CACHE_SIZE = -32768  # the app's setting (webapp/__init__.py), restored after an import
 
 
 @lru_cache(maxsize=64)
@@ -144,6 +143,7 @@ class BatchWriter:
         self.language = language
         self.run_id = run_id
         self.fresh = False  # holds the marketplace's session lock (claim_fresh)
+        self.restore: dict[str, int] = {}  # SQLite pragmas to put back (start/finish)
 
     # SQLite writes each commit to its write-ahead log and copies the log into the database
     # (a checkpoint, with an fsync) once it holds 1,000 pages: after nearly every batch of a
@@ -156,9 +156,16 @@ class BatchWriter:
     IMPORT_CACHE_KIB = 4096
 
     def start(self) -> None:
-        if not self.pg:
-            self._pragma(f"PRAGMA wal_autocheckpoint = {self.IMPORT_WAL_PAGES}")
-            self._pragma(f"PRAGMA cache_size = -{self.IMPORT_CACHE_KIB}")
+        """Set the import's SQLite pragmas on this (pooled) connection; ``finish`` puts
+        back the values it had."""
+        if self.pg:
+            return
+        for name, value in (
+            ("wal_autocheckpoint", self.IMPORT_WAL_PAGES),
+            ("cache_size", -self.IMPORT_CACHE_KIB),
+        ):
+            self.restore[name] = self._pragma(f"PRAGMA {name}")[0]
+            self._pragma(f"PRAGMA {name} = {value}")
 
     def finish(self) -> None:
         if self.fresh:
@@ -167,14 +174,16 @@ class BatchWriter:
             self.conn.rollback()  # nothing is pending after a run; after a failure, its batch
             self._pragma("SELECT pg_advisory_unlock_all()")
             self.conn.commit()
-        if not self.pg:
-            self._pragma("PRAGMA wal_autocheckpoint = 1000")
-            self._pragma(f"PRAGMA cache_size = {SQLITE_CACHE_SIZE}")
+        for name, value in self.restore.items():
+            self._pragma(f"PRAGMA {name} = {int(value)}")
+        self.restore.clear()
 
-    def _pragma(self, statement: str) -> None:
+    def _pragma(self, statement: str):
+        """Execute ``statement``; its first row, if any."""
         cur = self.conn.cursor()
         try:
             cur.execute(statement)
+            return cur.fetchone()
         finally:
             cur.close()
 
