@@ -42,3 +42,26 @@ def served_sandbox(orders: int, **config) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+def sandbox_account(
+    app, store, url: str, *, account_id: str = "5622", name: str = "Lengow Menzzo", backoff=0.01
+):
+    """A live Lengow account of ``store`` on the sandbox at ``url``: the sandbox's address
+    allowed, its credentials, and (unless ``backoff`` is None) real retries with short waits."""
+    from webapp.accounts import create_account
+
+    app.config["MERCATO_OUTBOUND_ALLOW"] = [url.removeprefix("http://")]
+    if backoff is not None:
+        app.config["MERCATO_CONNECTOR_BACKOFF_BASE"] = backoff
+    return create_account(
+        store,
+        "lengow",
+        name,
+        settings={"account_id": account_id, "base_url": url},
+        secrets={
+            "access_token": f"sandbox-access-{account_id}",
+            "secret": f"sandbox-secret-{account_id}",
+        },
+        live=True,
+    )

@@ -30,23 +30,14 @@ def sandbox():
 
 @pytest.fixture
 def orders_feed(live_server, users, sandbox, monkeypatch):
-    from webapp.accounts import create_account
+    from tests.sandbox_server import sandbox_account
     from webapp.models import Feed, Store
 
-    allow = sandbox.removeprefix("http://")
-    monkeypatch.setenv("MERCATO_OUTBOUND_ALLOW", allow)  # for the worker process
-    live_server.app.config["MERCATO_OUTBOUND_ALLOW"] = [allow]
+    monkeypatch.setenv("MERCATO_OUTBOUND_ALLOW", sandbox.removeprefix("http://"))  # the worker
     live_server.app.config["MERCATO_STORE_POLL_SECONDS"] = 1
     with live_server.app.app_context():
         store = db.session.scalar(select(Store).where(Store.code == "acme"))
-        account = create_account(
-            store,
-            "lengow",
-            "Lengow Menzzo",
-            settings={"account_id": "5622", "base_url": sandbox},
-            secrets={"access_token": "sandbox-access-5622", "secret": "sandbox-secret-5622"},
-            live=True,
-        )
+        account = sandbox_account(live_server.app, store, sandbox, backoff=None)
         feed_id = db.session.scalar(
             select(Feed.id).where(Feed.account_id == account.id, Feed.kind == "import_orders")
         )

@@ -7,9 +7,8 @@ from rq_scheduler import Scheduler
 from sqlalchemy import select
 
 from tests.inprocess_worker import InProcessWorker
-from tests.sandbox_server import served_sandbox
+from tests.sandbox_server import sandbox_account, served_sandbox
 from tests.webapp.conftest import admin_user, store_user  # noqa: F401 (fixtures)
-from webapp.accounts import create_account
 from webapp.extensions import QUEUE_NAMES, db, queue
 from webapp.models import Feed, Run
 
@@ -22,16 +21,7 @@ def sandbox():
 
 @pytest.fixture
 def account(app, store, sandbox):
-    app.config["MERCATO_OUTBOUND_ALLOW"] = [sandbox.removeprefix("http://")]
-    app.config["MERCATO_CONNECTOR_BACKOFF_BASE"] = 0.01
-    return create_account(
-        store,
-        "lengow",
-        "Lengow Menzzo",
-        settings={"account_id": "5622", "base_url": sandbox},
-        secrets={"access_token": "sandbox-access-5622", "secret": "sandbox-secret-5622"},
-        live=True,
-    )
+    return sandbox_account(app, store, sandbox)
 
 
 def feed_of(account, kind: str) -> Feed:

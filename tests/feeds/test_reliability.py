@@ -30,8 +30,7 @@ from werkzeug.serving import make_server
 
 from tests.feeds.conftest import feed_of, fresh
 from tests.feeds.test_abandoned import kill_tree, start_worker, stop, wait_for
-from tests.sandbox_server import serve_in_thread
-from webapp.accounts import create_account
+from tests.sandbox_server import sandbox_account, serve_in_thread
 from webapp.extensions import db, queue
 from webapp.feeds import schedule, service
 from webapp.feeds.defaults import ensure_all
@@ -132,16 +131,7 @@ def test_a_day_of_scheduled_order_imports_with_faults_and_a_killed_worker(
     app, store, day_sandbox, tmp_path
 ):
     sandbox = day_sandbox
-    app.config["MERCATO_OUTBOUND_ALLOW"] = [sandbox.removeprefix("http://")]
-    app.config["MERCATO_CONNECTOR_BACKOFF_BASE"] = 0.01
-    account = create_account(
-        store,
-        "lengow",
-        "Lengow Menzzo",
-        settings={"account_id": "5622", "base_url": sandbox},
-        secrets={"access_token": "sandbox-access-5622", "secret": "sandbox-secret-5622"},
-        live=True,
-    )
+    account = sandbox_account(app, store, sandbox)
     orders = feed_of(account, "import_orders")
     recheck = feed_of(account, "recheck_parked_orders")
     ensure_all()  # the global jobs: abandoned-run sweep, failed-sync retry, reconcile

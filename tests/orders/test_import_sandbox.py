@@ -11,6 +11,7 @@ import requests
 from sqlalchemy import func, select
 
 from tests.orders.helpers import sandbox_counters, work_default_queue
+from tests.sandbox_server import sandbox_account
 from webapp.accounts import create_account
 from webapp.extensions import db, queue
 from webapp.models import Message, Order, OrderStatusHistory, ParkedOrder
@@ -20,16 +21,7 @@ from webapp.orders.service import import_orders, recheck_parked
 
 @pytest.fixture
 def account(app, store, sandbox):
-    app.config["MERCATO_OUTBOUND_ALLOW"] = [sandbox.removeprefix("http://")]
-    app.config["MERCATO_CONNECTOR_BACKOFF_BASE"] = 0.01  # real retries, short waits
-    return create_account(
-        store,
-        "lengow",
-        "Lengow Menzzo",
-        settings={"account_id": "5622", "base_url": sandbox},
-        secrets={"access_token": "sandbox-access-5622", "secret": "sandbox-secret-5622"},
-        live=True,
-    )
+    return sandbox_account(app, store, sandbox)  # real retries, short waits
 
 
 def sandbox_orders(url: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from tests.inprocess_worker import InProcessWorker
+from tests.sandbox_server import sandbox_account as live_sandbox_account
 from tests.sandbox_server import served_sandbox
 from tests.webapp.conftest import csrf_from
 from webapp.accounts import create_account
@@ -218,16 +219,7 @@ def sandbox():
 
 @pytest.fixture
 def sandbox_account(app, store, sandbox):
-    app.config["MERCATO_OUTBOUND_ALLOW"] = [sandbox.removeprefix("http://")]
-    app.config["MERCATO_CONNECTOR_BACKOFF_BASE"] = 0.01
-    return create_account(
-        store,
-        "lengow",
-        "Lengow Cotecosy",
-        settings={"account_id": "6395", "base_url": sandbox},
-        secrets={"access_token": "sandbox-access-6395", "secret": "sandbox-secret-6395"},
-        live=True,
-    )
+    return live_sandbox_account(app, store, sandbox, account_id="6395", name="Lengow Cotecosy")
 
 
 def test_the_sweep_retries_with_backoff_then_raises_to_error(sandbox, sandbox_account):
