@@ -86,6 +86,8 @@ def clean_feed(rows: int, seed: int = 7, price_shift: int = 0, retitle: int = 0)
             gtin = "00012345678905"  # GTIN-14 with leading zeros
         elif kind == 17:
             description = ""
+        elif kind == 19:
+            price = "12.34567 EUR"  # more decimals than stored: the server rounds (CSV COPY)
         lines.append(
             f"{sku};{title};{description};https://shop.example/p/{i};"
             f"https://cdn.example/{i}.jpg;{rng.choice(['in stock', 'out of stock', 'Lager'])};"

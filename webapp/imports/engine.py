@@ -38,7 +38,7 @@ from webapp.imports.reader import (
 )
 from webapp.imports.rows import DictRecords, PendingRow, Rejected, RowBuilder, RowMessage
 from webapp.imports.sources import open_feed
-from webapp.imports.writer import BatchWriter
+from webapp.imports.writer import BatchWriter, Found, NewRows
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 
@@ -105,6 +105,20 @@ def _translation(product_id: int, found_ids, k: int) -> tuple:
     )
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A block identified (and, while a feed brings new products, normalised) ahead of
+    its lookup, which the database thread runs after the previous block's write."""
+
+    block: object
+    found_ids: object
+    first: dict
+    repeats: list
+    wanted: list  # the ids to look up
+    ahead: object  # the block normalised ahead, or None
+    lookup: object = None  # the lookup's future, once sent
+
+
 @dataclass
 class BlockPlan:
     build: list[int] = field(default_factory=list)  # rows to normalise (new or changed)
@@ -119,6 +133,7 @@ class BlockWrites:
     translations: list[tuple]
     now: object
     new: tuple | None = None  # new rows as columns: writer.prepare_new's arguments
+    prepared: NewRows | None = None  # or already prepared (PostgreSQL, ids reserved)
     rows: list = field(default_factory=list)  # new rows as ProductRow (Python builder)
     changed: list = field(default_factory=list)
     messages: list = field(default_factory=list)
@@ -126,7 +141,9 @@ class BlockWrites:
 
     def run(self, writer: BatchWriter) -> list[int]:
         ids = []
-        if self.new is not None:  # prepared here: this thread would otherwise wait for it
+        if self.prepared is not None:
+            ids = writer.insert_new(self.prepared, self.now)
+        elif self.new is not None:  # prepared here: this thread would otherwise wait for it
             ids = writer.insert_new(writer.prepare_new(*self.new), self.now)
         ids += writer.apply(self.rows, self.changed, self.translations, self.now)
         writer.save_messages(self.messages)
@@ -305,12 +322,14 @@ class ImportRunner:
             self.batch_size,
             current_app.config.get("IMPORT_COLUMNAR_BLOCK_BYTES", columnar.BLOCK_BYTES),
         )
-        self._read_blocks(source.blocks(), progress)
+        self._read_blocks(columnar.read_ahead(source.blocks()), progress)
         log.info(
-            "job=import_feed run_id=%s columnar_records=%s python_reader_after=%s",
+            "job=import_feed run_id=%s columnar_records=%s python_reader_after=%s "
+            "lookup_ranges=%s",
             self.run_id,
             source.read,
             source.stopped,
+            self.writer.sequential,
         )
         if not source.stopped:
             return None
@@ -411,15 +430,23 @@ class ImportRunner:
         )
         self._build_and_write([rows[k] for k in plan.build], plan.targets, plan.translations)
 
-    def _plan(self, first, existing, content, translated, pending_at, translation_at):
+    def _plan(self, first, existing, content, translated, pending_at, translation_at, wanted=()):
         """What to do with the first rows of a batch (``first``: id -> rank), both paths.
 
         A row whose id an earlier batch read is a duplicate (first wins); an existing
         product whose hashes match is unchanged, or gets its translation only; the rest
         are to normalise and write.  ``pending_at(k)`` gives a row for its messages,
-        ``translation_at(product id, k)`` its translation upsert.
+        ``translation_at(product id, k)`` its translation upsert.  ``existing`` is what
+        the lookup found: by id, or a :class:`Found` of the ids ``wanted``.
         """
-        if not existing and not self.refused_keys:
+        skip = None
+        if isinstance(existing, Found):
+            if existing.same_ranks:
+                skip = self._unchanged(first, wanted, existing, pending_at)
+                if len(skip) == len(first):
+                    return BlockPlan()
+            existing = existing.others
+        if not existing and not self.refused_keys and skip is None:
             # Nothing of this batch exists yet (a first import): every first row is new.
             build = list(first.values())
             return BlockPlan(build, [None] * len(build))
@@ -427,6 +454,8 @@ class ImportRunner:
         seen, refused = self.seen, self.refused_keys
         plan = BlockPlan()
         for identifier, k in first.items():
+            if skip is not None and identifier in skip:
+                continue
             found = existing.get(identifier)
             if found is None:
                 if refused and hash(identifier) in refused:
@@ -451,6 +480,20 @@ class ImportRunner:
             if found.warnings:
                 self._warnings(pending_at(k), found.warnings)
         return plan
+
+    def _unchanged(self, first, wanted, found: Found, pending_at) -> set[str]:
+        """Count the products a lookup found stored exactly as read (a product that an
+        earlier batch read too is a duplicate); their ids."""
+        same = BitMap(found.same_ids)
+        again = same & self.seen
+        self.seen |= same
+        self.counts["unchanged_count"] += len(same) - len(again)
+        ids = [wanted[rank] for rank in found.same_ranks]
+        if again:
+            for identifier, pk in zip(ids, found.same_ids, strict=True):
+                if pk in again:
+                    self._duplicate(pending_at(first[identifier]))
+        return set(ids)
 
     def _build_and_write(self, to_build: list[PendingRow], targets: list, translations: list):
         """Normalise new and changed rows (Python builder) and write the batch."""
@@ -535,34 +578,36 @@ class ImportRunner:
 
         # A first import (the store has no product of this marketplace, and this run holds
         # the marketplace's lock) need only look up ids that this run may have read
-        # before: those whose 32-bit hash it has seen (a few per million by chance).
+        # before (a repeat), which a bounded filter tells.
         fresh = writer.claim_fresh()
-        hashes_read = BitMap()
+        ids_read = columnar.IdsRead()
 
-        def prepare(block):
-            """(block, identified, first rows, repeats, lookup, normalised ahead or None)."""
+        def prepare(block) -> Prepared:
             found_ids = columnar.identify(block, builder)
             first, repeats = _first_positions(found_ids.ids)
             wanted = list(first)
             if fresh:
-                short = BitMap(columnar.short_hashes(wanted))
-                again = short & hashes_read
-                hashes_read.update(short)
-                if again:
-                    wanted = [
-                        i
-                        for i, h in zip(wanted, columnar.short_hashes(wanted), strict=True)
-                        if h in again
-                    ]
-                else:
-                    wanted = []
-            lookup = db_thread.submit(timed, writer.lookup, wanted)
+                wanted = ids_read.again(wanted)
             ahead = None
             if speculate and found_ids.ids:
                 ahead = columnar.normalise(
                     columnar.take(block.columns, found_ids.positions), builder, found_ids.ids
                 )
-            return block, found_ids, first, repeats, lookup, ahead
+            return Prepared(block, found_ids, first, repeats, wanted, ahead)
+
+        def look_up(prepared: Prepared) -> None:
+            found_ids, first, wanted = prepared.found_ids, prepared.first, prepared.wanted
+            if len(wanted) == len(found_ids.ids):  # every row, none repeated: in order
+                hashes, translated = found_ids.content_hashes, found_ids.translation_hashes
+            else:
+                hashes = [found_ids.content_hashes[first[i]] for i in wanted]
+                translated = [found_ids.translation_hashes[first[i]] for i in wanted]
+            # A block normalised ahead is expected to be new: ids for it come with the
+            # lookup, so its COPY is encoded here, not on the database thread.
+            reserve = len(first) if prepared.ahead is not None else 0
+            prepared.lookup = db_thread.submit(
+                timed, writer.lookup_hashes, wanted, hashes, translated, reserve
+            )
 
         threaded = current_app.config.get("IMPORT_DB_THREAD", True)
         main_cpu = time.thread_time()
@@ -579,14 +624,24 @@ class ImportRunner:
         with (
             ThreadPoolExecutor(1, thread_name_prefix="import-db") if threaded else _Inline()
         ) as db_thread:
+            # The database thread works in order: lookup of block 1, write of block 1,
+            # lookup of block 2...; each lookup is sent as soon as the write before it.
+            # While a block waits for its lookup (a re-import: the lookups are the
+            # database's work), this thread identifies the next one; while the writes
+            # are (new products, normalised ahead), it prepares the next one after
+            # sending the write - one block less in memory.
             current = next(blocks, None)
             current = prepare(current) if current is not None else None
+            if current is not None:
+                look_up(current)
+            following = None
             while current is not None:
-                block, found_ids, first, repeats, lookup, ahead = current
-                following = next(blocks, None)
-                # Identified now, looked up after this block's write (the queue's order).
+                if current.ahead is None:
+                    following = next(blocks, None)
+                    following = prepare(following) if following is not None else None
+                block, found_ids, first = current.block, current.found_ids, current.first
                 waited = time.perf_counter()
-                existing = lookup.result()
+                existing = current.lookup.result()
                 main_wait[0] += time.perf_counter() - waited
                 if written is not None:
                     self.seen.update(written.result())
@@ -594,8 +649,13 @@ class ImportRunner:
                     self._take(builder, block.first_row + i, block.cells(i), None, None)
                 self.records_in_batch += len(found_ids.ids)
                 self.counts["total_processed"] += len(found_ids.ids)
-                plan = self._plan_block(block, found_ids, first, repeats, existing)
-                task = self._block_writes(block, found_ids, plan, ahead)
+                plan = self._plan_block(
+                    block, found_ids, first, current.repeats, current.wanted, existing
+                )
+                task = self._block_writes(block, found_ids, plan, current.ahead)
+                if task.new is not None and existing.reserved:
+                    task.prepared = writer.prepare_new(*task.new, reserved=existing.reserved)
+                    task.new = None  # its columns need not live until the write is done
                 task.messages, self.pending_messages = self.pending_messages, []
                 self.counts["progress"] = min(99, int(progress() * 100))
                 task.counts = dict(self.counts)
@@ -603,7 +663,13 @@ class ImportRunner:
                 self.wrote_any = True
                 written = db_thread.submit(timed, task.run, writer)
                 speculate = columnar.can_normalise(builder) and len(plan.build) * 2 > len(first)
-                current = prepare(following) if following is not None else None
+                if current.ahead is not None:
+                    following = next(blocks, None)
+                    following = prepare(following) if following is not None else None
+                del current, task, plan, existing, block, found_ids
+                if following is not None:
+                    look_up(following)  # after this block's write: it sees its products
+                current, following = following, None
             if written is not None:
                 self.seen.update(written.result())
         # Where the time goes: on two idle cores an import takes about the larger of the two.
@@ -621,7 +687,7 @@ class ImportRunner:
         pos = found_ids.positions[k]
         return PendingRow(block.first_row + pos, found_ids.ids[k], block.cells(pos), 0, 0, "", None)
 
-    def _plan_block(self, block, found_ids, first: dict, repeats: list[int], existing):
+    def _plan_block(self, block, found_ids, first: dict, repeats: list[int], wanted, existing):
         """Duplicates, unchanged rows and translation-only changes of a block; the rows to
         normalise and write."""
         for k in repeats:
@@ -633,6 +699,7 @@ class ImportRunner:
             found_ids.translation_hashes,
             lambda k: self._block_pending(block, found_ids, k),
             lambda product_id, k: _translation(product_id, found_ids, k),
+            wanted,
         )
 
     def _block_writes(self, block, found_ids, plan: BlockPlan, ahead) -> BlockWrites:

@@ -27,9 +27,7 @@ class CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        data = self.raw.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
+        n = self.raw.readinto(buffer)  # files, gzip and zip members all read into
         self.count += n
         return n
 

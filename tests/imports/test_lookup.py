@@ -1,0 +1,139 @@
+"""What a batch's lookup finds, whatever the order of the feed against the catalog's,
+and the reading machinery around it (read-ahead, the filter of ids read before)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+
+import pytest
+
+from tests.imports.helpers import import_file, products, write
+from tests.imports.test_columnar import HEADER, again, assert_same, both_paths, clean_feed
+from webapp.extensions import db
+from webapp.imports import columnar
+from webapp.models import Store
+
+
+def ranges_used(caplog) -> list[bool]:
+    return [
+        r.getMessage().rsplit("lookup_ranges=", 1)[1].split()[0] == "True"
+        for r in caplog.records
+        if "lookup_ranges=" in r.getMessage()
+    ]
+
+
+def shuffled(feed: str, seed: int = 3) -> str:
+    head, *body = feed.rstrip("\n").split("\n")  # not splitlines: U+2028 is in a cell
+    random.Random(seed).shuffle(body)
+    return "\n".join([head, *body]) + "\n"
+
+
+def test_a_reimport_in_another_order_than_the_catalog_finds_every_product(
+    app, tmp_path, caplog, backend
+):
+    caplog.set_level(logging.INFO, logger="mercato.imports")
+    feed = clean_feed(1500)
+    py_run, col_run, py_store, col_store = both_paths(
+        app, write(tmp_path, "feed.csv", feed), batch_size=100
+    )
+    assert_same(py_run, col_run, py_store, col_store)
+
+    # Same order: the store's products are read in ranges, to the end.
+    caplog.clear()
+    py_run, col_run = again(
+        app, write(tmp_path, "same.csv", feed), [py_store, col_store], batch_size=100
+    )
+    assert_same(py_run, col_run, py_store, col_store)
+    assert col_run.imported_count == col_run.updated_count == 0
+    assert ranges_used(caplog) == [True]
+
+    # Shuffled: the ranges miss, are given up, and every product is still found.
+    caplog.clear()
+    py_run, col_run = again(
+        app, write(tmp_path, "shuffled.csv", shuffled(feed)), [py_store, col_store], batch_size=100
+    )
+    assert_same(py_run, col_run, py_store, col_store)
+    assert col_run.imported_count == 0 and col_run.unchanged_count > 1000
+    assert ranges_used(caplog) == [backend == "sqlite"]  # SQLite looks up by id always
+
+
+def test_ranges_read_only_the_stores_own_products(app, tmp_path, backend):
+    """Two stores' products interleave in the catalog: a store's ranges skip the other's."""
+    first = Store(code="first", name="First")
+    second = Store(code="second", name="Second")
+    db.session.add_all([first, second])
+    db.session.commit()
+    rows = [
+        f"SKU-{i:05d};Chair {i};Oak;;;in stock;{i}.50 EUR;;Acme;;MPN{i};new;red;M\n"
+        for i in range(1200)
+    ]
+    for part in range(4):  # first, second, first, second...: ids interleave
+        chunk = HEADER + "".join(rows[: (part + 1) * 300])
+        for store in (first, second):
+            run = import_file(
+                store, write(tmp_path, f"{store.code}{part}.csv", chunk), batch_size=100
+            )
+            assert run.status == "completed"
+    ids = sorted(p.id for p in products(first).values())
+    assert ids[-1] - ids[0] > len(ids)  # the other store's products lie in between
+    # The other store's products change; the first's not.
+    changed = HEADER + "".join(r.replace("Oak", "Pine") for r in rows)
+    assert (
+        import_file(second, write(tmp_path, "second.csv", changed), batch_size=100).updated_count
+        == 1200
+    )
+    again_first = import_file(
+        first, write(tmp_path, "first.csv", HEADER + "".join(rows)), batch_size=100
+    )
+    assert (again_first.unchanged_count, again_first.updated_count, again_first.imported_count) == (
+        1200,
+        0,
+        0,
+    )
+
+
+def test_read_ahead_hands_over_blocks_in_order_and_errors_in_place():
+    def blocks():
+        yield "a"
+        yield "b"
+        raise ValueError("bad chunk")
+
+    got = []
+    with pytest.raises(ValueError, match="bad chunk"):
+        for block in columnar.read_ahead(blocks()):
+            got.append(block)
+    assert got == ["a", "b"]
+
+
+def test_a_closed_read_ahead_stops_its_reader():
+    def endless():
+        n = 0
+        while True:
+            n += 1
+            yield n
+
+    reading = columnar.read_ahead(endless())
+    assert [next(reading) for _ in range(3)] == [1, 2, 3]
+    reading.close()
+    assert not [t for t in threading.enumerate() if t.name == "import-read"]
+
+
+def test_the_filter_of_ids_read_never_misses_a_repeat_and_stays_small():
+    seen = columnar.IdsRead()
+    rng = random.Random(5)
+    read: set[str] = set()
+    order: list[str] = []
+    false_alarms = 0
+    for _ in range(200):
+        ids = [f"ID-{rng.randrange(10**9)}" for _k in range(5000)]
+        ids += rng.sample(order, 5) if order else []  # some repeats of earlier batches
+        again = set(seen.again(ids))
+        repeats = {i for i in ids if i in read}
+        assert repeats <= again  # never a repeat missed
+        false_alarms += len(again - repeats)
+        read.update(ids)
+        order.extend(ids)
+    assert false_alarms < 0.01 * len(read)
+    assert max(seen.low.max(), seen.high.max()) < 2**24  # two bitmaps of 2 MB at most
