@@ -4,7 +4,7 @@ SQLite, statement-level checks on PostgreSQL (migration 0010)."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from tests.imports.helpers import import_file, write
@@ -116,3 +116,54 @@ def test_emptying_products_takes_their_translations(store, backend, tmp_path):
         db.session.execute(text("TRUNCATE stores CASCADE"))
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(MarketplaceProduct)) == 0
+
+
+def _translations(rows: list[tuple[int, str]]) -> None:
+    """One INSERT statement of translations (product id, language)."""
+    table = MarketplaceProductTranslation.__table__
+    db.session.execute(
+        insert(table).values(
+            [
+                dict(marketplace_product_id=pid, language=language, title="T", content_hash=0)
+                for pid, language in rows
+            ]
+        )
+    )
+    db.session.flush()
+
+
+@pytest.mark.parametrize("revision", ["head", "0011_order_payloads"])
+def test_a_statements_translations_need_every_product_with_or_without_gaps(
+    store, tmp_path, revision
+):
+    """Migration 0012 counts the range of a statement's products instead of probing each;
+    a range with a gap falls back to the probes, which name the missing product (and
+    0011's probes, after a downgrade, still do)."""
+    from flask_migrate import downgrade, upgrade
+
+    feed = "id,title,price\n" + "".join(f"A{i},Chair {i},10.00 EUR\n" for i in range(30))
+    import_file(store, write(tmp_path, "feed.csv", feed))
+    ids = sorted(db.session.scalars(select(MarketplaceProduct.id)))
+    db.session.commit()
+    if revision != "head":
+        downgrade(revision=revision)
+    try:
+        _translations([(pid, "de") for pid in ids])  # consecutive ids: one range, accepted
+        _translations([(ids[0], "fr"), (ids[-1], "fr")])  # both ends only: accepted
+        db.session.commit()
+        with pytest.raises(IntegrityError, match=str(ids[-1] + 1000)):
+            _translations([(ids[0], "it"), (ids[-1] + 1000, "it")])  # a gap, one missing
+        db.session.rollback()
+        with pytest.raises(IntegrityError, match=str(ids[-1] + 1)):
+            _translations([(ids[-1], "nl"), (ids[-1] + 1, "nl")])  # right after the range
+        db.session.rollback()
+    finally:
+        db.session.rollback()
+        if revision != "head":
+            upgrade()
+    counts = db.session.execute(
+        select(MarketplaceProductTranslation.language, func.count())
+        .group_by(MarketplaceProductTranslation.language)
+        .order_by(MarketplaceProductTranslation.language)
+    ).all()
+    assert counts == [("de", 30), ("en", 30), ("fr", 2)]
