@@ -7,10 +7,10 @@ pgpq (Rust) writes pyarrow columns in that format; the only type it does not wri
 ``numeric``, whose binary form is built here from the exact decimal text of a price,
 a column at a time.
 
-``products``/``translations`` return None when a value is outside what the binary path
-writes (a price in another form than plain digits with at most 4 decimals and 10
-integer digits, which numeric(14,4) holds): the writer then sends the batch as CSV and
-lets the server decide, exactly as before.
+``numeric`` returns None when a value is outside what the binary path writes (a price
+with a fifth decimal or an eleventh integer digit, which numeric(14,4) rounds or
+refuses, or a negative one): the writer then sends the batch as CSV and lets the server
+decide, exactly as before.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ _INT32 = pa.int32()
 _INT64 = pa.int64()
 
 # numeric(14,4): up to 10 digits before the point, 4 after.
-_PLAIN_AMOUNT = r"^(?P<i>\d{1,10})(?:\.(?P<f>\d{1,4}))?$"
+_DECIMAL = pa.decimal128(14, 4)
+_SCALE = pa.scalar(10_000, pa.decimal128(5, 0))
 # A numeric in binary: digit count, weight of the first digit (in base 10,000), sign
 # (0: positive), display scale; then the base-10,000 digits.  Four digits cover
 # 10 integer digits (2 + 4 + 4) and 4 decimals; the server strips leading zero digits.
@@ -43,30 +44,32 @@ def _digits() -> pa.Array:
 
 def numeric(amounts: pa.Array) -> pa.Array | None:
     """Exact decimal text (null: null) as binary ``numeric`` values; None if some value
-    is not plain (see module doc)."""
-    if amounts.null_count == len(amounts):
-        return pa.nulls(len(amounts), _BINARY)
-    amounts = amounts.cast(_STRING)
-    parts = pc.extract_regex(amounts, _PLAIN_AMOUNT)
-    if parts.null_count != amounts.null_count:
-        return None  # a value that is not plain (the nulls of both are the same rows)
-    # A null row's fields are empty strings: a leading "0" makes every one a number.
-    whole = pc.cast(pc.binary_join_element_wise("0", parts.field("i"), ""), _INT64)
-    fraction = pc.cast(pc.utf8_rpad(parts.field("f"), 4, "0"), _INT64)
+    does not fit numeric(14,4) exactly or is negative (see module doc)."""
+    n = len(amounts)
+    if amounts.null_count == n:
+        return pa.nulls(n, _BINARY)
+    try:
+        # Refuses what would lose a digit (a fifth decimal, an eleventh integer digit).
+        decimals = pc.cast(amounts, _DECIMAL)
+        units = pc.cast(pc.multiply(decimals, _SCALE), _INT64)  # ten-thousandths
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if pc.min(units).as_py() < 0:
+        return None
+    whole = pc.divide(units, 10_000)
     digits = _digits()
     groups = [
         pc.divide(whole, 100_000_000),
         pc.remainder(pc.divide(whole, 10_000), 10_000),
         pc.remainder(whole, 10_000),
-        fraction,
+        pc.remainder(units, 10_000),
     ]
-    encoded = pc.binary_join_element_wise(
+    # A null amount's groups are null, and so is its join: the row's price is null.
+    return pc.binary_join_element_wise(
         pa.scalar(_NUMERIC_HEAD, _BINARY),
         *(pc.take(digits, g) for g in groups),
         pa.scalar(b"", _BINARY),
     )
-    # A null amount gives a null extract (and so a null join): the row's price is null.
-    return pc.if_else(amounts.is_valid(), encoded, pa.scalar(None, _BINARY))
 
 
 def encode(columns: list[pa.Array], names: list[str]) -> list[bytes]:
