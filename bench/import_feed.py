@@ -6,7 +6,10 @@ Generates a Google Shopping CSV (:mod:`bench.feedgen`), then times:
 
 * ``psql \\copy`` of the file into an unlogged all-text table: the floor;
 * a first import into PostgreSQL, then a re-import of the same file (nothing changes);
-* the same two runs into a fresh SQLite file.
+* the catalog COPY floor: the first import's own rows, dumped and COPYed back in binary
+  into the emptied catalog tables (their indexes, checks and WAL, nothing of ours) - what
+  the schema alone costs, against the \\copy floor's unlogged, unindexed text table;
+* the same two imports into a fresh SQLite file.
 
 Every import runs in a fresh child process (``--child``, below) that creates the run,
 times only ``service.execute`` and reports its peak RSS, so one import's memory never
@@ -48,6 +51,7 @@ PEAK_RSS_MAX_MB = 200
 
 LABEL_WIDTH = 28
 COPY_LABEL = "psql \\copy floor"
+CATALOG_LABEL = "catalog COPY floor"
 COPY_RATIO_LIMITS = {"pg_first": PG_FIRST_MAX_COPY_RATIO, "pg_reimport": PG_REIMPORT_MAX_COPY_RATIO}
 
 
@@ -200,6 +204,57 @@ def copy_floor(url: str, path: Path, rows: int) -> dict:
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute("DROP TABLE floor_copy")  # its pages are not the imports' business
     return result
+
+
+def catalog_floor(url: str, work: Path) -> dict:
+    """The first import's own rows, COPYed in binary into the emptied catalog tables -
+    their indexes, checks and WAL, with no parsing, hashing or normalising: the least
+    any import into this schema can take (run after the imports, which it empties)."""
+    from webapp.imports.writer import PRODUCT_COLUMNS
+
+    work.mkdir(parents=True, exist_ok=True)
+    products, translations = work / "products.bin", work / "translations.bin"
+    product_columns = ", ".join(("id", *PRODUCT_COLUMNS))
+    translation_columns = "marketplace_product_id, language, title, description, content_hash"
+
+    def psql(*commands: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        cmd = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", libpq_url(url)]
+        for command in commands:
+            cmd += ["-c", command]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+
+    def quoted(path: Path) -> str:
+        return "'" + str(path).replace("'", "''") + "'"
+
+    dumped = psql(
+        f"\\copy (SELECT {product_columns} FROM marketplace_products ORDER BY id) "  # noqa: S608 - our column names
+        f"TO {quoted(products)} WITH (FORMAT binary)",
+        f"\\copy (SELECT {translation_columns} FROM marketplace_product_translations "  # noqa: S608
+        f"ORDER BY marketplace_product_id) TO {quoted(translations)} WITH (FORMAT binary)",
+        "TRUNCATE marketplace_products, marketplace_product_translations CASCADE",
+        "CHECKPOINT",
+    )
+    if dumped.returncode != 0:
+        return {"step": "catalog", "ok": False, "error": dumped.stderr.strip()[-2000:]}
+    # One statement a table: enough memory that its transition rows (for the catalog's
+    # checks) are not spilled to disk, as an import's batches are not.
+    env = dict(os.environ, PGOPTIONS="-c work_mem=2GB -c synchronous_commit=off")
+    started = time.perf_counter()
+    done = psql(
+        "BEGIN",
+        f"\\copy marketplace_products ({product_columns}) FROM {quoted(products)} "
+        "WITH (FORMAT binary)",
+        f"\\copy marketplace_product_translations ({translation_columns}) "
+        f"FROM {quoted(translations)} WITH (FORMAT binary)",
+        "COMMIT",
+        env=env,
+    )
+    seconds = time.perf_counter() - started
+    products.unlink(missing_ok=True)
+    translations.unlink(missing_ok=True)
+    if done.returncode != 0:
+        return {"step": "catalog", "ok": False, "error": done.stderr.strip()[-2000:]}
+    return {"step": "catalog", "ok": True, "seconds": seconds}
 
 
 # -- one import in a child process ----------------------------------------------------------
@@ -373,6 +428,15 @@ def report(ctx: dict) -> tuple[list[str], dict]:
         line += f"  {extra:<46}"
         line += f"  peak RSS {r['peak_rss_mb']:4.0f} MB (+{r['import_growth_mb']:.0f} MB in import)"
         lines.append(line)
+    catalog = ctx.get("catalog")
+    if catalog is not None and catalog.get("ok") and copy_s:
+        lines += [
+            f"{CATALOG_LABEL:<{LABEL_WIDTH}}: {catalog['seconds']:7.2f}s "
+            f"{human(rows / catalog['seconds']):>9} rows/s  = {catalog['seconds'] / copy_s:5.2f}x "
+            "copy time (the first import's rows, binary, into the catalog tables: no target)",
+        ]
+    elif catalog is not None:
+        lines += [f"{CATALOG_LABEL:<{LABEL_WIDTH}}: FAILED"]
     done = [r for r in imports if r.get("ok") and "peak_rss_mb" in r]
     if done:
         worst = max(done, key=lambda r: r["peak_rss_mb"])
@@ -492,6 +556,12 @@ def main(argv: list[str] | None = None) -> int:
             pg_uri = sqlalchemy_url(args.pg_url)
             run_import("pg_first", "PostgreSQL first import", pg_uri, first=True)
             run_import("pg_reimport", "PostgreSQL re-import", pg_uri, first=False)
+            print("catalog COPY floor ...", flush=True)
+            ctx["catalog"] = catalog_floor(args.pg_url, tmp / "catalog")
+            if ctx["catalog"].get("ok"):
+                print(f"  {ctx['catalog']['seconds']:.1f}s", flush=True)
+            else:
+                print(f"  FAILED: {ctx['catalog'].get('error')}", flush=True)
         if not args.skip_sqlite:
             sqlite_uri = f"sqlite:///{sqlite_path.resolve()}"
             print(f"creating {sqlite_path} and migrating it ...", flush=True)
