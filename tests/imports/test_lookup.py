@@ -200,3 +200,21 @@ def test_a_lookup_reads_a_bounded_range_even_without_statistics(app, store, back
     finally:
         raw.rollback()
         raw.close()
+
+
+def test_a_block_encoded_ahead_with_a_repeat_of_an_earlier_block_imports_alike(
+    app, tmp_path, caplog
+):
+    """A first import encodes clean blocks for COPY before their lookup, with ids of their
+    own; a block that turns out to repeat an id of an earlier one is written without it."""
+    caplog.set_level(logging.INFO, logger="mercato.imports")
+    rows = [
+        f"SKU-{i:05d};Chair {i};Oak;;;in stock;{i}.50 EUR;;Acme;;MPN{i};new;red;M\n"
+        for i in range(1000)
+    ]
+    rows[450] = rows[50].replace("Chair 50", "Chair again")  # block 5 repeats block 1's id
+    path = write(tmp_path, "feed.csv", HEADER + "".join(rows))
+    py_run, col_run, py_store, col_store = both_paths(app, path, batch_size=100)
+    assert_same(py_run, col_run, py_store, col_store)
+    assert (col_run.imported_count, col_run.error_count) == (999, 1)
+    assert len(products(col_store)) == 999

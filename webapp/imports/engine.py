@@ -116,6 +116,7 @@ class Prepared:
     repeats: list
     wanted: list  # the ids to look up
     ahead: object  # the block normalised ahead, or None
+    encoded: NewRows | None = None  # and encoded for COPY, should every row be new
     lookup: object = None  # the lookup's future, once sent
 
 
@@ -202,6 +203,7 @@ class ImportRunner:
                 marketplace=settings[1],
                 language=settings[2],
                 run_id=self.run_id,
+                connect_aside=db.engine.raw_connection,
             )
             self.writer.start()
             try:
@@ -324,8 +326,7 @@ class ImportRunner:
         )
         self._read_blocks(columnar.read_ahead(source.blocks()), progress)
         log.info(
-            "job=import_feed run_id=%s columnar_records=%s python_reader_after=%s "
-            "lookup_ranges=%s",
+            "job=import_feed run_id=%s columnar_records=%s python_reader_after=%s lookup_ranges=%s",
             self.run_id,
             source.read,
             source.stopped,
@@ -580,6 +581,9 @@ class ImportRunner:
         # the marketplace's lock) need only look up ids that this run may have read
         # before (a repeat), which a bounded filter tells.
         fresh = writer.claim_fresh()
+        # Ids for blocks encoded ahead come from a connection of their own (a sequence is
+        # not transactional), so this thread never waits for the database thread's.
+        ids_aside = fresh and columnar.can_normalise(builder) and writer.open_aside()
         ids_read = columnar.IdsRead()
 
         def prepare(block) -> Prepared:
@@ -588,12 +592,26 @@ class ImportRunner:
             wanted = list(first)
             if fresh:
                 wanted = ids_read.again(wanted)
-            ahead = None
+            ahead = encoded = None
             if speculate and found_ids.ids:
                 ahead = columnar.normalise(
                     columnar.take(block.columns, found_ids.positions), builder, found_ids.ids
                 )
-            return Prepared(block, found_ids, first, repeats, wanted, ahead)
+                n = len(found_ids.ids)
+                if ids_aside and not ahead.refused and not ahead.warnings and not repeats:
+                    # Encoded now, while the database thread writes the block before,
+                    # in case every row is new - as in a first import (see _encoded).
+                    encoded = writer.prepare_new(
+                        found_ids.ids,
+                        ahead.neutral,
+                        found_ids.content_hashes,
+                        [None] * n,
+                        found_ids.titles,
+                        found_ids.descriptions,
+                        found_ids.translation_hashes,
+                        reserved=writer.reserve_aside(n),
+                    )
+            return Prepared(block, found_ids, first, repeats, wanted, ahead, encoded)
 
         def look_up(prepared: Prepared) -> None:
             found_ids, first, wanted = prepared.found_ids, prepared.first, prepared.wanted
@@ -604,7 +622,7 @@ class ImportRunner:
                 translated = [found_ids.translation_hashes[first[i]] for i in wanted]
             # A block normalised ahead is expected to be new: ids for it come with the
             # lookup, so its COPY is encoded here, not on the database thread.
-            reserve = len(first) if prepared.ahead is not None else 0
+            reserve = len(first) if prepared.ahead is not None and not prepared.encoded else 0
             prepared.lookup = db_thread.submit(
                 timed, writer.lookup_hashes, wanted, hashes, translated, reserve
             )
@@ -653,7 +671,9 @@ class ImportRunner:
                     block, found_ids, first, current.repeats, current.wanted, existing
                 )
                 task = self._block_writes(block, found_ids, plan, current.ahead)
-                if task.new is not None and existing.reserved:
+                if task.new is not None and current.encoded and task.new[0] is found_ids.ids:
+                    task.prepared, task.new = current.encoded, None  # every row is new
+                elif task.new is not None and existing.reserved:
                     task.prepared = writer.prepare_new(*task.new, reserved=existing.reserved)
                     task.new = None  # its columns need not live until the write is done
                 task.messages, self.pending_messages = self.pending_messages, []

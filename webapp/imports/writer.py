@@ -212,6 +212,7 @@ class BatchWriter:
         marketplace: str,
         language: str,
         run_id: int,
+        connect_aside=None,
     ):
         self.conn = dbapi_conn
         self.pg = dialect == "postgresql"
@@ -227,6 +228,10 @@ class BatchWriter:
         self.sequential = True
         self.after: int | None = None
         self.misses = 0
+        # A second pooled connection (a callable giving one), for ids taken outside the
+        # batch's connection: see open_aside.
+        self.connect_aside = connect_aside
+        self.aside = None
 
     # SQLite writes each commit to its write-ahead log and copies the log into the database
     # (a checkpoint, with an fsync) once it holds 1,000 pages: after nearly every batch of a
@@ -251,6 +256,10 @@ class BatchWriter:
             self._pragma(f"PRAGMA {name} = {value}")
 
     def finish(self) -> None:
+        if self.aside is not None:
+            aside, self.aside = self.aside, None
+            aside.driver_connection.autocommit = False
+            aside.close()  # back to the pool
         if self.fresh:
             # Also after a failure: a pooled connection would keep a session lock.
             self.fresh = False
@@ -366,6 +375,25 @@ class BatchWriter:
                 others[row[0]] = Existing._make(row[:5])
         self._follow(len(ids), tried, hits, last)
         return Found(pairs[0::2], pairs[1::2], others, reserved)
+
+    def open_aside(self) -> bool:
+        """On PostgreSQL, open the connection :meth:`reserve_aside` takes ids on (closed by
+        :meth:`finish`); whether there is one."""
+        if not self.pg or self.connect_aside is None:
+            return False
+        if self.aside is None:
+            self.aside = self.connect_aside()
+            self.aside.driver_connection.autocommit = True
+        return True
+
+    def reserve_aside(self, n: int) -> list[int]:
+        """``n`` new product ids, taken on the connection aside (any thread but the one
+        using the batch's connection)."""
+        cur = self.aside.driver_connection.cursor()
+        try:
+            return self._reserve(cur, n)
+        finally:
+            cur.close()
 
     @staticmethod
     def _reserve(cur, n: int) -> list[int]:
