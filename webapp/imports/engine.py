@@ -632,6 +632,15 @@ class ImportRunner:
         db_cpu = [0.0]
         main_wait = [0.0]
 
+        read_wait = [0.0]
+
+        def next_block():
+            waited = time.perf_counter()
+            try:
+                return next(blocks, None)
+            finally:
+                read_wait[0] += time.perf_counter() - waited
+
         def timed(fn, *args):
             started = time.thread_time()
             try:
@@ -648,14 +657,14 @@ class ImportRunner:
             # database's work), this thread identifies the next one; while the writes
             # are (new products, normalised ahead), it prepares the next one after
             # sending the write - one block less in memory.
-            current = next(blocks, None)
+            current = next_block()
             current = prepare(current) if current is not None else None
             if current is not None:
                 look_up(current)
             following = None
             while current is not None:
                 if current.ahead is None:
-                    following = next(blocks, None)
+                    following = next_block()
                     following = prepare(following) if following is not None else None
                 block, found_ids, first = current.block, current.found_ids, current.first
                 waited = time.perf_counter()
@@ -684,7 +693,7 @@ class ImportRunner:
                 written = db_thread.submit(timed, task.run, writer)
                 speculate = columnar.can_normalise(builder) and len(plan.build) * 2 > len(first)
                 if current.ahead is not None:
-                    following = next(blocks, None)
+                    following = next_block()
                     following = prepare(following) if following is not None else None
                 del current, task, plan, existing, block, found_ids
                 if following is not None:
@@ -695,11 +704,12 @@ class ImportRunner:
         # Where the time goes: on two idle cores an import takes about the larger of the two.
         log.info(
             "job=import_feed run_id=%s columnar_cpu_seconds parse=%.2f database_thread=%.2f "
-            "parse_waited=%.2f",
+            "parse_waited=%.2f read_waited=%.2f",
             self.run_id,
             time.thread_time() - main_cpu - (0 if threaded else db_cpu[0]),
             db_cpu[0],
             main_wait[0],
+            read_wait[0],
         )
 
     def _block_pending(self, block: columnar.Block, found_ids, k: int) -> PendingRow:
