@@ -175,11 +175,12 @@ def iter_graphql_cursor(
 _DONE = object()
 
 
-def prefetch(pages: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+def prefetch(pages: Iterator[Any], depth: int = 1, name: str = "page-prefetch") -> Iterator[Any]:
     """``pages``, read ahead by a thread: while the caller writes page n, page n+1 is fetched
     (and normalised). At most ``depth`` pages wait, so memory stays flat. An error of the
     reader is raised to the caller at the page it failed on; a caller that stops early (or
-    fails) stops the reader at its next page."""
+    fails) stops the reader at its next page. (The product import reads its feed's blocks
+    through it too: ``name`` names the thread.)"""
     import queue
     import threading
 
@@ -205,7 +206,7 @@ def prefetch(pages: Iterator[Any], depth: int = 1) -> Iterator[Any]:
             return
         put((_DONE, None))
 
-    reader = threading.Thread(target=read, name="page-prefetch", daemon=True)
+    reader = threading.Thread(target=read, name=name, daemon=True)
     reader.start()
     try:
         while True:

@@ -24,6 +24,20 @@ down_revision = "0011_order_payloads"
 branch_labels = None
 depends_on = None
 
+# One probe of the product key per translation finds both a missing product and the
+# stores to lock (a store deleted meanwhile waits for this transaction).
+PROBES_SQL = """
+SELECT min(n.marketplace_product_id) FILTER (WHERE p.id IS NULL),
+       array_agg(DISTINCT p.store_id) FILTER (WHERE p.id IS NOT NULL)
+  INTO missing, owners
+  FROM new_rows n LEFT JOIN marketplace_products p ON p.id = n.marketplace_product_id;
+IF missing IS NOT NULL THEN
+  RAISE foreign_key_violation USING
+    MESSAGE = format('marketplace_product_translations: product %s does not exist', missing),
+    TABLE = 'marketplace_product_translations';
+END IF;
+"""
+
 RANGE_CHECK = """
 CREATE OR REPLACE FUNCTION mp_translations_need_products() RETURNS trigger LANGUAGE plpgsql
   SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off AS $$
@@ -36,19 +50,8 @@ BEGIN
   SELECT count(*), array_agg(DISTINCT p.store_id) INTO present, owners
     FROM marketplace_products p WHERE p.id BETWEEN lo AND hi;
   IF present < hi - lo + 1 THEN
-    -- Not every id of the range exists: one probe of the product key per translation
-    -- finds a missing product, and the stores to lock.
-    SELECT min(n.marketplace_product_id) FILTER (WHERE p.id IS NULL),
-           array_agg(DISTINCT p.store_id) FILTER (WHERE p.id IS NOT NULL)
-      INTO missing, owners
-      FROM new_rows n LEFT JOIN marketplace_products p ON p.id = n.marketplace_product_id;
-    IF missing IS NOT NULL THEN
-      RAISE foreign_key_violation USING
-        MESSAGE = format('marketplace_product_translations: product %s does not exist',
-                         missing),
-        TABLE = 'marketplace_product_translations';
-    END IF;
-  END IF;
+    -- Not every id of the range exists: the probes (below) name the missing product.
+{probes}  END IF;
   PERFORM 1 FROM stores s WHERE s.id = ANY(owners) FOR KEY SHARE OF s;
   RETURN NULL;
 END $$;
@@ -59,19 +62,7 @@ CREATE OR REPLACE FUNCTION mp_translations_need_products() RETURNS trigger LANGU
   SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off AS $$
 DECLARE missing integer; owners integer[];
 BEGIN
-  -- One probe of the product key per translation finds both a missing product and the
-  -- stores to lock (a store deleted meanwhile waits for this transaction).
-  SELECT min(n.marketplace_product_id) FILTER (WHERE p.id IS NULL),
-         array_agg(DISTINCT p.store_id) FILTER (WHERE p.id IS NOT NULL)
-    INTO missing, owners
-    FROM new_rows n LEFT JOIN marketplace_products p ON p.id = n.marketplace_product_id;
-  IF missing IS NOT NULL THEN
-    RAISE foreign_key_violation USING
-      MESSAGE = format('marketplace_product_translations: product %s does not exist',
-                       missing),
-      TABLE = 'marketplace_product_translations';
-  END IF;
-  PERFORM 1 FROM stores s WHERE s.id = ANY(owners) FOR KEY SHARE OF s;
+{probes}  PERFORM 1 FROM stores s WHERE s.id = ANY(owners) FOR KEY SHARE OF s;
   RETURN NULL;
 END $$;
 """
@@ -79,9 +70,9 @@ END $$;
 
 def upgrade():
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(RANGE_CHECK)
+        op.execute(RANGE_CHECK.replace("{probes}", PROBES_SQL))
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(PROBES)
+        op.execute(PROBES.replace("{probes}", PROBES_SQL))

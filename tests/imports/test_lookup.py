@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from connectors.pagination import prefetch
 from tests.imports.helpers import import_file, products, write
 from tests.imports.test_columnar import HEADER, again, assert_same, both_paths, clean_feed
 from webapp.extensions import db
@@ -94,7 +95,7 @@ def test_ranges_read_only_the_stores_own_products(app, tmp_path, backend):
     )
 
 
-def test_read_ahead_hands_over_blocks_in_order_and_errors_in_place():
+def test_blocks_read_ahead_come_in_order_and_errors_in_place():
     def blocks():
         yield "a"
         yield "b"
@@ -102,19 +103,19 @@ def test_read_ahead_hands_over_blocks_in_order_and_errors_in_place():
 
     got = []
     with pytest.raises(ValueError, match="bad chunk"):
-        for block in columnar.read_ahead(blocks()):
+        for block in prefetch(blocks(), name="import-read"):
             got.append(block)
     assert got == ["a", "b"]
 
 
-def test_a_closed_read_ahead_stops_its_reader():
+def test_a_closed_read_ahead_stops_its_reader_thread():
     def endless():
         n = 0
         while True:
             n += 1
             yield n
 
-    reading = columnar.read_ahead(endless())
+    reading = prefetch(endless(), name="import-read")
     assert [next(reading) for _ in range(3)] == [1, 2, 3]
     reading.close()
     assert not [t for t in threading.enumerate() if t.name == "import-read"]

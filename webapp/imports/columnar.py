@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import io
-import queue
-import threading
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -205,48 +203,6 @@ class ColumnarReader:
         block = Block(self.read + 2, columns)
         self.read += len(block)
         return block
-
-
-def read_ahead(blocks: Iterator[Block]) -> Iterator[Block]:
-    """``blocks``, read and parsed one block ahead in a thread of their own.
-
-    Reading the file and pyarrow's parsing release the GIL: on two cores they overlap
-    the import's work on the block before (measured: a re-import of 1,000,000 rows
-    spent 3.4 s of its 7.5 s there).  One block waits at most, so memory stays flat;
-    an error in the reader is raised here, in order; closing this generator (the
-    import failed) stops the reader at its next block."""
-    handoff: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for block in blocks:
-                while not stop.is_set():
-                    try:
-                        handoff.put((block, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            handoff.put((done, None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            handoff.put((None, exc))
-
-    reader = threading.Thread(target=produce, name="import-read", daemon=True)
-    reader.start()
-    try:
-        while True:
-            block, error = handoff.get()
-            if error is not None:
-                raise error
-            if block is done:
-                return
-            yield block
-    finally:
-        stop.set()
-        reader.join()
 
 
 def _take_first(pieces: list[list[pa.Array]], n: int) -> list[pa.Array]:
