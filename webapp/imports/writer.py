@@ -258,7 +258,10 @@ class BatchWriter:
     def finish(self) -> None:
         if self.aside is not None:
             aside, self.aside = self.aside, None
-            aside.driver_connection.autocommit = False
+            try:
+                aside.driver_connection.autocommit = False
+            except Exception:  # noqa: BLE001 - a broken connection: the pool drops it
+                aside.invalidate()
             aside.close()  # back to the pool
         if self.fresh:
             # Also after a failure: a pooled connection would keep a session lock.
