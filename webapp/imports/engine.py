@@ -696,10 +696,13 @@ class ImportRunner:
                 self.wrote_any = True
                 written = db_thread.submit(timed, task.run, writer)
                 speculate = columnar.can_normalise(builder) and len(plan.build) * 2 > len(first)
-                if current.ahead is not None:
+                one_ahead = current.ahead is not None
+                # This block's columns are the database thread's now (task): let go of the
+                # rest before the next block is read into memory.
+                del current, task, plan, existing, block, found_ids, first
+                if one_ahead:
                     following = next_block()
                     following = prepare(following) if following is not None else None
-                del current, task, plan, existing, block, found_ids
                 if following is not None:
                     look_up(following)  # after this block's write: it sees its products
                 current, following = following, None
