@@ -420,11 +420,15 @@ class ImportRunner:
         """Look the batch up, normalise only what is new or changed, write it."""
         rows = self._first_occurrences()
         first = {p.identifier: k for k, p in enumerate(rows)}
+        wanted = list(first)
+        content = [p.content_hash for p in rows]
+        translated = [p.translation_hash for p in rows]
         plan = self._plan(
             first,
-            self.writer.lookup(list(first)),
-            [p.content_hash for p in rows],
-            [p.translation_hash for p in rows],
+            wanted,
+            self.writer.lookup(wanted, content, translated),
+            content,
+            translated,
             rows.__getitem__,
             lambda product_id, k: (
                 product_id,
@@ -435,22 +439,21 @@ class ImportRunner:
         )
         self._build_and_write([rows[k] for k in plan.build], plan.targets, plan.translations)
 
-    def _plan(self, first, existing, content, translated, pending_at, translation_at, wanted=()):
+    def _plan(self, first, wanted, found: Found, content, translated, pending_at, translation_at):
         """What to do with the first rows of a batch (``first``: id -> rank), both paths.
 
         A row whose id an earlier batch read is a duplicate (first wins); an existing
         product whose hashes match is unchanged, or gets its translation only; the rest
         are to normalise and write.  ``pending_at(k)`` gives a row for its messages,
-        ``translation_at(product id, k)`` its translation upsert.  ``existing`` is what
-        the lookup found: by id, or a :class:`Found` of the ids ``wanted``.
+        ``translation_at(product id, k)`` its translation upsert.  ``found`` is what the
+        lookup found of the ids ``wanted``.
         """
         skip = None
-        if isinstance(existing, Found):
-            if existing.same_ranks:
-                skip = self._unchanged(first, wanted, existing, pending_at)
-                if len(skip) == len(first):
-                    return BlockPlan()
-            existing = existing.others
+        if found.same_ranks:
+            skip = self._unchanged(first, wanted, found, pending_at)
+            if len(skip) == len(first):
+                return BlockPlan()
+        existing = found.others
         if not existing and not self.refused_keys and skip is None:
             # Nothing of this batch exists yet (a first import): every first row is new.
             build = list(first.values())
@@ -585,9 +588,10 @@ class ImportRunner:
         # the marketplace's lock) need only look up ids that this run may have read
         # before (a repeat), which a bounded filter tells.
         fresh = writer.claim_fresh()
-        # Ids for blocks encoded ahead come from a connection of their own (a sequence is
-        # not transactional), so this thread never waits for the database thread's.
-        ids_aside = fresh and columnar.can_normalise(builder) and writer.open_aside()
+        # New rows are encoded for COPY here, with ids taken on a connection of their own
+        # (a sequence is not transactional): this thread never waits for the database
+        # thread's, and that one only sends (PostgreSQL).
+        ids_aside = columnar.can_normalise(builder) and writer.open_aside()
         ids_read = columnar.IdsRead()
 
         def prepare(block) -> Prepared:
@@ -602,9 +606,10 @@ class ImportRunner:
                     columnar.take(block.columns, found_ids.positions), builder, found_ids.ids
                 )
                 n = len(found_ids.ids)
-                if ids_aside and not ahead.refused and not ahead.warnings and not repeats:
+                clean = not ahead.refused and not ahead.warnings and not repeats
+                if fresh and ids_aside and clean:
                     # Encoded now, while the database thread writes the block before,
-                    # in case every row is new - as in a first import (see _encoded).
+                    # in case every row is new - as in a first import.
                     encoded = writer.prepare_new(
                         found_ids.ids,
                         ahead.neutral,
@@ -624,12 +629,7 @@ class ImportRunner:
             else:
                 hashes = [found_ids.content_hashes[first[i]] for i in wanted]
                 translated = [found_ids.translation_hashes[first[i]] for i in wanted]
-            # A block normalised ahead is expected to be new: ids for it come with the
-            # lookup, so its COPY is encoded here, not on the database thread.
-            reserve = len(first) if prepared.ahead is not None and not prepared.encoded else 0
-            prepared.lookup = db_thread.submit(
-                timed, writer.lookup_hashes, wanted, hashes, translated, reserve
-            )
+            prepared.lookup = db_thread.submit(timed, writer.lookup, wanted, hashes, translated)
 
         threaded = current_app.config.get("IMPORT_DB_THREAD", True)
         main_cpu = time.thread_time()
@@ -684,10 +684,12 @@ class ImportRunner:
                     block, found_ids, first, current.repeats, current.wanted, existing
                 )
                 task = self._block_writes(block, found_ids, plan, current.ahead)
+                # (task.new holds the block's own id list when every row is new.)
                 if task.new is not None and current.encoded and task.new[0] is found_ids.ids:
-                    task.prepared, task.new = current.encoded, None  # every row is new
-                elif task.new is not None and existing.reserved:
-                    task.prepared = writer.prepare_new(*task.new, reserved=existing.reserved)
+                    task.prepared, task.new = current.encoded, None
+                elif task.new is not None and ids_aside:
+                    reserved = writer.reserve_aside(len(task.new[0]))
+                    task.prepared = writer.prepare_new(*task.new, reserved=reserved)
                     task.new = None  # its columns need not live until the write is done
                 task.messages, self.pending_messages = self.pending_messages, []
                 self.counts["progress"] = min(99, int(progress() * 100))
@@ -724,19 +726,19 @@ class ImportRunner:
         pos = found_ids.positions[k]
         return PendingRow(block.first_row + pos, found_ids.ids[k], block.cells(pos), 0, 0, "", None)
 
-    def _plan_block(self, block, found_ids, first: dict, repeats: list[int], wanted, existing):
+    def _plan_block(self, block, found_ids, first: dict, repeats: list[int], wanted, found):
         """Duplicates, unchanged rows and translation-only changes of a block; the rows to
         normalise and write."""
         for k in repeats:
             self._duplicate(self._block_pending(block, found_ids, k))
         return self._plan(
             first,
-            existing,
+            wanted,
+            found,
             found_ids.content_hashes,
             found_ids.translation_hashes,
             lambda k: self._block_pending(block, found_ids, k),
             lambda product_id, k: _translation(product_id, found_ids, k),
-            wanted,
         )
 
     def _block_writes(self, block, found_ids, plan: BlockPlan, ahead) -> BlockWrites:

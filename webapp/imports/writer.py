@@ -128,12 +128,11 @@ class Existing(NamedTuple):
 
 
 class Found(NamedTuple):
-    """What :meth:`BatchWriter.lookup_hashes` found of a batch's ids."""
+    """What :meth:`BatchWriter.lookup` found of a batch's ids."""
 
     same_ranks: array  # ranks (in the ids looked up) of products stored exactly as read
     same_ids: array  # their product ids (primary keys), in the same order
     others: dict[str, Existing]  # every other product found, by id
-    reserved: list[int]  # product ids reserved for the batch's new rows (reserve=)
 
 
 # A re-import reads the feed in the order of its first import, which is the order of the
@@ -223,7 +222,7 @@ class BatchWriter:
         self.run_id = run_id
         self.fresh = False  # holds the marketplace's session lock (claim_fresh)
         self.restore: dict[str, int] = {}  # SQLite pragmas to put back (start/finish)
-        # lookup_hashes on PostgreSQL: read the catalog in ranges from the product after
+        # lookup on PostgreSQL: read the catalog in ranges from the product after
         # ``after`` while the feed's order follows the catalog's (see _LOOKUP_HASHES_SQL).
         self.sequential = True
         self.after: int | None = None
@@ -313,35 +312,20 @@ class BatchWriter:
     def _lock_key(self) -> str:
         return f"mp:{self.store_id}:{self.marketplace}"
 
-    def lookup(self, ids: list[str]) -> dict[str, Existing]:
-        cur = self.conn.cursor()
-        try:
-            self._lock_batch(cur)
-            return self._existing(cur, ids)
-        finally:
-            cur.close()
-
-    def lookup_hashes(
-        self,
-        ids: list[str],
-        content_hashes: list[int],
-        translation_hashes: list[int],
-        reserve: int = 0,
+    def lookup(
+        self, ids: list[str], content_hashes: list[int], translation_hashes: list[int]
     ) -> Found:
-        """Like :meth:`lookup`, given the hashes the batch read for ``ids``: products
-        stored exactly as read (both hashes equal, no stored warning) come back as two
-        packed arrays, not one row each - on a re-import, nearly every product.
+        """Which of a batch's ``ids`` exist, given the hashes the batch read for them:
+        products stored exactly as read (both hashes equal, no stored warning) come back
+        as two packed arrays, not one row each - on a re-import, nearly every product.
 
-        PostgreSQL compares the hashes; SQLite's lookups cost next to nothing and
-        give every product found as a row, as :meth:`lookup` does.  ``reserve``: also
-        take that many product ids from the sequence (PostgreSQL), so the batch's new
-        rows can be encoded for COPY (:meth:`prepare_new`) outside this thread."""
+        PostgreSQL compares the hashes; SQLite's lookups cost next to nothing and give
+        every product found as a row."""
         cur = self.conn.cursor()
         try:
             self._lock_batch(cur)
-            reserved = self._reserve(cur, reserve) if self.pg and reserve else []
             if not self.pg or not ids:
-                return Found(array("I"), array("I"), self._existing(cur, ids), reserved)
+                return Found(array("I"), array("I"), self._existing(cur, ids))
             tried = self.sequential and self.after is not None
             # Hash joins whatever the statistics say (a catalog just imported has none:
             # a nested loop over the range, planned for one row, took seconds a batch).
@@ -377,7 +361,7 @@ class BatchWriter:
             else:
                 others[row[0]] = Existing._make(row[:5])
         self._follow(len(ids), tried, hits, last)
-        return Found(pairs[0::2], pairs[1::2], others, reserved)
+        return Found(pairs[0::2], pairs[1::2], others)
 
     def open_aside(self) -> bool:
         """On PostgreSQL, open the connection :meth:`reserve_aside` takes ids on (closed by
@@ -622,18 +606,23 @@ class BatchWriter:
         """New rows given as columns (prices as exact decimal text), made ready for
         :meth:`insert_new` in the thread that builds them: on SQLite, the parameters of
         each multi-row statement, so the database thread seldom needs the GIL; on
-        PostgreSQL, given ids ``reserved`` by the lookup, the COPY payloads, so the
-        database thread only sends them."""
+        PostgreSQL, given their ids (``reserved``: reserve_aside), the COPY payloads, so
+        the database thread only sends them."""
         n = len(ids)
-        if self.pg and reserved is not None and len(reserved) >= n:
-            pks = reserved[:n]
+        if self.pg and reserved is not None:
             return NewRows(
                 n,
-                ids=pks,
-                copies=[
-                    self._encode_new(pks, ids, neutral, content_hashes, warnings),
-                    self._encode_translations(pks, titles, descriptions, translation_hashes),
-                ],
+                ids=reserved,
+                copies=self._copies(
+                    reserved,
+                    ids,
+                    neutral,
+                    content_hashes,
+                    warnings,
+                    titles,
+                    descriptions,
+                    translation_hashes,
+                ),
             )
         if self.pg:
             return NewRows(
@@ -691,15 +680,9 @@ class BatchWriter:
             if self.pg:
                 # created_at and updated_at: the server's default, this transaction's
                 # start in UTC (migration 0010), not two timestamps parsed per row.
-                if new.ids is None:
-                    ids, neutral, content_hashes, warnings, titles, descriptions, t_hashes = (
-                        new.columns
-                    )
+                if new.ids is None:  # no connection aside took ids for it
                     new.ids = self._reserve(cur, n)
-                    new.copies = [
-                        self._encode_new(new.ids, ids, neutral, content_hashes, warnings),
-                        self._encode_translations(new.ids, titles, descriptions, t_hashes),
-                    ]
+                    new.copies = self._copies(new.ids, *new.columns)
                 for statement, parts in new.copies:
                     with cur.copy(statement) as cp:
                         for part in parts:
@@ -726,6 +709,15 @@ class BatchWriter:
             return list(range(last + 1, last + 1 + n))
         finally:
             cur.close()
+
+    def _copies(
+        self, pks, ids, neutral, content_hashes, warnings, titles, descriptions, t_hashes
+    ) -> list[tuple[str, list[bytes]]]:
+        """The COPYs of new products with ids ``pks``, then of their translations."""
+        return [
+            self._encode_new(pks, ids, neutral, content_hashes, warnings),
+            self._encode_translations(pks, titles, descriptions, t_hashes),
+        ]
 
     def _encode_new(self, pks, ids, neutral, content_hashes, warnings) -> tuple[str, list[bytes]]:
         """The COPY of new products: binary (pgbinary) unless a price is not plain, then
