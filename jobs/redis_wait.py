@@ -17,20 +17,12 @@ from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from redis import Redis
-from redis.exceptions import BusyLoadingError, ReadOnlyError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from webapp.redis_outage import OUTAGE_ERRORS
 
 log = logging.getLogger("mercato.redis")
 
-# What "Redis is away" looks like to a client: refused or reset connections, timeouts, a
-# server still loading its data after a restart, a replica after a failover.
-OUTAGE_ERRORS: tuple[type[Exception], ...] = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    BusyLoadingError,
-    ReadOnlyError,
-)
+__all__ = ["OUTAGE_ERRORS", "Backoff", "Stop", "redacted", "stop_on_signals", "wait_for_redis"]
 
 
 def redacted(url: str) -> str:

@@ -22,15 +22,9 @@ from rq_scheduler import Scheduler
 from jobs import app
 from jobs.redis_wait import OUTAGE_ERRORS, stop_on_signals, wait_for_redis
 from webapp.extensions import db, redis_connection
+from webapp.redis_outage import scheduler_alive_key
 
 log = logging.getLogger("mercato.feeds")
-
-
-def alive_key() -> str:
-    """Renewed by a running scheduler; /healthz reports a scheduler missing once it expires."""
-    from flask import current_app
-
-    return f"{current_app.config.get('MERCATO_QUEUE_PREFIX', '')}mercato:scheduler:alive"
 
 
 class ResilientScheduler(Scheduler):
@@ -107,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 queue_name=queue_name(),
                 connection=conn,
                 interval=args.interval,
-                alive_key=alive_key(),
+                alive_key=scheduler_alive_key(),
             )
             try:
                 scheduler.run(burst=args.burst)
