@@ -240,3 +240,21 @@ def test_web_without_its_secrets_refuses_to_start_with_one_line(build, tmp_path)
         "mercato: SECRET_KEY and MERCATO_ENCRYPTION_KEYS must be set in production"
     )
     assert "Traceback" not in err
+
+
+def test_web_checks_exactly_what_the_build_fetches_and_the_pages_link():
+    """webapp.startup.VENDOR_FILES (what web refuses to start without), fetch_assets's ASSETS
+    (what the build writes) and base.html's links name the same files."""
+    import importlib.util
+
+    from webapp.startup import VENDOR_FILES
+
+    spec = importlib.util.spec_from_file_location("fetch_assets", ROOT / "scripts/fetch_assets.py")
+    fetch_assets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch_assets)
+    fetched = {dest for files in fetch_assets.ASSETS.values() for dest in files.values()}
+    assert set(VENDOR_FILES) == fetched
+    assert fetch_assets.ASSETS == TARBALL_FILES
+    base = (ROOT / "webapp/templates/base.html").read_text()
+    linked = set(re.findall(r"filename='vendor/([^']+)'", base))
+    assert linked == fetched
