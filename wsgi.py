@@ -1,5 +1,9 @@
-"""Entry point for gunicorn (``gunicorn wsgi:app``) and the flask CLI."""
+"""Entry point for gunicorn (``gunicorn wsgi:app``) and the flask CLI.
 
-from webapp import create_app
+A configuration that cannot start (production without its secrets, a malformed setting)
+stops the process with one line on stderr, not a traceback.
+"""
 
-app = create_app()
+from webapp.startup import create_app_or_exit
+
+app = create_app_or_exit()

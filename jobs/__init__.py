@@ -8,10 +8,11 @@ _app: Flask | None = None
 
 
 def app() -> Flask:
-    """One Flask app per worker process, created on first use."""
+    """One Flask app per worker process, created on first use. A configuration that cannot
+    start stops the process with one line (``mercato: ...``), not a traceback."""
     global _app
     if _app is None:
-        from webapp import create_app
+        from webapp.startup import create_app_or_exit
 
-        _app = create_app()
+        _app = create_app_or_exit()
     return _app

@@ -10,6 +10,8 @@
 #      the marketplace sandbox (127.0.0.1:$SANDBOX_PORT, default 5050) from Procfile.dev;
 #      once web and sandbox answer, one order import of the demo accounts runs.
 #      Ctrl-C stops all of them and the private Redis.
+#   6. instance/make-run.env tells scripts/flask (the CLI from another shell) which Redis,
+#      database and sandbox port this instance uses.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,17 +23,9 @@ say() { printf '\n==> %s\n' "$*" >&2; }
 scripts/bootstrap.sh
 
 # .env (Heroku `heroku local` style KEY=value lines); the environment wins.
-if [[ -f .env ]]; then
-    while IFS= read -r line || [[ -n $line ]]; do
-        line=${line%$'\r'}
-        [[ $line =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
-        key=${BASH_REMATCH[2]}
-        value=${BASH_REMATCH[3]}
-        if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then
-            value=${BASH_REMATCH[1]}
-        fi
-        [[ -n ${!key+x} ]] || export "$key=$value"
-    done <.env
+# shellcheck source=scripts/dotenv.sh
+source scripts/dotenv.sh
+if mercato_load_dotenv .env; then
     say "loaded .env"
 fi
 
@@ -70,10 +64,14 @@ if ! port_free "$MERCATO_SANDBOX_PORT"; then
 fi
 
 waiter=
+# What scripts/flask needs to reach this instance from another shell (see scripts/flask):
+# written once the ports are known, removed when make run stops.
+state=${MERCATO_RUN_STATE:-$root/instance/make-run.env}
 cleanup() {
     if [[ -n $waiter ]]; then
         kill "$waiter" 2>/dev/null || true
     fi
+    rm -f "$state"
     mercato_redis_stop
 }
 
@@ -89,10 +87,25 @@ else
     mercato_redis_start redis
 fi
 
+mkdir -p "$root/instance"
+(
+    umask 077 # DATABASE_URL may hold a password
+    {
+        echo "# Written by make run (pid $$) for scripts/flask; removed when it stops."
+        echo "MERCATO_RUN_PID=$$"
+        echo "MERCATO_DEV_PORT=$MERCATO_DEV_PORT"
+        echo "MERCATO_SANDBOX_PORT=$MERCATO_SANDBOX_PORT"
+        echo "REDIS_URL=$REDIS_URL"
+        if [[ -n ${DATABASE_URL:-} ]]; then
+            echo "DATABASE_URL=$DATABASE_URL"
+        fi
+    } >"$state"
+)
+
 say "flask db upgrade"
 "$venv/bin/flask" --app wsgi db upgrade
 say "flask demo seed"
-"$venv/bin/flask" --app wsgi demo seed --sandbox-url "$sandbox_url"
+"$venv/bin/flask" --app wsgi demo seed --sandbox-url "$sandbox_url" --url "$url"
 
 # Once web and sandbox answer: announce the URL, then poll the demo accounts once so the
 # orders page has orders (later polls: `flask orders import --account ID`).

@@ -280,6 +280,21 @@ def test_demo_seed_is_idempotent(cli):
     assert users["store@mercato.local"].check_password("mercato-demo")
 
 
+def test_demo_seed_prints_the_login_url_of_the_port_web_listens_on(cli, app):
+    from webapp.config import load
+
+    assert load({"MERCATO_ENV": "test", "PORT": "5331"})["PORT"] == 5331
+    assert load({"MERCATO_ENV": "test"})["PORT"] == 5000
+    app.config["PORT"] = 5331
+    result = cli("demo", "seed")
+    assert result.exit_code == 0, result.output
+    assert "Log in at http://127.0.0.1:5331/login with:" in result.stdout
+    assert ":5000" not in result.stdout
+    # make run says where its web answers.
+    result = cli("demo", "seed", "--url", "http://127.0.0.1:5332/")
+    assert "Log in at http://127.0.0.1:5332/login with:" in result.stdout
+
+
 def test_secrets_rotate_reencrypts_under_the_new_first_key(app, store):
     from cryptography.fernet import Fernet
 

@@ -54,6 +54,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # bearer tokens, not cookies: no cross-site forgery to prevent
+    from webapp import redis_outage
+
+    redis_outage.register(app)  # a page that needs Redis while it is away: 503, not 500
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     # Werkzeug refuses bigger bodies before they are read; the form explains the limit.

@@ -7,11 +7,12 @@ import json
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from webapp.cli_input import ARGUMENT_WARNING, read_line, stdin_is_terminal
 from webapp.extensions import db
 from webapp.models import MarketplaceProduct, Run, Store, User
 from webapp.models import runs as R
@@ -52,13 +53,44 @@ def stores_create(code: str, name: str, language: str) -> None:
 
 @users_cli.command("create")
 @click.argument("email")
-@click.option("--password", required=True, help="The user's password (8 characters or more).")
+@click.option(
+    "--password",
+    help="The user's password (8 characters or more). "
+    + ARGUMENT_WARNING.format(alternative="--password-from-stdin"),
+)
+@click.option(
+    "--password-from-stdin",
+    is_flag=True,
+    help="Read the password from standard input's first line.",
+)
 @click.option("--admin", "is_admin", is_flag=True, help="An admin sees every store.")
 @click.option("--store", "store_code", help="The store a store user belongs to.")
-def users_create(email: str, password: str, is_admin: bool, store_code: str | None) -> None:
-    """Create a user: an admin (--admin) or a store user (--store CODE)."""
+def users_create(
+    email: str,
+    password: str | None,
+    password_from_stdin: bool,
+    is_admin: bool,
+    store_code: str | None,
+) -> None:
+    """Create a user: an admin (--admin) or a store user (--store CODE).
+
+    The password is asked for (hidden, twice) in a terminal, or read with
+    --password-from-stdin."""
     if is_admin == bool(store_code):
         raise click.UsageError("Give exactly one of --admin or --store CODE.")
+    if password is not None and password_from_stdin:
+        raise click.UsageError("Give the password one way: --password or --password-from-stdin.")
+    if password_from_stdin:
+        password = read_line("the password")
+    elif password is None:
+        if not stdin_is_terminal():
+            raise click.UsageError(
+                "Give the password: type it at the prompt (run in a terminal), or pipe it "
+                "with --password-from-stdin."
+            )
+        password = click.prompt(
+            "Password (8 characters or more)", hide_input=True, confirmation_prompt=True, err=True
+        )
     if len(password) < 8:
         raise click.UsageError("The password must be at least 8 characters long.")
     email = email.strip().lower()
@@ -79,18 +111,39 @@ def users_create(email: str, password: str, is_admin: bool, store_code: str | No
 
 @imports_cli.command("run")
 @click.option("--store", "store_code", required=True)
-@click.option("--source", required=True, help="A local file path or an http(s) URL.")
+@click.option(
+    "--source",
+    help="A local file path or an http(s) URL. A URL's password: leave it out "
+    "(https://user@host/feed.csv) to be asked for it. "
+    + ARGUMENT_WARNING.format(alternative="--source-from-stdin"),
+)
+@click.option(
+    "--source-from-stdin",
+    is_flag=True,
+    help="Read the source (a URL with its password, or a path) from standard input's first line.",
+)
 @click.option("--marketplace", default="Letzshop", show_default=True)
 @click.option("--language", default="en", type=click.Choice(["fr", "en", "de"]), show_default=True)
 @click.option("--batch-size", default=1000, show_default=True, type=int)
 def imports_run(
-    store_code: str, source: str, marketplace: str, language: str, batch_size: int
+    store_code: str,
+    source: str | None,
+    source_from_stdin: bool,
+    marketplace: str,
+    language: str,
+    batch_size: int,
 ) -> None:
     """Run one import inline; the last line printed is its JSON summary."""
     from webapp.imports.service import ImportRequestError, create_run, execute
 
+    if (source is None) == (not source_from_stdin):
+        raise click.UsageError("Give exactly one of --source or --source-from-stdin.")
+    if source_from_stdin:
+        source = read_line("the source URL or path").strip()
     store = _store(store_code)
     is_url = source.lower().startswith(("http://", "https://"))
+    if is_url:
+        source = _with_prompted_password(source)
     try:
         run = create_run(
             store,
@@ -121,6 +174,22 @@ def imports_retry(run_id: int) -> None:
     run.status = R.PENDING
     db.session.commit()
     _finish(execute(run_id))
+
+
+def _with_prompted_password(url: str) -> str:
+    """A URL naming a user but no password gets one typed at a hidden prompt (in a terminal),
+    as curl -u USER asks for it; elsewhere the URL is used as given."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None or parts.password is not None or not stdin_is_terminal():
+        return url
+    password = click.prompt(
+        f"Password for {parts.username}@{parts.hostname}", hide_input=True, err=True
+    )
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}:{quote(password, safe='')}@{hostport}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _local_path(source: str) -> str:
@@ -216,7 +285,14 @@ DEMO_PASSWORD = "mercato-demo"  # noqa: S105 (printed for a local demo on purpos
     "sandbox (make run passes the one it starts); its address must be in "
     "MERCATO_OUTBOUND_ALLOW.",
 )
-def demo_seed(sandbox_url: str | None) -> None:
+@click.option(
+    "--url",
+    "app_url",
+    default=None,
+    help="Where web answers, for the login URL printed (default: http://127.0.0.1:$PORT, "
+    "PORT being 5000 unless set; make run passes its own).",
+)
+def demo_seed(sandbox_url: str | None, app_url: str | None) -> None:
     """Create (once) a demo store, an admin and a store user, and print how to log in."""
     store = db.session.scalar(select(Store).where(Store.code == "demo"))
     if store is None:
@@ -238,7 +314,8 @@ def demo_seed(sandbox_url: str | None) -> None:
             click.echo(
                 f"Demo account {account.id}: {account.name} on {account.settings['base_url']}"
             )
-    click.echo("Demo ready. Log in at http://127.0.0.1:5000/login with:")
+    app_url = (app_url or f"http://127.0.0.1:{current_app.config['PORT']}").rstrip("/")
+    click.echo(f"Demo ready. Log in at {app_url}/login with:")
     click.echo(f"  admin:      admin@mercato.local / {DEMO_PASSWORD}")
     click.echo(f"  store user: store@mercato.local / {DEMO_PASSWORD}  (store 'demo')")
 

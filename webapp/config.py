@@ -133,7 +133,8 @@ def load(env: dict[str, str] | None = None) -> dict:
         if mode == "production":
             raise ConfigError(
                 f"{' and '.join(missing)} must be set in production "
-                "(see README: Configuration). Refusing to start."
+                "(see README: Configuration). Refusing to start. On a development machine "
+                "set MERCATO_ENV=development, or run the CLI as scripts/flask."
             )
         generated = _generate_local_secrets(missing)
         for name in missing:
@@ -188,4 +189,11 @@ def load(env: dict[str, str] | None = None) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "LOG_LEVEL": env.get("MERCATO_LOG_LEVEL", "INFO").upper(),
+        # Worker and scheduler wait for a Redis that went away, retrying with a doubling
+        # delay of at most this many seconds.
+        "MERCATO_REDIS_WAIT_MAX": parse_seconds(
+            "MERCATO_REDIS_WAIT_MAX", env.get("MERCATO_REDIS_WAIT_MAX"), 30.0
+        ),
+        # The port web listens on (Heroku sets it); the demo seed prints its login URL.
+        "PORT": parse_int("PORT", env.get("PORT"), 5000),
     }

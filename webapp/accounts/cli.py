@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from webapp.accounts import AccountError, create_account, masked
+from webapp.accounts import AccountError, connector_class, create_account, masked
+from webapp.cli_input import ARGUMENT_WARNING, read_secrets, stdin_is_terminal
 from webapp.extensions import db
 from webapp.models import Account, Store
 from webapp.outbound import default_actor, send_owed, set_mode
@@ -21,7 +23,8 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise click.UsageError(f"--{what} takes KEY=VALUE, not {item!r}")
+            shown = "that value (not shown)" if what == "secret" else repr(item)
+            raise click.UsageError(f"--{what} takes KEY=VALUE, not {shown}")
         result[key.strip()] = value
     return result
 
@@ -38,27 +41,78 @@ def _account(account_id: int) -> Account:
 @click.option("--connector", required=True, help="lengow or letzshop")
 @click.option("--name", required=True)
 @click.option("--setting", "settings", multiple=True, help="KEY=VALUE, e.g. account_id=5622")
-@click.option("--secret", "secrets", multiple=True, help="KEY=VALUE, stored encrypted")
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Stored encrypted. " + ARGUMENT_WARNING.format(alternative="--secrets-from-stdin"),
+)
+@click.option(
+    "--secrets-from-stdin",
+    is_flag=True,
+    help="Read the secrets from standard input: KEY=VALUE lines, or one JSON object "
+    '({"access_token": "...", "secret": "..."}).',
+)
 @click.option("--live", is_flag=True, help="Live from the start (not in test mode).")
-def add(store_code, connector, name, settings, secrets, live) -> None:
-    """Add an account; the last line printed is its id."""
+def add(store_code, connector, name, settings, secrets, secrets_from_stdin, live) -> None:
+    """Add an account; the last line printed is its id.
+
+    Secrets: typed at the prompt (hidden) when run in a terminal, or piped with
+    --secrets-from-stdin, e.g. `flask accounts add ... --secrets-from-stdin < lengow.env`.
+    """
     store = db.session.scalar(select(Store).where(Store.code == store_code))
     if store is None:
         raise click.ClickException(f"No store with code {store_code!r}.")
+    try:
+        cls = connector_class(connector)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    given = gather_secrets(
+        cls.all_settings(), _pairs(secrets, "secret"), from_stdin=secrets_from_stdin
+    )
     try:
         account = create_account(
             store,
             connector,
             name,
             settings=_pairs(settings, "setting"),
-            secrets=_pairs(secrets, "secret"),
+            secrets=given,
             live=live,
             by=default_actor(),
         )
     except AccountError as exc:
-        raise click.ClickException(str(exc)) from exc
+        hint = ""
+        if not secrets_from_stdin and not stdin_is_terminal():
+            hint = " (give secrets with --secrets-from-stdin, or run in a terminal to be asked)"
+        raise click.ClickException(f"{exc}{hint}") from exc
     click.echo(json.dumps(masked(account)), err=True)
     click.echo(account.id)
+
+
+def gather_secrets(declared, given: dict[str, str], *, from_stdin: bool) -> dict[str, str]:
+    """The secrets to store: ``--secret`` pairs, then standard input, then (in a terminal)
+    a hidden prompt for each declared secret still missing (optional ones may stay empty)."""
+    secrets = dict(given)
+    if from_stdin:
+        for key, value in read_secrets(sys.stdin.read()).items():
+            if key in secrets:
+                raise click.UsageError(f"{key} is given both by --secret and on standard input")
+            secrets[key] = value
+    elif stdin_is_terminal():
+        for setting in declared:
+            if not setting.secret or str(secrets.get(setting.name) or "").strip():
+                continue
+            label = f"{setting.label} ({setting.name})"
+            if setting.required:
+                secrets[setting.name] = click.prompt(label, hide_input=True, err=True)
+            else:
+                value = click.prompt(
+                    f"{label}, optional", hide_input=True, default="", show_default=False, err=True
+                )
+                if value:
+                    secrets[setting.name] = value
+    return secrets
 
 
 @accounts_cli.command("list")

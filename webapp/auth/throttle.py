@@ -1,4 +1,9 @@
-"""Failed-login throttling in Redis: per address and per account, with a cool-down."""
+"""Failed-login throttling in Redis: per address and per account, with a cool-down.
+
+Only commands every Redis the README accepts knows (6.2 and later; nothing of 7.0 such as
+``EXPIRE ... NX``): the window starts with ``SET ... EX ... NX`` at the first failure, and
+``INCR`` keeps the key's expiry.
+"""
 
 from __future__ import annotations
 
@@ -29,12 +34,21 @@ def blocked_for(email: str, address: str) -> int:
 
 
 def record_failure(email: str, address: str) -> None:
+    """Count one failure for the account and the address. The window starts at the first
+    failure and later ones do not push it back."""
     conn = redis_connection()
-    pipe = conn.pipeline()
-    for key in _keys(email, address):
+    keys = _keys(email, address)
+    pipe = conn.pipeline()  # MULTI/EXEC: the window and the count together
+    for key in keys:
+        pipe.set(key, 0, ex=WINDOW_SECONDS, nx=True)
         pipe.incr(key)
-        pipe.expire(key, WINDOW_SECONDS, nx=True)
-    pipe.execute()
+        pipe.ttl(key)
+    replies = pipe.execute()
+    # A counter without an expiry (written by hand, or by an older version) would lock the
+    # account for ever: give it the window now.
+    for key, ttl in zip(keys, replies[2::3], strict=True):
+        if ttl < 0:
+            conn.expire(key, WINDOW_SECONDS)
 
 
 def clear(email: str, address: str) -> None:

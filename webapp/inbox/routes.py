@@ -13,6 +13,7 @@ from werkzeug.routing import BuildError
 from webapp.access import admin_required, store_or_404, visible_store_ids
 from webapp.extensions import queue, redis_connection
 from webapp.inbox import bp, retry, service
+from webapp.redis_outage import INBOX_DEGRADED, OUTAGE_ERRORS, RETRY_UNAVAILABLE
 from webapp.store.routes import is_htmx, partial_response
 
 PENDING_TTL = 600  # seconds a "retrying" mark lives if a worker never picks the job up
@@ -24,6 +25,7 @@ def _pending_key(message_id: int) -> str:
 
 
 def pending(ids: list[int]) -> set[int]:
+    """The messages with a retry in flight. Raises OUTAGE_ERRORS when Redis is away."""
     if not ids:
         return set()
     values = redis_connection().mget([_pending_key(i) for i in ids])
@@ -52,8 +54,12 @@ def subject_link(message, store_code: str) -> str | None:
 def _context(store=None) -> dict:
     groups = service.groups(store.id if store else None)
     ids = [m.id for g in groups for m in g.messages]
-    retrying = pending(ids)
+    try:
+        retrying, unavailable = pending(ids), None
+    except OUTAGE_ERRORS:  # the page still lists the errors and says what is missing
+        retrying, unavailable = set(), INBOX_DEGRADED
     return {
+        "unavailable": unavailable,
         "store": store,
         "groups": groups,
         "retrying": retrying,
@@ -66,10 +72,18 @@ def _context(store=None) -> dict:
     }
 
 
-def _render(store=None, status: int = 200, notice: str | None = None):
+def _render(
+    store=None, status: int = 200, notice: str | None = None, unavailable: str | None = None
+):
     template = "inbox/_inbox.html" if is_htmx() else "inbox/inbox.html"
-    response = partial_response(template, notice=notice, **_context(store))
-    response.status_code = status
+    context = _context(store)
+    degraded = context.pop("unavailable")
+    unavailable = unavailable or degraded
+    response = partial_response(template, notice=notice, unavailable=unavailable, **context)
+    # Redis away: 503 says so, and the page is still there to resolve errors.
+    response.status_code = 503 if unavailable else status
+    if unavailable:
+        response.headers["Retry-After"] = "60"
     return response
 
 
@@ -113,7 +127,11 @@ def retry_message(code: str, message_id: int):
         abort(404)
     if not retry.retryable(message):
         return _render(_back(store), 409, "This cause cannot be retried: fix it at the source.")
-    return _render(_back(store), notice=_enqueue(store, [message.id]))
+    try:
+        notice = _enqueue(store, [message.id])
+    except OUTAGE_ERRORS:
+        return _render(_back(store), unavailable=RETRY_UNAVAILABLE)
+    return _render(_back(store), notice=notice)
 
 
 @bp.post("/store/<code>/inbox/messages/<int:message_id>/resolve")
@@ -134,7 +152,11 @@ def retry_cause(code: str, cause: str):
     ids = service.group_ids(store.id, cause[:64])
     if cause not in retry.HANDLERS or not ids:
         abort(404)  # no such open group in this store
-    return _render(_back(store), notice=_enqueue(store, ids))
+    try:
+        notice = _enqueue(store, ids)
+    except OUTAGE_ERRORS:
+        return _render(_back(store), unavailable=RETRY_UNAVAILABLE)
+    return _render(_back(store), notice=notice)
 
 
 @bp.post("/store/<code>/inbox/causes/<cause>/resolve")
