@@ -169,13 +169,23 @@ def schedule(code: str, feed_id: int):
 def toggle(code: str, feed_id: int):
     store = store_or_404(code)
     feed = feed_or_404(store, feed_id)
-    feed.enabled = request.form.get("enabled") == "1"
+    back = (
+        url_for("feeds.index", code=store.code)
+        if request.form.get("next") == "index"
+        else url_for("feeds.detail", code=store.code, feed_id=feed.id)
+    )
+    try:
+        service.set_enabled(feed, request.form.get("enabled") == "1")
+    except service.FeedError as exc:
+        db.session.rollback()
+        from flask import flash
+
+        flash(str(exc), "error")
+        return redirect(back, code=303)
     db.session.commit()
     applied = reconcile_quietly([feed.id])
     _flash_saved(f"{feed.label} {'enabled' if feed.enabled else 'disabled'}.", applied)
-    if request.form.get("next") == "index":
-        return redirect(url_for("feeds.index", code=store.code))
-    return redirect(url_for("feeds.detail", code=store.code, feed_id=feed.id))
+    return redirect(back)
 
 
 def _flash_saved(message: str, applied: bool) -> None:
