@@ -13,7 +13,7 @@ from tests.feeds.conftest import entries, fresh, runs_of, work
 from tests.webapp.conftest import csrf_from, logged_in
 from webapp.accounts import create_account
 from webapp.extensions import db
-from webapp.feeds import defaults, schedule, service
+from webapp.feeds import defaults, schedule
 from webapp.models import Feed, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
