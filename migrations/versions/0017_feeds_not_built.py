@@ -1,5 +1,4 @@
-"""feeds whose flow is not built are turned off, and their past executions stop saying
-"completed"
+"""feeds whose flow is not built: disabled, and their past executions no longer "completed"
 
 Revision ID: 0017_feeds_not_built
 Revises: 0012_translation_range_check
