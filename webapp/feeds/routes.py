@@ -276,6 +276,19 @@ def execution(code: str, run_id: int):
     )
 
 
+@bp.get("/store/<code>/integration/executions/<int:run_id>/row")
+@login_required
+def execution_row(code: str, run_id: int):
+    """One executions-table row, polled by itself while its run is in flight."""
+    store = store_or_404(code)
+    run = run_or_404(run_id, store)
+    if run.feed_id is None or not is_htmx():
+        return redirect(url_for("feeds.execution", code=store.code, run_id=run.id))
+    return partial_response(
+        "feeds/_execution_row.html", run=run, show_store=request.args.get("store") == "1"
+    )
+
+
 @bp.get("/store/<code>/integration/executions/<int:run_id>/status")
 @login_required
 def execution_status(code: str, run_id: int):

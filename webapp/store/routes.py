@@ -161,6 +161,23 @@ def job_status(code: str, run_id: int):
     return partial_response("partials/_job_metrics.html", store=store, run=run)
 
 
+@bp.get("/imports/<int:run_id>/row")
+@login_required
+def job_row(code: str, run_id: int):
+    """One history row, polled by itself while its run is in flight (``store=1`` and
+    ``creator=1`` add the columns the admin tables show)."""
+    store = store_or_404(code)
+    run = run_or_404(run_id, store)
+    if not is_htmx():
+        return redirect(url_for("store.job", code=store.code, run_id=run.id))
+    return partial_response(
+        "partials/_job_row.html",
+        run=run,
+        show_store=request.args.get("store") == "1",
+        show_creator=request.args.get("creator") == "1" and current_user.is_admin,
+    )
+
+
 @bp.get("/imports/<int:run_id>/errors")
 @login_required
 def job_errors(code: str, run_id: int):
