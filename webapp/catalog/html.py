@@ -32,6 +32,10 @@ URL_SCHEMES = {"http", "https", "mailto"}
 # A tag, a comment or an entity: anything else is plain text (its line breaks are kept).
 _MARKUP = re.compile(r"<[A-Za-z/!?]|&(#\d+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
 
+_BLOCK = re.compile(
+    r"</?(p|div|li|br|hr|ul|ol|dl|dt|dd|tr|td|th|table|blockquote|pre|h[1-6])\b", re.IGNORECASE
+)
+
 
 def is_markup(text: str) -> bool:
     return _MARKUP.search(text) is not None
@@ -63,6 +67,7 @@ def feed_text(text: str | None) -> str:
         return ""
     if not is_markup(text):
         return " ".join(text.split())
-    # A space before each tag keeps "<p>one</p><p>two</p>" two words once the tags go.
-    bare = nh3.clean(text.replace("<", " <"), tags=set(), clean_content_tags={"script", "style"})
+    # A space before each block tag keeps "<p>one</p><p>two</p>" two words once tags go.
+    spaced = _BLOCK.sub(r" \g<0>", text)
+    bare = nh3.clean(spaced, tags=set(), clean_content_tags={"script", "style"})
     return Markup(bare).striptags()  # noqa: S704 - striptags() returns plain text
