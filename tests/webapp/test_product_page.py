@@ -226,3 +226,38 @@ def test_publishing_rules_in_one_place():
         in check(mp, publishing.Overrides(price=Decimal("9.1255")))["price"]
     )
     assert check(mp, publishing.Overrides(sale_price=Decimal("10"))) == {}  # equal is fine
+
+
+# -- the CLI ----------------------------------------------------------------------------------
+
+
+def test_cli_show_publish_and_publish_many(app, store):
+    import json
+
+    mp = product(store, price="20.00", sale="15.00")
+    no_price = product(store, "N1", price=None)
+    db.session.commit()
+    runner = app.test_cli_runner()
+
+    shown = runner.invoke(args=["products", "show", str(mp.id)])
+    assert shown.exit_code == 0 and json.loads(shown.stdout.splitlines()[-1])["price"] == "20.00"
+
+    refused = runner.invoke(args=["products", "publish", str(mp.id), "--price", "12"])
+    assert refused.exit_code == 1
+    last = json.loads(refused.stdout.splitlines()[-1])
+    assert "imported sale price (15.00 EUR) would be above" in last["refused"]["sale_price"]
+    assert db.session.scalar(select(func.count(Product.id))) == 0
+
+    ok = runner.invoke(
+        args=["products", "publish", str(mp.id), "--price", "12", "--sale-price", "11.5"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout.splitlines()[-1])["sale_price"] == "11.50"
+
+    many = runner.invoke(
+        args=["products", "publish-many", "--store", "acme", str(mp.id), str(no_price.id), "x"]
+    )
+    assert many.exit_code == 1
+    result = json.loads(many.stdout.splitlines()[-1])
+    assert result["already_published"] == ["C1"] and "needs a price" in result["refused"]["N1"]
+    assert result["unknown"] == ["x"]
