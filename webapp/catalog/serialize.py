@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from webapp.api.serialize import iso
 from webapp.catalog import publishing
 from webapp.catalog.html import feed_html
 from webapp.catalog.queries import product_messages
 from webapp.extensions import db
 from webapp.models import MarketplaceProduct, Store
+
+
+def iso(value: datetime | None) -> str | None:
+    """Naive UTC as RFC 3339 with an explicit Z (as webapp.api.serialize writes it)."""
+    return value.isoformat(timespec="seconds") + "Z" if value else None
 
 
 def _decimal_text(value: Decimal | None, currency: str | None) -> str | None:
