@@ -469,6 +469,7 @@ def tokens_revoke(token_id: int) -> None:
 
 
 def register_cli(app: Flask) -> None:
+    import webapp.catalog.cli  # noqa: F401 - adds products show|publish|publish-many
     from webapp.accounts.cli import accounts_cli
     from webapp.feeds.cli import feeds_cli
     from webapp.orders.cli import orders_cli

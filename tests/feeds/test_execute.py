@@ -108,16 +108,18 @@ def test_one_execution_per_feed_at_a_time(app, account):
     assert service.start_feed(orders, "run_now").started  # free again once finished
 
 
-def test_outbound_feeds_say_they_are_not_available_yet(app, account):
+def test_outbound_feeds_are_not_built_and_cannot_be_enabled_or_run(app, account):
+    """Was: enabled, then run, it ended "completed" with nothing sent (issue 11)."""
     feed = feed_of(account, "shipping_confirmation")
-    with pytest.raises(service.FeedError, match="disabled"):
+    with pytest.raises(service.FeedNotBuilt, match="not built"):
         service.start_feed(feed, "run_now")
-    feed.enabled = True
+    with pytest.raises(service.FeedNotBuilt, match="not built"):
+        service.set_enabled(feed, True)
+    feed.enabled = True  # as an older release, or a hand edit, left it
     db.session.commit()
-    run = service.run_feed(feed.id, "cli").run
-    assert (run.status, run.kind) == (R.COMPLETED, "shipping_confirmation")
-    (note,) = messages(run.id)
-    assert note.severity == R.INFO and "not available yet" in note.error_message
+    with pytest.raises(service.FeedNotBuilt, match="cannot be enabled or run"):
+        service.run_feed(feed.id, "cli")
+    assert runs_of(feed.id) == []
 
 
 def test_a_retired_account_cannot_be_run(app, account):
@@ -246,6 +248,7 @@ def test_feeds_cli(app, account):
         "account_id": account.id,
         "kind": "import_orders",
         "direction": "in",
+        "built": True,
         "enabled": True,
         "schedule": "every 5 min",
         "scheduled": True,

@@ -37,6 +37,7 @@ def feed_record(feed: Feed, last_run=None) -> dict:
         "account_id": feed.account_id,
         "kind": feed.kind,
         "direction": feed.direction,
+        "built": feed.is_built,
         "enabled": feed.enabled,
         "schedule": job.text if job else None,
         "scheduled": queries.is_scheduled(feed),
@@ -74,7 +75,8 @@ def list_feeds(store_code: str | None, fmt: str) -> None:
             last_run = record["last_run"]
             click.echo(
                 f"{feed.id:>5}  {record['store']:<12} {str(feed.account_id or '-'):>7}  "
-                f"{feed.kind:<22} {feed.direction:<3} {'on ' if feed.enabled else 'off'}  "
+                f"{feed.kind:<22} {feed.direction:<3} "
+                f"{('on ' if feed.enabled else 'off') if feed.is_built else 'not built'}  "
                 f"{record['schedule'] or '-':<20} "
                 f"last={last_run['status'] + '#' + str(last_run['id']) if last_run else '-'} "
                 f"next={record['next_run'] or '-'}"
@@ -91,7 +93,7 @@ def run(feed_id: int) -> None:
     try:
         started = run_feed(feed_id, "cli")
     except FeedError as exc:
-        raise click.ClickException(str(exc)) from exc
+        _refuse(feed_id, exc)
     result = started.run
     if not started.started:
         click.echo(f"Feed {feed_id} is already running: execution #{result.id}.", err=True)
@@ -124,11 +126,23 @@ def schedule_(feed_id: int, every: str | None, cron: str | None) -> None:
     click.echo(json.dumps(feed_record(feed, queries.last_runs([feed.id]).get(feed.id))))
 
 
+def _refuse(feed_id: int, exc: Exception) -> None:
+    """A refusal: the reason on stderr, a JSON line saying so last, exit status 1."""
+    click.echo(f"Error: {exc}", err=True)
+    click.echo(json.dumps({"feed_id": feed_id, "refused": str(exc)}))
+    sys.exit(1)
+
+
 def _toggle(feed_id: int, enabled: bool) -> None:
     from webapp.feeds.schedule import reconcile_quietly
+    from webapp.feeds.service import FeedError, set_enabled
 
     feed = _feed(feed_id)
-    feed.enabled = enabled
+    try:
+        set_enabled(feed, enabled)
+    except FeedError as exc:
+        db.session.rollback()
+        _refuse(feed_id, exc)
     db.session.commit()
     _applied(reconcile_quietly([feed.id]))
     click.echo(json.dumps(feed_record(feed, queries.last_runs([feed.id]).get(feed.id))))

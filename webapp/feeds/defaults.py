@@ -3,7 +3,8 @@
 The schedules are the seed's (001 Part 5): orders every 5 min, stock every 15 min, supplier
 catalog every 6 h, prices daily, failed-sync retry every 10 min; parked orders are rechecked
 hourly (seed 002).  Outbound feeds start disabled (seed 002: "only feeds from CMS to Connect
-are enabled" until the integration goes live).
+are enabled" until the integration goes live), and so does every feed whose flow is not
+built yet (``webapp.models.feeds.BUILT_FLOWS``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from connectors import registry
 from connectors.base import Capability
 from webapp.extensions import db
 from webapp.models import Account, Feed, ScheduledJob, Store
-from webapp.models.feeds import IN, KINDS
+from webapp.models.feeds import IN, KINDS, flow_is_built
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,9 @@ def _add(store_id: int, account_id: int | None, kind: str) -> Feed:
         account_id=account_id,
         kind=kind,
         direction=default.direction,
-        enabled=default.enabled and account_id is not None,
+        # Never on when no flow is built for it (a supplier catalog, say): it could only
+        # pretend to run.
+        enabled=default.enabled and account_id is not None and flow_is_built(kind, account_id),
     )
     feed.schedule = ScheduledJob(
         store_id=store_id,

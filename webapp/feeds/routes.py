@@ -169,13 +169,23 @@ def schedule(code: str, feed_id: int):
 def toggle(code: str, feed_id: int):
     store = store_or_404(code)
     feed = feed_or_404(store, feed_id)
-    feed.enabled = request.form.get("enabled") == "1"
+    back = (
+        url_for("feeds.index", code=store.code)
+        if request.form.get("next") == "index"
+        else url_for("feeds.detail", code=store.code, feed_id=feed.id)
+    )
+    try:
+        service.set_enabled(feed, request.form.get("enabled") == "1")
+    except service.FeedError as exc:
+        db.session.rollback()
+        from flask import flash
+
+        flash(str(exc), "error")
+        return redirect(back, code=303)
     db.session.commit()
     applied = reconcile_quietly([feed.id])
     _flash_saved(f"{feed.label} {'enabled' if feed.enabled else 'disabled'}.", applied)
-    if request.form.get("next") == "index":
-        return redirect(url_for("feeds.index", code=store.code))
-    return redirect(url_for("feeds.detail", code=store.code, feed_id=feed.id))
+    return redirect(back)
 
 
 def _flash_saved(message: str, applied: bool) -> None:
@@ -263,6 +273,19 @@ def execution(code: str, run_id: int):
         store=store,
         run=run,
         messages=messages_page(run.id, page, MESSAGES_PER_PAGE),
+    )
+
+
+@bp.get("/store/<code>/integration/executions/<int:run_id>/row")
+@login_required
+def execution_row(code: str, run_id: int):
+    """One executions-table row, polled by itself while its run is in flight."""
+    store = store_or_404(code)
+    run = run_or_404(run_id, store)
+    if run.feed_id is None or not is_htmx():
+        return redirect(url_for("feeds.execution", code=store.code, run_id=run.id))
+    return partial_response(
+        "feeds/_execution_row.html", run=run, show_store=request.args.get("store") == "1"
     )
 
 

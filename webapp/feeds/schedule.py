@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -157,11 +157,13 @@ def queue_name() -> str:
 
 
 def schedulable(feed: Feed) -> bool:
-    """A feed runs on its schedule only when it, its schedule, its store and its account
-    (when it has one) are all active.  A retired account's feeds are never scheduled."""
+    """A feed runs on its schedule only when its flow is built and it, its schedule, its
+    store and its account (when it has one) are all active.  A retired account's feeds, and
+    feeds whose flow is not built, are never scheduled."""
     job = feed.schedule
     return bool(
-        feed.enabled
+        feed.is_built
+        and feed.enabled
         and job is not None
         and job.is_enabled
         and feed.store.is_active
@@ -219,14 +221,44 @@ class Report:
     replaced: list[str]
     removed: list[str]
     kept: list[str]
+    disabled_not_built: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {
+        counts = {
             "added": len(self.added),
             "replaced": len(self.replaced),
             "removed": len(self.removed),
             "kept": len(self.kept),
         }
+        if self.disabled_not_built:  # said only when it happened: the ids turned off
+            counts["disabled_not_built"] = self.disabled_not_built
+        return counts
+
+
+def disable_not_built(feed_ids: list[int] | None = None) -> list[int]:
+    """Turn off enabled feeds whose flow is not built (left on by an older release, or set
+    in the database by hand), saying so in the log; returns their ids (committed)."""
+    query = select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.id)
+    if feed_ids is not None:
+        query = query.where(Feed.id.in_(feed_ids))
+    disabled = []
+    for feed in db.session.scalars(query):
+        if feed.is_built:
+            continue
+        feed.enabled = False
+        disabled.append(feed.id)
+        log.warning(
+            "job=reconcile_schedules feed_id=%s kind=%s store_id=%s account_id=%s "
+            "state=disabled_not_built reason=%r",
+            feed.id,
+            feed.kind,
+            feed.store_id,
+            feed.account_id,
+            feed.not_built_reason,
+        )
+    if disabled:
+        db.session.commit()
+    return disabled
 
 
 def current_entries(sched: Scheduler) -> dict[str, object]:
@@ -246,13 +278,14 @@ def current_entries(sched: Scheduler) -> dict[str, object]:
 
 def reconcile(feed_ids: list[int] | None = None) -> Report:
     """Make rq-scheduler match the database (all of it, or only these feeds' entries)."""
+    disabled = disable_not_built(feed_ids)
     sched = scheduler()
     want = desired(feed_ids)
     have = current_entries(sched)
     if feed_ids is not None:
         scope = {feed_job_id(i) for i in feed_ids}
         have = {k: v for k, v in have.items() if k in scope}
-    report = Report([], [], [], [])
+    report = Report([], [], [], [], disabled)
     for job_id, entry in want.items():
         job = have.get(job_id)
         if job is not None and job.meta.get("mercato_spec") == entry.digest:
@@ -271,10 +304,11 @@ def reconcile(feed_ids: list[int] | None = None) -> Report:
                 job.delete(remove_from_queue=False)
             report.removed.append(job_id)
     _record_next_runs(sched, want)
-    if report.added or report.replaced or report.removed:
+    if report.added or report.replaced or report.removed or disabled:
         log.info(
-            "job=reconcile_schedules added=%s replaced=%s removed=%s kept=%s",
+            "job=reconcile_schedules added=%s replaced=%s removed=%s kept=%s disabled_not_built=%s",
             *(len(x) for x in (report.added, report.replaced, report.removed, report.kept)),
+            len(disabled),
         )
     return report
 

@@ -36,6 +36,7 @@ from webapp.extensions import db, queue, redis_connection
 from webapp.models import Feed, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
+from webapp.models.feeds import NOT_BUILT_RUN_KIND, not_built_reason
 
 log = logging.getLogger("mercato.feeds")
 
@@ -70,7 +71,25 @@ def active_run(feed_id: int) -> Run | None:
     )
 
 
+class FeedNotBuilt(FeedError):
+    """The feed's flow is not built: it cannot be enabled or run."""
+
+
+def check_buildable(feed: Feed) -> None:
+    if not feed.is_built:
+        raise FeedNotBuilt(feed.not_built_reason)
+
+
+def set_enabled(feed: Feed, enabled: bool) -> None:
+    """Enable or disable a feed (the caller commits and reconciles).  A feed whose flow is
+    not built cannot be enabled; disabling is always allowed."""
+    if enabled:
+        check_buildable(feed)
+    feed.enabled = enabled
+
+
 def check_startable(feed: Feed) -> None:
+    check_buildable(feed)
     if not feed.enabled:
         raise FeedError(f"Feed #{feed.id} ({feed.label}) is disabled; enable it first.")
     if feed.is_retired:
@@ -252,15 +271,12 @@ def _dispatch(run: Run, feed: Feed) -> Run:
         from webapp.orders.service import recheck_parked
 
         return adopt(run, lambda: recheck_parked(feed.account, trigger=run.trigger))
-    note(
-        run,
-        R.INFO,
-        "not_available",
-        f"{feed.label} is not available yet: nothing was read or sent.",
-        subject_type="account" if feed.account_id else None,
-        subject_id=feed.account_id,
-    )
-    return finish(run, R.COMPLETED)
+    # Unreachable through start_feed/run_feed (they refuse such a feed); a run enqueued
+    # before its flow was found not built ends here, and says that nothing happened.
+    reason = not_built_reason(feed.kind, feed.account_id)
+    run.kind = NOT_BUILT_RUN_KIND
+    note(run, R.INFO, "not_built", reason + " Nothing was read or sent.")
+    return finish(run, R.FAILED, reason)
 
 
 def store_feed_urls(store) -> list[tuple[str, str]]:

@@ -30,6 +30,35 @@ KINDS: dict[str, tuple[str, str]] = {
     "catalog_export": (OUT, "Catalog export"),
 }
 
+# The flows that are built, and whose feed runs them: "store" (the store's own file imports,
+# no account) or "account".  Every other (kind, owner) has no flow behind it yet: such a
+# feed cannot be enabled, run or scheduled, and says so (webapp.feeds.service.check_startable,
+# webapp.feeds.schedule.schedulable).  webapp.feeds.service._dispatch runs exactly these.
+BUILT_FLOWS: dict[str, str] = {
+    "import_products": "store",
+    "update_products": "store",
+    "import_orders": "account",
+    "update_orders": "account",
+    "recheck_parked_orders": "account",
+}
+# What an execution of a feed whose flow is not built is recorded as (such runs did
+# nothing, so monitoring counts them neither as successes nor as failures).
+NOT_BUILT_RUN_KIND = "not_built"
+
+
+def flow_is_built(kind: str, account_id: int | None) -> bool:
+    owner = BUILT_FLOWS.get(kind)
+    return owner is not None and (owner == "account") == (account_id is not None)
+
+
+def not_built_reason(kind: str, account_id: int | None) -> str:
+    label = KINDS.get(kind, (None, kind))[1]
+    whose = "an account" if account_id is not None else "a store's own files"
+    return (
+        f"{label} is not built yet for {whose}: Mercato would read or send nothing, "
+        "so this feed cannot be enabled or run."
+    )
+
 
 class Feed(TimestampMixin, db.Model):
     __tablename__ = "feeds"
@@ -66,6 +95,15 @@ class Feed(TimestampMixin, db.Model):
     @property
     def label(self) -> str:
         return KINDS.get(self.kind, (None, self.kind))[1]
+
+    @property
+    def is_built(self) -> bool:
+        """Whether a flow is built for this feed (see ``BUILT_FLOWS``)."""
+        return flow_is_built(self.kind, self.account_id)
+
+    @property
+    def not_built_reason(self) -> str | None:
+        return None if self.is_built else not_built_reason(self.kind, self.account_id)
 
     @property
     def is_retired(self) -> bool:

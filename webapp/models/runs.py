@@ -27,6 +27,20 @@ STATUSES = ACTIVE_STATUSES + FINISHED_STATUSES
 # Phases while processing a product import
 PHASES = ("downloading", "parsing", "upserting")
 
+# What a person reads for a run in flight: (kind or None for any kind, phase) -> words.
+PHASE_WORDS: dict[tuple[str | None, str | None], str] = {
+    (None, None): "Running",
+    (None, "downloading"): "Downloading the feed",
+    (None, "parsing"): "Reading the feed",
+    (None, "upserting"): "Writing products",
+    ("order_import", "downloading"): "Fetching orders",
+    ("order_import", None): "Fetching orders",
+    ("order_recheck", None): "Rechecking parked orders",
+    ("order_recheck", "downloading"): "Rechecking parked orders",
+}
+# Kinds whose ``progress`` is a real percentage (the others count what they have read).
+PERCENT_KINDS = ("product_import",)
+
 # Triggers
 TRIGGERS = ("ui", "api", "cli", "schedule", "run_now", "retry")
 
@@ -103,6 +117,23 @@ class Run(TimestampMixin, db.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def phase_text(self) -> str:
+        """The state of a run in words: "Waiting for a worker", "Writing products"..."""
+        if self.status == PENDING:
+            return "Waiting for a worker"
+        if self.status != PROCESSING:
+            return self.status.replace("_", " ").capitalize()
+        return (
+            PHASE_WORDS.get((self.kind, self.phase))
+            or PHASE_WORDS.get((None, self.phase))
+            or (self.phase or "Running").replace("_", " ").capitalize()
+        )
+
+    @property
+    def shows_percent(self) -> bool:
+        return self.kind in PERCENT_KINDS
 
     @property
     def duration_seconds(self) -> float | None:

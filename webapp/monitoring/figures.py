@@ -20,6 +20,7 @@ from webapp.extensions import QUEUE_NAMES, db, queue
 from webapp.models import Account, Feed, Message, Run, ScheduledJob
 from webapp.models import runs as R
 from webapp.models.base import utcnow
+from webapp.models.feeds import NOT_BUILT_RUN_KIND
 
 # metric -> (threshold, "max" if crossing above alerts, "min" if falling below alerts)
 THRESHOLDS: dict[str, tuple[float, str]] = {
@@ -32,6 +33,8 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
 ERROR_RATE_WINDOW = timedelta(hours=1)
 SUCCESS = (R.COMPLETED, R.COMPLETED_WITH_ERRORS)
 FAILURE = (R.FAILED, R.ABANDONED)
+# Executions of a feed whose flow is not built did nothing: neither a success nor a failure.
+COUNTED = Run.kind != NOT_BUILT_RUN_KIND
 FULFILMENT_QUEUE = "fulfilment"
 
 # Feeds whose lag is one of the seed's metrics; every other watched feed is "late" after
@@ -154,7 +157,7 @@ def integration_checks(now: datetime | None = None, store_id: int | None = None)
             func.max(case((Run.status.in_(SUCCESS), Run.completed_at))),
             func.max(Run.id),
         )
-        .where(Run.feed_id.in_([f.id for f in feeds]))
+        .where(Run.feed_id.in_([f.id for f in feeds]), COUNTED)
         .group_by(Run.feed_id)
     ).all()
     last = {feed_id: (success, last_id) for feed_id, success, last_id in rows}
@@ -235,7 +238,7 @@ def integration_checks(now: datetime | None = None, store_id: int | None = None)
 def error_rate(now: datetime, store_id: int | None = None) -> tuple[float, int, int]:
     """(failed / finished, finished, failed) over runs that finished in the last hour."""
     query = select(func.count(), func.count(case((Run.status.in_(FAILURE), 1)))).where(
-        Run.completed_at >= now - ERROR_RATE_WINDOW, Run.status.in_(SUCCESS + FAILURE)
+        Run.completed_at >= now - ERROR_RATE_WINDOW, Run.status.in_(SUCCESS + FAILURE), COUNTED
     )
     if store_id is not None:
         query = query.where(Run.store_id == store_id)
@@ -385,7 +388,7 @@ def hourly(hours: int, now: datetime | None = None, store_id: int | None = None)
     buckets = {start + timedelta(hours=i): Bucket(start + timedelta(hours=i)) for i in range(hours)}
     hour = _hour(Run.created_at)
     runs = select(hour, func.count(case((Run.status.in_(FAILURE), 1))), func.count()).where(
-        Run.created_at >= start
+        Run.created_at >= start, COUNTED
     )
     if store_id is not None:
         runs = runs.where(Run.store_id == store_id)

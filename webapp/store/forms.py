@@ -6,7 +6,6 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
-    DecimalField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -55,9 +54,15 @@ class SettingsForm(FlaskForm):
 
 
 class PublishForm(FlaskForm):
-    price = DecimalField("Price", places=2, validators=[Optional(), NumberRange(min=0)])
-    sale_price = DecimalField("Sale price", places=2, validators=[Optional(), NumberRange(min=0)])
-    availability = SelectField("Availability", choices=AVAILABILITY_CHOICES, default="")
+    """The store's overrides, as typed; the rules are webapp.catalog.publishing's (the bulk
+    publish and the API use the same), checked by the view with the product at hand."""
+
+    price = StringField("Price", validators=[Optional(), Length(max=32)])
+    sale_price = StringField("Sale price", validators=[Optional(), Length(max=32)])
+    # Checked against the catalog's values with a sentence of our own, not WTForms' default.
+    availability = SelectField(
+        "Availability", choices=AVAILABILITY_CHOICES, default="", validate_choice=False
+    )
     is_active = BooleanField("Active", default=True)
 
 

@@ -23,6 +23,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.access import run_or_404, store_or_404
+from webapp.catalog import html as feed_markup
+from webapp.catalog import publishing
+from webapp.catalog import queries as catalog_queries
 from webapp.extensions import db
 from webapp.imports import queries
 from webapp.imports.service import ImportRequestError, start_import
@@ -30,6 +33,10 @@ from webapp.models import MarketplaceProduct, MarketplaceProductTranslation, Mes
 from webapp.models import runs as R
 from webapp.store import bp
 from webapp.store.forms import ImportForm, PublishForm, SettingsForm
+
+# Feed HTML in every template: sanitised (an allow-list), or as plain text for previews.
+bp.add_app_template_filter(feed_markup.feed_html, "feed_html")
+bp.add_app_template_filter(feed_markup.feed_text, "feed_text")
 
 HISTORY_PER_PAGE = 20
 ERRORS_PER_PAGE = 25
@@ -159,6 +166,23 @@ def job_status(code: str, run_id: int):
     if not is_htmx():
         return redirect(url_for("store.job", code=store.code, run_id=run.id))
     return partial_response("partials/_job_metrics.html", store=store, run=run)
+
+
+@bp.get("/imports/<int:run_id>/row")
+@login_required
+def job_row(code: str, run_id: int):
+    """One history row, polled by itself while its run is in flight (``store=1`` and
+    ``creator=1`` add the columns the admin tables show)."""
+    store = store_or_404(code)
+    run = run_or_404(run_id, store)
+    if not is_htmx():
+        return redirect(url_for("store.job", code=store.code, run_id=run.id))
+    return partial_response(
+        "partials/_job_row.html",
+        run=run,
+        show_store=request.args.get("store") == "1",
+        show_creator=request.args.get("creator") == "1" and current_user.is_admin,
+    )
 
 
 @bp.get("/imports/<int:run_id>/errors")
@@ -317,32 +341,76 @@ def _marketplace_product_or_404(store, product_id: int) -> MarketplaceProduct:
     return product
 
 
+def _price_text(value, currency) -> str:
+    if value is None:
+        return ""
+    return f"{value:.{publishing.minor_units(currency)}f}"
+
+
+@bp.get("/products/<int:product_id>")
+@login_required
+def product(code: str, product_id: int):
+    """One product: its data, its translations, its publication and its import messages."""
+    store = store_or_404(code)
+    source = _marketplace_product_or_404(store, product_id)
+    mine = publishing.publication(store, source)
+    return render_template(
+        "store/product.html",
+        store=store,
+        source=source,
+        product=mine,
+        mine_translations={t.language: t for t in (mine.translations if mine else [])},
+        translations=sorted(source.translations, key=lambda t: t.language),
+        messages=catalog_queries.product_messages(store, source),
+        recent_imports=catalog_queries.RECENT_IMPORTS,
+        money=publishing.money,
+        availability_words=publishing.AVAILABILITIES,
+    )
+
+
 @bp.route("/products/<int:product_id>/publish", methods=["GET", "POST"])
 @login_required
 def publish(code: str, product_id: int):
     """Publish a product to the store's catalog with the store's own overrides."""
     store = store_or_404(code)
     source = _marketplace_product_or_404(store, product_id)
-    product = db.session.scalar(
-        select(Product).where(
-            Product.store_id == store.id, Product.marketplace_product_id == source.id
-        )
-    )
-    form = PublishForm(obj=product)
+    product = publishing.publication(store, source)
+    form = PublishForm()
     if request.method == "GET" and product is not None:
+        form.price.data = _price_text(product.price, source.currency)
+        form.sale_price.data = _price_text(product.sale_price, source.currency)
         form.availability.data = product.availability or ""
+        form.is_active.data = product.is_active
     status = 200
+    errors: dict[str, str] = {}
     if form.validate_on_submit():
-        if product is None:
-            product = Product(store_id=store.id, marketplace_product_id=source.id)
-            db.session.add(product)
-        product.price = form.price.data
-        product.sale_price = form.sale_price.data
-        product.availability = form.availability.data or None
-        product.is_active = bool(form.is_active.data)
-        db.session.commit()
-        flash(f"Product {source.marketplace_product_id} published to your catalog.", "success")
-        return redirect(url_for("store.products", code=store.code))
+        overrides = publishing.Overrides(availability=form.availability.data or None)
+        overrides.is_active = bool(form.is_active.data)
+        for name, label in (("price", "price"), ("sale_price", "sale price")):
+            try:
+                value = publishing.parse_price(getattr(form, name).data, label, source.currency)
+            except ValueError as exc:
+                errors[name] = str(exc)
+            else:
+                setattr(overrides, name, value)
+        if not errors:
+            try:
+                publishing.publish(store, source, overrides)
+            except publishing.PublishError as exc:
+                db.session.rollback()
+                errors = exc.errors
+            else:
+                flash(
+                    f"Product {source.marketplace_product_id} published to your catalog.",
+                    "success",
+                )
+                return redirect(url_for("store.product", code=store.code, product_id=source.id))
+    for name, message in errors.items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = [*field.errors, message]
+        else:
+            form.form_errors.append(message)
     if request.method == "POST":
         status = 422
     return (
@@ -353,6 +421,7 @@ def publish(code: str, product_id: int):
             product=product,
             form=form,
             translation=source.translation(store.default_language),
+            money=publishing.money,
         ),
         status,
     )
@@ -361,30 +430,24 @@ def publish(code: str, product_id: int):
 @bp.post("/products/publish")
 @login_required
 def publish_many(code: str):
-    """Publish the selected products as they are imported (no overrides)."""
+    """Publish the selected products as they are imported (no overrides); a product whose
+    imported values break a rule is refused with its reason, the others are published."""
     store = store_or_404(code)
-    ids = [int(i) for i in request.form.getlist("product_id") if i.isdigit()]
+    ids = request.form.getlist("product_id")
     if not ids:
         flash("Select at least one product to publish.", "error")
         return redirect(url_for("store.products", code=store.code))
-    owned = set(
-        db.session.scalars(
-            select(MarketplaceProduct.id).where(
-                MarketplaceProduct.store_id == store.id, MarketplaceProduct.id.in_(ids)
-            )
-        )
-    )
-    already = set(
-        db.session.scalars(
-            select(Product.marketplace_product_id).where(
-                Product.store_id == store.id, Product.marketplace_product_id.in_(owned)
-            )
-        )
-    )
-    for product_id in sorted(owned - already):
-        db.session.add(Product(store_id=store.id, marketplace_product_id=product_id))
-    db.session.commit()
-    flash(f"{len(owned - already)} product(s) published.", "success")
+    result = publishing.publish_many(store, ids)
+    if result.published or not (result.refused or result.unknown):
+        flash(f"{len(result.published)} product(s) published.", "success")
+    if result.already:
+        flash(f"{len(result.already)} already in your catalog, left as they are.", "info")
+    for identifier, reason in list(result.refused.items())[:20]:
+        flash(f"{identifier} not published: {reason}", "error")
+    if len(result.refused) > 20:
+        flash(f"…and {len(result.refused) - 20} more not published.", "error")
+    if result.unknown:
+        flash(f"{len(result.unknown)} selected product(s) were not found in your store.", "error")
     return redirect(url_for("store.products", code=store.code))
 
 

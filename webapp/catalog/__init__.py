@@ -1,0 +1,1 @@
+"""The store's catalog: publishing imported products with the store's overrides."""

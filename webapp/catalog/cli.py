@@ -1,0 +1,75 @@
+"""``flask products show|publish|publish-many``: the catalog from a shell, with the same
+rules as the pages and the API; the last line printed is JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from webapp.catalog import publishing
+from webapp.catalog.serialize import product_json
+from webapp.cli import _store, products_cli
+from webapp.extensions import db
+from webapp.models import MarketplaceProduct, Store
+
+
+def _product(product_id: int) -> MarketplaceProduct:
+    product = db.session.get(MarketplaceProduct, product_id)
+    if product is None:
+        raise click.ClickException(f"No product {product_id}.")
+    return product
+
+
+@products_cli.command("show")
+@click.argument("product_id", type=int)
+def show(product_id: int) -> None:
+    """One product (catalog id): data, translations, publication, import messages."""
+    click.echo(json.dumps(product_json(_product(product_id)), ensure_ascii=False))
+
+
+@products_cli.command("publish")
+@click.argument("product_id", type=int)
+@click.option("--price", help="Your price (empty: the imported one), e.g. 19.99.")
+@click.option("--sale-price", help="Your sale price, never above the price.")
+@click.option(
+    "--availability", type=click.Choice([*publishing.AVAILABILITIES]), help="Default: imported."
+)
+@click.option("--inactive", is_flag=True, help="In the catalog, but not active.")
+def publish(product_id: int, price, sale_price, availability, inactive: bool) -> None:
+    """Publish a product with your overrides (or replace them)."""
+    source = _product(product_id)
+    errors: dict[str, str] = {}
+    overrides = publishing.Overrides(availability=availability, is_active=not inactive)
+    for name, text, label in (("price", price, "price"), ("sale_price", sale_price, "sale price")):
+        try:
+            setattr(overrides, name, publishing.parse_price(text, label, source.currency))
+        except ValueError as exc:
+            errors[name] = str(exc)
+    if not errors:
+        try:
+            publishing.publish(db.session.get(Store, source.store_id), source, overrides)
+        except publishing.PublishError as exc:
+            db.session.rollback()
+            errors = exc.errors
+    if errors:
+        for message in errors.values():
+            click.echo(f"Error: {message}", err=True)
+        click.echo(json.dumps({"product_id": product_id, "refused": errors}))
+        sys.exit(1)
+    click.echo(json.dumps(product_json(source)["publication"]))
+
+
+@products_cli.command("publish-many")
+@click.option("--store", "store_code", required=True)
+@click.argument("product_ids", nargs=-1, required=True)
+def publish_many(store_code: str, product_ids: tuple[str, ...]) -> None:
+    """Publish products (catalog ids) as imported; each refusal is reported, the others are
+    published. Exit status 1 when any was refused or not found."""
+    result = publishing.publish_many(_store(store_code), list(product_ids))
+    for identifier, reason in result.refused.items():
+        click.echo(f"{identifier}: {reason}", err=True)
+    click.echo(json.dumps(result.as_dict()))
+    if result.refused or result.unknown:
+        sys.exit(1)
