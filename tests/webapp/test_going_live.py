@@ -132,7 +132,7 @@ def test_a_recorded_request_never_shows_a_secret(store_client, test_account):
     hand, carries it): the order page and the account's calls list both."""
     call = owed_calls(test_account)[0]
     call.url = f"{call.url}?token={ACCESS}"
-    call.body = {**call.body, "note": f"secret {SECRET} inside"}
+    call.body = {**call.body, "note": f"secret {SECRET} inside <b>bold</b>"}
     db.session.commit()
     pages = [
         store_client.get(f"/store/acme/orders/{call.subject_id}").text,
@@ -141,6 +141,7 @@ def test_a_recorded_request_never_shows_a_secret(store_client, test_account):
     for page in pages:
         assert ACCESS not in page and SECRET not in page
         assert "token=********" in page and "secret ******** inside" in page
+        assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page  # escaped
 
 
 def test_every_page_of_the_account_its_orders_and_feeds_shows_its_mode(
@@ -155,23 +156,26 @@ def test_every_page_of_the_account_its_orders_and_feeds_shows_its_mode(
     db.session.commit()
     # Each page, and where on it the account's mode (an execution's: the mode it ran in) is.
     pages = {
-        "accounts": ("/store/acme/accounts", f'id="a{test_account.id}"'),
-        "account": (f"/store/acme/accounts/{test_account.id}", "<h1"),
-        "orders": ("/store/acme/orders", f'id="order-{order.id}"'),
-        "order": (f"/store/acme/orders/{order.id}", 'id="order-account"'),
-        "feeds": ("/store/acme/feeds", f'id="feed-{feed.id}"'),
-        "feed": (f"/store/acme/feeds/{feed.id}", "<h1"),
-        "executions": ("/store/acme/integration/executions", f'id="execution-{run.id}"'),
-        "execution": (f"/store/acme/integration/executions/{run.id}", "<h1"),
+        "accounts": ("/store/acme/accounts", f'id="a{test_account.id}"', "</tr>"),
+        "account": (f"/store/acme/accounts/{test_account.id}", "<h1", "</h1>"),
+        "orders": ("/store/acme/orders", f'id="order-{order.id}"', "</tr>"),
+        "order": (f"/store/acme/orders/{order.id}", 'id="order-account"', "</dd>"),
+        "feeds": ("/store/acme/feeds", f'id="feed-{feed.id}"', "</tr>"),
+        "feed": (f"/store/acme/feeds/{feed.id}", 'id="feed-mode"', "</p>"),
+        "executions": (
+            "/store/acme/integration/executions",
+            f'id="execution-{run.id}"',
+            "</tr>",
+        ),
+        "execution": (f"/store/acme/integration/executions/{run.id}", 'id="run-account"', "</dd>"),
     }
 
     def mode_on(name: str) -> str:
-        url, where = pages[name]
+        url, start_at, end_at = pages[name]
         page = store_client.get(url)
         assert page.status_code == 200, (name, page.status_code)
-        start = page.text.index(where)
-        end = page.text.index("</tr>" if "id=" in where else "</h1>", start)
-        found = badges(page.text[start:end])
+        start = page.text.index(start_at)
+        found = badges(page.text[start : page.text.index(end_at, start)])
         assert len(found) == 1, (name, found)
         return found[0]
 
@@ -454,3 +458,15 @@ def test_the_account_page_lists_its_calls_with_their_requests_filtered_and_paged
     assert store_client.get(f"{url}?status=bogus").status_code == 200  # ignored, all shown
     # Not polling in test mode: nothing is being sent.
     assert 'data-polling="no"' in page
+
+
+def test_switching_modes_needs_the_csrf_token(admin, test_account):
+    url = f"/store/acme/accounts/{test_account.id}"
+    assert admin.post(f"{url}/live", data={"owed": "send"}).status_code == 400
+    db.session.refresh(test_account)
+    assert not test_account.is_live
+    page, token = confirm_page(admin, test_account)
+    confirm(admin, test_account, page, token)
+    assert admin.post(f"{url}/test-mode").status_code == 400
+    db.session.refresh(test_account)
+    assert test_account.is_live
