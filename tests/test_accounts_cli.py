@@ -177,12 +177,19 @@ def test_new_accounts_start_in_test_mode_and_every_switch_is_recorded(app, store
     account_id = int(created.output.strip().splitlines()[-1])
     assert db.session.get(Account, account_id).is_live is False  # test mode unless --live
     # Nothing owed yet: going live sends nothing, and says so.
-    live = run(app, "accounts", "live", str(account_id))
+    live = run(app, "accounts", "live", str(account_id), "--yes")
     assert live.exit_code == 0, live.output
+    assert "Nothing is owed" in live.output
     assert json.loads(live.output.strip().splitlines()[-1]) == {
         "account_id": account_id,
         "mode": "live",
         "changed": True,
+        "confirmed": True,
+        "choice": "send",
+        "owed_total": 0,
+        "owed": {},
+        "released": 0,
+        "discarded": 0,
         "sent": 0,
         "failed": 0,
         "deferred": 0,
@@ -208,5 +215,5 @@ def test_new_accounts_start_in_test_mode_and_every_switch_is_recorded(app, store
     missing = run(app, "accounts", "live", "999")
     assert missing.exit_code != 0 and "No account 999" in missing.output
     run(app, "accounts", "retire", str(account_id))
-    refused = run(app, "accounts", "live", str(account_id))
+    refused = run(app, "accounts", "live", str(account_id), "--yes")
     assert refused.exit_code != 0 and "retired" in refused.output

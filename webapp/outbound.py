@@ -10,9 +10,13 @@ enqueues after its commit, by ``flask orders acks`` and by going live) sends wha
   ``acknowledged_at``). A failure is ``failed`` with ``next_attempt_at`` after an exponential
   backoff, a ``retry`` message, and a delayed job that sends it again.
 - test mode: nothing is sent. The call stays recorded as ``dry_run`` with the exact method,
-  URL and body it would have sent (secrets masked). Going live turns every dry run back into
-  ``pending`` and sends it, once: a call is ``sent`` only once, and a second go-live finds
-  nothing owed.
+  URL and body it would have sent (secrets masked).
+
+Going live is a decision (:func:`go_live`): it is taken against a summary of what test mode
+left owed (:func:`owed`: per action, count and oldest), and either releases those calls to be
+sent (``pending``, then sent once by the step: a second go-live finds nothing owed) or
+discards them (``discarded``: never sent). Either way the change is recorded with who, when,
+what was owed and the choice, and each call keeps the change that released or discarded it.
 
 A sweep that dies after claiming leaves ``sending`` rows; the next sweep takes them over after
 ``STALE_CLAIM`` (sending twice is harmless for idempotent calls such as the merchant order id).
@@ -21,7 +25,8 @@ A sweep that dies after claiming leaves ``sending`` rows; the next sweep takes t
 from __future__ import annotations
 
 import logging
-from datetime import UTC, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, update
 
@@ -31,14 +36,19 @@ from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.models.outbound import (
     ACK_ORDER,
+    DISCARD,
+    DISCARDED,
     DRY_RUN,
     FAILED,
     LIVE,
+    OWED,
     PENDING,
+    SEND,
     SENDING,
     SENT,
     TEST,
     OutboundCall,
+    action_label,
 )
 
 log = logging.getLogger("mercato.outbound")
@@ -114,11 +124,14 @@ def record(rows: list[dict], inserts=None) -> None:
 
 
 def _due(account_id: int, now):
+    """What a live account's step sends now. A ``dry_run`` on a live account is owed too: an
+    import that began in test mode and committed after the account went live recorded it
+    (going live itself leaves no dry run behind), so it is a call of the live account."""
     return and_(
         CALLS.c.account_id == account_id,
         or_(
             and_(
-                CALLS.c.status.in_((PENDING, FAILED)),
+                CALLS.c.status.in_((PENDING, FAILED, DRY_RUN)),
                 or_(CALLS.c.next_attempt_at.is_(None), CALLS.c.next_attempt_at <= now),
             ),
             and_(CALLS.c.status == SENDING, CALLS.c.updated_at < now - STALE_CLAIM),
@@ -340,39 +353,263 @@ def enqueue_send(account_id: int, *, at=None) -> None:
 # -- modes ----------------------------------------------------------------------------------
 
 
-def set_mode(account: Account, live: bool, *, by: str) -> bool:
-    """Switch the account to live or test mode, recording who and when; False when it was
-    already in that mode (nothing recorded). Going live turns the dry runs into owed calls
-    (send them with :func:`send_owed`); going back to test stops sending what is owed."""
-    if account.is_live == live:
-        return False
+@dataclass
+class Owed:
+    """What an account owes the marketplace: the calls recorded and not sent (dry runs in test
+    mode; pending or failed ones when live), per action, as the go-live page and the CLI show
+    them before an administrator decides."""
+
+    actions: list[dict] = field(default_factory=list)  # action, label, count, oldest, example
+    total: int = 0
+    last_id: int = 0  # the newest owed call: a discard never reaches past what was shown
+
+    @property
+    def token(self) -> str:
+        """Names exactly this set of owed calls (calls are only ever added with higher ids,
+        and leave it only by being sent or discarded): the confirmation carries it back."""
+        return f"{self.total}-{self.last_id}"
+
+    def as_json(self) -> dict:
+        return {
+            a["action"]: {"count": a["count"], "oldest": a["oldest"].isoformat()}
+            for a in self.actions
+        }
+
+    def lines(self) -> list[str]:
+        """The summary as the CLI prints it."""
+        if not self.total:
+            return ["Nothing is owed: test mode recorded no call to the marketplace."]
+        lines = [f"{self.total} call(s) to the marketplace recorded in test mode, not sent:"]
+        for a in self.actions:
+            lines.append(
+                f"  {a['count']:>6}  {a['label']} ({a['action']}), oldest "
+                f"{a['oldest']:%Y-%m-%d %H:%M} UTC"
+            )
+            example = a["example"]
+            if example is not None:
+                lines.append(f"          e.g. {example.method} {example.url}")
+        return lines
+
+
+def owed(account: Account) -> Owed:
+    """The account's owed calls per action: count, oldest, and the oldest call itself (its
+    exact request is what going live would send first)."""
+    rows = db.session.execute(
+        select(
+            CALLS.c.action,
+            func.count(),
+            func.min(CALLS.c.created_at),
+            func.min(CALLS.c.id),
+            func.max(CALLS.c.id),
+        )
+        .where(CALLS.c.account_id == account.id, CALLS.c.status.in_(OWED))
+        .group_by(CALLS.c.action)
+        .order_by(CALLS.c.action)
+    ).all()
+    result = Owed()
+    for action, count, oldest, first_id, last_id in rows:
+        result.actions.append(
+            {
+                "action": action,
+                "label": action_label(action),
+                "count": count,
+                "oldest": oldest,
+                "example": db.session.get(OutboundCall, first_id),
+            }
+        )
+        result.total += count
+        result.last_id = max(result.last_id, last_id)
+    return result
+
+
+class OwedChanged(Exception):
+    """What is owed changed between the summary an administrator confirmed and the moment
+    of going live (an import recorded more): nothing was done; show the new summary."""
+
+    def __init__(self, now_owed: Owed):
+        super().__init__(
+            f"What is owed changed since the summary was shown: {now_owed.total} call(s) now."
+        )
+        self.owed = now_owed
+
+
+@dataclass
+class WentLive:
+    changed: bool  # False: it was live already, nothing done
+    owed: Owed
+    choice: str | None = None  # SEND or DISCARD
+    released: int = 0  # calls now pending, for the step to send once
+    discarded: int = 0
+    change: AccountModeChange | None = None
+
+
+def go_live(
+    account: Account, *, by: str, discard: bool = False, expected: str | None = None
+) -> WentLive:
+    """Switch a test-mode account live, in one transaction: record who, when, what was owed
+    (:func:`owed`) and the choice; release the owed calls to be sent (the caller runs or
+    queues :func:`send_owed`) or discard them (never sent; their open ``outbound_failed``
+    messages resolved). ``expected`` is the :attr:`Owed.token` the administrator confirmed:
+    if the owed calls are no longer those, nothing is done and :class:`OwedChanged` says so.
+
+    Two go-lives at once: the conditional update of the account lets one through; the other
+    finds the account live and does nothing."""
     now = utcnow()
+    won = db.session.execute(
+        update(Account)
+        .where(Account.id == account.id, Account.is_live.is_(False))
+        .values(is_live=True, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        db.session.rollback()
+        db.session.refresh(account)
+        return WentLive(changed=False, owed=owed(account))
+    summary = owed(account)  # read after the account's row is ours: no second decision
+    if expected is not None and expected != summary.token:
+        db.session.rollback()
+        db.session.refresh(account)
+        raise OwedChanged(summary)
+    choice = DISCARD if discard else SEND
+    change = AccountModeChange(
+        account_id=account.id,
+        from_mode=TEST,
+        to_mode=LIVE,
+        changed_by=by[:255],
+        changed_at=now,
+        owed=summary.as_json(),
+        owed_count=summary.total,
+        owed_choice=choice,
+    )
+    db.session.add(change)
+    db.session.flush()
+    result = WentLive(changed=True, owed=summary, choice=choice, change=change)
+    owed_now = and_(CALLS.c.account_id == account.id, CALLS.c.status.in_(OWED))
+    if discard:
+        # Only what the summary counted: a call an import records from now on is live traffic.
+        result.discarded = (
+            db.session.execute(
+                update(CALLS)
+                .where(owed_now, CALLS.c.id <= summary.last_id)
+                .values(
+                    status=DISCARDED,
+                    discarded_at=now,
+                    next_attempt_at=None,
+                    mode_change_id=change.id,
+                    updated_at=now,
+                )
+            ).rowcount
+            or 0
+        )
+        _resolve_failures(account, change, by, now)
+    else:
+        result.released = (
+            db.session.execute(
+                update(CALLS)
+                .where(owed_now)
+                .values(
+                    status=PENDING, next_attempt_at=None, mode_change_id=change.id, updated_at=now
+                )
+            ).rowcount
+            or 0
+        )
+    db.session.commit()
+    db.session.refresh(account)
+    log.info(
+        "event=account_live account_id=%s by=%s owed=%s choice=%s released=%s discarded=%s",
+        account.id,
+        by,
+        summary.total,
+        choice,
+        result.released,
+        result.discarded,
+    )
+    return result
+
+
+def _resolve_failures(account: Account, change: AccountModeChange, by: str, now) -> None:
+    """A discarded call will never be sent: its retry messages have nothing left to retry."""
+    discarded = select(CALLS.c.subject_id).where(
+        CALLS.c.account_id == account.id,
+        CALLS.c.mode_change_id == change.id,
+        CALLS.c.status == DISCARDED,
+    )
+    messages = Message.__table__
+    db.session.execute(
+        update(messages)
+        .where(
+            messages.c.error_type == "outbound_failed",
+            messages.c.resolved_at.is_(None),
+            messages.c.subject_type == "order",
+            messages.c.subject_id.in_(discarded),
+        )
+        .values(resolved_at=now, resolved_by=f"discarded by {by}"[:255])
+    )
+
+
+def go_test(account: Account, *, by: str) -> bool:
+    """Back to test mode, recorded with who and when; False when it already was (nothing
+    recorded). What is owed stops being sent and waits as dry runs again."""
+    now = utcnow()
+    won = db.session.execute(
+        update(Account)
+        .where(Account.id == account.id, Account.is_live.is_(True))
+        .values(is_live=False, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        db.session.rollback()
+        db.session.refresh(account)
+        return False
     db.session.add(
         AccountModeChange(
             account_id=account.id,
-            from_mode=LIVE if account.is_live else TEST,
-            to_mode=LIVE if live else TEST,
+            from_mode=LIVE,
+            to_mode=TEST,
             changed_by=by[:255],
             changed_at=now,
         )
     )
-    account.is_live = live
-    if live:
-        db.session.execute(
-            update(CALLS)
-            .where(CALLS.c.account_id == account.id, CALLS.c.status == DRY_RUN)
-            .values(status=PENDING, next_attempt_at=None, updated_at=now)
-        )
-    else:
-        db.session.execute(
-            update(CALLS)
-            .where(CALLS.c.account_id == account.id, CALLS.c.status.in_((PENDING, FAILED)))
-            .values(
-                status=DRY_RUN, dry_run_at=func.coalesce(CALLS.c.dry_run_at, now), updated_at=now
-            )
-        )
+    db.session.execute(
+        update(CALLS)
+        .where(CALLS.c.account_id == account.id, CALLS.c.status.in_((PENDING, FAILED)))
+        .values(status=DRY_RUN, dry_run_at=func.coalesce(CALLS.c.dry_run_at, now), updated_at=now)
+    )
     db.session.commit()
+    db.session.refresh(account)
     return True
+
+
+def set_mode(account: Account, live: bool, *, by: str) -> bool:
+    """Live (every owed call released to be sent) or test mode; False when the account was
+    already in that mode."""
+    if live:
+        return go_live(account, by=by).changed
+    return go_test(account, by=by)
+
+
+def mode_history(account_id: int) -> list[AccountModeChange]:
+    """The account's mode changes, newest first (its creation last)."""
+    return list(
+        db.session.scalars(
+            select(AccountModeChange)
+            .where(AccountModeChange.account_id == account_id)
+            .order_by(AccountModeChange.changed_at.desc(), AccountModeChange.id.desc())
+        )
+    )
+
+
+def mode_at(changes: list[AccountModeChange], when: datetime | None, current: str) -> str:
+    """The mode an account was in at ``when``, from its history (newest first); accounts
+    older than their history are taken to have been in the first recorded mode."""
+    if when is None:
+        return current
+    for change in changes:
+        if change.changed_at <= when:
+            return change.to_mode
+    if not changes:
+        return current
+    return changes[-1].from_mode or changes[-1].to_mode
 
 
 def record_creation(account: Account, *, by: str) -> None:
@@ -396,3 +633,107 @@ def default_actor() -> str:
         return f"cli:{getpass.getuser()}"
     except Exception:  # noqa: BLE001 - no user name in this environment
         return "cli"
+
+
+# -- what the pages show --------------------------------------------------------------------
+
+
+def ack_calls(order_ids: list[int]) -> dict[int, OutboundCall]:
+    """Each order's acknowledgement call, for a page of orders (one query on the subject
+    index)."""
+    if not order_ids:
+        return {}
+    return {
+        call.subject_id: call
+        for call in db.session.scalars(
+            select(OutboundCall).where(
+                OutboundCall.subject_type == "order",
+                OutboundCall.subject_id.in_(order_ids),
+                OutboundCall.action == ACK_ORDER,
+            )
+        )
+    }
+
+
+def shown_request(call: OutboundCall, secrets: dict | None) -> dict:
+    """A recorded call's request as a page shows it: method, URL and pretty JSON body, with
+    the account's secrets masked again (they were masked when recorded; a secret changed
+    since cannot be in it, but a page never trusts that) and a URL password masked."""
+    import json
+
+    from connectors.base import mask_values
+    from connectors.outbound import mask_url
+
+    url, body = call.url, call.body
+    if secrets:
+        url, body = mask_values(url, secrets), mask_values(body, secrets)
+    return {
+        "method": call.method,
+        "url": mask_url(url),
+        "body": None
+        if body is None
+        else json.dumps(body, indent=2, ensure_ascii=False, sort_keys=True),
+    }
+
+
+def readable_secrets(account: Account) -> dict:
+    try:
+        return account.secrets()
+    except ValueError:  # the current keys cannot read them: the recorded masking stands
+        return {}
+
+
+def calls_query(account_id: int, status: str | None):
+    conditions = [CALLS.c.account_id == account_id]
+    if status == "owed":
+        conditions.append(CALLS.c.status.in_(OWED))
+    elif status:
+        conditions.append(CALLS.c.status == status)
+    query = select(OutboundCall).where(*conditions).order_by(OutboundCall.id.desc())
+    count = select(func.count()).select_from(CALLS).where(*conditions)
+    return query, count
+
+
+def owed_counts(account_ids: list[int]) -> dict[int, int]:
+    """Owed calls per account, for the accounts list."""
+    if not account_ids:
+        return {}
+    rows = db.session.execute(
+        select(CALLS.c.account_id, func.count())
+        .where(CALLS.c.account_id.in_(account_ids), CALLS.c.status.in_(OWED))
+        .group_by(CALLS.c.account_id)
+    )
+    return dict(rows.all())
+
+
+def in_flight(account_id: int) -> bool:
+    """Calls of a live account the step is about to send or sending: the page follows them."""
+    return (
+        db.session.execute(
+            select(CALLS.c.id)
+            .where(CALLS.c.account_id == account_id, CALLS.c.status.in_((PENDING, SENDING)))
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def run_modes(runs) -> dict[int, str]:
+    """The mode each run's account was in when the run started (one query for the page)."""
+    account_ids = {run.account_id for run in runs if run.account_id is not None}
+    if not account_ids:
+        return {}
+    history: dict[int, list[AccountModeChange]] = {}
+    for change in db.session.scalars(
+        select(AccountModeChange)
+        .where(AccountModeChange.account_id.in_(account_ids))
+        .order_by(AccountModeChange.changed_at.desc(), AccountModeChange.id.desc())
+    ):
+        history.setdefault(change.account_id, []).append(change)
+    modes = {}
+    for run in runs:
+        if run.account_id is None or run.account is None:
+            continue
+        when = run.started_at or run.created_at
+        modes[run.id] = mode_at(history.get(run.account_id, []), when, run.account.mode)
+    return modes

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_feeds_not_built"
-down_revision = "0012_translation_range_check"
+down_revision = "0016_going_live"
 branch_labels = None
 depends_on = None
 

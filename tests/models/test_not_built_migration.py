@@ -11,11 +11,12 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, text
 
 from tests.conftest import pg_url, redis_url
+from tests.models.revisions import before
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models.base import utcnow
 
-BEFORE = "0012_translation_range_check"
+BEFORE = before("0017_feeds_not_built")
 SCHEMA = "mig0017_pages"
 
 

@@ -104,11 +104,20 @@ def test_going_live_sends_each_owed_acknowledgement_once(app, store, sandbox):
     account = lengow(app, store, sandbox, live=False)
     import_orders(account)
     booked = booked_count(account)
-    summary = cli(app, "accounts", "live", account.id, "--by", "alice")
+    summary = cli(app, "accounts", "live", account.id, "--by", "alice", "--yes")
+    oldest = db.session.scalar(
+        select(func.min(OutboundCall.created_at)).where(OutboundCall.account_id == account.id)
+    )
     assert summary == {
         "account_id": account.id,
         "mode": "live",
         "changed": True,
+        "confirmed": True,
+        "choice": "send",
+        "owed_total": booked,
+        "owed": {"order.merchant_order_id": {"count": booked, "oldest": oldest.isoformat()}},
+        "released": booked,
+        "discarded": 0,
         "sent": booked,
         "failed": 0,
         "deferred": 0,
@@ -203,7 +212,7 @@ def test_back_to_test_mode_stops_sending_and_going_live_again_sends_the_rest(app
     assert sandbox_counters(sandbox)["merchant_order_ids_set"] == 0
     fresh()
     assert {c.status for c in calls(account)} == {"dry_run"}
-    assert cli(app, "accounts", "live", account.id)["sent"] == booked
+    assert cli(app, "accounts", "live", account.id, "--yes")["sent"] == booked
     assert sandbox_counters(sandbox)["merchant_order_ids_set"] == booked
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
@@ -301,8 +303,11 @@ def test_no_store_page_ever_carries_a_secret(app, store_client, store):
 def test_an_admin_switches_an_account_live_recorded_and_owed_calls_queued(
     app, admin_client, store, sandbox
 ):
+    """Going live is its own two-step page now (tests/webapp/test_going_live.py): the edit
+    form has no live box, and a tick posted to it changes nothing."""
     from webapp.extensions import queue
     from webapp.models.outbound import AccountModeChange
+    from webapp.orders.service import import_orders
 
     account = create_account(
         store,
@@ -311,9 +316,10 @@ def test_an_admin_switches_an_account_live_recorded_and_owed_calls_queued(
         settings={"account_id": "5622", "base_url": sandbox},
         secrets={"access_token": ACCESS, "secret": SECRET},
     )
+    import_orders(account)  # test mode: its acknowledgements are recorded as dry runs
     url = f"/store/acme/accounts/{account.id}/edit"
     page = admin_client.get(url)
-    assert 'name="live"' in page.text
+    assert 'name="live"' not in page.text
     data = {
         "csrf_token": csrf_from(page.text),
         "name": "Lengow Menzzo",
@@ -322,6 +328,16 @@ def test_an_admin_switches_an_account_live_recorded_and_owed_calls_queued(
         "live": "y",
     }
     assert admin_client.post(url, data=data).status_code == 302
+    db.session.refresh(account)
+    assert not account.is_live
+    confirm = admin_client.get(f"/store/acme/accounts/{account.id}/live")
+    assert confirm.status_code == 200 and not queue("default").jobs
+    token = re.search(r'name="owed_token" value="([^"]+)"', confirm.text).group(1)
+    done = admin_client.post(
+        f"/store/acme/accounts/{account.id}/live",
+        data={"csrf_token": csrf_from(confirm.text), "owed_token": token, "owed": "send"},
+    )
+    assert done.status_code == 302
     db.session.refresh(account)
     assert account.is_live
     changes = db.session.scalars(

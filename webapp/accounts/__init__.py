@@ -8,7 +8,7 @@ from connectors import registry
 from connectors.outbound import OutboundRefused, check_url, parse_allowlist
 from webapp.extensions import db
 from webapp.models import Account, Store
-from webapp.outbound import enqueue_send, record_creation, set_mode
+from webapp.outbound import record_creation
 
 
 class AccountError(ValueError):
@@ -76,24 +76,18 @@ def update_account(
     *,
     settings: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
-    live: bool | None = None,
-    by: str = "system",
 ) -> Account:
     """Change an account's name and settings; a secret left blank keeps its stored value
-    (forms never show secrets back). Validated as :func:`create_account` validates."""
+    (forms never show secrets back). Validated as :func:`create_account` validates. The mode
+    is not an edit: going live is its own decision (:func:`webapp.outbound.go_live`)."""
     cls = connector_class(account.connector)
     given = {k: v for k, v in (secrets or {}).items() if v not in (None, "")}
     name, plain, _values = _validated(cls, name, settings, {**account.secrets(), **given})
     account.name = name
     account.settings = plain
-    went_live = live is True and not account.is_live
-    if live is not None and live != account.is_live:
-        set_mode(account, live, by=by)  # recorded with who and when
     if given:
         account.set_secrets(given)
     db.session.commit()
-    if went_live:
-        enqueue_send(account.id)  # what test mode only recorded is owed now: sent once
     return account
 
 

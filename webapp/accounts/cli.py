@@ -13,7 +13,7 @@ from webapp.accounts import AccountError, connector_class, create_account, maske
 from webapp.cli_input import ARGUMENT_WARNING, read_secrets, stdin_is_terminal
 from webapp.extensions import db
 from webapp.models import Account, Store
-from webapp.outbound import default_actor, send_owed, set_mode
+from webapp.outbound import OwedChanged, default_actor, go_live, go_test, owed, send_owed
 
 accounts_cli = AppGroup("accounts", help="Connector accounts (Lengow, Letzshop...).")
 
@@ -157,10 +157,9 @@ def _reschedule(account: Account) -> None:
     reconcile_quietly(feeds_of_account(account))
 
 
-def _switch(account_id: int, live: bool, by: str | None) -> None:
-    account = active_account_or_fail(account_id)
-    changed = set_mode(account, live, by=by or default_actor())
-    # Going live sends what test mode only recorded; going back to test sends nothing.
+def _send_now(account: Account) -> dict:
+    """The outbound step, inline: a live account sends what is owed, a test-mode one records
+    it as dry runs. What fails is queued again for when its backoff ends."""
     summary = send_owed(account, trigger="cli")
     if summary["failed"] or summary["deferred"]:
         from webapp.outbound import enqueue_send
@@ -171,28 +170,83 @@ def _switch(account_id: int, live: bool, by: str | None) -> None:
             f"{summary['retry_at']:%Y-%m-%d %H:%M} UTC (or run 'flask orders acks').",
             err=True,
         )
-    click.echo(
-        json.dumps(
-            {
-                "account_id": account.id,
-                "mode": account.mode,
-                "changed": changed,
-                "sent": summary["sent"],
-                "failed": summary["failed"],
-                "deferred": summary["deferred"],
-                "dry_run": summary["dry_run"],
-            }
-        )
-    )
+    return summary
+
+
+def _sent(summary: dict) -> dict:
+    return {key: summary[key] for key in ("sent", "failed", "deferred", "dry_run")}
 
 
 @accounts_cli.command("live")
 @click.argument("account_id", type=int)
 @click.option("--by", help="Who switches it (default: the OS user).")
-def live(account_id: int, by: str | None) -> None:
-    """Go live: changes on the marketplace are sent from now on, and what test mode only
-    recorded (merchant order ids...) is sent now, once. The last line is a JSON summary."""
-    _switch(account_id, True, by)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
+@click.option(
+    "--discard-owed",
+    is_flag=True,
+    help="Discard what test mode recorded instead of sending it (recorded as discarded).",
+)
+def live(account_id: int, by: str | None, yes: bool, discard_owed: bool) -> None:
+    """Go live: changes on the marketplace are sent from now on. First shows what test mode
+    recorded and did not send (per kind of call: count, oldest), then asks: the owed calls
+    are sent now, once, or with --discard-owed never sent. The last line is a JSON summary;
+    declined, nothing changes and the exit status is 1."""
+    account = active_account_or_fail(account_id)
+    by = by or default_actor()
+    result = {
+        "account_id": account.id,
+        "mode": account.mode,
+        "changed": False,
+        "confirmed": False,
+        "choice": None,
+        "owed_total": 0,
+        "owed": {},
+        "released": 0,
+        "discarded": 0,
+    }
+    if account.is_live:
+        click.echo(f"Account {account.id} ({account.name}) is live already.")
+        summary = _send_now(account)  # whatever a live account owes, as the step would
+        click.echo(json.dumps({**result, "confirmed": True, **_sent(summary)}))
+        return
+    shown = owed(account)
+    click.echo(f"Account {account.id} ({account.name}, {account.connector}) is in test mode.")
+    for line in shown.lines():
+        click.echo(line)
+    result.update(owed_total=shown.total, owed=shown.as_json())
+    if not yes:
+        fate = "discarded: never sent" if discard_owed else "sent now, once"
+        question = f"Go live? The {shown.total} owed call(s) are {fate}."
+        if not shown.total:
+            question = "Go live? Nothing is owed; changes are sent from now on."
+        try:
+            confirmed = click.confirm(question, default=False)
+        except click.Abort:  # no answer at all (end of input): the prompt's line ends here
+            click.echo()
+            click.echo("No answer: pass --yes to go live from a script.", err=True)
+            confirmed = False
+        if not confirmed:
+            click.echo("Not confirmed: the account stays in test mode.", err=True)
+            click.echo(json.dumps({**result, "sent": 0, "failed": 0, "deferred": 0, "dry_run": 0}))
+            sys.exit(1)
+    try:
+        went = go_live(account, by=by, discard=discard_owed, expected=None if yes else shown.token)
+    except OwedChanged as exc:
+        raise click.ClickException(f"{exc} Nothing changed; run the command again.") from exc
+    result.update(
+        mode=account.mode,
+        changed=went.changed,
+        confirmed=True,
+        choice=went.choice,
+        owed_total=went.owed.total,
+        owed=went.owed.as_json(),
+        released=went.released,
+        discarded=went.discarded,
+    )
+    if went.discarded:
+        click.echo(f"{went.discarded} owed call(s) discarded: they are never sent.")
+    summary = _send_now(account)
+    click.echo(json.dumps({**result, **_sent(summary)}))
 
 
 @accounts_cli.command("test")
@@ -201,7 +255,14 @@ def live(account_id: int, by: str | None) -> None:
 def test_mode(account_id: int, by: str | None) -> None:
     """Back to test mode: orders still come in; changes on the marketplace are only
     recorded (dry runs) until the account goes live again."""
-    _switch(account_id, False, by)
+    account = active_account_or_fail(account_id)
+    changed = go_test(account, by=by or default_actor())
+    summary = _send_now(account)  # a test-mode account sends nothing: owed calls wait
+    click.echo(
+        json.dumps(
+            {"account_id": account.id, "mode": account.mode, "changed": changed, **_sent(summary)}
+        )
+    )
 
 
 def active_account_or_fail(account_id: int) -> Account:

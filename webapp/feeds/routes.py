@@ -15,6 +15,7 @@ from webapp.imports.queries import clamp_page, messages_page
 from webapp.models import Feed
 from webapp.models import runs as R
 from webapp.models.feeds import KINDS
+from webapp.outbound import run_modes
 from webapp.store.routes import is_htmx, partial_response
 
 PER_PAGE = 25
@@ -108,9 +109,11 @@ def detail(code: str, feed_id: int):
 
 def detail_context(store, feed: Feed, **extra) -> dict:
     page = clamp_page(request.args.get("page"))
+    executions = queries.executions_page(page, PER_PAGE, store_id=store.id, feed_id=feed.id)
     return {
         **row_context(store, feed),
-        "executions": queries.executions_page(page, PER_PAGE, store_id=store.id, feed_id=feed.id),
+        "executions": executions,
+        "run_modes": run_modes(executions.items),
         "polling": queries.any_active(store_id=store.id, feed_id=feed.id),
         "executions_url": url_for("feeds.feed_executions", code=store.code, feed_id=feed.id),
         "executions_page_base": url_for("feeds.detail", code=store.code, feed_id=feed.id),
@@ -220,9 +223,11 @@ def executions_context(store, table_endpoint: str, page_endpoint: str, **route) 
     filters = _filters(store.id if store else None)
     page = clamp_page(request.args.get("page"))
     params = {k: v for k, v in request.args.items() if k != "page" and v}
+    executions = queries.executions_page(page, PER_PAGE, **filters)
     return {
         "store": store,
-        "executions": queries.executions_page(page, PER_PAGE, **filters),
+        "executions": executions,
+        "run_modes": run_modes(executions.items),
         "polling": queries.any_active(**filters),
         "executions_url": url_for(table_endpoint, **route, **params),
         "executions_page_base": url_for(page_endpoint, **route, **params),
@@ -272,6 +277,7 @@ def execution(code: str, run_id: int):
         "feeds/execution.html",
         store=store,
         run=run,
+        run_mode=run_modes([run]).get(run.id),
         messages=messages_page(run.id, page, MESSAGES_PER_PAGE),
     )
 

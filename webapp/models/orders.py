@@ -118,8 +118,9 @@ class Order(TimestampMixin, db.Model):
     @property
     def ack_state(self) -> str:
         """acknowledged; pending, sending or failed (live: the ack step sends it); dry_run
-        (test mode: recorded, sent once the account goes live); not_applicable (the
-        marketplace takes no merchant order id)."""
+        (test mode: recorded, sent if the account goes live and sends what is owed);
+        discarded (discarded going live: never sent); not_applicable (the marketplace takes
+        no merchant order id)."""
         if self.acknowledged_at is not None:
             return "acknowledged"
         calls = self.ack_calls

@@ -20,13 +20,26 @@ DRY_RUN = "dry_run"  # owed, recorded in test mode, not sent; going live sends i
 SENDING = "sending"  # claimed by a sweep (a crashed sweep's claim is taken over later)
 SENT = "sent"
 FAILED = "failed"  # the last attempt failed; retried after next_attempt_at
+# Owed from test mode, and an administrator chose, going live, never to send it.
+DISCARDED = "discarded"
 OWED = (PENDING, DRY_RUN, FAILED)
-OUTBOUND_STATUSES = (PENDING, DRY_RUN, SENDING, SENT, FAILED)
+OUTBOUND_STATUSES = (PENDING, DRY_RUN, SENDING, SENT, FAILED, DISCARDED)
 
 # Actions
 ACK_ORDER = "order.merchant_order_id"  # tell the marketplace our id for its order
 
+# What each action is called on the pages and in the CLI's summary.
+ACTION_LABELS = {ACK_ORDER: "Merchant order ids (order acknowledgements)"}
+
+
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action, action)
+
+
 TEST, LIVE = "test", "live"
+
+# What going live did with the calls test mode had recorded.
+SEND, DISCARD = "send", "discard"
 
 
 class OutboundCall(TimestampMixin, db.Model):
@@ -52,6 +65,11 @@ class OutboundCall(TimestampMixin, db.Model):
     next_attempt_at = db.Column(db.DateTime)
     dry_run_at = db.Column(db.DateTime)  # when test mode recorded it instead of sending
     sent_at = db.Column(db.DateTime)
+    discarded_at = db.Column(db.DateTime)
+    # The going-live that released it (to be sent) or discarded it.
+    mode_change_id = db.Column(
+        db.Integer, db.ForeignKey("account_mode_changes.id", ondelete="SET NULL")
+    )
 
     __table_args__ = (
         db.UniqueConstraint("account_id", "action", "dedup_key", name="uq_outbound_calls_key"),
@@ -61,7 +79,8 @@ class OutboundCall(TimestampMixin, db.Model):
 
 
 class AccountModeChange(db.Model):
-    """An account switched between test mode and live: who did it and when."""
+    """An account switched between test mode and live: who did it and when, and, going
+    live, what test mode had left owed and what the administrator chose to do with it."""
 
     __tablename__ = "account_mode_changes"
 
@@ -73,3 +92,8 @@ class AccountModeChange(db.Model):
     to_mode = db.Column(db.String(8), nullable=False)
     changed_by = db.Column(db.String(255), nullable=False)
     changed_at = db.Column(db.DateTime, nullable=False)
+    # Going live: the calls owed at that moment, per action ({action: {"count", "oldest"}}),
+    # their total, and the choice (SEND or DISCARD); None for other changes.
+    owed = db.Column(JSONType)
+    owed_count = db.Column(db.Integer)
+    owed_choice = db.Column(db.String(8))

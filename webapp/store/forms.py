@@ -76,7 +76,15 @@ def account_form(connector_cls, *, editing: bool, **kwargs) -> FlaskForm:
 
     class AccountForm(FlaskForm):
         name = StringField("Name", validators=[DataRequired(), Length(max=255)])
-        live = BooleanField("Live (orders are real; off: test mode)")
+
+    if not editing:
+        # A new account has nothing owed yet, so starting live is a plain choice. An existing
+        # account goes live through its own confirmation (what test mode left owed, counted).
+        AccountForm.live = BooleanField(
+            "Start live: send changes (our order ids...) to the marketplace from the first "
+            "import. Unticked, the account starts in test mode: its orders come in for real "
+            "and what would be sent is only recorded."
+        )
 
     for setting in connector_cls.all_settings():
         label = setting.label + ("" if setting.required else " (optional)")

@@ -8,6 +8,7 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from flask_login import current_user, login_required
 
 from connectors import registry
+from webapp import outbound
 from webapp.access import store_or_404
 from webapp.extensions import db
 from webapp.imports.queries import clamp_page
@@ -25,11 +26,13 @@ def _list_context(store) -> dict:
     page = clamp_page(request.args.get("page"))
     params = filters.params()
     accounts = queries.store_accounts(store.id, include_retired=True)
+    orders = queries.orders_page(store.id, filters, page, ORDERS_PER_PAGE)
     return {
         "store": store,
         "acknowledges": acknowledging_connectors(),
         "filters": filters,
-        "orders": queries.orders_page(store.id, filters, page, ORDERS_PER_PAGE),
+        "orders": orders,
+        "ack_calls": outbound.ack_calls([o.id for o in orders.items]),
         "accounts_by_id": {a.id: a for a in accounts},
         "page_base": url_for("store.orders", code=store.code, **params),
         "hx_base": url_for("store.orders_table", code=store.code, **params),
@@ -88,15 +91,33 @@ def order(code: str, order_id: int):
     if found is None:
         abort(404)
     accounts = {a.id: a for a in queries.store_accounts(store.id, include_retired=True)}
+    account = accounts.get(found.account_id)
+    ack = outbound.ack_calls([found.id]).get(found.id)
     return render_template(
         "store/order.html",
         store=store,
         order=found,
-        account=accounts.get(found.account_id),
+        account=account,
+        ack=ack,
+        ack_request=(
+            outbound.shown_request(ack, outbound.readable_secrets(account))
+            if ack is not None and account is not None
+            else None
+        ),
+        discarded_by=_discarded_by(ack),
         acknowledges=acknowledging_connectors(),
         products=queries.matched_products(found),
         raw_json=json.dumps(found.raw or {}, indent=2, ensure_ascii=False, sort_keys=True),
     )
+
+
+def _discarded_by(call):
+    """Who discarded an acknowledgement, going live (the mode change), or None."""
+    if call is None or call.mode_change_id is None or call.status != "discarded":
+        return None
+    from webapp.models import AccountModeChange
+
+    return db.session.get(AccountModeChange, call.mode_change_id)
 
 
 @bp.get("/orders/bell")
