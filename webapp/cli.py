@@ -47,6 +47,9 @@ def stores_create(code: str, name: str, language: str) -> None:
 
     ensure_store_feeds(store)
     db.session.commit()
+    from webapp.sandbox.catalog import seed_demo_catalog
+
+    seed_demo_catalog(store, click.echo)  # the sandbox's products: orders match them
     click.echo(json.dumps({"id": store.id, "code": store.code, "name": store.name}))
 
 
@@ -233,6 +236,9 @@ def demo_seed(sandbox_url: str | None) -> None:
 
     ensure_store_feeds(store)
     db.session.commit()
+    from webapp.sandbox.catalog import seed_demo_catalog
+
+    seed_demo_catalog(store, click.echo)  # the sandbox's products: orders match them
     if sandbox_url:
         for account in _demo_accounts(store, sandbox_url.rstrip("/")):
             click.echo(

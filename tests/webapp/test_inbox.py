@@ -130,7 +130,12 @@ def test_inbox_groups_open_errors_by_cause_and_links_subjects(store_client, inbo
     assert "no SKU-NEW" in html and "no SKU-GONE" in html
     assert "missing_title" not in html
     assert "&lt;script&gt;" not in html and "connector_error" not in html  # globex's
-    assert f"/store/acme/imports/{inbox['m1'].import_job_id}" in html
+    # Each entry links to its order and to its execution (an order import, not a product
+    # import's page: "Source: upload: None" was what these links opened).
+    run_id = inbox["m1"].import_job_id
+    assert f'href="/store/acme/orders/{inbox["first"].id}"' in html
+    assert f'href="/store/acme/integration/executions/{run_id}"' in html
+    assert f"/store/acme/imports/{run_id}" not in html
 
 
 def test_bell_counts_open_errors_of_the_users_store_admin_all(store_client, admin_client, inbox):

@@ -28,6 +28,7 @@ from webapp.imports import queries
 from webapp.imports.service import ImportRequestError, start_import
 from webapp.models import MarketplaceProduct, MarketplaceProductTranslation, Message, Product
 from webapp.models import runs as R
+from webapp.orders import matching
 from webapp.store import bp
 from webapp.store.forms import ImportForm, PublishForm, SettingsForm
 
@@ -341,6 +342,7 @@ def publish(code: str, product_id: int):
         product.availability = form.availability.data or None
         product.is_active = bool(form.is_active.data)
         db.session.commit()
+        matching.after_publish(store.id, [source.id])  # order lines waiting for it
         flash(f"Product {source.marketplace_product_id} published to your catalog.", "success")
         return redirect(url_for("store.products", code=store.code))
     if request.method == "POST":
@@ -384,6 +386,7 @@ def publish_many(code: str):
     for product_id in sorted(owned - already):
         db.session.add(Product(store_id=store.id, marketplace_product_id=product_id))
     db.session.commit()
+    matching.after_publish(store.id, owned - already)  # order lines waiting for them
     flash(f"{len(owned - already)} product(s) published.", "success")
     return redirect(url_for("store.products", code=store.code))
 
