@@ -47,9 +47,6 @@ def stores_create(code: str, name: str, language: str) -> None:
 
     ensure_store_feeds(store)
     db.session.commit()
-    from webapp.sandbox.catalog import seed_demo_catalog
-
-    seed_demo_catalog(store, click.echo)  # the sandbox's products: orders match them
     click.echo(json.dumps({"id": store.id, "code": store.code, "name": store.name}))
 
 
@@ -400,9 +397,10 @@ def tokens_revoke(token_id: int) -> None:
 def register_cli(app: Flask) -> None:
     from webapp.accounts.cli import accounts_cli
     from webapp.feeds.cli import feeds_cli
+    from webapp.inbox.cli import inbox_cli
     from webapp.orders.cli import orders_cli
     from webapp.sandbox.cli import sandbox_cli
 
     groups = (stores_cli, users_cli, imports_cli, products_cli, demo_cli, secrets_cli, tokens_cli)
-    for group in (*groups, accounts_cli, orders_cli, sandbox_cli, feeds_cli):
+    for group in (*groups, accounts_cli, orders_cli, sandbox_cli, feeds_cli, inbox_cli):
         app.cli.add_command(group)

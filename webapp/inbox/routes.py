@@ -98,14 +98,14 @@ def _context(store=None, filters: service.Filters | None = None, page: int = 1) 
     if store is not None:
         filters.store_id = None
     scope = store.id if store else None
-    causes = service.groups(scope, filters.without_cause(), sample=0)
     if filters.cause:
+        causes = service.groups(scope, filters.without_cause(), sample=0)
         listing = service.entries(scope, filters, page)
         messages = listing.items
         groups = []
     else:
         listing = None
-        groups = service.groups(scope, filters)
+        causes = groups = service.groups(scope, filters)
         messages = [m for g in groups for m in g.messages]
     store_ids = [store.id] if store else None
     accounts = service.accounts_of(store_ids)
@@ -178,7 +178,9 @@ def admin_inbox():
     return _render(None)
 
 
-def _enqueue(ids: list[int]) -> str:
+def _enqueue(ids: list[int], by: str | None = None) -> str:
+    """Queue a retry of these messages (jobs of RETRY_BATCH); the page shows them as
+    retrying until the worker is done (or PENDING_TTL passes)."""
     if not ids:
         return "Nothing to retry."
     conn = redis_connection()
@@ -190,7 +192,7 @@ def _enqueue(ids: list[int]) -> str:
         queue("default").enqueue(
             "jobs.inbox.retry_messages",
             ids[start : start + RETRY_BATCH],
-            current_user.email,
+            by or current_user.email,
             job_timeout=PENDING_TTL,
         )
     return f"Retrying {len(ids)} message{'s' if len(ids) != 1 else ''}…"

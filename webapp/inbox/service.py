@@ -66,6 +66,14 @@ def is_open():
     return (Message.resolved_at.is_(None), Message.row_number.is_(None))
 
 
+def open_query(store_id: int | None = None):
+    """Open errors (a person's), of one store or every store."""
+    query = select(Message).where(*is_open(), Message.severity == R.ERROR)
+    if store_id is not None:
+        query = query.where(Message.store_id == store_id)
+    return query
+
+
 def _digits(value) -> int | None:
     text = (value or "").strip()
     return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
@@ -357,3 +365,59 @@ def import_finished(run: Run) -> None:
     except Exception:  # noqa: BLE001 - the import is done; its inbox entry is a courtesy
         db.session.rollback()
         log.exception("job=import_feed run_id=%s state=inbox_update_failed", run.id)
+
+
+# -- the same entries for the CLI and the API --------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value else None
+
+
+def records(messages: list[Message]) -> list[dict]:
+    """Open messages as the CLI and the API give them (webapp/api/openapi.py: InboxEntry)."""
+    stores = _stores(m.store_id for m in messages)
+    runs = runs_of(messages)
+    account_ids = {m.account_id for m in messages if m.account_id}
+    account_ids |= {m.subject_id for m in messages if m.subject_type == "account" and m.subject_id}
+    names = {}
+    if account_ids:
+        query = select(Account.id, Account.name).where(Account.id.in_(account_ids))
+        names = dict(db.session.execute(query).all())
+    waiting = affected_orders(messages)
+    found = []
+    for m in messages:
+        run = runs.get(m.import_job_id)
+        store = stores.get(m.store_id)
+        orders = waiting.get((m.store_id, m.identifier or "")) if m.subject_type == "sku" else None
+        found.append(
+            {
+                "id": m.id,
+                "store": {"id": store.id, "code": store.code} if store else None,
+                "cause": m.error_type,
+                "severity": m.severity,
+                "message": m.error_message,
+                "subject": {
+                    "type": m.subject_type or "run",
+                    "id": m.subject_id if m.subject_type else m.import_job_id,
+                    "identifier": m.identifier,
+                },
+                "account": (
+                    {"id": m.account_id, "name": names.get(m.account_id)} if m.account_id else None
+                ),
+                "execution": {"id": m.import_job_id, "kind": run.kind if run else None},
+                "orders_waiting": orders["count"] if orders is not None else None,
+                "created_at": _iso(m.created_at),
+                "attempts": m.attempts,
+                "next_retry_at": _iso(m.next_retry_at),
+                "last_retry_error": m.last_retry_error,
+            }
+        )
+    return found
+
+
+def cause_counts(store_id: int | None, filters: Filters) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for group in groups(store_id, filters.without_cause(), sample=0):
+        counts[group.cause] = counts.get(group.cause, 0) + group.count
+    return counts
