@@ -13,9 +13,10 @@ Create Date: 2026-11-23 10:00:00
   trigger's WHEN leaves a feed's row messages alone, so an import's bulk writes pay nothing.
   The inbox then reads, counts and pages one store's (or account's) open messages on a
   partial index of its own instead of joining every open message to its run.
-* ``ix_messages_open`` becomes (severity, error_type, created_at, id), and ``ix_inbox_store``
-  / ``ix_inbox_account`` are the same under a store or an account: a cause's count, its
-  pages newest first and the age filter are ranges of one index.
+* ``ix_messages_open`` becomes (severity, error_type, created_at, id, store_id), and
+  ``ix_inbox_store`` / ``ix_inbox_account`` are the same under a store, or a store and an
+  account: a cause's count, its pages newest first and the age filter are ranges of one
+  index, read without the rows.
 * ``uq_inbox_unknown_sku``: one open unknown-SKU entry per (store, SKU), whichever poll or
   worker sees the SKU first.
 * ``order_items.marketplace_product_id``: the catalog product a line was matched to (by SKU,
@@ -142,13 +143,14 @@ WHERE error_type = 'unknown_sku' AND subject_type = 'order' AND resolved_at IS N
 
 def _inbox_indexes() -> None:
     where = sa.text(OPEN)
-    op.create_index(
-        "ix_messages_open", MESSAGES, INBOX_COLUMNS, postgresql_where=where, sqlite_where=where
-    )
-    for name, column in (("ix_inbox_store", "store_id"), ("ix_inbox_account", "account_id")):
-        op.create_index(
-            name, MESSAGES, [column, *INBOX_COLUMNS], postgresql_where=where, sqlite_where=where
-        )
+    for name, columns in (
+        # Every store's (admins): store_id last, so the counts per store need no row.
+        ("ix_messages_open", [*INBOX_COLUMNS, "store_id"]),
+        ("ix_inbox_store", ["store_id", *INBOX_COLUMNS]),
+        # An account filter stays inside the store (store_id first) on the index alone.
+        ("ix_inbox_account", ["store_id", "account_id", *INBOX_COLUMNS]),
+    ):
+        op.create_index(name, MESSAGES, columns, postgresql_where=where, sqlite_where=where)
 
 
 def upgrade():

@@ -181,39 +181,40 @@ def _as_datetime(value) -> datetime:
 
 def groups(store_id: int | None, filters: Filters, *, sample: int = SAMPLE_SUBJECTS) -> list[Group]:
     """Open messages per (store, cause) under the filters, busiest first, each with its
-    newest ``sample`` messages (none when ``sample`` is 0)."""
+    newest ``sample`` messages (none when ``sample`` is 0).
+
+    The counts are one GROUP BY read from the index alone; each group's first and last
+    time are then two ends of its index range (an aggregate of min and max over every row
+    beside the count doubled the cost of the count)."""
     query = (
-        select(
-            Message.store_id,
-            Message.error_type,
-            func.count(),
-            func.min(Message.created_at),
-            func.max(Message.created_at),
-        )
+        select(Message.store_id, Message.error_type, func.count())
         .where(*conditions(store_id, filters))
         .group_by(Message.store_id, Message.error_type)
     )
     rows = [r for r in db.session.execute(query).all() if r[0] is not None]
     stores = _stores(r[0] for r in rows)
-    found = [
-        Group(stores[sid], cause, count, _as_datetime(first), _as_datetime(last))
-        for sid, cause, count, first, last in rows
-        if sid in stores
-    ]
-    found.sort(key=lambda g: (-g.count, g.store.code, g.cause))
-    if sample:
-        for group in found:
-            cause_filters = Filters(
-                group.cause, filters.account_id, filters.severity, filters.age, group.store.id
-            )
+    found = []
+    for sid, cause, count in rows:
+        if sid not in stores:
+            continue
+        where = conditions(
+            sid, Filters(cause, filters.account_id, filters.severity, filters.age, sid)
+        )
+        first, last = db.session.execute(
+            select(func.min(Message.created_at), func.max(Message.created_at)).where(*where)
+        ).one()
+        group = Group(stores[sid], cause, count, _as_datetime(first), _as_datetime(last))
+        if sample:
             group.messages = list(
                 db.session.scalars(
                     select(Message)
-                    .where(*conditions(group.store.id, cause_filters))
+                    .where(*where)
                     .order_by(Message.created_at.desc(), Message.id.desc())
                     .limit(sample)
                 )
             )
+        found.append(group)
+    found.sort(key=lambda g: (-g.count, g.store.code, g.cause))
     return found
 
 

@@ -191,6 +191,7 @@ class Message(db.Model):
             "error_type",
             "created_at",
             "id",
+            "store_id",  # the admin's counts per store, from the index alone
             postgresql_where=db.text(OPEN),
             sqlite_where=db.text(OPEN),
         ),
@@ -206,6 +207,7 @@ class Message(db.Model):
         ),
         db.Index(
             "ix_inbox_account",
+            "store_id",  # an account filter stays inside the store, on the index alone
             "account_id",
             "severity",
             "error_type",

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, select, text, update
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
@@ -375,45 +375,41 @@ def after_publish(store_id: int, marketplace_product_ids: Iterable[int]) -> None
 
 def affected_orders(store_id: int, skus: list[str], sample: int = 3) -> dict[str, dict]:
     """Per SKU: how many orders of the store wait with an unmatched line of it, and the
-    newest ``sample`` of them (id, channel order id) for links. One count for every SKU,
-    then one short read per SKU, each on ix_order_items_unmatched."""
+    newest ``sample`` of them (id, channel order id) for links: one statement for a page's
+    SKUs (each SKU's waiting lines on ix_order_items_unmatched, ranked in the database)."""
     wanted = sorted(set(skus))
     result = {sku: {"count": 0, "orders": []} for sku in wanted}
-    in_store = exists().where(Order.id == OrderItem.order_id, Order.store_id == store_id)
     named = [s for s in wanted if s]
-    for chunk in _chunks(named):
-        rows = db.session.execute(
-            select(OrderItem.sku, func.count(func.distinct(OrderItem.order_id)))
-            .where(~OrderItem.matched, OrderItem.sku.in_(chunk), in_store)
-            .group_by(OrderItem.sku)
-        )
-        for sku, count in rows:
-            result[sku]["count"] = count
+    conditions = []
+    if named:
+        conditions.append(OrderItem.sku.in_(named))
     if "" in result:
-        result[""]["count"] = (
-            db.session.scalar(
-                select(func.count(func.distinct(OrderItem.order_id))).where(
-                    _unmatched_lines(store_id, "")
-                )
-            )
-            or 0
-        )
-    for sku in wanted:
-        if not result[sku]["count"]:
-            continue
-        newest = (
-            select(OrderItem.order_id)
-            .where(_unmatched_lines(store_id, sku))
-            .order_by(OrderItem.order_id.desc())
-            .limit(sample * 3)
-        )
-        result[sku]["orders"] = [
-            tuple(row)
-            for row in db.session.execute(
-                select(Order.id, Order.channel_order_id)
-                .where(Order.id.in_(newest))
-                .order_by(Order.id.desc())
-                .limit(sample)
-            )
-        ]
+        conditions.append(OrderItem.sku.is_(None))
+    if not conditions:
+        return result
+    pairs = (
+        select(OrderItem.sku.label("sku"), OrderItem.order_id.label("order_id"))
+        .join(Order, Order.id == OrderItem.order_id)
+        .where(~OrderItem.matched, or_(*conditions), Order.store_id == store_id)
+        .group_by(OrderItem.sku, OrderItem.order_id)
+        .subquery()
+    )
+    ranked = select(
+        pairs.c.sku,
+        pairs.c.order_id,
+        func.row_number()
+        .over(partition_by=pairs.c.sku, order_by=pairs.c.order_id.desc())
+        .label("rank"),
+        func.count().over(partition_by=pairs.c.sku).label("orders"),
+    ).subquery()
+    rows = db.session.execute(
+        select(ranked.c.sku, ranked.c.orders, Order.id, Order.channel_order_id)
+        .join(Order, Order.id == ranked.c.order_id)
+        .where(ranked.c.rank <= sample)
+        .order_by(ranked.c.sku, ranked.c.rank)
+    )
+    for sku, orders, order_id, number in rows:
+        entry = result[sku or ""]
+        entry["count"] = orders
+        entry["orders"].append((order_id, number))
     return result
