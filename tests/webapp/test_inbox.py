@@ -444,7 +444,7 @@ def test_links_open_the_order_the_execution_and_the_account(store_client, store,
 
 def test_a_product_imports_own_page_stays_its_link(store_client, store):
     run = a_run(store, kind="product_import")
-    note(run, "import_failed", text="The import of x failed")
+    note(run, "feed_unreadable", text="The feed could not be read")
     html = store_client.get("/store/acme/inbox").text
     assert f'href="/store/acme/imports/{run.id}"' in html
 

@@ -335,9 +335,11 @@ def test_an_order_import_outside_its_feed_counts_for_the_feed(admin_client, stor
 def test_a_stores_bad_file_is_its_own_error_not_the_integrations(
     app, admin_client, store_client, store
 ):
-    """One HTML page uploaded as a feed: the store's run fails and its inbox says so; the
+    """One HTML page uploaded as a feed: the store's run fails and its pages say so; the
     operator's error rate and health endpoint do not move."""
     import io
+
+    from markupsafe import escape
 
     from tests.webapp.conftest import csrf_from, run_worker
 
@@ -367,11 +369,8 @@ def test_a_stores_bad_file_is_its_own_error_not_the_integrations(
     assert body["platform"]["runs_finished_last_hour"] == 3  # the marketplace runs only
     assert body["alerts"] == []
 
-    # The store sees it: in its inbox (and its bell), until a good file of that name imports.
-    inbox = store_client.get("/store/acme/inbox").text
-    assert 'data-cause="import_failed"' in inbox and "catalog.csv" in inbox
-    assert f'href="/store/acme/imports/{failed.id}"' in inbox
-    assert 'data-count="1"' in store_client.get("/inbox/bell").text
-    upload(b"id,title,price\nA1,Chair,5\n")
-    inbox = store_client.get("/store/acme/inbox").text
-    assert 'data-inbox="empty"' in inbox
+    # The store sees it, where it imported the file: its history and the run's page.
+    history = store_client.get("/store/acme/marketplace").text
+    assert f"#{failed.id}" in history and "failed" in history
+    job = store_client.get(f"/store/acme/imports/{failed.id}").text
+    assert failed.error_message and str(escape(failed.error_message)) in job

@@ -133,8 +133,7 @@ SCHEMAS.update(
                 "store": {**_ref("Store"), "description": "The store it belongs to."},
                 "cause": {
                     "type": "string",
-                    "description": "unknown_sku, connector_error, outbound_failed, "
-                    "import_failed, ...",
+                    "description": "unknown_sku, connector_error, outbound_failed, ...",
                 },
                 "severity": {
                     "type": "string",

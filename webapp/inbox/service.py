@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.imports.queries import Page, paginate
@@ -288,6 +289,8 @@ def accounts_of(store_ids: list[int] | None) -> list[Account]:
     query = select(Account)
     if store_ids is not None:
         query = query.where(Account.store_id.in_(store_ids))
+    else:
+        query = query.options(joinedload(Account.store))  # the admin's filter names stores
     return list(db.session.scalars(query.order_by(Account.store_id, Account.name, Account.id)))
 
 
@@ -305,67 +308,6 @@ def affected_orders(messages: list[Message]) -> dict[tuple[int, str], dict]:
         for sku, value in per_store(store_id, sorted(skus)).items():
             found[(store_id, sku)] = value
     return found
-
-
-# -- a store's own product imports ----------------------------------------------------------
-
-IMPORT_FAILED = "import_failed"
-
-
-def source_label(run: Run) -> str:
-    if run.source_name:
-        return f"the file {run.source_name}"
-    return run.source_url or f"import #{run.id}"
-
-
-def import_finished(run: Run) -> None:
-    """A product import of a store ended (every path: page, API, CLI, the store's feed).
-
-    A feed the store gave that could not be read (an HTML page, an empty file, a 404) is
-    that store's error: it waits in the store's inbox until an import of the same source
-    succeeds or a person resolves it (it is not the integration's: monitoring leaves it
-    out). A successful import closes such entries and matches the order lines that waited
-    for the products it brought. Never raises: the import's outcome stands."""
-    from webapp.orders import matching
-
-    if run.kind != "product_import":
-        return
-    try:
-        label = source_label(run)[:255]
-        if run.status == R.FAILED:
-            db.session.add(
-                Message(
-                    import_job_id=run.id,
-                    severity=R.ERROR,
-                    error_type=IMPORT_FAILED,
-                    error_message=f"The import of {label} failed: {run.error_message} "
-                    "Nothing in the catalog changed. Correct the file (or its address) and "
-                    "import it again: this entry closes when an import of it succeeds.",
-                    identifier=label,
-                    subject_type="run",
-                    subject_id=run.id,
-                    store_id=run.store_id,
-                )
-            )
-            db.session.commit()
-            return
-        if run.status in (R.COMPLETED, R.COMPLETED_WITH_ERRORS):
-            db.session.execute(
-                update(Message)
-                .where(
-                    *is_open(),
-                    Message.store_id == run.store_id,
-                    Message.error_type == IMPORT_FAILED,
-                    Message.identifier == label,
-                )
-                .values(resolved_at=utcnow(), resolved_by=f"import #{run.id}", next_retry_at=None)
-                .execution_options(synchronize_session=False)
-            )
-            db.session.commit()
-            matching.after_import(run)
-    except Exception:  # noqa: BLE001 - the import is done; its inbox entry is a courtesy
-        db.session.rollback()
-        log.exception("job=import_feed run_id=%s state=inbox_update_failed", run.id)
 
 
 # -- the same entries for the CLI and the API --------------------------------------------------
