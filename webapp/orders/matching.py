@@ -177,13 +177,14 @@ def _insert(rows: list[dict]):
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
         insert(MESSAGES)
-        .values(rows)
         .on_conflict_do_nothing(
             index_elements=["store_id", "identifier"], index_where=text(R.UNKNOWN_SKU_OPEN)
         )
         .returning(MESSAGES.c.id, MESSAGES.c.identifier)
     )
-    return db.session.execute(stmt).all()
+    # Rows as parameters (one cached statement, batched by SQLAlchemy's insertmanyvalues),
+    # not a VALUES clause compiled afresh for every page.
+    return db.session.execute(stmt, rows).all()
 
 
 def record_unknown(
@@ -251,6 +252,8 @@ def _line_gtins(store_id: int, skus: list[str]) -> dict[str, set[str]]:
 def _rematch_entries(store_id: int, entries: list[tuple[int, str]], by: str) -> set[int]:
     """Match the waiting lines of these (entry id, SKU) pairs the catalog now has; resolve
     those entries. Returns the ids of the entries resolved (the caller commits)."""
+    if not _distinct(MP.c.marketplace, MP.c.store_id == store_id):
+        return set()  # an empty catalog matches nothing
     skus = [sku for _, sku in entries]
     gtins = _line_gtins(store_id, skus)
     keys = [(sku, None) for sku in skus if sku] + [
