@@ -472,3 +472,24 @@ def test_the_bell_counts_up_to_999(store_client, store, account):
     many(a_run(store, account=account), "connector_error", service.BELL_CAP + 2)
     bell = store_client.get("/inbox/bell").text
     assert 'data-count="1000"' in bell and ">999+</span>" in bell
+
+
+def test_the_actions_work_without_javascript_too(store_client, store, account):
+    """Each action is a real form (its CSRF token inside): without htmx it posts and comes
+    back to the same view of the inbox."""
+    from tests.webapp.conftest import csrf_from
+
+    made = many(a_run(store, account=account), "connector_error", 2, account=account)
+    page = store_client.get(f"/store/acme/inbox?cause=connector_error&account={account.id}")
+    csrf = csrf_from(page.text)
+    response = store_client.post(
+        f"/store/acme/inbox/messages/{made[0].id}/resolve",
+        data={"csrf_token": csrf, "from": "store", "cause": "connector_error",
+              "account": str(account.id)},
+    )  # fmt: skip
+    assert response.status_code == 303
+    assert response.headers["Location"] == (
+        f"/store/acme/inbox?cause=connector_error&account={account.id}"
+    )
+    db.session.expire_all()
+    assert db.session.get(Message, made[0].id).resolved_at is not None
