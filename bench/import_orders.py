@@ -2,7 +2,8 @@
 
 The sandbox runs in its own process (as a marketplace would), warmed up (every order
 serialised once). The store's catalog holds every SKU the sandbox sells (``--no-catalog``:
-none, so every line is an unknown SKU with an error message). The run prints, in order:
+none, so every line is an unknown SKU: one inbox entry per SKU, the worst case). The run
+prints, in order:
 
 - the serving floor: the time to just read every page through the connector's HTTP layer
   (requests, JSON decoding; no normalising, no database), the best any import can do;
@@ -223,8 +224,8 @@ def main() -> None:
         "--no-catalog",
         dest="catalog",
         action="store_false",
-        help="the store has no products: every order line is an unknown SKU with an error "
-        "message (the worst case); by default the store's catalog has every SKU",
+        help="the store has no products: every order line is an unknown SKU (one inbox entry "
+        "per SKU; the worst case); by default the store's catalog has every SKU",
     )
     args = parser.parse_args()
 
@@ -259,7 +260,7 @@ def main() -> None:
     print(
         "store catalog: every SKU the sandbox sells (lines matched)"
         if args.catalog
-        else "store catalog: empty (every line an unknown SKU, one error message each)"
+        else "store catalog: empty (every line an unknown SKU, one inbox entry per SKU)"
     )
     print(
         f"serving floor (fetch + JSON only): {count:,} orders in {floor_seconds:5.2f} s"

@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0016_going_live"
-down_revision = "0012_translation_range_check"
+down_revision = "0013_inbox_by_sku"
 branch_labels = None
 depends_on = None
 

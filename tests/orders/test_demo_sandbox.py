@@ -11,8 +11,9 @@ from werkzeug.serving import make_server
 
 from tests.sandbox_server import serve_in_thread
 from webapp.extensions import db
-from webapp.models import Account, Order
+from webapp.models import Account, MarketplaceProduct, Message, Order, OrderItem, Product
 from webapp.sandbox.app import create_sandbox_app
+from webapp.sandbox.catalog import DISCONTINUED
 
 
 @pytest.fixture
@@ -51,6 +52,10 @@ def test_seed_creates_the_sandbox_accounts_once_and_follows_the_port(app, sandbo
     db.session.refresh(accounts[0])
     assert accounts[0].settings["base_url"] == moved
     assert db.session.scalar(select(func.count(Account.id))) == 2
+    # The demo catalog, imported and published once: the sandbox's SKUs but a few.
+    products = db.session.scalars(select(MarketplaceProduct.marketplace_product_id)).all()
+    assert len(products) == 12 * 40 - len(DISCONTINUED) and not DISCONTINUED & set(products)
+    assert db.session.scalar(select(func.count(Product.id))) == len(products)
 
 
 def test_seed_refuses_a_sandbox_the_outbound_guard_does_not_allow(app, sandbox):
@@ -64,7 +69,18 @@ def test_import_orders_fills_the_demo_order_book(app, sandbox):
     cli(app, "demo", "seed", "--sandbox-url", sandbox)
     result = cli(app, "demo", "import-orders")
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [line["status"] for line in lines] == ["completed_with_errors"] * 2  # unknown SKUs
+    assert [line["account"] for line in lines] == [1, 2]
+    assert all(line["status"] in ("completed", "completed_with_errors") for line in lines)
     assert all(line["fetched"] == 30 and line["created"] > 0 for line in lines)
+    # The seeded catalog has the sandbox's products: only the SKUs left out of it on purpose
+    # wait in the inbox, one entry each, however many orders have them.
+    unmatched = set(db.session.scalars(select(OrderItem.sku).where(OrderItem.matched.is_(False))))
+    assert unmatched <= DISCONTINUED
+    assert db.session.scalar(select(func.count(OrderItem.id)).where(OrderItem.matched)) > 30
+    entries = db.session.scalars(
+        select(Message.identifier).where(Message.severity == "error", Message.resolved_at.is_(None))
+    ).all()
+    assert sorted(entries) == sorted(unmatched)
+    assert sum(line["errors"] for line in lines) == len(entries)
     channels = set(db.session.scalars(select(Order.channel)))
     assert "letzshop" in channels and len(channels) > 1

@@ -130,7 +130,12 @@ def test_inbox_groups_open_errors_by_cause_and_links_subjects(store_client, inbo
     assert "no SKU-NEW" in html and "no SKU-GONE" in html
     assert "missing_title" not in html
     assert "&lt;script&gt;" not in html and "connector_error" not in html  # globex's
-    assert f"/store/acme/imports/{inbox['m1'].import_job_id}" in html
+    # Each entry links to its order and to its execution (an order import, not a product
+    # import's page: "Source: upload: None" was what these links opened).
+    run_id = inbox["m1"].import_job_id
+    assert f'href="/store/acme/orders/{inbox["first"].id}"' in html
+    assert f'href="/store/acme/integration/executions/{run_id}"' in html
+    assert f"/store/acme/imports/{run_id}" not in html
 
 
 def test_bell_counts_open_errors_of_the_users_store_admin_all(store_client, admin_client, inbox):
@@ -298,3 +303,193 @@ def test_an_unsent_merchant_order_id_is_resent_from_the_inbox(sandbox, sandbox_a
     assert calls and all(c.status == SENT for c in calls)
     counters = requests.get(f"{sandbox}/_sandbox/state?ids=0", timeout=5).json()["counters"]
     assert counters["merchant_order_ids_set"] >= len(order_ids)
+
+
+# The inbox pages: pages, filters, names, links, the bell ------------------------------------
+
+
+def many(run, cause, count, *, severity=R.ERROR, ago=timedelta(0), account=None):
+    now = utcnow()
+    rows = [
+        Message(
+            import_job_id=run.id,
+            severity=severity,
+            error_type=cause,
+            error_message=f"{cause} number {i}",
+            subject_type="account" if account else None,
+            subject_id=account.id if account else None,
+            created_at=now - ago - timedelta(seconds=i),
+        )
+        for i in range(count)
+    ]
+    db.session.add_all(rows)
+    db.session.commit()
+    return rows
+
+
+def rows_of(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'<tr data-message="(\d+)"', html)
+
+
+def test_a_cause_pages_through_every_entry(store_client, store, account):
+    run = a_run(store, account=account)
+    made = many(run, "outbound_failed", 30)
+    overview = store_client.get("/store/acme/inbox").text
+    assert len(rows_of(overview)) == 5  # the newest few of each cause ...
+    assert "Show all 30" in overview  # ... and a way to every other one
+    assert "/store/acme/inbox?cause=outbound_failed" in overview
+    first = store_client.get("/store/acme/inbox?cause=outbound_failed").text
+    second = store_client.get("/store/acme/inbox?cause=outbound_failed&page=2").text
+    newest_first = [str(m.id) for m in made]  # made newest first
+    assert rows_of(first) == newest_first[:25] and rows_of(second) == newest_first[25:]
+    assert "Page 2 of 2" in second and "30 in all" in second
+    # A swap by htmx: the fragment alone, and the address bar follows.
+    swap = store_client.get(
+        "/store/acme/inbox?cause=outbound_failed&page=2", headers={"HX-Request": "true"}
+    )
+    assert swap.text.lstrip().startswith('<div id="inbox"')
+    assert swap.headers["HX-Replace-Url"] == "/store/acme/inbox?cause=outbound_failed&page=2"
+    assert "HX-Request" in swap.headers["Vary"]
+
+
+def test_filters_by_account_severity_and_age_with_account_names(
+    store_client, store, other_store, account
+):
+    letzshop = create_account(store, "letzshop", "Letzshop LU", secrets={"api_token": "t"})
+    lengow_run = a_run(store, account=account)
+    letzshop_run = a_run(store, account=letzshop)
+    mine = many(lengow_run, "connector_error", 2, account=account)
+    theirs = many(letzshop_run, "connector_error", 3, account=letzshop)
+    retrying = many(letzshop_run, "outbound_failed", 1, severity=R.RETRY)
+    old = many(lengow_run, "outbound_failed", 1, ago=timedelta(days=10))
+    many(a_run(other_store), "connector_error", 4)
+
+    def ids(query):
+        response = store_client.get(f"/store/acme/inbox?{query}", headers={"HX-Request": "true"})
+        return set(map(int, rows_of(response.text))), response
+
+    found, response = ids(f"account={account.id}")
+    assert found == {m.id for m in mine + old}
+    assert response.headers["HX-Replace-Url"] == f"/store/acme/inbox?account={account.id}"
+    assert "Lengow Menzzo" in response.text  # accounts by name, in the rows and the filter
+    assert f'<option value="{letzshop.id}" >Letzshop LU' in response.text
+    found, _ = ids("cause=connector_error")
+    assert found == {m.id for m in mine + theirs}  # not globex's
+    found, _ = ids("severity=retry")
+    assert found == {retrying[0].id}  # still retried by itself: not in the default view
+    assert retrying[0].id not in ids("")[0]
+    found, _ = ids("severity=open&cause=outbound_failed")
+    assert found == {retrying[0].id, old[0].id}
+    found, _ = ids("age=old7")
+    assert found == {old[0].id}
+    found, _ = ids("age=1d&cause=outbound_failed")
+    assert found == set()
+    found, response = ids("cause=connector_error&account=999999")
+    assert found == set() and "No open" in response.text
+
+
+def test_resolve_all_acts_on_the_filtered_group_only(store_client, store, account):
+    letzshop = create_account(store, "letzshop", "Letzshop LU", secrets={"api_token": "t"})
+    mine = many(a_run(store, account=account), "connector_error", 3, account=account)
+    theirs = many(a_run(store, account=letzshop), "connector_error", 2, account=letzshop)
+    response = post(
+        store_client,
+        "/store/acme/inbox/causes/connector_error/resolve",
+        account=str(account.id),
+        cause="connector_error",
+    )
+    assert "3 marked resolved" in response.text
+    db.session.expire_all()
+    assert all(db.session.get(Message, m.id).resolved_at for m in mine)
+    assert not any(db.session.get(Message, m.id).resolved_at for m in theirs)
+    # The answer stays on the view the person had, and carries the bell's new count.
+    assert 'hx-swap-oob="true"' in response.text and 'data-count="2"' in response.text
+
+
+def test_admin_inbox_filters_by_store(admin_client, store, other_store, account):
+    many(a_run(store, account=account), "connector_error", 2, account=account)
+    theirs = many(a_run(other_store), "outbound_failed", 3)
+    page = admin_client.get(f"/admin/inbox?store={other_store.id}")
+    assert set(map(int, rows_of(page.text))) == {m.id for m in theirs}
+    assert other_store.name in page.text
+    swap = admin_client.get(
+        f"/admin/inbox?store={other_store.id}&cause=outbound_failed",
+        headers={"HX-Request": "true"},
+    )
+    assert (
+        swap.headers["HX-Replace-Url"]
+        == f"/admin/inbox?store={other_store.id}&cause=outbound_failed"
+    )
+    assert len(rows_of(swap.text)) == 3
+
+
+def test_links_open_the_order_the_execution_and_the_account(store_client, store, account):
+    run = a_run(store, account=account)  # an order poll run from the CLI: no feed
+    order = an_order(store, account, "SKU-X", "AMZ-9")
+    note(run, "outbound_failed", subject=("order", order.id, "AMZ-9"))
+    note(run, "connector_error", subject=("account", account.id))
+    html = store_client.get("/store/acme/inbox").text
+    assert f'href="/store/acme/orders/{order.id}">order AMZ-9' in html
+    assert f'href="/store/acme/accounts#a{account.id}">account Lengow Menzzo' in html
+    execution = f"/store/acme/integration/executions/{run.id}"
+    assert f'href="{execution}"' in html
+    page = store_client.get(execution)
+    assert page.status_code == 200 and f"Execution #{run.id}" in page.text
+    assert "Lengow Menzzo" in page.text and "upload" not in page.text
+    order_page = store_client.get(f"/store/acme/orders/{order.id}")
+    assert order_page.status_code == 200 and "AMZ-9" in order_page.text
+
+
+def test_a_product_imports_own_page_stays_its_link(store_client, store):
+    run = a_run(store, kind="product_import")
+    note(run, "feed_unreadable", text="The feed could not be read")
+    html = store_client.get("/store/acme/inbox").text
+    assert f'href="/store/acme/imports/{run.id}"' in html
+
+
+def test_an_unknown_sku_entry_shows_its_waiting_orders(store_client, store, account):
+    from webapp.orders import matching
+
+    run = a_run(store, account=account)
+    orders = [an_order(store, account, "SKU-LOST", f"AMZ-{i}") for i in range(5)]
+    [entry] = matching.record_unknown(run.id, store.id, account.id, ["SKU-LOST"])
+    db.session.commit()
+    html = store_client.get("/store/acme/inbox").text
+    assert html.count('data-cause="unknown_sku"') == 1 and len(rows_of(html)) == 1  # 1 entry
+    assert "5 orders waiting" in html and "and 2 more" in html
+    for order in orders[-3:]:  # the newest three, linked
+        assert f'href="/store/acme/orders/{order.id}" class="affected-order">' in html
+    assert 'href="/store/acme/orders?q=SKU-LOST"' in html  # all of them: the orders search
+    assert 'data-count="1"' in store_client.get("/inbox/bell").text  # one entry, not five
+    assert entry
+
+
+def test_the_bell_counts_up_to_999(store_client, store, account):
+    from webapp.inbox import service
+
+    many(a_run(store, account=account), "connector_error", service.BELL_CAP + 2)
+    bell = store_client.get("/inbox/bell").text
+    assert 'data-count="1000"' in bell and ">999+</span>" in bell
+
+
+def test_the_actions_work_without_javascript_too(store_client, store, account):
+    """Each action is a real form (its CSRF token inside): without htmx it posts and comes
+    back to the same view of the inbox."""
+    from tests.webapp.conftest import csrf_from
+
+    made = many(a_run(store, account=account), "connector_error", 2, account=account)
+    page = store_client.get(f"/store/acme/inbox?cause=connector_error&account={account.id}")
+    csrf = csrf_from(page.text)
+    response = store_client.post(
+        f"/store/acme/inbox/messages/{made[0].id}/resolve",
+        data={"csrf_token": csrf, "from": "store", "cause": "connector_error",
+              "account": str(account.id)},
+    )  # fmt: skip
+    assert response.status_code == 303
+    assert response.headers["Location"] == (
+        f"/store/acme/inbox?cause=connector_error&account={account.id}"
+    )
+    db.session.expire_all()
+    assert db.session.get(Message, made[0].id).resolved_at is not None

@@ -330,3 +330,47 @@ def test_an_order_import_outside_its_feed_counts_for_the_feed(admin_client, stor
     assert response.status_code == 200
     feeds = response.get_json()["stores"][0]["accounts"][0]["feeds"]
     assert feeds["import_orders"]["status"] == "ok"
+
+
+def test_a_stores_bad_file_is_its_own_error_not_the_integrations(
+    app, admin_client, store_client, store
+):
+    """One HTML page uploaded as a feed: the store's run fails and its pages say so; the
+    operator's error rate and health endpoint do not move."""
+    import io
+
+    from markupsafe import escape
+
+    from tests.webapp.conftest import csrf_from, run_worker
+
+    def upload(data: bytes):
+        page = store_client.get("/store/acme/marketplace")
+        form = {
+            "csrf_token": csrf_from(page.text),
+            "language": "en",
+            "batch_size": "100",
+            "marketplace": "Letzshop",
+            "file": (io.BytesIO(data), "catalog.csv"),
+        }
+        store_client.post("/store/acme/marketplace", data=form, content_type="multipart/form-data")
+        run_worker(app)
+
+    account = lengow(store)
+    for _ in range(3):
+        order_run(account)  # the integration itself is fine
+    upload(b"<!doctype html><html><body><h1>Login</h1></body></html>")
+    failed = Run.query.filter_by(kind="product_import").one()
+    assert failed.status == R.FAILED
+
+    response = admin_client.get("/health/marketplace-integrations")
+    assert response.status_code == 200, response.get_json()["alerts"]
+    body = response.get_json()
+    assert body["platform"]["sync_error_rate"] == 0
+    assert body["platform"]["runs_finished_last_hour"] == 3  # the marketplace runs only
+    assert body["alerts"] == []
+
+    # The store sees it, where it imported the file: its history and the run's page.
+    history = store_client.get("/store/acme/marketplace").text
+    assert f"#{failed.id}" in history and "failed" in history
+    job = store_client.get(f"/store/acme/imports/{failed.id}").text
+    assert failed.error_message and str(escape(failed.error_message)) in job

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import MarketplaceProduct, Product, Store
+from webapp.orders import matching
 
 AVAILABILITIES: dict[str, str] = {
     "in_stock": "in stock",
@@ -185,6 +186,7 @@ def publish(store: Store, source: MarketplaceProduct, overrides: Overrides) -> P
     product.availability = overrides.availability or None
     product.is_active = bool(overrides.is_active)
     db.session.commit()
+    matching.after_publish(store.id, [source.id])  # order lines waiting for it
     return product
 
 
@@ -209,6 +211,7 @@ def publish_many(store: Store, ids: list[str]) -> BulkResult:
     them) as imported.  A product whose imported values break a rule is refused with its
     reason; the others are published all the same (one commit)."""
     result = BulkResult()
+    published: list[int] = []
     wanted: list[int] = []
     for raw in ids:
         text = str(raw).strip()
@@ -243,5 +246,7 @@ def publish_many(store: Store, ids: list[str]) -> BulkResult:
             continue
         db.session.add(Product(store_id=store.id, marketplace_product_id=mp_id))
         result.published.append(source.marketplace_product_id)
+        published.append(mp_id)
     db.session.commit()
+    matching.after_publish(store.id, published)  # order lines waiting for them
     return result

@@ -270,7 +270,9 @@ def admin_executions():
 def execution(code: str, run_id: int):
     store = store_or_404(code)
     run = run_or_404(run_id, store)
-    if run.feed_id is None:
+    if run.feed_id is None and run.kind == "product_import":
+        # An ad-hoc product import has its own page (source, error viewer); every other
+        # run (an order poll from the CLI or a retry) is an execution like a feed's.
         return redirect(url_for("store.job", code=store.code, run_id=run.id))
     page = clamp_page(request.args.get("page"))
     return render_template(

@@ -188,6 +188,9 @@ def execute(run_id: int) -> Run | None:
             downloaded.unlink(missing_ok=True)
     if run.source_path and _owned_upload(Path(run.source_path)):
         Path(run.source_path).unlink(missing_ok=True)
+    from webapp.orders.matching import after_import
+
+    after_import(run)  # order lines that waited for the products it brought are matched
     return run
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from webapp.extensions import db
 from webapp.models import Account, Message, Run
@@ -107,8 +107,12 @@ def retry_message(message: Message, by: str) -> Outcome:
 
 
 def retry_ids(ids: list[int], by: str) -> dict[str, int]:
-    """Retry these messages (an inbox click, one or a whole group); returns the tally."""
+    """Retry these messages (an inbox click, one or a whole group); returns the tally.
+
+    Unknown-SKU entries of a store are looked up in its catalog together (a group of
+    thousands is a few statements, not one lookup each); the rest one by one."""
     tally = {"resolved": 0, "failed": 0, "skipped": 0}
+    ids = _retry_unknown_skus(ids, by, tally)
     for message_id in ids:
         message = db.session.get(Message, message_id)
         if message is None or message.resolved_at is not None or not retryable(message):
@@ -117,6 +121,56 @@ def retry_ids(ids: list[int], by: str) -> dict[str, int]:
         outcome = retry_message(message, by)
         tally["resolved" if outcome.resolved else "failed"] += 1
     return tally
+
+
+def _retry_unknown_skus(ids: list[int], by: str, tally: dict[str, int]) -> list[int]:
+    """Retry the open unknown-SKU entries among ``ids`` store by store; returns the others."""
+    from webapp.orders import matching
+
+    entries: dict[int, dict[str, int]] = {}  # store -> SKU -> entry id
+    for start in range(0, len(ids), 500):
+        for mid, store_id, sku in db.session.execute(
+            select(Message.id, Message.store_id, Message.identifier).where(
+                Message.id.in_(ids[start : start + 500]),
+                Message.error_type == "unknown_sku",
+                Message.subject_type == matching.SKU_SUBJECT,
+                Message.resolved_at.is_(None),
+                Message.store_id.is_not(None),
+            )
+        ):
+            entries.setdefault(store_id, {})[sku or ""] = mid
+    if not entries:
+        return ids
+    done: set[int] = set()
+    for store_id, by_sku in entries.items():
+        matching.rematch(store_id, list(by_sku), by=by)
+        entry_ids = list(by_sku.values())
+        for start in range(0, len(entry_ids), 500):
+            chunk = entry_ids[start : start + 500]
+            resolved = set(
+                db.session.scalars(
+                    select(Message.id).where(
+                        Message.id.in_(chunk), Message.resolved_at.is_not(None)
+                    )
+                )
+            )
+            tally["resolved"] += len(resolved)
+            tally["failed"] += len(chunk) - len(resolved)
+            db.session.execute(
+                update(Message)
+                .where(Message.id.in_(chunk))
+                .values(attempts=Message.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            db.session.execute(
+                update(Message)
+                .where(Message.id.in_(set(chunk) - resolved))
+                .values(last_retry_error="Still no product with this id or GTIN in the catalog.")
+                .execution_options(synchronize_session=False)
+            )
+            done.update(chunk)
+        db.session.commit()
+    return [i for i in ids if i not in done]
 
 
 def later_success(message: Message) -> Run | None:
@@ -223,34 +277,41 @@ def _subject(message: Message, kind: str):
 
 @handler("unknown_sku")
 def rematch_order_lines(message: Message) -> Outcome:
-    """The store may have added the product since: match the order's unmatched lines again."""
-    from webapp.models import MarketplaceProduct, OrderItem, Product
+    """The catalog may have the product now: match the waiting lines against it again.
 
+    An entry per SKU (the inbox's) rematches every waiting line of that SKU in the store;
+    an older entry per order (before migration 0013) that order's unmatched lines."""
+    from webapp.models import OrderItem
+    from webapp.orders import matching
+
+    if message.subject_type == matching.SKU_SUBJECT:
+        sku = message.identifier or ""
+        summary = matching.rematch(message.store_id, [sku], by=f"retry of #{message.id}")
+        if summary["resolved"]:
+            return Outcome(True, "The catalog has it now: the waiting lines are matched.")
+        if not sku:
+            return Outcome(False, "These lines have no SKU: nothing to look up.")
+        return Outcome(False, f'Still no product with the id or GTIN "{sku}".')
     order = _subject(message, "order")
     if order is None:
         return Outcome(False, "The order no longer exists.")
     lines = list(
         db.session.scalars(
-            select(OrderItem).where(OrderItem.order_id == order.id, OrderItem.matched.is_(False))
+            select(OrderItem).where(OrderItem.order_id == order.id, ~OrderItem.matched)
         )
     )
-    skus = {line.sku for line in lines if line.sku}
-    found = dict(
-        db.session.execute(
-            select(MarketplaceProduct.marketplace_product_id, Product.id)
-            .join(Product, Product.marketplace_product_id == MarketplaceProduct.id)
-            .where(
-                Product.store_id == order.store_id,
-                MarketplaceProduct.marketplace_product_id.in_(skus),
-            )
-        ).all()
-    )
+    found = matching.find(order.store_id, [(line.sku, line.gtin) for line in lines])
     missing = []
     for line in lines:
-        if line.sku in found:
-            line.product_id, line.matched = found[line.sku], True
-        else:
+        match = found.get((line.sku or None, line.gtin or None))
+        if match is None:
             missing.append(line.sku)
+            continue
+        line.marketplace_product_id, line.product_id = (
+            match.marketplace_product_id,
+            match.product_id,
+        )
+        line.matched = True
     db.session.commit()
     if missing:
         return Outcome(False, f"Still no product with SKU {', '.join(map(repr, missing))}.")

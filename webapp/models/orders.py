@@ -143,10 +143,36 @@ class OrderItem(db.Model):
     unit_price = db.Column(MONEY)
     total = db.Column(MONEY)
     line_status = db.Column(db.String(64))  # the marketplace's status of this line
-    # False when no product of the store has this SKU: the order imports, a person decides.
+    # The catalog product the line is for (imported, published or not), found by SKU (the
+    # product's id) and then by GTIN; ``product_id`` is the store's published product, when
+    # there is one. False ``matched``: no product of the catalog has this SKU or GTIN yet; the
+    # order imports, the SKU waits in the inbox, and importing the product matches the line
+    # (webapp/orders/matching.py).
+    marketplace_product_id = db.Column(
+        db.Integer, db.ForeignKey("marketplace_products.id", ondelete="SET NULL")
+    )
     matched = db.Column(db.Boolean, nullable=False, default=False)
 
     order = db.relationship(Order, back_populates="items")
+
+    __table_args__ = (
+        # The unmatched lines of a SKU (a small set): an inbox entry's orders, and the lines
+        # an import or a publication matches.
+        db.Index(
+            "ix_order_items_unmatched",
+            "sku",
+            "order_id",
+            postgresql_where=db.text("NOT matched"),
+            sqlite_where=db.text("NOT matched"),
+        ),
+        # The lines of a catalog product: publishing it links them; deleting it unlinks them.
+        db.Index(
+            "ix_order_items_catalog_product",
+            "marketplace_product_id",
+            postgresql_where=db.text("marketplace_product_id IS NOT NULL"),
+            sqlite_where=db.text("marketplace_product_id IS NOT NULL"),
+        ),
+    )
 
 
 class OrderStatusHistory(db.Model):

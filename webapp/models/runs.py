@@ -166,6 +166,12 @@ class Run(TimestampMixin, db.Model):
             self.completed_at = now
 
 
+# The partial indexes' conditions (the queries repeat them word for word: SQLite uses a
+# partial index only for a query whose WHERE contains its terms).
+OPEN = "resolved_at IS NULL AND row_number IS NULL"
+UNKNOWN_SKU_OPEN = "error_type = 'unknown_sku' AND subject_type = 'sku' AND resolved_at IS NULL"
+
+
 class Message(db.Model):
     """Something a run has to say about one subject (a row, an order, the account)."""
 
@@ -187,6 +193,11 @@ class Message(db.Model):
     subject_type = db.Column(db.String(16))
     subject_id = db.Column(db.Integer)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # The run's store and account, copied onto every message that is not about one feed row
+    # (a trigger fills them when the writer did not: migration 0013), so the inbox reads and
+    # counts one store's open messages on its own indexes, never through the runs.
+    store_id = db.Column(db.Integer)
+    account_id = db.Column(db.Integer)
 
     # The error inbox (webapp/inbox): messages about a subject, not about one feed row, are
     # open until retried successfully or marked resolved. "retry" messages are retried by the
@@ -202,13 +213,47 @@ class Message(db.Model):
         db.Index("ix_messages_job_row_id", "import_job_id", "row_number", "id"),
         db.Index("ix_messages_job_type", "import_job_id", "error_type"),
         db.Index("ix_messages_created_severity", "created_at", "severity"),  # monitoring charts
-        # The inbox: open messages that are not about one feed row (a small, hot set).
+        # The inbox: open messages that are not about one feed row (a small, hot set), newest
+        # first within a cause; per store, per account and (admins) across stores. Counts per
+        # cause, a cause's pages and the age filter are ranges of one of these (migration 0013).
         db.Index(
             "ix_messages_open",
             "severity",
             "error_type",
-            "import_job_id",
-            postgresql_where=db.text("resolved_at IS NULL AND row_number IS NULL"),
-            sqlite_where=db.text("resolved_at IS NULL AND row_number IS NULL"),
+            "created_at",
+            "id",
+            "store_id",  # the admin's counts per store, from the index alone
+            postgresql_where=db.text(OPEN),
+            sqlite_where=db.text(OPEN),
+        ),
+        db.Index(
+            "ix_inbox_store",
+            "store_id",
+            "severity",
+            "error_type",
+            "created_at",
+            "id",
+            postgresql_where=db.text(OPEN),
+            sqlite_where=db.text(OPEN),
+        ),
+        db.Index(
+            "ix_inbox_account",
+            "store_id",  # an account filter stays inside the store, on the index alone
+            "account_id",
+            "severity",
+            "error_type",
+            "created_at",
+            "id",
+            postgresql_where=db.text(OPEN),
+            sqlite_where=db.text(OPEN),
+        ),
+        # One open entry per unknown SKU of a store, whoever polls (webapp/orders/matching.py).
+        db.Index(
+            "uq_inbox_unknown_sku",
+            "store_id",
+            "identifier",
+            unique=True,
+            postgresql_where=db.text(UNKNOWN_SKU_OPEN),
+            sqlite_where=db.text(UNKNOWN_SKU_OPEN),
         ),
     )

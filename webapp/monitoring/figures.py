@@ -236,9 +236,17 @@ def integration_checks(now: datetime | None = None, store_id: int | None = None)
 
 
 def error_rate(now: datetime, store_id: int | None = None) -> tuple[float, int, int]:
-    """(failed / finished, finished, failed) over runs that finished in the last hour."""
+    """(failed / finished, finished, failed) over the integration's runs that finished in the
+    last hour: executions for a marketplace account (order polls, rechecks, sends).
+
+    A store's own product imports are left out: a file a merchant uploads or points at (an
+    HTML page, an empty file) fails that store's run, which its import history and its inbox
+    show; it says nothing about the integration, and must not page the operator."""
     query = select(func.count(), func.count(case((Run.status.in_(FAILURE), 1)))).where(
-        Run.completed_at >= now - ERROR_RATE_WINDOW, Run.status.in_(SUCCESS + FAILURE), COUNTED
+        Run.completed_at >= now - ERROR_RATE_WINDOW,
+        Run.status.in_(SUCCESS + FAILURE),
+        Run.account_id.is_not(None),
+        COUNTED,
     )
     if store_id is not None:
         query = query.where(Run.store_id == store_id)

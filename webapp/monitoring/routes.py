@@ -150,7 +150,8 @@ class _Collector:
         )
         yield GaugeMetricFamily(
             "sync_error_rate",
-            "Failed or abandoned runs / finished runs, over the last hour.",
+            "Failed or abandoned marketplace executions / finished ones, over the last hour "
+            "(a store's own product imports are its own errors, not the integration's).",
             value=found.sync_error_rate,
         )
         digital = GaugeMetricFamily(

@@ -32,15 +32,14 @@ from connectors.orders import BOOK, UnifiedOrder
 from webapp.extensions import db
 from webapp.models import (
     Account,
-    MarketplaceProduct,
     Order,
     OrderItem,
     OrderStatusHistory,
     ParkedOrder,
-    Product,
 )
 from webapp.models.base import utcnow
 from webapp.models.orders import CANCELLED
+from webapp.orders import matching
 
 RECHECK_EVERY = timedelta(hours=1)
 CREATED, UPDATED, UNCHANGED, PARKED, DROPPED = (
@@ -70,6 +69,9 @@ class Outcome:
     unified: UnifiedOrder
     order_id: int | None = None
     notes: list[Note] = field(default_factory=list)
+    # SKUs of the order's lines no catalog product matched (webapp/orders/matching.py): the
+    # caller opens one inbox entry per SKU, not one per line.
+    unmatched: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -500,8 +502,9 @@ def _book(account, new: dict, booked: dict, moves: list, changed_by: str, now, i
                 order.marketplace_status, order.status = mp, status
     if not new:
         return
-    products = _products_by_sku(
-        account.store_id, [line.sku for p in new.values() for line in p.unified.unified.lines]
+    found = matching.find(
+        account.store_id,
+        [(line.sku, line.gtin) for p in new.values() for line in p.unified.unified.lines],
     )
     items, history = [], []
     for key, pending in new.items():
@@ -510,13 +513,14 @@ def _book(account, new: dict, booked: dict, moves: list, changed_by: str, now, i
         for outcome in pending.outcomes:
             outcome.order_id = order_id
         unified = pending.unified.unified
-        notes = pending.outcomes[0].notes
+        unmatched = pending.outcomes[0].unmatched
         for line in unified.lines:
-            product_id = products.get(line.sku) if line.sku else None
+            match = found.get((line.sku or None, line.gtin or None))
             items.append(
                 {
                     "order_id": order_id,
-                    "product_id": product_id,
+                    "product_id": match.product_id if match else None,
+                    "marketplace_product_id": match.marketplace_product_id if match else None,
                     "channel_line_id": line.channel_line_id,
                     "sku": line.sku,
                     "product_name": line.title,
@@ -525,18 +529,11 @@ def _book(account, new: dict, booked: dict, moves: list, changed_by: str, now, i
                     "unit_price": line.unit_price,
                     "total": line.total,
                     "line_status": line.line_status,
-                    "matched": product_id is not None,
+                    "matched": match is not None,
                 }
             )
-            if product_id is None:
-                notes.append(
-                    Note(
-                        "error",
-                        "unknown_sku",
-                        f"Order {unified.channel_order_id}: no product of the store has SKU "
-                        f"{line.sku!r}; the line was imported unmatched.",
-                    )
-                )
+            if match is None:
+                unmatched.append(line.sku or line.gtin or "")
         for from_status, to_status, from_mp, to_mp in pending.moves:
             history.append(
                 _history(order_id, from_status, to_status, from_mp, to_mp, changed_by, now)
@@ -588,22 +585,3 @@ def _move(moves: list, changed_by: str, now, inserts) -> None:
         else:
             outcome.kind = UNCHANGED  # another worker moved it first
     inserts.add(HISTORY, history)
-
-
-MARKETPLACE_PRODUCTS = MarketplaceProduct.__table__
-PRODUCTS = Product.__table__
-
-
-def _products_by_sku(store_id: int, skus: list[str | None]) -> dict[str, int]:
-    wanted = sorted({s for s in skus if s})
-    if not wanted:
-        return {}
-    rows = db.session.execute(
-        select(MARKETPLACE_PRODUCTS.c.marketplace_product_id, PRODUCTS.c.id)
-        .join(PRODUCTS, PRODUCTS.c.marketplace_product_id == MARKETPLACE_PRODUCTS.c.id)
-        .where(
-            PRODUCTS.c.store_id == store_id,
-            MARKETPLACE_PRODUCTS.c.marketplace_product_id.in_(wanted),
-        )
-    ).all()
-    return dict(rows)

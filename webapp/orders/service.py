@@ -25,6 +25,7 @@ from webapp.extensions import db
 from webapp.models import Account, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
+from webapp.orders import matching
 from webapp.orders.book import (
     CREATED,
     DROPPED,
@@ -108,6 +109,11 @@ def _write_page(run_id: int, account: Account, connector, page, changed_by: str)
     inserts.add(Message.__table__, messages)
     record(acks, inserts)
     inserts.write()
+    # One inbox entry per SKU no catalog product has, not one per line (after the lines
+    # are written: an entry closes at once if the catalog got the product meanwhile).
+    unknown = {sku for outcome in outcomes for sku in outcome.unmatched}
+    if unknown:
+        errors += len(matching.record_unknown(run_id, account.store_id, account.id, unknown))
     return outcomes, errors
 
 
