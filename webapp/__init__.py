@@ -54,6 +54,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # bearer tokens, not cookies: no cross-site forgery to prevent
+
+    @app.get("/favicon.ico")
+    def favicon():
+        # Browsers ask for /favicon.ico whatever the page links; pages link favicon.svg too.
+        return app.send_static_file("favicon.ico")
+
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     # Werkzeug refuses bigger bodies before they are read; the form explains the limit.

@@ -7,4 +7,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from webapp.admin import routes, store_pages  # noqa: E402, F401
+from webapp.admin import nav, routes, store_pages  # noqa: E402, F401
