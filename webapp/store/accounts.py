@@ -7,7 +7,7 @@ set (masked). Store users manage their own store's accounts; admins any store's 
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from connectors import registry
@@ -170,7 +170,13 @@ def account_retire(code: str, account_id: int):
     account.retire()
     db.session.commit()
     flash(f"Account {account.name} retired: it is no longer polled.", "success")
-    return redirect(url_for("store.accounts", code=store.code))
+    target = url_for("store.accounts", code=store.code)
+    if is_htmx():
+        # The page's Retire button asks first (hx-confirm), then htmx loads the list anew.
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
 @bp.post("/accounts/<int:account_id>/reinstate")
