@@ -305,3 +305,57 @@ def test_switching_a_store_off_unschedules_its_feeds_and_on_again(app, admin_cli
     assert status == 302
     assert set(feed_entries(app)) == scheduled
     assert feed_ids  # (the feeds themselves are kept throughout)
+
+
+def test_two_admins_creating_the_same_code_at_once_make_one_store(app, backend):
+    """The code check and the insert are two statements: a second create that passed the check
+    while the first was not committed yet waits on the unique index, then is refused as taken."""
+    if backend != "postgresql":
+        pytest.skip("two concurrent writers are asserted on PostgreSQL; SQLite serialises them")
+    import threading
+    import time
+
+    from sqlalchemy import insert, text
+
+    from webapp.admin.stores import StoreError, create_store
+    from webapp.models.base import utcnow
+
+    now = utcnow()
+    first = db.engine.connect()
+    first_tx = first.begin()
+    first.execute(
+        insert(Store.__table__).values(
+            code="race",
+            name="First",
+            default_language="fr",
+            is_active=True,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    outcome: list = []
+
+    def second_admin():
+        with app.app_context():
+            try:
+                outcome.append(create_store({"code": "race", "name": "Second"}))
+            except StoreError as exc:
+                outcome.append(exc)
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=second_admin)
+    thread.start()
+    with db.engine.connect() as watcher:  # wait until the second insert waits on the first
+        deadline = time.monotonic() + 10
+        while not watcher.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
+            assert time.monotonic() < deadline, "the second create never waited"
+            time.sleep(0.05)
+    first_tx.commit()
+    first.close()
+    thread.join(timeout=20)
+    assert len(outcome) == 1 and isinstance(outcome[0], StoreError), outcome
+    assert outcome[0].conflict
+    assert outcome[0].errors == {"code": "A store with the code 'race' already exists."}
+    db.session.rollback()
+    assert db.session.scalars(select(Store.name).where(Store.code == "race")).all() == ["First"]
