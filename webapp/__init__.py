@@ -57,6 +57,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp import redis_outage
 
     redis_outage.register(app)  # a page that needs Redis while it is away: 503, not 500
+
+    @app.get("/favicon.ico")
+    def favicon():
+        # Browsers ask for /favicon.ico whatever the page links; pages link favicon.svg too.
+        return app.send_static_file("favicon.ico")
+
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     # Werkzeug refuses bigger bodies before they are read; the form explains the limit.

@@ -37,18 +37,106 @@ def _store(code: str) -> Store:
 @click.argument("code")
 @click.argument("name")
 @click.option("--language", default="fr", type=click.Choice(["fr", "en", "de"]))
-def stores_create(code: str, name: str, language: str) -> None:
-    """Create the store CODE called NAME."""
-    if db.session.scalar(select(Store).where(Store.code == code)):
-        raise click.ClickException(f"A store with code {code!r} already exists.")
-    store = Store(code=code, name=name, default_language=language)
-    db.session.add(store)
-    db.session.flush()
-    from webapp.feeds.defaults import ensure_store_feeds
+@click.option("--inactive", is_flag=True, help="Create it switched off (no schedule, no import).")
+def stores_create(code: str, name: str, language: str, inactive: bool) -> None:
+    """Create the store CODE called NAME (the rules of the admin page and the API)."""
+    from webapp.admin.stores import StoreError, create_store
 
-    ensure_store_feeds(store)
-    db.session.commit()
+    data = {"code": code, "name": name, "default_language": language}
+    if inactive:
+        data["is_active"] = False
+    try:
+        store = create_store(data)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(json.dumps({"id": store.id, "code": store.code, "name": store.name}))
+
+
+def _store_record(store: Store, counts) -> dict:
+    from connectors.outbound import mask_url
+    from webapp.admin.stores import URL_FIELDS
+
+    record = {
+        "id": store.id,
+        "code": store.code,
+        "name": store.name,
+        "default_language": store.default_language,
+        "is_active": store.is_active,
+    }
+    for name in URL_FIELDS:
+        value = getattr(store, name)
+        record[name] = mask_url(value) if value else None
+    record.update(vars(counts))
+    return record
+
+
+@stores_cli.command("list")
+@click.option("--search", default="", help="Only stores whose code or name contains this.")
+@click.option("--format", "fmt", default="table", type=click.Choice(["table", "json"]))
+def stores_list(search: str, fmt: str) -> None:
+    """Every store with its counts (json: one object a line)."""
+    from webapp.admin.stores import store_page
+
+    page, per_page = 1, 500
+    while True:
+        result = store_page(page, per_page, search=search.strip())
+        for row in result.items:
+            record = _store_record(row.store, row.counts)
+            if fmt == "json":
+                click.echo(json.dumps(record))
+            else:
+                click.echo(
+                    f"{row.store.id:>5}  {row.store.code:<20} {row.store.name[:30]:<30} "
+                    f"{'active  ' if row.store.is_active else 'inactive'} "
+                    f"products={record['products']} orders={record['orders']} "
+                    f"accounts={record['accounts']} open_errors={record['open_errors']}"
+                )
+        if not result.has_next:
+            break
+        page += 1
+
+
+@stores_cli.command("update")
+@click.argument("code")
+@click.option("--name")
+@click.option("--language", type=click.Choice(["fr", "en", "de"]))
+@click.option("--active/--inactive", "active", default=None, help="Switch the store on or off.")
+@click.option(
+    "--letzshop-url",
+    "urls",
+    multiple=True,
+    metavar="LANG=URL",
+    help="A Letzshop CSV URL for fr, en or de (LANG= alone clears it). Repeatable.",
+)
+def stores_update(
+    code: str, name: str | None, language: str | None, active: bool | None, urls: tuple[str, ...]
+) -> None:
+    """Change a store; the last line printed is the store as saved (JSON)."""
+    from webapp.admin.stores import StoreError, counts_for, update_store
+
+    store = _store(code)
+    data: dict = {}
+    if name is not None:
+        data["name"] = name
+    if language is not None:
+        data["default_language"] = language
+    if active is not None:
+        data["is_active"] = active
+    for item in urls:
+        lang, sep, url = item.partition("=")
+        if not sep or lang not in ("fr", "en", "de"):
+            raise click.UsageError(f"--letzshop-url takes LANG=URL with fr, en or de: {item!r}")
+        data[f"letzshop_csv_url_{lang}"] = url
+    if not data:
+        raise click.UsageError(
+            "Nothing to change: give --name, --language, --active/--inactive or --letzshop-url."
+        )
+    try:
+        update_store(store, data)
+    except StoreError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(_store_record(store, counts_for([store.id])[store.id])))
 
 
 @users_cli.command("create")

@@ -114,5 +114,9 @@ def test_admin_filters_the_monitoring_page(page, live_server, users, rq_worker, 
     expect(page).to_have_url(re.compile(r"status=completed_with_errors"))
     settled(page)
     page.select_option("select[name=creator]", "me")
-    expect(page.locator("#monitoring")).to_contain_text("No imports yet")
+    expect(page.locator("#monitoring")).to_contain_text("No imports match these filters")
     shot(page, "07_admin_monitoring_filtered")
+    with page.expect_navigation():
+        page.click("#monitoring .clear-filters")
+    expect(page).to_have_url(re.compile(r"/admin/imports$"))
+    expect(page.locator("#monitoring tbody tr")).to_have_count(2)

@@ -127,8 +127,11 @@ def test_orders_bell_filters_detail_and_accounts(page, live_server, users, sandb
     assert page.evaluate("window.__sameDocument") is True
     shot(page, "15_accounts_test_ok")
 
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     with page.expect_navigation():
         row.locator("button", has_text="Retire").click()
+    assert asked and "Retire the account Lengow Cotecosy?" in asked[0]  # it asked first
     expect(page.locator(".flash-success")).to_contain_text("retired")
     expect(page.locator("#retired")).to_contain_text("Lengow Cotecosy")
     expect(page.locator("#retired button", has_text="Reinstate")).to_be_visible()

@@ -43,12 +43,8 @@ def test_login_page_loads_pico_and_htmx(page, live_server):
     assert button_bg not in ("rgba(0, 0, 0, 0)", "rgb(239, 239, 239)"), button_bg
     assert page.evaluate("typeof window.htmx") == "object"
     assert page.evaluate("window.htmx.version") == pinned_version("htmx.org")
-    # No script error and no failed or refused request (the browser's own favicon probe aside).
-    errors += [
-        f"HTTP {status}: {path}"
-        for path, status in statuses.items()
-        if status >= 400 and not path.endswith("/favicon.ico")
-    ]
+    # No script error and no failed or refused request (the favicon included).
+    errors += [f"HTTP {status}: {path}" for path, status in statuses.items() if status >= 400]
     assert errors == []
 
 

@@ -432,7 +432,7 @@ def test_links_open_the_order_the_execution_and_the_account(store_client, store,
     note(run, "connector_error", subject=("account", account.id))
     html = store_client.get("/store/acme/inbox").text
     assert f'href="/store/acme/orders/{order.id}">order AMZ-9' in html
-    assert f'href="/store/acme/accounts#a{account.id}">account Lengow Menzzo' in html
+    assert f'href="/store/acme/accounts/{account.id}">account Lengow Menzzo' in html
     execution = f"/store/acme/integration/executions/{run.id}"
     assert f'href="{execution}"' in html
     page = store_client.get(execution)

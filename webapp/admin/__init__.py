@@ -1,4 +1,5 @@
-"""Admin pages: self-service import for any store, platform monitoring."""
+"""Admin pages: the stores (list, overview, create, edit), self-service import for any store,
+platform monitoring, and the top bar's menus (webapp/admin/nav.py)."""
 
 from __future__ import annotations
 
@@ -6,4 +7,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from webapp.admin import routes  # noqa: E402, F401
+from webapp.admin import nav, routes, store_pages  # noqa: E402, F401

@@ -98,6 +98,9 @@ def _monitoring_context() -> dict:
         "show_creator": True,
         "history_target": "#monitoring",
         "args": request.args,
+        # An empty table under filters says so, with the way back to every job.
+        "filtered": bool(filters),
+        "clear_url": url_for("admin.imports"),
     }
 
 

@@ -47,7 +47,7 @@ def _param(name: str) -> Schema:
 
 
 DESCRIPTION = """\
-Mercato's REST API for product-feed imports.
+Mercato's REST API for product-feed imports and, for admins, the stores.
 
 **Authentication.** Every endpoint except this document needs a personal API token:
 `Authorization: Bearer mct_...`. Create and revoke tokens on the *API tokens* page
@@ -95,6 +95,12 @@ SCHEMAS: dict[str, Schema] = {
                         "type": "integer",
                         "description": "409: the active job of the same source. "
                         "503: the job that could not be queued (marked failed).",
+                    },
+                    "fields": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "description": "Stores (409, 422): a sentence for each wrong field "
+                        "(`_` for the request as a whole).",
                     },
                 },
             }
@@ -306,6 +312,115 @@ SCHEMAS: dict[str, Schema] = {
     },
 }
 
+_STORE_URL = _nullable(
+    "string",
+    format="uri",
+    description="A Letzshop CSV feed address behind the import form's Quick fill; a password "
+    "in it is returned as ***, and sending that masked address back keeps the stored one.",
+)
+_STORE_WRITABLE: dict[str, Schema] = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 255},
+    "default_language": {"type": "string", "enum": list(LANGUAGES), "default": "fr"},
+    "is_active": {
+        "type": "boolean",
+        "default": True,
+        "description": "An inactive store's feeds are not scheduled and it cannot import.",
+    },
+    **{f"letzshop_csv_url_{lang}": _STORE_URL for lang in LANGUAGES},
+}
+STORE_CODE_DESCRIPTION = (
+    "Lowercase letters a-z, digits, `-` and `_`, starting and ending with a letter or digit, "
+    "2 to 64 characters; `new` is reserved. Part of every address of the store; it cannot be "
+    "changed once the store exists."
+)
+
+SCHEMAS.update(
+    {
+        "StoreCreate": {
+            "type": "object",
+            "required": ["code", "name"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "pattern": "^[a-z0-9][a-z0-9_-]*[a-z0-9]$",
+                    "minLength": 2,
+                    "maxLength": 64,
+                    "description": STORE_CODE_DESCRIPTION,
+                },
+                **_STORE_WRITABLE,
+            },
+        },
+        "StoreUpdate": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Only the fields given change. `code` may be sent only unchanged.",
+            "properties": {"code": {"type": "string"}, **_STORE_WRITABLE},
+        },
+        "StoreCounts": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [
+                "products",
+                "published",
+                "orders",
+                "accounts",
+                "live_accounts",
+                "open_errors",
+            ],
+            "properties": {
+                "products": {"type": "integer", "description": "Imported products."},
+                "published": {"type": "integer", "description": "Published to the catalog."},
+                "orders": {"type": "integer"},
+                "accounts": {"type": "integer", "description": "Accounts not retired."},
+                "live_accounts": {"type": "integer"},
+                "open_errors": {"type": "integer", "description": "Waiting in the inbox."},
+            },
+        },
+        "StoreDetail": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [
+                "id",
+                "code",
+                "name",
+                "default_language",
+                "is_active",
+                *(f"letzshop_csv_url_{lang}" for lang in LANGUAGES),
+                "created_at",
+                "updated_at",
+                "counts",
+            ],
+            "properties": {
+                "id": {"type": "integer"},
+                "code": {"type": "string", "description": STORE_CODE_DESCRIPTION},
+                "name": {"type": "string"},
+                "default_language": {"type": "string", "enum": list(LANGUAGES)},
+                "is_active": {"type": "boolean"},
+                **{f"letzshop_csv_url_{lang}": _STORE_URL for lang in LANGUAGES},
+                "created_at": _nullable("string", format="date-time"),
+                "updated_at": _nullable("string", format="date-time"),
+                "counts": _ref("StoreCounts"),
+            },
+        },
+        "StoreList": {
+            "type": "object",
+            "required": ["items", "total", "page", "limit"],
+            "additionalProperties": False,
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": _ref("StoreDetail"),
+                    "description": "By name, then code.",
+                },
+                "total": {"type": "integer"},
+                "page": {"type": "integer"},
+                "limit": {"type": "integer"},
+            },
+        },
+    }
+)
+
 PARAMETERS: dict[str, Schema] = {
     "JobId": {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}},
     "Page": {
@@ -347,6 +462,28 @@ PARAMETERS: dict[str, Schema] = {
         "description": "Case-insensitive.",
         "schema": {"type": "string"},
     },
+    "StoreCode": {
+        "name": "code",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "maxLength": 64},
+    },
+    "StoreSearch": {
+        "name": "q",
+        "in": "query",
+        "description": "Stores whose code or name contains this text (any case).",
+        "schema": {"type": "string", "maxLength": 100},
+    },
+    "StoreStatus": {
+        "name": "status",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["active", "inactive"]},
+    },
+    "StoreLimit": {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+    },
     "CreatedByMe": {
         "name": "created_by_me",
         "in": "query",
@@ -374,11 +511,15 @@ RESPONSES: dict[str, Schema] = {
         {"WWW-Authenticate": {"schema": {"type": "string"}}},
     ),
     "E403": _json(_ERROR, "The token's user is not an admin."),
-    "E404": _json(_ERROR, "No such job, or a job of a store the token's user may not see."),
+    "E404": _json(
+        _ERROR,
+        "No such job, or a job of a store the token's user may not see (stores: no store "
+        "with this code).",
+    ),
     "E409": _json(
         _ERROR,
-        "The store already has a pending or processing import of the same source; "
-        "`error.job_id` is that job.",
+        "Imports: the store already has a pending or processing import of the same source; "
+        "`error.job_id` is that job. Stores: another store has this code.",
     ),
     "E413": _json(_ERROR, "The upload or the request body is too large."),
     "E415": _json(_ERROR, "The body is neither JSON nor a form."),
@@ -408,6 +549,21 @@ _ACCEPTED = _json(
     "The job was created and queued; follow `Location` (or poll the job) for progress.",
     {"Location": {"schema": {"type": "string"}, "description": "URL of the new job."}},
 )
+
+_STORE_CREATE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": _ref("StoreCreate")},
+        "multipart/form-data": {"schema": _ref("StoreCreate")},
+    },
+}
+_STORE_UPDATE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": _ref("StoreUpdate")},
+        "multipart/form-data": {"schema": _ref("StoreUpdate")},
+    },
+}
 
 _PAGE = [_param("Page"), _param("Limit")]
 _MESSAGE_FILTERS = [_param("Page"), _param("MessageLimit"), _param("ErrorType"), _param("Severity")]
@@ -527,6 +683,70 @@ PATHS: dict[str, Schema] = {
         )
     },
 }
+
+PATHS.update(
+    {
+        "/admin/stores": {
+            "get": _operation(
+                "adminListStores",
+                "Every store, by name, with its counts (products, orders, accounts, errors).",
+                "admin",
+                {
+                    "200": _json(_ref("StoreList"), "One page of stores."),
+                    **_errors(401, 403, 422, 429),
+                },
+                parameters=[
+                    _param("StoreSearch"),
+                    _param("StoreStatus"),
+                    _param("Page"),
+                    _param("StoreLimit"),
+                ],
+            ),
+            "post": _operation(
+                "adminCreateStore",
+                "Create a store (with its default feeds).",
+                "admin",
+                {
+                    "201": _json(
+                        _ref("StoreDetail"),
+                        "The new store.",
+                        {"Location": {"schema": {"type": "string"}, "description": "Its URL."}},
+                    ),
+                    **_errors(400, 401, 403, 409, 413, 415, 422, 429),
+                },
+                description="409: the code is taken. 422: a value is wrong; "
+                "`error.fields` says which and why. Nothing is created either way.",
+                requestBody=_STORE_CREATE_BODY,
+            ),
+        },
+        "/admin/stores/{code}": {
+            "get": _operation(
+                "adminGetStore",
+                "One store with its counts.",
+                "admin",
+                {
+                    "200": _json(_ref("StoreDetail"), "The store."),
+                    **_errors(401, 403, 404, 429),
+                },
+                parameters=[_param("StoreCode")],
+            ),
+            "patch": _operation(
+                "adminUpdateStore",
+                "Change a store's name, language, status or feed URLs.",
+                "admin",
+                {
+                    "200": _json(_ref("StoreDetail"), "The store as saved."),
+                    **_errors(400, 401, 403, 404, 413, 415, 422, 429),
+                },
+                description="Only the fields given change. Switching `is_active` reschedules "
+                "the store's feeds at once. 422 (with `error.fields`): a wrong value, or a "
+                "different `code`; nothing is changed.",
+                parameters=[_param("StoreCode")],
+                requestBody=_STORE_UPDATE_BODY,
+            ),
+        },
+    }
+)
 
 DOCUMENT: Schema = {
     "openapi": "3.1.0",

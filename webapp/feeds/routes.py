@@ -239,6 +239,9 @@ def executions_context(store, table_endpoint: str, page_endpoint: str, **route) 
         "periods": queries.PERIODS,
         "accounts": queries.accounts(filters["store_id"]),
         "stores": queries.stores() if store is None else [],
+        # An empty table under filters says so, with the way back to every execution.
+        "filtered": any(v is not None for k, v in filters.items() if k != "store_id" or not store),
+        "clear_url": url_for(page_endpoint, **route),
     }
 
 

@@ -52,7 +52,7 @@ def subject_link(message, store_code: str) -> str | None:
         if kind == "order" and subject:
             return url_for("store.order", code=store_code, order_id=subject)
         if kind == "account" and subject:
-            return url_for("store.accounts", code=store_code, _anchor=f"a{subject}")
+            return url_for("store.account", code=store_code, account_id=subject)
         if kind == "product" and subject:
             detail = _endpoint("store.product", "store.product_detail")
             if detail:
@@ -167,7 +167,8 @@ def _render(
     filters = service.Filters.from_args(request.form if action else request.args)
     page = clamp_page((request.form if action else request.args).get("page"))
     context = _context(store, filters, page)
-    unavailable = unavailable or context.pop("unavailable")
+    degraded = context.pop("unavailable")
+    unavailable = unavailable or degraded
     if is_htmx():
         context["oob_bell"] = _bell_context()
         response = partial_response(

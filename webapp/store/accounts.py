@@ -10,7 +10,7 @@ confirmation that sends it (the worker, once) or discards it.
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from connectors import registry
@@ -346,7 +346,13 @@ def account_retire(code: str, account_id: int):
     account.retire()
     db.session.commit()
     flash(f"Account {account.name} retired: it is no longer polled.", "success")
-    return redirect(url_for("store.accounts", code=store.code))
+    target = url_for("store.accounts", code=store.code)
+    if is_htmx():
+        # The page's Retire button asks first (hx-confirm), then htmx loads the list anew.
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
 @bp.post("/accounts/<int:account_id>/reinstate")
