@@ -12,6 +12,10 @@ from webapp.extensions import csrf, db, login_manager, migrate
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    # Before any route exists: every <int:...> id beyond the id columns' range is a 404.
+    from webapp.ids import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
     app.config.update(config_module.load())
     if test_config:
         app.config.update(test_config)

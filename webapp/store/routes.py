@@ -24,6 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp.access import run_or_404, store_or_404
 from webapp.extensions import db
+from webapp.ids import id_arg
 from webapp.imports import queries
 from webapp.imports.service import ImportRequestError, start_import
 from webapp.models import MarketplaceProduct, MarketplaceProductTranslation, Message, Product
@@ -363,7 +364,7 @@ def publish(code: str, product_id: int):
 def publish_many(code: str):
     """Publish the selected products as they are imported (no overrides)."""
     store = store_or_404(code)
-    ids = [int(i) for i in request.form.getlist("product_id") if i.isdigit()]
+    ids = [i for i in map(id_arg, request.form.getlist("product_id")) if i is not None and i > 0]
     if not ids:
         flash("Select at least one product to publish.", "error")
         return redirect(url_for("store.products", code=store.code))
