@@ -64,11 +64,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.setdefault("MAX_CONTENT_LENGTH", app.config["MERCATO_UPLOAD_MAX_BYTES"] + (1 << 20))
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        from webapp.models import User
+    def load_user(session_id: str):
+        from webapp.models.stores import load_session_user
 
-        user = db.session.get(User, int(user_id))
-        return user if user and user.is_active else None
+        return load_session_user(session_id)
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app)

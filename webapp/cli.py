@@ -77,6 +77,27 @@ def users_create(email: str, password: str, is_admin: bool, store_code: str | No
     )
 
 
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="The new password (8 characters or more); asked for when not given.",
+)
+def users_set_password(email: str, password: str) -> None:
+    """Change a user's password; every session of the user ends (log in again)."""
+    if len(password) < 8:
+        raise click.UsageError("The password must be at least 8 characters long.")
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No user {email!r}.")
+    user.set_password(password)
+    db.session.commit()
+    click.echo(json.dumps({"id": user.id, "email": user.email, "sessions_ended": True}))
+
+
 @imports_cli.command("run")
 @click.option("--store", "store_code", required=True)
 @click.option("--source", required=True, help="A local file path or an http(s) URL.")

@@ -70,6 +70,10 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    # On the server, not only in this browser: a copy of the cookie (or a remember cookie)
+    # kept anywhere stops working too, and so do the user's other sessions.
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
