@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from flask import current_app, has_app_context
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -37,6 +39,29 @@ def password_hash_method() -> str:
     if has_app_context():
         return current_app.config.get("MERCATO_PASSWORD_HASH_METHOD", "scrypt")
     return "scrypt"
+
+
+# One hash per hashing method, of a password nobody knows: what a login with an unknown email
+# is checked against, so that it costs what a wrong password costs (the time a login takes
+# must not tell which emails have an account).
+_DECOY_HASHES: dict[str, str] = {}
+
+
+def decoy_password_hash() -> str:
+    method = password_hash_method()
+    decoy = _DECOY_HASHES.get(method)
+    if decoy is None:
+        decoy = generate_password_hash(secrets.token_urlsafe(24), method=method)
+        _DECOY_HASHES[method] = decoy
+    return decoy
+
+
+def authenticate(user: User | None, password: str) -> bool:
+    """Whether ``user`` may log in with ``password``: one password hash checked whatever the
+    outcome, whether or not the email had a user and whether or not that user is active."""
+    stored = user.password_hash if user is not None else decoy_password_hash()
+    matches = check_password_hash(stored, password)
+    return user is not None and user.is_active and matches
 
 
 class User(UserMixin, TimestampMixin, db.Model):
