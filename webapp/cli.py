@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 
@@ -12,6 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from webapp import csvsafe
 from webapp.extensions import db
 from webapp.models import MarketplaceProduct, Run, Store, User
 from webapp.models import runs as R
@@ -200,7 +200,7 @@ def products_export(store_code: str, language: str | None, fmt: str) -> None:
     )
     writer = None
     if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+        writer = csvsafe.dict_writer(sys.stdout, EXPORT_FIELDS, lineterminator="\n")
         writer.writeheader()
     for product in db.session.scalars(query):
         translation = product.translation(language)
