@@ -93,9 +93,7 @@ def _record_hash_checks(monkeypatch) -> list[str]:
     return checked
 
 
-def test_an_unknown_email_costs_a_password_hash_like_a_wrong_password(
-    app, store_user, monkeypatch
-):
+def test_an_unknown_email_costs_a_password_hash_like_a_wrong_password(app, store_user, monkeypatch):
     """Timing must not tell which emails exist: every refused login checks one hash made
     with the same method (and so the same cost) as the users' own."""
     from webapp.extensions import db
