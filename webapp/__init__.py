@@ -35,6 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
+    from webapp import security
+
+    security.init_app(app)  # CSP and the other headers; ProxyFix as far as configured
 
     from webapp import models  # noqa: F401  (register tables with the metadata)
     from webapp.cli import register_cli
