@@ -16,11 +16,15 @@ everybody out). ``MERCATO_TRUSTED_PROXIES`` says how many proxies stand in front
 app: Werkzeug's ProxyFix then takes the client address (and the scheme) from exactly that
 many hops of X-Forwarded-For (X-Forwarded-Proto), the ones those proxies appended. 0, the
 default, trusts no header.
+
+**NUL characters.** No text column can hold one (PostgreSQL refuses it outright), so a
+query string or form field carrying one would fail in the database: the pages answer 400
+before any view runs. The API checks its own parameters (422, as its document states).
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -38,6 +42,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
     )
 )
 
+NUL = "\x00"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
@@ -50,6 +57,18 @@ def init_app(app: Flask) -> None:
     hops = app.config.get("MERCATO_TRUSTED_PROXIES", 0)
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+    @app.before_request
+    def _refuse_nul_characters() -> None:
+        if request.path.startswith("/api/"):
+            return
+        fields = [request.args]
+        if request.method == "POST" and request.mimetype in FORM_TYPES:
+            fields.append(request.form)
+        for multidict in fields:
+            for key, value in multidict.items(multi=True):
+                if NUL in key or NUL in value:
+                    abort(400, "The request contains a NUL character, which no field can hold.")
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -134,8 +134,9 @@ QUERY_IDS = ("page", "account", "account_id", "store_id", "store", "feed_id", "q
 def test_every_page_takes_out_of_range_and_odd_numbers_in_its_query_string(
     app, admin_client, store_client, store_user
 ):
-    """Filters and page numbers beyond the range (or digits int() refuses) never reach the
-    database as such: the page answers (a filter on an unknown id shows nothing), no 500."""
+    """Filters and page numbers beyond the range (or digits int() refuses, or a NUL no text
+    column holds) never reach the database as such: the page answers (a filter on an unknown
+    id shows nothing; a NUL is a 400), no 500."""
     checked = set()
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.rule.startswith("/api/") or rule.endpoint == "static":
@@ -146,7 +147,7 @@ def test_every_page_takes_out_of_range_and_odd_numbers_in_its_query_string(
         url = _url(app, rule, values)
         admin_only = rule.endpoint.startswith("admin.") or "/admin/" in rule.rule
         clients = [admin_client] if admin_only else [admin_client, store_client]
-        for value in (str(2**31), str(10**20), "²", "#" + str(2**31)):
+        for value in (str(2**31), str(10**20), "²", "#" + str(2**31), "a%00b"):
             query = "&".join(f"{name}={value}" for name in QUERY_IDS)
             for client in clients:
                 for headers in ({}, {"HX-Request": "true"}):

@@ -145,3 +145,20 @@ def test_the_proxy_count_is_read_from_the_environment():
     for bad in ("-1", "one"):
         with pytest.raises(config.ConfigError, match="MERCATO_TRUSTED_PROXIES"):
             config.load({**base, "MERCATO_TRUSTED_PROXIES": bad})
+
+
+def test_a_nul_character_in_a_page_request_is_a_400_before_any_view(app, store, store_client):
+    from webapp.extensions import db
+    from webapp.models import Store
+
+    assert store_client.get("/store/acme/orders?q=a%00b").status_code == 400
+    csrf = csrf_from(store_client.get("/store/acme/settings").text)
+    response = store_client.post(
+        "/store/acme/settings",
+        data={"csrf_token": csrf, "name": "Acme\x00 Evil", "default_language": "fr"},
+    )
+    assert response.status_code == 400 and "NUL character" in response.text
+    db.session.expire_all()
+    assert db.session.get(Store, store.id).name == "Acme"
+    # The API answers for its own parameters, as its document says (422, not this 400).
+    assert app.test_client().get("/api/v1/openapi.json?x=%00").status_code == 200
