@@ -14,6 +14,9 @@ from flask import Response, jsonify
 
 from webapp.api import bp
 from webapp.api.auth import public
+from webapp.api.params import MAX_LIMIT
+from webapp.ids import MAX_ID
+from webapp.imports.queries import MAX_PAGE
 from webapp.imports.service import DEFAULT_BATCH, LANGUAGES, MAX_BATCH, MIN_BATCH
 from webapp.models import runs as R
 
@@ -64,6 +67,11 @@ form. 422: a value is wrong (the message says which); nothing was created. 429: 
 rate limit (default 600 requests a minute) is exceeded; wait `Retry-After` seconds.
 503: the job queue is unavailable.
 
+**Parameters.** Every limit is stated on its parameter: ids are 1 to 2147483647 (a job id
+beyond answers 404 like any unknown id), `page` 1 to 999999999, `limit` 1 to 100. A
+number, boolean or choice parameter given empty (`?page=`) is a wrong value (422): leave
+it out to get the default.
+
 **Duplicate imports (409).** While a store has a pending or processing import of the same
 source (the same URL, compared with its password masked, or an upload with the same file
 name), starting another one is refused with 409 and the active job's id in `error.job_id`.
@@ -77,6 +85,8 @@ stored encrypted and never returned: `source_url` always shows it as `***`.
 """
 
 _JOB_STATUS = {"type": "string", "enum": list(R.STATUSES)}
+# Text the routes take: anything but NUL, which no database text holds (422).
+_TEXT = {"type": "string", "pattern": "^[^\\x00]*$"}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": {
@@ -110,7 +120,7 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "http(s) address of the feed; Basic Auth credentials may be "
                 "included. Addresses on private networks are refused (422).",
             },
-            "marketplace": {"type": "string", "maxLength": 64, "default": "Letzshop"},
+            "marketplace": {**_TEXT, "maxLength": 64, "default": "Letzshop"},
             "language": {"type": "string", "enum": list(LANGUAGES), "default": "en"},
             "batch_size": {
                 "type": "integer",
@@ -120,6 +130,8 @@ SCHEMAS: dict[str, Schema] = {
             },
             "store_id": {
                 "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_ID,
                 "description": "Store endpoint: required for admins; a store user may omit "
                 "it (their store) and naming another store answers 404.",
             },
@@ -134,7 +146,7 @@ SCHEMAS: dict[str, Schema] = {
                 "contentMediaType": "application/octet-stream",
                 "description": "The feed file (CSV, XML or JSON, optionally gzip or zip).",
             },
-            "marketplace": {"type": "string", "maxLength": 64, "default": "Letzshop"},
+            "marketplace": {**_TEXT, "maxLength": 64, "default": "Letzshop"},
             "language": {"type": "string", "enum": list(LANGUAGES), "default": "en"},
             "batch_size": {
                 "type": "integer",
@@ -142,7 +154,12 @@ SCHEMAS: dict[str, Schema] = {
                 "maximum": MAX_BATCH,
                 "default": DEFAULT_BATCH,
             },
-            "store_id": {"type": "integer", "description": "As in ImportRequest."},
+            "store_id": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_ID,
+                "description": "As in ImportRequest.",
+            },
         },
     },
     "AdminImportRequest": {
@@ -306,28 +323,37 @@ SCHEMAS: dict[str, Schema] = {
     },
 }
 
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
 PARAMETERS: dict[str, Schema] = {
-    "JobId": {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+    "JobId": {
+        "name": "job_id",
+        "in": "path",
+        "required": True,
+        "description": "A job id; one beyond the range is no job (404).",
+        "schema": _ID,
+    },
     "Page": {
         "name": "page",
         "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "default": 1},
+        "description": "From 1; a page beyond the last is empty.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
     },
     "Limit": {
         "name": "limit",
         "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 10},
     },
     "MessageLimit": {
         "name": "limit",
         "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
     },
     "ErrorType": {
         "name": "error_type",
         "in": "query",
         "description": "Only messages of this type (e.g. missing_title).",
-        "schema": {"type": "string"},
+        "schema": _TEXT,
     },
     "Severity": {
         "name": "severity",
@@ -338,19 +364,20 @@ PARAMETERS: dict[str, Schema] = {
         "name": "store_id",
         "in": "query",
         "description": "Only this store's jobs.",
-        "schema": {"type": "integer", "minimum": 1},
+        "schema": _ID,
     },
     "Status": {"name": "status", "in": "query", "schema": _JOB_STATUS},
     "Marketplace": {
         "name": "marketplace",
         "in": "query",
         "description": "Case-insensitive.",
-        "schema": {"type": "string"},
+        "schema": _TEXT,
     },
     "CreatedByMe": {
         "name": "created_by_me",
         "in": "query",
-        "description": "Only jobs started by the token's user.",
+        "description": "Only jobs started by the token's user (true or false; 1/0, yes/no and "
+        "on/off are read the same way).",
         "schema": {"type": "boolean", "default": False},
     },
 }
@@ -382,7 +409,11 @@ RESPONSES: dict[str, Schema] = {
     ),
     "E413": _json(_ERROR, "The upload or the request body is too large."),
     "E415": _json(_ERROR, "The body is neither JSON nor a form."),
-    "E422": _json(_ERROR, "A value is invalid (the message says which); nothing was created."),
+    "E422": _json(
+        _ERROR,
+        "A value is invalid, out of its documented range or empty (the message says which); "
+        "nothing was created.",
+    ),
     "E429": _json(_ERROR, "Rate limit exceeded.", _RATE_HEADERS),
     "E503": _json(_ERROR, "The job queue is unavailable."),
 }
