@@ -12,6 +12,10 @@ from webapp.extensions import csrf, db, login_manager, migrate
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    # Before any route exists: every <int:...> id beyond the id columns' range is a 404.
+    from webapp.ids import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
     app.config.update(config_module.load())
     if test_config:
         app.config.update(test_config)
@@ -31,6 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
+    from webapp import security
+
+    security.init_app(app)  # CSP and the other headers; ProxyFix as far as configured
 
     from webapp import models  # noqa: F401  (register tables with the metadata)
     from webapp.cli import register_cli
@@ -69,11 +76,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.setdefault("MAX_CONTENT_LENGTH", app.config["MERCATO_UPLOAD_MAX_BYTES"] + (1 << 20))
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        from webapp.models import User
+    def load_user(session_id: str):
+        from webapp.models.stores import load_session_user
 
-        user = db.session.get(User, int(user_id))
-        return user if user and user.is_active else None
+        return load_session_user(session_id)
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 
@@ -12,6 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from webapp import csvsafe
 from webapp.cli_input import ARGUMENT_WARNING, read_line, stdin_is_terminal
 from webapp.extensions import db
 from webapp.models import MarketplaceProduct, Run, Store, User
@@ -197,6 +197,27 @@ def users_create(
     )
 
 
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="The new password (8 characters or more); asked for when not given.",
+)
+def users_set_password(email: str, password: str) -> None:
+    """Change a user's password; every session of the user ends (log in again)."""
+    if len(password) < 8:
+        raise click.UsageError("The password must be at least 8 characters long.")
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No user {email!r}.")
+    user.set_password(password)
+    db.session.commit()
+    click.echo(json.dumps({"id": user.id, "email": user.email, "sessions_ended": True}))
+
+
 @imports_cli.command("run")
 @click.option("--store", "store_code", required=True)
 @click.option(
@@ -336,7 +357,7 @@ def products_export(store_code: str, language: str | None, fmt: str) -> None:
     )
     writer = None
     if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+        writer = csvsafe.dict_writer(sys.stdout, EXPORT_FIELDS, lineterminator="\n")
         writer.writeheader()
     for product in db.session.scalars(query):
         translation = product.translation(language)

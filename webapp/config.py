@@ -43,6 +43,14 @@ def parse_int(name: str, value: str | None, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from exc
 
 
+def parse_count(name: str, value: str | None, default: int) -> int:
+    """A whole number, 0 or more."""
+    number = parse_int(name, value, default)
+    if number < 0:
+        raise ConfigError(f"{name} must be 0 or more, not {value!r}")
+    return number
+
+
 def parse_seconds(name: str, value: str | None, default: float) -> float:
     """A non-negative number of seconds, fractions allowed ('0.5')."""
     if value is None or value.strip() == "":
@@ -182,6 +190,10 @@ def load(env: dict[str, str] | None = None) -> dict:
         # A marketplace call that failed is retried after up to base * 2**k seconds (jittered).
         "MERCATO_CONNECTOR_BACKOFF_BASE": parse_seconds(
             "MERCATO_CONNECTOR_BACKOFF_BASE", env.get("MERCATO_CONNECTOR_BACKOFF_BASE"), 1.0
+        ),
+        # Reverse proxies in front of web whose X-Forwarded-For/-Proto are believed (Heroku: 1).
+        "MERCATO_TRUSTED_PROXIES": parse_count(
+            "MERCATO_TRUSTED_PROXIES", env.get("MERCATO_TRUSTED_PROXIES"), 0
         ),
         "SESSION_COOKIE_SECURE": parse_bool(
             env.get("MERCATO_SECURE_COOKIES"), default=mode == "production"

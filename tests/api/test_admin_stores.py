@@ -144,9 +144,12 @@ def test_update_changes_only_what_is_given(app, admin, store):
 
 
 def test_update_refuses_a_new_code_or_a_bad_value_and_changes_nothing(admin, store):
+    # Another code is the store's state saying no (a code never changes): 409, documented.
     response = patch(admin, f"{BASE}/acme", json={"code": "acme2", "name": "Renamed"})
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert set(error_of(response)["fields"]) == {"code"}
+    # A PATCH with no body at all is refused, not taken as "change nothing".
+    assert patch(admin, f"{BASE}/acme").status_code == 400
     response = patch(admin, f"{BASE}/acme", json={"name": "", "default_language": "nl"})
     assert set(error_of(response)["fields"]) == {"name", "default_language"}
     db.session.rollback()

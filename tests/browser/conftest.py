@@ -179,14 +179,48 @@ def browser():
         chromium.close()
 
 
+# Every page the tests open reports what its Content-Security-Policy blocked: Chromium fires
+# securitypolicyviolation in the page, which this script (run before the page's own, and
+# not subject to the policy) turns into a console message the fixture collects.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`
+    + ` at ${e.sourceFile || e.documentURI}:${e.lineNumber} (${e.sample || ""})`);
+});
+"""
+CSP_MARKERS = ("CSP violation", "Content Security Policy", "Content-Security-Policy")
+
+
+class CSPViolations(list):
+    """The policy violations (and htmx refusing to eval) seen by one test's page."""
+
+
 @pytest.fixture
-def page(browser):
+def csp_violations() -> CSPViolations:
+    return CSPViolations()
+
+
+@pytest.fixture
+def page(browser, csp_violations):
+    """A fresh page; the test fails if any page it opened broke the Content-Security-Policy
+    (an inline script, style or handler, eval, a foreign source) - tests that provoke one on
+    purpose empty ``csp_violations`` themselves."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
+    page.on(
+        "console",
+        lambda message: (
+            csp_violations.append(f"{page.url}: {message.text}")
+            if any(marker in message.text for marker in CSP_MARKERS)
+            else None
+        ),
+    )
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
     yield page
     context.close()
+    assert not csp_violations, "Content-Security-Policy violations:\n" + "\n".join(csp_violations)
 
 
 @pytest.fixture

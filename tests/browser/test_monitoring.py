@@ -92,7 +92,8 @@ def test_admin_sees_alerts_thresholds_and_charts(page, live_server, users):
     assert week.locator("rect.bar-failed").count() > 0
     # The figures refresh in place (htmx polling), without a reload.
     page.evaluate("document.querySelector('#health').dataset.marker = 'old'")
-    page.wait_for_function(
-        "document.querySelector('#health') && !document.querySelector('#health').dataset.marker",
+    page.wait_for_function(  # a function, not an expression: the page's CSP forbids eval
+        "() => document.querySelector('#health')"
+        " && !document.querySelector('#health').dataset.marker",
         timeout=10_000,
     )

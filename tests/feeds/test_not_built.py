@@ -166,6 +166,7 @@ def test_monitoring_counts_stub_runs_neither_as_success_nor_failure(app, letzsho
             Run(
                 kind="order_import",
                 store_id=orders.store_id,
+                account_id=orders.account_id,
                 feed_id=orders.id,
                 status=R.COMPLETED,
                 **done,
@@ -173,6 +174,7 @@ def test_monitoring_counts_stub_runs_neither_as_success_nor_failure(app, letzsho
             Run(
                 kind=NOT_BUILT_RUN_KIND,
                 store_id=stub.store_id,
+                account_id=stub.account_id,
                 feed_id=stub.id,
                 status=R.FAILED,
                 **done,
@@ -180,6 +182,7 @@ def test_monitoring_counts_stub_runs_neither_as_success_nor_failure(app, letzsho
             Run(
                 kind=NOT_BUILT_RUN_KIND,
                 store_id=stub.store_id,
+                account_id=stub.account_id,
                 feed_id=stub.id,
                 status=R.COMPLETED,
                 **done,

@@ -76,3 +76,50 @@ def test_session_cookie_is_httponly_and_secure_in_production(app):
     assert production["SESSION_COOKIE_SECURE"] is True
     assert production["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def _record_hash_checks(monkeypatch) -> list[str]:
+    """The method ($-prefix) of every password hash a login checks, in order."""
+    from webapp.models import stores
+
+    checked: list[str] = []
+    real = stores.check_password_hash
+
+    def recording(pwhash: str, password: str) -> bool:
+        checked.append(pwhash.split("$", 1)[0])
+        return real(pwhash, password)
+
+    monkeypatch.setattr(stores, "check_password_hash", recording)
+    return checked
+
+
+def test_an_unknown_email_costs_a_password_hash_like_a_wrong_password(app, store_user, monkeypatch):
+    """Timing must not tell which emails exist: every refused login checks one hash made
+    with the same method (and so the same cost) as the users' own."""
+    from webapp.extensions import db
+
+    inactive = User(email="gone@acme.test", store_id=store_user.store_id, is_active=False)
+    inactive.set_password(PASSWORD)
+    db.session.add(inactive)
+    db.session.commit()
+    checked = _record_hash_checks(monkeypatch)
+    method = store_user.password_hash.split("$", 1)[0]
+    cases = [
+        ("nobody@acme.test", "nope-nope", 401),
+        (store_user.email, "nope-nope", 401),
+        ("gone@acme.test", PASSWORD, 401),  # the right password of a disabled user
+        (store_user.email, PASSWORD, 302),
+    ]
+    for email, password, status in cases:
+        checked.clear()
+        assert login(app.test_client(), email, password).status_code == status, email
+        assert checked == [method], (email, checked)
+
+
+def test_the_decoy_hash_uses_the_production_method_when_the_app_does(app):
+    from webapp.models.stores import authenticate, decoy_password_hash
+
+    del app.config["MERCATO_PASSWORD_HASH_METHOD"]
+    assert decoy_password_hash().startswith("scrypt:32768:8:1$")
+    assert decoy_password_hash() == decoy_password_hash()  # made once per method
+    assert authenticate(None, "anything") is False

@@ -248,7 +248,9 @@ def test_no_route_answers_500_while_redis_is_down(
                 for headers in ({}, {"HX-Request": "true"}):
                     # Testing propagates exceptions: a Redis error nobody handled fails here.
                     response = client.open(url, method=method, data=data, headers=headers)
-                    body = response.get_data()  # streamed ones run to their end (bytes: /favicon.ico)
+                    body = (
+                        response.get_data()
+                    )  # streamed ones run to their end (bytes: /favicon.ico)
                     response.close()
                     assert response.status_code != 500, (who, method, url)
                     if response.status_code == 503:

@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from webapp.access import admin_required
 from webapp.admin import bp
 from webapp.extensions import db
+from webapp.ids import id_arg
 from webapp.imports import queries
 from webapp.models import Store
 from webapp.models import runs as R
@@ -36,8 +37,8 @@ def marketplace():
     stores = queries.stores()
     form.store_id.choices = [SelectChoice(s.id, f"{s.name} ({s.code})") for s in stores]
     status = 200
-    if request.method == "GET" and request.args.get("store_id", "").isdigit():
-        form.store_id.data = int(request.args["store_id"])
+    if request.method == "GET" and id_arg(request.args.get("store_id")) is not None:
+        form.store_id.data = id_arg(request.args["store_id"])
     if form.validate_on_submit():
         store = db.session.get(Store, form.store_id.data)
         if submit_import(form, store):
@@ -72,8 +73,8 @@ def marketplace_history():
 def _monitoring_filters() -> dict:
     args = request.args
     filters: dict = {}
-    if args.get("store_id", "").isdigit():
-        filters["store_id"] = int(args["store_id"])
+    if id_arg(args.get("store_id")) is not None:
+        filters["store_id"] = id_arg(args["store_id"])
     if args.get("status") in R.STATUSES:
         filters["status"] = args["status"]
     if args.get("marketplace"):

@@ -49,7 +49,11 @@ class StoreError(ValueError):
 
     @property
     def conflict(self) -> bool:
-        return set(self.errors) == {"code"} and "already" in self.errors["code"]
+        """Only the code is wrong, and it is the store's state that says no (taken by another
+        store, or not this store's code): 409 over the API, not a malformed value."""
+        return set(self.errors) == {"code"} and (
+            "already" in self.errors["code"] or "cannot be changed" in self.errors["code"]
+        )
 
 
 def code_error(code: str) -> str | None:
@@ -82,13 +86,16 @@ def _text(data: Mapping[str, Any], name: str, errors: dict[str, str]) -> str | N
     return value.strip()
 
 
+# A flag as a form field carries it (the API's multipart bodies): exactly these words, as
+# the OpenAPI document states them.
+FLAG_WORDS = {"true": True, "1": True, "false": False, "0": False}
+
+
 def _flag(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "y"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", "n", ""):
-        return False
+    if isinstance(value, str):
+        return FLAG_WORDS.get(value)
     return None
 
 
@@ -114,7 +121,9 @@ def clean(data: Mapping[str, Any], *, store: Store | None = None) -> dict[str, A
                 errors["code"] = f"A store with the code '{code}' already exists."
             else:
                 values["code"] = code
-        elif code is not None and code != store.code and "code" not in errors:
+        elif code is None and "code" not in errors:
+            errors["code"] = "'code' must be the store's code (or left out)."
+        elif code != store.code and "code" not in errors:
             errors["code"] = (
                 "A store's code cannot be changed: its pages, links and bookmarks use it."
             )

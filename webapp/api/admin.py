@@ -6,7 +6,7 @@ from flask import Response, jsonify, url_for
 
 from webapp.api import bp, jobs, serialize
 from webapp.api.auth import admin_only, api_user
-from webapp.api.params import bool_arg, choice_arg, import_body, int_arg, str_arg
+from webapp.api.params import bool_arg, choice_arg, id_query_arg, import_body, str_arg
 from webapp.imports import queries
 from webapp.models import runs as R
 
@@ -31,7 +31,7 @@ def admin_start_import() -> Response:
 @admin_only
 def admin_import_jobs() -> Response:
     filters: dict = {}
-    store_id = int_arg("store_id", None)
+    store_id = id_query_arg("store_id")
     if store_id is not None:
         filters["store_id"] = store_id
     status = choice_arg("status", R.STATUSES)
@@ -51,7 +51,7 @@ def admin_import_jobs() -> Response:
 @admin_only
 def admin_import_stats() -> Response:
     """Counts per status (``active`` = pending + processing), optionally for one store."""
-    store_id = int_arg("store_id", None)
+    store_id = id_query_arg("store_id")
     counts = queries.stats(**({} if store_id is None else {"store_id": store_id}))
     return jsonify({key: counts[key] for key in ("total", *STATS_KEYS, "active")})
 

@@ -14,6 +14,7 @@ from webapp.api import bp
 from webapp.api.auth import api_user
 from webapp.api.errors import ApiError
 from webapp.api.openapi import (
+    _ID,
     PARAMETERS,
     PATHS,
     SCHEMAS,
@@ -24,7 +25,7 @@ from webapp.api.openapi import (
     _param,
     _ref,
 )
-from webapp.api.params import _read_fields, choice_arg, int_arg, page_args, str_arg
+from webapp.api.params import _read_fields, choice_arg, id_query_arg, page_args, str_arg
 from webapp.extensions import db
 from webapp.inbox import retry, service
 from webapp.models import Message
@@ -37,14 +38,14 @@ def _store_scope() -> int | None:
     """A store user's store; for an admin, the ``store_id`` filter (or every store)."""
     user = api_user()
     if user.is_admin:
-        return int_arg("store_id", None)
+        return id_query_arg("store_id")
     return user.store_id
 
 
 def _filters() -> service.Filters:
     return service.Filters(
         cause=str_arg("cause", 64) or "",
-        account_id=int_arg("account_id", None),
+        account_id=id_query_arg("account_id"),
         severity=choice_arg("severity", tuple(service.SEVERITIES)) or "error",
         age=choice_arg("age", tuple(service.AGES)) or "",
     )
@@ -218,7 +219,7 @@ PARAMETERS.update(
             "name": "message_id",
             "in": "path",
             "required": True,
-            "schema": {"type": "integer"},
+            "schema": _ID,
         },
         "InboxCause": {
             "name": "cause",
@@ -230,7 +231,7 @@ PARAMETERS.update(
             "name": "account_id",
             "in": "query",
             "description": "Only this account's messages.",
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": _ID,
         },
         "InboxSeverity": {
             "name": "severity",
@@ -249,7 +250,7 @@ PARAMETERS.update(
             "name": "store_id",
             "in": "query",
             "description": "Admins: only this store (a store user always sees their own).",
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": _ID,
         },
         "InboxLimit": {
             "name": "limit",

@@ -22,7 +22,7 @@ from webapp.api.params import ImportBody, choice_arg, page_args, str_arg
 from webapp.extensions import db, redis_connection
 from webapp.imports import queries
 from webapp.imports.service import ImportRequestError, create_run, enqueue
-from webapp.imports.uploads import discard, save_upload
+from webapp.imports.uploads import discard, save_upload, upload_name
 from webapp.models import Run, Store
 from webapp.models import runs as R
 
@@ -100,7 +100,7 @@ def _active_duplicate(store: Store, body: ImportBody) -> Run | None:
 
 
 def _upload_name(body: ImportBody) -> str:
-    return (body.upload.filename or "")[:255]
+    return upload_name(body.upload.filename)
 
 
 def _conflict(run: Run) -> ApiError:

@@ -12,8 +12,12 @@ from typing import Any
 
 from flask import Response, jsonify
 
+from webapp.admin.stores import FLAG_WORDS
 from webapp.api import bp
 from webapp.api.auth import public
+from webapp.api.params import MAX_LIMIT
+from webapp.ids import MAX_ID
+from webapp.imports.queries import MAX_PAGE
 from webapp.imports.service import DEFAULT_BATCH, LANGUAGES, MAX_BATCH, MIN_BATCH
 from webapp.models import runs as R
 
@@ -64,6 +68,11 @@ form. 422: a value is wrong (the message says which); nothing was created. 429: 
 rate limit (default 600 requests a minute) is exceeded; wait `Retry-After` seconds.
 503: the job queue is unavailable.
 
+**Parameters.** Every limit is stated on its parameter: ids are 1 to 2147483647 (a job id
+beyond answers 404 like any unknown id), `page` 1 to 999999999, `limit` 1 to 100. A
+number, boolean or choice parameter given empty (`?page=`) is a wrong value (422): leave
+it out to get the default.
+
 **Duplicate imports (409).** While a store has a pending or processing import of the same
 source (the same URL, compared with its password masked, or an upload with the same file
 name), starting another one is refused with 409 and the active job's id in `error.job_id`.
@@ -77,6 +86,8 @@ stored encrypted and never returned: `source_url` always shows it as `***`.
 """
 
 _JOB_STATUS = {"type": "string", "enum": list(R.STATUSES)}
+# Text the routes take: anything but NUL, which no database text holds (422).
+_TEXT = {"type": "string", "pattern": "^[^\\x00]*$"}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": {
@@ -116,7 +127,7 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "http(s) address of the feed; Basic Auth credentials may be "
                 "included. Addresses on private networks are refused (422).",
             },
-            "marketplace": {"type": "string", "maxLength": 64, "default": "Letzshop"},
+            "marketplace": {**_TEXT, "maxLength": 64, "default": "Letzshop"},
             "language": {"type": "string", "enum": list(LANGUAGES), "default": "en"},
             "batch_size": {
                 "type": "integer",
@@ -126,6 +137,8 @@ SCHEMAS: dict[str, Schema] = {
             },
             "store_id": {
                 "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_ID,
                 "description": "Store endpoint: required for admins; a store user may omit "
                 "it (their store) and naming another store answers 404.",
             },
@@ -140,7 +153,7 @@ SCHEMAS: dict[str, Schema] = {
                 "contentMediaType": "application/octet-stream",
                 "description": "The feed file (CSV, XML or JSON, optionally gzip or zip).",
             },
-            "marketplace": {"type": "string", "maxLength": 64, "default": "Letzshop"},
+            "marketplace": {**_TEXT, "maxLength": 64, "default": "Letzshop"},
             "language": {"type": "string", "enum": list(LANGUAGES), "default": "en"},
             "batch_size": {
                 "type": "integer",
@@ -148,7 +161,12 @@ SCHEMAS: dict[str, Schema] = {
                 "maximum": MAX_BATCH,
                 "default": DEFAULT_BATCH,
             },
-            "store_id": {"type": "integer", "description": "As in ImportRequest."},
+            "store_id": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_ID,
+                "description": "As in ImportRequest.",
+            },
         },
     },
     "AdminImportRequest": {
@@ -312,19 +330,24 @@ SCHEMAS: dict[str, Schema] = {
     },
 }
 
-_STORE_URL = _nullable(
-    "string",
-    format="uri",
-    description="A Letzshop CSV feed address behind the import form's Quick fill; a password "
-    "in it is returned as ***, and sending that masked address back keeps the stored one.",
-)
+_STORE_URL = {
+    "anyOf": [
+        {"type": "string", "format": "uri"},
+        {"type": "string", "maxLength": 0},
+        {"type": "null"},
+    ],
+    "description": "A Letzshop CSV feed address behind the import form's Quick fill; a "
+    "password in it is returned as ***, and sending that masked address back keeps the stored "
+    "one. Empty or null: none.",
+}
 _STORE_WRITABLE: dict[str, Schema] = {
     "name": {"type": "string", "minLength": 1, "maxLength": 255},
     "default_language": {"type": "string", "enum": list(LANGUAGES), "default": "fr"},
     "is_active": {
-        "type": "boolean",
+        "anyOf": [{"type": "boolean"}, {"type": "string", "enum": list(FLAG_WORDS)}],
         "default": True,
-        "description": "An inactive store's feeds are not scheduled and it cannot import.",
+        "description": "An inactive store's feeds are not scheduled and it cannot import. "
+        "A boolean; in a multipart body one of the words true, false, 1, 0.",
     },
     **{f"letzshop_csv_url_{lang}": _STORE_URL for lang in LANGUAGES},
 }
@@ -421,28 +444,37 @@ SCHEMAS.update(
     }
 )
 
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
 PARAMETERS: dict[str, Schema] = {
-    "JobId": {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+    "JobId": {
+        "name": "job_id",
+        "in": "path",
+        "required": True,
+        "description": "A job id; one beyond the range is no job (404).",
+        "schema": _ID,
+    },
     "Page": {
         "name": "page",
         "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "default": 1},
+        "description": "From 1; a page beyond the last is empty.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
     },
     "Limit": {
         "name": "limit",
         "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 10},
     },
     "MessageLimit": {
         "name": "limit",
         "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
     },
     "ErrorType": {
         "name": "error_type",
         "in": "query",
         "description": "Only messages of this type (e.g. missing_title).",
-        "schema": {"type": "string"},
+        "schema": _TEXT,
     },
     "Severity": {
         "name": "severity",
@@ -453,14 +485,14 @@ PARAMETERS: dict[str, Schema] = {
         "name": "store_id",
         "in": "query",
         "description": "Only this store's jobs.",
-        "schema": {"type": "integer", "minimum": 1},
+        "schema": _ID,
     },
     "Status": {"name": "status", "in": "query", "schema": _JOB_STATUS},
     "Marketplace": {
         "name": "marketplace",
         "in": "query",
         "description": "Case-insensitive.",
-        "schema": {"type": "string"},
+        "schema": _TEXT,
     },
     "StoreCode": {
         "name": "code",
@@ -487,7 +519,8 @@ PARAMETERS: dict[str, Schema] = {
     "CreatedByMe": {
         "name": "created_by_me",
         "in": "query",
-        "description": "Only jobs started by the token's user.",
+        "description": "Only jobs started by the token's user (true or false; 1/0, yes/no and "
+        "on/off are read the same way).",
         "schema": {"type": "boolean", "default": False},
     },
 }
@@ -523,7 +556,11 @@ RESPONSES: dict[str, Schema] = {
     ),
     "E413": _json(_ERROR, "The upload or the request body is too large."),
     "E415": _json(_ERROR, "The body is neither JSON nor a form."),
-    "E422": _json(_ERROR, "A value is invalid (the message says which); nothing was created."),
+    "E422": _json(
+        _ERROR,
+        "A value is invalid, out of its documented range or empty (the message says which); "
+        "nothing was created.",
+    ),
     "E429": _json(_ERROR, "Rate limit exceeded.", _RATE_HEADERS),
     "E503": _json(_ERROR, "The job queue is unavailable."),
 }
@@ -550,19 +587,30 @@ _ACCEPTED = _json(
     {"Location": {"schema": {"type": "string"}, "description": "URL of the new job."}},
 )
 
+# A form field cannot be null: in multipart a URL is an address or empty (none).
+SCHEMAS["StoreCreateForm"] = {
+    **SCHEMAS["StoreCreate"],
+    "properties": {
+        **SCHEMAS["StoreCreate"]["properties"],
+        **{
+            f"letzshop_csv_url_{lang}": {
+                "anyOf": _STORE_URL["anyOf"][:2],
+                "description": _STORE_URL["description"],
+            }
+            for lang in LANGUAGES
+        },
+    },
+}
 _STORE_CREATE_BODY = {
     "required": True,
     "content": {
         "application/json": {"schema": _ref("StoreCreate")},
-        "multipart/form-data": {"schema": _ref("StoreCreate")},
+        "multipart/form-data": {"schema": _ref("StoreCreateForm")},
     },
 }
 _STORE_UPDATE_BODY = {
     "required": True,
-    "content": {
-        "application/json": {"schema": _ref("StoreUpdate")},
-        "multipart/form-data": {"schema": _ref("StoreUpdate")},
-    },
+    "content": {"application/json": {"schema": _ref("StoreUpdate")}},
 }
 
 _PAGE = [_param("Page"), _param("Limit")]
@@ -736,11 +784,11 @@ PATHS.update(
                 "admin",
                 {
                     "200": _json(_ref("StoreDetail"), "The store as saved."),
-                    **_errors(400, 401, 403, 404, 413, 415, 422, 429),
+                    **_errors(400, 401, 403, 404, 409, 413, 415, 422, 429),
                 },
                 description="Only the fields given change. Switching `is_active` reschedules "
-                "the store's feeds at once. 422 (with `error.fields`): a wrong value, or a "
-                "different `code`; nothing is changed.",
+                "the store's feeds at once. 422 (with `error.fields`): a wrong value; 409: a "
+                "`code` other than the store's (a code never changes); nothing is changed.",
                 parameters=[_param("StoreCode")],
                 requestBody=_STORE_UPDATE_BODY,
             ),

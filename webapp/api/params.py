@@ -3,6 +3,11 @@
 The API answers 400 for a body it cannot read at all (malformed JSON) and 422 for a
 readable request whose values are wrong, so a client can tell a bug in its encoder
 from a bad value a person typed.
+
+The limits here are the ones the OpenAPI document states (webapp/api/openapi.py reads the
+same constants), and tests/api/test_schemathesis.py holds the two together: a number
+parameter has a maximum, and a typed parameter given empty (``page=``) is a wrong value,
+not the default (leave it out for that).
 """
 
 from __future__ import annotations
@@ -14,30 +19,48 @@ from flask import request
 from werkzeug.datastructures import FileStorage
 
 from webapp.api.errors import ApiError
+from webapp.ids import MAX_ID
+from webapp.imports.queries import MAX_PAGE
 from webapp.imports.service import DEFAULT_BATCH, LANGUAGES, MAX_BATCH, MIN_BATCH
 
 MAX_LIMIT = 100
 _TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off", "")
+_FALSE = ("0", "false", "no", "off")
 
 
-def int_arg(name: str, default: int | None, *, minimum: int = 1, maximum: int | None = None):
-    """An integer query parameter within [minimum, maximum]; 422 otherwise."""
+def _whole_number(raw: str, maximum: int) -> int | None:
+    """``raw`` as an int when it is ASCII digits, else None; digits beyond ``maximum``'s length
+    come back as maximum + 1 (out of range) without building a huge int."""
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    if len(raw.lstrip("0")) > len(str(maximum)):
+        return maximum + 1
+    return int(raw)
+
+
+def int_arg(name: str, default: int | None, *, minimum: int = 1, maximum: int):
+    """An integer query parameter within [minimum, maximum]; 422 otherwise (empty too)."""
     raw = request.args.get(name)
-    if raw is None or raw.strip() == "":
+    if raw is None:
         return default
-    raw = raw.strip()
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+    value = _whole_number(raw.strip(), maximum)
+    if value is None:
         raise ApiError(422, f"Query parameter '{name}' must be a whole number.")
-    value = int(raw)
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ApiError(422, f"Query parameter '{name}' must be {bounds}.")
+    if not minimum <= value <= maximum:
+        raise ApiError(422, f"Query parameter '{name}' must be between {minimum} and {maximum}.")
     return value
 
 
+def id_query_arg(name: str) -> int | None:
+    """An id in the query string (a filter): 1..MAX_ID, as the id columns hold."""
+    return int_arg(name, None, minimum=1, maximum=MAX_ID)
+
+
 def bool_arg(name: str) -> bool:
-    raw = (request.args.get(name) or "").strip().lower()
+    raw = request.args.get(name)
+    if raw is None:
+        return False
+    raw = raw.strip().lower()
     if raw in _TRUE:
         return True
     if raw in _FALSE:
@@ -46,22 +69,30 @@ def bool_arg(name: str) -> bool:
 
 
 def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
+    raw = request.args.get(name)
+    if raw is None:
         return None
+    raw = raw.strip()
     if raw not in choices:
         raise ApiError(422, f"Query parameter '{name}' must be one of {', '.join(choices)}.")
     return raw
 
 
+NUL = "\x00"  # no database text holds it (PostgreSQL refuses it): never a value of ours
+
+
 def str_arg(name: str, max_length: int = 255) -> str | None:
     raw = (request.args.get(name) or "").strip()
-    return raw[:max_length] or None
+    if NUL in raw:
+        raise ApiError(422, f"Query parameter '{name}' must not contain a NUL character.")
+    if len(raw) > max_length:  # the document states the same maxLength
+        raise ApiError(422, f"Query parameter '{name}' must be at most {max_length} characters.")
+    return raw or None
 
 
 def page_args(default_limit: int = 10) -> tuple[int, int]:
     """(page, limit): page from 1, limit 1..MAX_LIMIT."""
-    page = int_arg("page", 1, minimum=1)
+    page = int_arg("page", 1, minimum=1, maximum=MAX_PAGE)
     limit = int_arg("limit", default_limit, minimum=1, maximum=MAX_LIMIT)
     return page, limit
 
@@ -103,20 +134,25 @@ def _optional_str(data: dict[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ApiError(422, f"'{name}' must be a string.")
+    if NUL in value:
+        raise ApiError(422, f"'{name}' must not contain a NUL character.")
     return value.strip() or None
 
 
-def _optional_int(data: dict[str, Any], name: str) -> int | None:
+def _optional_int(data: dict[str, Any], name: str, minimum: int, maximum: int) -> int | None:
+    """A whole number within [minimum, maximum] from JSON or a form field; 422 otherwise."""
     value = data.get(name)
     if value is None or value == "":
         return None
     if isinstance(value, bool):  # JSON true is an int to Python; not to a person
         raise ApiError(422, f"'{name}' must be a whole number.")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip())
-    raise ApiError(422, f"'{name}' must be a whole number.")
+    if isinstance(value, str):
+        value = _whole_number(value.strip(), maximum)
+    if not isinstance(value, int):
+        raise ApiError(422, f"'{name}' must be a whole number.")
+    if not minimum <= value <= maximum:
+        raise ApiError(422, f"'{name}' must be between {minimum} and {maximum}.")
+    return value
 
 
 def import_body() -> ImportBody:
@@ -133,15 +169,13 @@ def import_body() -> ImportBody:
     language = _optional_str(data, "language") or "en"
     if language not in LANGUAGES:
         raise ApiError(422, f"'language' must be one of {', '.join(LANGUAGES)}.")
-    batch_size = _optional_int(data, "batch_size")
+    batch_size = _optional_int(data, "batch_size", MIN_BATCH, MAX_BATCH)
     batch_size = DEFAULT_BATCH if batch_size is None else batch_size
-    if not MIN_BATCH <= batch_size <= MAX_BATCH:
-        raise ApiError(422, f"'batch_size' must be between {MIN_BATCH} and {MAX_BATCH}.")
     return ImportBody(
         source_url=source_url,
         upload=upload,
         marketplace=marketplace,
         language=language,
         batch_size=batch_size,
-        store_id=_optional_int(data, "store_id"),
+        store_id=_optional_int(data, "store_id", 1, MAX_ID),
     )

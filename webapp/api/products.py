@@ -20,7 +20,7 @@ from flask import Response, jsonify, request
 from webapp.api import bp, openapi
 from webapp.api.auth import api_user
 from webapp.api.errors import ApiError
-from webapp.api.openapi import _errors, _json, _nullable, _operation, _ref
+from webapp.api.openapi import _ID, _errors, _json, _nullable, _operation, _ref
 from webapp.catalog import publishing
 from webapp.catalog.serialize import product_json
 from webapp.extensions import db
@@ -103,7 +103,7 @@ _PRODUCT_ID = {
     "name": "product_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "integer"},
+    "schema": _ID,
     "description": "The catalog id (`id`), not the feed's product id.",
 }
 

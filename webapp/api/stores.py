@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, url_for
+from flask import Response, jsonify, request, url_for
 
 from connectors.outbound import mask_url
 from webapp.admin import stores as service
@@ -62,6 +62,8 @@ def _refused(exc: service.StoreError) -> ApiError:
 
 
 def _body() -> dict[str, Any]:
+    if not request.mimetype and not request.get_data(cache=True):
+        raise ApiError(400, "Send the store's fields as JSON or multipart/form-data.")
     data, upload = _read_fields()
     if upload is not None:
         raise ApiError(422, "A store takes no file.")

@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired
 from webapp.auth import throttle
 from webapp.extensions import db
 from webapp.models import User
+from webapp.models.stores import authenticate
 
 bp = Blueprint("auth", __name__)
 
@@ -54,7 +55,7 @@ def login():
             flash(f"Too many failed attempts. Try again in about {minutes} minute(s).", "error")
             return render_template("auth/login.html", form=form), 429
         user = db.session.scalar(select(User).where(User.email == email))
-        if user is None or not user.is_active or not user.check_password(form.password.data):
+        if not authenticate(user, form.password.data):
             throttle.record_failure(email, address)
             flash("Wrong email or password.", "error")
             status = 401
@@ -70,6 +71,10 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    # On the server, not only in this browser: a copy of the cookie (or a remember cookie)
+    # kept anywhere stops working too, and so do the user's other sessions.
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

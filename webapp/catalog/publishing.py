@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 
 from webapp.extensions import db
+from webapp.ids import id_arg
 from webapp.models import MarketplaceProduct, Product, Store
 from webapp.orders import matching
 
@@ -214,11 +215,11 @@ def publish_many(store: Store, ids: list[str]) -> BulkResult:
     published: list[int] = []
     wanted: list[int] = []
     for raw in ids:
-        text = str(raw).strip()
-        if text.isdigit() and len(text) <= 18:
-            wanted.append(int(text))
+        number = id_arg(str(raw))
+        if number is not None and 0 < number:
+            wanted.append(number)
         else:
-            result.unknown.append(text[:40])
+            result.unknown.append(str(raw).strip()[:40])
     owned = {
         mp.id: mp
         for mp in db.session.scalars(

@@ -11,6 +11,7 @@ from webapp.access import admin_required, run_or_404, store_or_404
 from webapp.extensions import db
 from webapp.feeds import bp, queries, service
 from webapp.feeds.schedule import ScheduleError, reconcile_quietly, set_schedule
+from webapp.ids import id_arg
 from webapp.imports.queries import clamp_page, messages_page
 from webapp.models import Feed
 from webapp.models import runs as R
@@ -147,7 +148,7 @@ def schedule(code: str, feed_id: int):
             set_schedule(feed.schedule, cron=request.form.get("cron", ""))
         else:
             minutes = (request.form.get("every_minutes") or "").strip()
-            if not minutes.isdigit():
+            if not (minutes.isascii() and minutes.isdigit()):
                 raise ScheduleError("Enter the interval as a whole number of minutes.")
             set_schedule(feed.schedule, every=int(minutes) * 60)
     except ScheduleError as exc:
@@ -206,10 +207,10 @@ def _flash_saved(message: str, applied: bool) -> None:
 def _filters(store_id: int | None) -> dict:
     args = request.args
     filters: dict = {"store_id": store_id}
-    if store_id is None and args.get("store_id", "").isdigit():
-        filters["store_id"] = int(args["store_id"])
-    if args.get("account_id", "").isdigit():
-        filters["account_id"] = int(args["account_id"])
+    if store_id is None and id_arg(args.get("store_id")) is not None:
+        filters["store_id"] = id_arg(args["store_id"])
+    if id_arg(args.get("account_id")) is not None:
+        filters["account_id"] = id_arg(args["account_id"])
     if args.get("kind") in KINDS:
         filters["kind"] = args["kind"]
     if args.get("status") in R.STATUSES:

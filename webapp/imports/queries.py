@@ -45,9 +45,13 @@ class Page:
         return self.page < self.pages
 
 
+# The deepest page a query string may ask for: its OFFSET must fit a 64-bit integer.
+MAX_PAGE = 999_999_999
+
+
 def clamp_page(value, default: int = 1) -> int:
     try:
-        return max(1, int(value))
+        return min(max(1, int(value)), MAX_PAGE)
     except (TypeError, ValueError):
         return default
 

@@ -14,6 +14,12 @@ from webapp.imports.service import ImportRequestError, work_dir
 CHUNK = 1 << 20
 
 
+def upload_name(filename: str | None) -> str:
+    """The uploaded file's name as a run keeps and shows it: at most 255 characters, without
+    control characters (a NUL cannot even be stored in a PostgreSQL text column)."""
+    return "".join(ch for ch in filename or "" if ch >= " " and ch != "\x7f")[:255]
+
+
 def save_upload(upload: FileStorage) -> tuple[str, str]:
     """Save ``upload`` under the work directory; returns (path, original file name).
 
@@ -43,7 +49,7 @@ def save_upload(upload: FileStorage) -> tuple[str, str]:
     if size == 0:
         path.unlink(missing_ok=True)
         raise ImportRequestError("The uploaded file is empty.")
-    return str(path), upload.filename[:255]
+    return str(path), upload_name(upload.filename)
 
 
 def discard(path: str | Path) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import Select, func, literal_column, select, union_all
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from webapp.extensions import db
+from webapp.ids import NO_ROW, id_arg
 from webapp.imports.queries import Page, _distinct, paginate
 from webapp.models import Account, Order, OrderItem, Product
 from webapp.models.orders import ORDER_STATUSES
@@ -38,7 +39,7 @@ class OrderFilters:
         return cls(
             q=(args.get("q") or "").strip()[:255],
             channel=(args.get("channel") or "").strip()[:64],
-            account_id=int(account) if account.isdigit() else None,
+            account_id=id_arg(account),
             status=status if status in ORDER_STATUSES else "",
             date_from=_date(args.get("from")),
             date_to=_date(args.get("to")),
@@ -113,9 +114,9 @@ def _search(store_id: int, term: str):
         ),
         select(OrderItem.order_id).where(OrderItem.sku == term),
     ]
-    digits = term.lstrip("#")
-    if digits.isdigit() and len(digits) < 10:
-        parts.append(select(inner.id).where(inner.id == int(digits)))
+    order_id = id_arg(term.lstrip("#"))
+    if order_id is not None and order_id != NO_ROW:  # beyond the id range: no order id
+        parts.append(select(inner.id).where(inner.id == order_id))
     return Order.id.in_(union_all(*parts))
 
 

@@ -29,3 +29,15 @@ document.addEventListener("keydown", (event) => {
   document.getElementById(toggle.getAttribute("aria-controls")).classList.remove("open");
   toggle.focus();
 });
+
+// htmx runs without eval under the Content-Security-Policy: an attribute that needs it (a
+// trigger filter, hx-on, a js: value) does nothing, so say so where a developer looks.
+document.addEventListener("htmx:evalDisallowedError", (event) => {
+  console.error("htmx needs eval here, which the Content-Security-Policy forbids:", event.target);
+});
+
+// A field marked data-select-on-focus selects its whole value when focused (a new API token,
+// to copy it): no inline onfocus handler, which the Content-Security-Policy would block.
+document.addEventListener("focusin", (event) => {
+  if (event.target.matches && event.target.matches("[data-select-on-focus]")) event.target.select();
+});

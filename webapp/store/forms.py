@@ -15,6 +15,8 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
+from webapp.ids import coerce_id
+
 LANGUAGE_CHOICES = [
     SelectChoice("fr", "French"),
     SelectChoice("en", "English"),
@@ -42,7 +44,7 @@ class ImportForm(FlaskForm):
 
 
 class AdminImportForm(ImportForm):
-    store_id = SelectField("Store", coerce=int)
+    store_id = SelectField("Store", coerce=coerce_id)
 
 
 class SettingsForm(FlaskForm):

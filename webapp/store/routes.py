@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 
@@ -22,6 +21,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
+from webapp import csvsafe
 from webapp.access import run_or_404, store_or_404
 from webapp.catalog import html as feed_markup
 from webapp.catalog import publishing
@@ -208,7 +208,7 @@ def job_errors_csv(code: str, run_id: int):
 
     def rows():
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csvsafe.writer(buffer)
         writer.writerow(
             ["row_number", "severity", "error_type", "identifier", "message", "row_data"]
         )
@@ -221,9 +221,9 @@ def job_errors_csv(code: str, run_id: int):
                     message.row_number or "",
                     message.severity,
                     message.error_type,
-                    _csv_safe(message.identifier or ""),
-                    _csv_safe(message.error_message),
-                    _csv_safe(json.dumps(message.row_data or {}, ensure_ascii=False)),
+                    message.identifier or "",
+                    message.error_message,
+                    json.dumps(message.row_data or {}, ensure_ascii=False),
                 ]
             )
             yield buffer.getvalue()
@@ -234,13 +234,6 @@ def job_errors_csv(code: str, run_id: int):
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-def _csv_safe(value: str) -> str:
-    """Feed text opened in a spreadsheet must not run as a formula (=, +, -, @)."""
-    if value and value[0] in "=+-@\t\r":
-        return "'" + value
-    return value
 
 
 # -- settings ------------------------------------------------------------------------------
