@@ -1,8 +1,10 @@
 """Product-feed import throughput against a ``psql \\copy`` floor measured in the same run.
 
-    python -m bench.import_feed [--rows N] [--batch-size N] [--keep] [--skip-pg] ...
+    python -m bench.import_feed [--rows N] [--profile merchant,basic] [--batch-size N] ...
 
-Generates a Google Shopping CSV (:mod:`bench.feedgen`), then times:
+For each feed profile (:mod:`bench.feedgen`: ``merchant``, shaped like a real Google
+Shopping export, and ``basic``, the benchmark's first and gentler feed), generates a
+CSV, then times:
 
 * ``psql \\copy`` of the file into an unlogged all-text table: the floor;
 * a first import into PostgreSQL, then a re-import of the same file (nothing changes);
@@ -461,6 +463,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench.import_feed", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows to generate")
+    parser.add_argument(
+        "--profile",
+        default="merchant,basic",
+        help="feed profiles to generate and time, comma-separated (default: %(default)s)",
+    )
     parser.add_argument("--batch-size", type=int, default=5000, help="the runs' batch size")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="database to (re)create")
     parser.add_argument("--sqlite-path", type=Path, help="SQLite file (default: a temp file)")
@@ -484,6 +491,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if not (args.db_uri and args.file and args.work_dir):
             parser.error("--child needs --db-uri, --file and --work-dir")
         return args
+    from bench.feedgen import PROFILES
+
+    args.profiles = [p.strip() for p in args.profile.split(",") if p.strip()]
+    if not args.profiles or any(p not in PROFILES for p in args.profiles):
+        parser.error(f"--profile takes {', '.join(PROFILES)} (comma-separated)")
+    if args.file is not None:
+        args.profiles = ["file"]
     if args.file is None and args.rows < 1:
         parser.error("--rows must be at least 1")
     if not args.skip_pg and not dbname(libpq_url(args.pg_url)).startswith(PG_DB_PREFIX):
@@ -493,6 +507,73 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.sqlite_path is not None and not args.skip_sqlite and args.sqlite_path.exists():
         parser.error(f"--sqlite-path {args.sqlite_path} exists; the benchmark wants a fresh file")
     return args
+
+
+def bench_profile(args, profile: str, tmp: Path, work_dir: Path, sqlite_path: Path) -> dict:
+    """Generate (or count) one feed and time every step on it; the run's figures."""
+    if args.file is not None:
+        path = args.file.resolve()
+        print(f"counting the rows of {path} ...", flush=True)
+        rows = count_rows(path)
+    else:
+        from bench.feedgen import generate
+
+        path = tmp / f"feed-{profile}.csv"
+        rows = args.rows
+        print(f"[{profile}] generating {rows:,} rows into {path} ...", flush=True)
+        started = time.perf_counter()
+        generate(path, rows, profile=profile)
+        print(f"  generated in {time.perf_counter() - started:.1f}s", flush=True)
+    ctx: dict = {
+        "profile": profile,
+        "rows": rows,
+        "file": str(path),
+        "file_bytes": path.stat().st_size,
+        "batch_size": args.batch_size,
+        "imports": [],
+    }
+
+    def run_import(step: str, label: str, db_uri: str) -> None:
+        print(f"[{profile}] {label} ...", flush=True)
+        if db_uri.startswith("postgresql"):
+            pg_checkpoint(args.pg_url)
+        result = run_child(step, db_uri, path, args.batch_size, work_dir)
+        result["label"] = label
+        ctx["imports"].append(result)
+        if result.get("ok"):
+            print(f"  {result['seconds']:.1f}s {json.dumps(result['summary'])}", flush=True)
+        else:
+            print(f"  FAILED: {result.get('error')}", flush=True)
+
+    if not args.skip_pg:
+        print(f"[{profile}] creating {safe_url(args.pg_url)} and migrating it ...", flush=True)
+        pg_recreate(args.pg_url)
+        migrate(sqlalchemy_url(args.pg_url))
+        print(f"[{profile}] psql \\copy floor ...", flush=True)
+        ctx["copy"] = copy_floor(args.pg_url, path, rows)
+        if ctx["copy"].get("ok"):
+            print(f"  {ctx['copy']['seconds']:.1f}s", flush=True)
+        else:
+            print(f"  FAILED: {ctx['copy'].get('error')}", flush=True)
+        pg_uri = sqlalchemy_url(args.pg_url)
+        run_import("pg_first", "PostgreSQL first import", pg_uri)
+        run_import("pg_reimport", "PostgreSQL re-import", pg_uri)
+        print(f"[{profile}] catalog COPY floor ...", flush=True)
+        ctx["catalog"] = catalog_floor(args.pg_url, tmp / "catalog")
+        if ctx["catalog"].get("ok"):
+            print(f"  {ctx['catalog']['seconds']:.1f}s", flush=True)
+        else:
+            print(f"  FAILED: {ctx['catalog'].get('error')}", flush=True)
+    if not args.skip_sqlite:
+        sqlite_path.unlink(missing_ok=True)
+        sqlite_uri = f"sqlite:///{sqlite_path.resolve()}"
+        print(f"[{profile}] creating {sqlite_path} and migrating it ...", flush=True)
+        migrate(sqlite_uri)
+        run_import("sqlite_first", "SQLite first import", sqlite_uri)
+        run_import("sqlite_reimport", "SQLite re-import", sqlite_uri)
+    if args.file is None and not args.keep:
+        path.unlink(missing_ok=True)
+    return ctx
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,101 +586,58 @@ def main(argv: list[str] | None = None) -> int:
     )
     tmp = Path(tempfile.mkdtemp(prefix="mercato-bench-"))
     work_dir = tmp / "work"
-    pg_created = False
     sqlite_path = args.sqlite_path or tmp / "bench.sqlite3"
+    runs: list[dict] = []
     try:
-        if args.file is not None:
-            path = args.file.resolve()
-            print(f"counting the rows of {path} ...", flush=True)
-            rows = count_rows(path)
-        else:
-            from bench.feedgen import generate
-
-            path = tmp / "feed.csv"
-            rows = args.rows
-            print(f"generating {rows:,} rows into {path} ...", flush=True)
-            started = time.perf_counter()
-            generate(path, rows)
-            print(f"  generated in {time.perf_counter() - started:.1f}s", flush=True)
-        ctx: dict = {
-            "rows": rows,
-            "file": str(path),
-            "file_bytes": path.stat().st_size,
-            "batch_size": args.batch_size,
-            "command": command,
-            "imports": [],
-        }
-
-        def run_import(step: str, label: str, db_uri: str, first: bool) -> None:
-            print(f"{label} ...", flush=True)
-            if db_uri.startswith("postgresql"):
-                pg_checkpoint(args.pg_url)
-            result = run_child(step, db_uri, path, args.batch_size, work_dir)
-            result["label"] = label
-            ctx["imports"].append(result)
-            if result.get("ok"):
-                print(f"  {result['seconds']:.1f}s {json.dumps(result['summary'])}", flush=True)
-            else:
-                print(f"  FAILED: {result.get('error')}", flush=True)
-
-        if not args.skip_pg:
-            print(f"creating {safe_url(args.pg_url)} and migrating it ...", flush=True)
-            pg_recreate(args.pg_url)
-            pg_created = True
-            migrate(sqlalchemy_url(args.pg_url))
-            print("psql \\copy floor ...", flush=True)
-            ctx["copy"] = copy_floor(args.pg_url, path, rows)
-            if ctx["copy"].get("ok"):
-                print(f"  {ctx['copy']['seconds']:.1f}s", flush=True)
-            else:
-                print(f"  FAILED: {ctx['copy'].get('error')}", flush=True)
-            pg_uri = sqlalchemy_url(args.pg_url)
-            run_import("pg_first", "PostgreSQL first import", pg_uri, first=True)
-            run_import("pg_reimport", "PostgreSQL re-import", pg_uri, first=False)
-            print("catalog COPY floor ...", flush=True)
-            ctx["catalog"] = catalog_floor(args.pg_url, tmp / "catalog")
-            if ctx["catalog"].get("ok"):
-                print(f"  {ctx['catalog']['seconds']:.1f}s", flush=True)
-            else:
-                print(f"  FAILED: {ctx['catalog'].get('error')}", flush=True)
-        if not args.skip_sqlite:
-            sqlite_uri = f"sqlite:///{sqlite_path.resolve()}"
-            print(f"creating {sqlite_path} and migrating it ...", flush=True)
-            migrate(sqlite_uri)
-            run_import("sqlite_first", "SQLite first import", sqlite_uri, first=True)
-            run_import("sqlite_reimport", "SQLite re-import", sqlite_uri, first=False)
-
-        lines, targets = report(ctx)
-        problems = []
-        if ctx.get("copy") is not None and not ctx["copy"].get("ok"):
-            problems.append(f"psql \\copy floor failed: {ctx['copy'].get('error')}")
-        elif ctx.get("copy") is not None and ctx["copy"]["rows"] != rows:
-            problems.append(f"psql \\copy floor copied {ctx['copy']['rows']:,} rows, not {rows:,}")
-        for r in ctx["imports"]:
-            problems += check(r, rows, first=r["step"].endswith("_first"))
+        for profile in args.profiles:
+            runs.append(bench_profile(args, profile, tmp, work_dir, sqlite_path))
+        load = os.getloadavg()
         print()
-        print("\n".join(lines))
-        for problem in problems:
-            print(f"WARNING: {problem}")
+        print(
+            f"load average while it ran: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+            f"on {os.cpu_count()} CPUs (ratios hold within one run; absolute times vary)"
+        )
+        for ctx in runs:
+            lines, targets = report(ctx)
+            problems = []
+            if ctx.get("copy") is not None and not ctx["copy"].get("ok"):
+                problems.append(f"psql \\copy floor failed: {ctx['copy'].get('error')}")
+            elif ctx.get("copy") is not None and ctx["copy"]["rows"] != ctx["rows"]:
+                problems.append(
+                    f"psql \\copy floor copied {ctx['copy']['rows']:,} rows, not {ctx['rows']:,}"
+                )
+            for r in ctx["imports"]:
+                problems += check(r, ctx["rows"], first=r["step"].endswith("_first"))
+            print()
+            print(f"== profile {ctx['profile']} ==")
+            print("\n".join(lines))
+            for problem in problems:
+                print(f"WARNING: {problem}")
+            ctx |= {"targets": targets, "warnings": problems}
         print()
         print(f"reproduce: {command}")
         if args.out:
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
-            ctx |= {"targets": targets, "warnings": problems, "finished_at": time.time()}
-            out.write_text(json.dumps(ctx, indent=2) + "\n")
+            summary = {
+                "command": command,
+                "load_average": os.getloadavg(),
+                "profiles": runs,
+                "finished_at": time.time(),
+            }
+            out.write_text(json.dumps(summary, indent=2) + "\n")
             print(f"figures written to {out}")
     finally:
         if args.keep:
             kept = [str(tmp)]
-            if pg_created:
+            if not args.skip_pg:
                 kept.append(safe_url(args.pg_url))
             if args.sqlite_path is not None and not args.skip_sqlite:
                 kept.append(str(args.sqlite_path))
             print("kept: " + ", ".join(kept))
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-            if pg_created:
+            if not args.skip_pg:
                 pg_drop(args.pg_url)
             if args.sqlite_path is not None and args.sqlite_path.exists():
                 print(f"kept the SQLite file you named: {args.sqlite_path}")
