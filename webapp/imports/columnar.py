@@ -36,7 +36,6 @@ from xxhash import xxh3_64_intdigest
 from webapp.imports.normalize import parse_availability, parse_condition
 from webapp.imports.reader import MAX_FIELD_BYTES, DelimitedReader, detect_encoding
 from webapp.imports.rows import (
-    NORMALISATION_VERSION,
     TEXT_FIELDS,
     ProductRow,
     Rejected,
@@ -342,9 +341,13 @@ def identify(block: Block, builder: RowBuilder) -> Identified:
         descriptions = pa.nulls(len(positions), _STRING)
     text_idx = {index[name] for name in TEXT_FIELDS if name in index}
     hashed = [columns[i] for i in range(len(columns)) if i not in text_idx]
-    version = NORMALISATION_VERSION[:-1]  # "2\x1f" is the version and its separator
-    content = pc.binary_join_element_wise(version, *hashed, "\x1f")
-    translation = pc.binary_join_element_wise(titles, pc.fill_null(descriptions, "None"), "\x1f")
+    content = pc.binary_join_element_wise(builder.hash_prefix, *hashed, "\x1f")
+    if builder.has_description:
+        translation = pc.binary_join_element_wise(
+            titles, pc.fill_null(descriptions, "None"), "\x1f"
+        )
+    else:  # as RowBuilder.identify: the title and a separator
+        translation = pc.binary_join_element_wise(titles, "", "\x1e")
     return Identified(
         positions,
         refused,

@@ -276,7 +276,7 @@ class ImportRunner:
             builder = dict_records = None
             if fmt == "delimited":
                 reader = _delimited_reader(factory, sample)
-                builder = self.builder = RowBuilder(map_columns(reader.header))
+                builder = self._use(RowBuilder(map_columns(reader.header)))
                 self._set_phase("upserting")
                 reader = self._read_columnar(factory, sample, reader, progress)
                 records = ((r.row_number, r.cells, r.error, r.raw) for r in reader or ())
@@ -298,7 +298,7 @@ class ImportRunner:
                                     "No product id field found in the feed's products. "
                                     "Fields seen: " + ", ".join(dict_records.headers[:30])
                                 )
-                    self.builder = builder
+                    self._use(builder)
                     self._take(builder, row_number, cells, error, raw)
                     if self.records_in_batch >= self.batch_size:
                         self._flush(progress())
@@ -310,6 +310,13 @@ class ImportRunner:
                 self.counts["error_count"] += 1
                 self.counts["total_processed"] += 1
             self._flush(1.0)
+
+    def _use(self, builder: RowBuilder) -> RowBuilder:
+        """Read with ``builder``; existing products get only the fields its feed has."""
+        if builder is not self.builder:
+            self.builder = builder
+            self.writer.written = builder.written()
+        return builder
 
     def _read_columnar(self, factory, sample: bytes, reader: DelimitedReader, progress):
         """Read what the columnar path can; the Python reader for the rest (or None)."""

@@ -27,8 +27,26 @@ from webapp.imports.normalize import (
 MAX_ID_LENGTH = 255
 MAX_SHOWN_VALUE = 500
 # Bump when normalisation (or the hash) changes, so a re-import rewrites rows read the old way.
-NORMALISATION_VERSION = "2\x1f"
+# 3: the hash names the feed's columns (a feed with other columns writes other fields).
+NORMALISATION_VERSION = "3"
 TEXT_FIELDS = ("title", "description")
+# The product's language-neutral fields an import may write (writer.NEUTRAL_COLUMNS), each
+# named as the canonical field it comes from.
+NEUTRAL_FIELDS = (
+    "item_group_id",
+    "gtin",
+    "mpn",
+    "brand",
+    "price",
+    "sale_price",
+    "currency",
+    "availability",
+    "quantity",
+    "condition",
+    "link",
+    "image_link",
+    "extra",
+)
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -78,6 +96,22 @@ class ProductRow:
     description: str | None
     translation_hash: int
     warnings: str | None  # JSON list of [error_type, message], or None
+
+
+@dataclass(frozen=True)
+class Written:
+    """What an import writes over an existing product: only what its feed has.
+
+    A column the feed lacks leaves its field as it was.  ``fill`` fields are written only
+    where the feed gives a value (a currency read from a price, an availability from a
+    stock count); the attributes of ``extra`` are merged: the feed's own ``extra_keys``
+    are replaced (or removed when blank), the others kept.
+    """
+
+    columns: tuple[str, ...]  # neutral fields written as read (NEUTRAL_FIELDS order)
+    fill: tuple[str, ...] = ()  # neutral fields written where the feed gives a value
+    extra_keys: frozenset[str] = frozenset()  # the feed's attribute names (none: extra kept)
+    description: bool = True  # the feed has descriptions
 
 
 @dataclass
@@ -135,7 +169,42 @@ class RowBuilder:
         self._title_idx = self._i.get("title")
         self._desc_idx = self._i.get("description")
         text_idx = {self._i[n] for n in TEXT_FIELDS if n in self._i}
-        self._hash_pick = _getter([i for i in range(self.ncols) if i not in text_idx])
+        hashed = [i for i in range(self.ncols) if i not in text_idx]
+        self._hash_pick = _getter(hashed)
+        # The hash of a row's neutral cells starts with the version and the names of the
+        # columns hashed: the same cells under other columns write other fields, so they
+        # must not read as unchanged.
+        self.hash_prefix = (
+            NORMALISATION_VERSION + "\x1e" + "\x1e".join(cmap.headers[i] for i in hashed)
+        )
+        self.has_description = self._desc_idx is not None
+
+    def written(self) -> Written:
+        """The fields this feed writes over an existing product (see :class:`Written`)."""
+        index = self._i
+        present = set(index) | ({"item_group_id"} if self._shopify else set())
+        columns = [
+            name
+            for name in NEUTRAL_FIELDS
+            if name in present and name not in ("currency", "availability", "extra")
+        ]
+        fill = []
+        derived = (("currency", ("price", "sale_price")), ("availability", ("quantity",)))
+        for name, source in derived:
+            if name in index:
+                columns.append(name)
+            elif any(s in index for s in source):
+                fill.append(name)
+        keys = {header for _, header in self.cmap.extra}
+        if "quantity" in index:
+            keys.add(self.cmap.headers[index["quantity"]])
+        order = {name: k for k, name in enumerate(NEUTRAL_FIELDS)}
+        return Written(
+            tuple(sorted(columns, key=order.__getitem__)),
+            tuple(fill),
+            frozenset(keys),
+            self.has_description,
+        )
 
     # -- step 1: every record ---------------------------------------------------------------
 
@@ -185,13 +254,20 @@ class RowBuilder:
                     )
                 ],
             )
-        description = cells[self._desc_idx].strip() or None if self._desc_idx is not None else None
+        if self._desc_idx is not None:
+            description = cells[self._desc_idx].strip() or None
+            translated = f"{title}\x1f{description}"
+        else:
+            # No description column: the stored description is left as it is, so the hash
+            # must differ from a feed whose description is blank ("None").  A stripped
+            # title never ends in a separator.
+            description, translated = None, title + "\x1e"
         return PendingRow(
             row_number,
             identifier,
             cells,
-            stable_hash(NORMALISATION_VERSION + "\x1f".join(self._hash_pick(cells))),
-            stable_hash(f"{title}\x1f{description}"),
+            stable_hash(self.hash_prefix + "\x1f" + "\x1f".join(self._hash_pick(cells))),
+            stable_hash(translated),
             title,
             description,
         )
