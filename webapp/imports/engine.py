@@ -34,10 +34,11 @@ from webapp.imports.reader import (
     FeedError,
     iter_json,
     iter_xml,
+    load_json,
     sniff_format,
     text_stream,
 )
-from webapp.imports.rows import DictRecords, PendingRow, Rejected, RowBuilder, RowMessage
+from webapp.imports.rows import ItemFields, PendingRow, Rejected, RowBuilder, RowMessage
 from webapp.imports.sources import open_feed
 from webapp.imports.writer import BatchWriter, Found, NewRows
 from webapp.models import runs as R
@@ -59,12 +60,13 @@ MAX_MESSAGES_PER_RUN = 100_000  # beyond this, problems are still counted but no
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _records(factory, fmt: str) -> Iterator:
-    """Iterator of (row_number, fields, error, raw) for an XML or JSON feed."""
+def _items(factory, fmt: str, sample: bytes):
+    """A function giving the items of an XML or JSON feed from the top, each call anew:
+    (row, fields, nested field names, error) each.  A JSON document is read once."""
     if fmt == "xml":
-        return ((row, fields, None, None) for row, fields in iter_xml(factory()))
-    sample = factory().read(SAMPLE_BYTES)
-    return ((row, fields, None, None) for row, fields in iter_json(text_stream(factory(), sample)))
+        return lambda: iter_xml(factory())
+    collection = load_json(text_stream(factory(), sample))
+    return lambda: iter_json(collection)
 
 
 class _Inline:
@@ -273,7 +275,6 @@ class ImportRunner:
             sample = factory().read(SAMPLE_BYTES)
             fmt = sniff_format(sample)
             self._set_phase("parsing")
-            builder = dict_records = None
             if fmt == "delimited":
                 reader = _delimited_reader(factory, sample)
                 builder = self._use(RowBuilder(map_columns(reader.header)))
@@ -281,24 +282,10 @@ class ImportRunner:
                 reader = self._read_columnar(factory, sample, reader, progress)
                 records = ((r.row_number, r.cells, r.error, r.raw) for r in reader or ())
             else:
-                dict_records = DictRecords()
-                records = _records(factory, fmt)
+                builder, records = self._items(_items(factory, fmt, sample))
                 self._set_phase("upserting")
             try:
                 for row_number, cells, error, raw in records:
-                    if dict_records is not None:
-                        cells, grew = dict_records.cells(cells)
-                        if grew or builder is None:
-                            self._flush(progress())  # pending rows were read with the old map
-                            builder = RowBuilder(
-                                map_columns(dict_records.headers), fixed_width=False
-                            )
-                            if not builder.cmap.has_id:
-                                raise FeedError(
-                                    "No product id field found in the feed's products. "
-                                    "Fields seen: " + ", ".join(dict_records.headers[:30])
-                                )
-                    self._use(builder)
                     self._take(builder, row_number, cells, error, raw)
                     if self.records_in_batch >= self.batch_size:
                         self._flush(progress())
@@ -310,6 +297,32 @@ class ImportRunner:
                 self.counts["error_count"] += 1
                 self.counts["total_processed"] += 1
             self._flush(1.0)
+
+    def _items(self, items) -> tuple[RowBuilder | None, Iterator]:
+        """The builder and the records of an XML or JSON feed (``items()`` reads its items
+        from the top).  Every item is surveyed first: the feed's fields are those of all
+        its items, each item's mapped on its own (rows.ItemFields)."""
+        fields = ItemFields()
+        seen = 0
+        try:
+            for _row, named, nested, _error in items():
+                fields.observe(named, nested)
+                seen += 1
+        except FeedError:
+            pass  # the records stop at the same place, and say so
+        builder = None
+        if seen:
+            builder = self._use(RowBuilder(fields.column_map(), fixed_width=False))
+            if not builder.cmap.has_id:
+                raise FeedError(
+                    "No product id field found in the feed's products. "
+                    "Fields seen: " + ", ".join(fields.headers[:30])
+                )
+        records = (
+            (row, None, error, None) if error else (row, fields.cells(named, nested), None, None)
+            for row, named, nested, error in items()
+        )
+        return builder, records
 
     def _use(self, builder: RowBuilder) -> RowBuilder:
         """Read with ``builder``; existing products get only the fields its feed has."""

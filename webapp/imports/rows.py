@@ -14,7 +14,7 @@ from operator import itemgetter
 
 from xxhash import xxh3_64_intdigest
 
-from webapp.imports.mapping import ColumnMap, fold
+from webapp.imports.mapping import SYNONYMS, ColumnMap, fold, map_columns
 from webapp.imports.normalize import (
     CURRENCY_SYMBOLS,
     parse_availability,
@@ -513,22 +513,65 @@ def _currency(text: str) -> str | None:
     return CURRENCY_SYMBOLS.get(text.lower())
 
 
-class DictRecords:
-    """Adapts dict records (XML, JSON) to the list-of-cells form the builder reads."""
+class ItemFields:
+    """XML and JSON items as the list-of-cells form the builder reads, each item's fields
+    mapped on their own.
 
-    def __init__(self):
+    Items of one feed need not name their fields alike (``<title>`` in one, ``<g:title>``
+    in the next; JSON keys that vary): each item's own names are mapped onto the canonical
+    fields (:func:`~webapp.imports.mapping.map_columns`, a name that is the canonical one
+    first), and the feed's columns are those canonical fields plus every other name, kept
+    as an attribute.  Fields nested in a group (``g:shipping.g:price``) are attributes,
+    never a product field.  :meth:`observe` every item first (the columns must be known
+    before the first is written: a field of the file is written for every product, blank
+    where an item lacks it), then :meth:`cells` each.
+    """
+
+    MAX_LAYOUTS = 4096  # distinct field lists whose mapping is remembered
+
+    def __init__(self) -> None:
         self.headers: list[str] = []
         self._positions: dict[str, int] = {}
+        self._layouts: dict[tuple, tuple[str, ...]] = {}
 
-    def cells(self, fields: dict[str, str]) -> tuple[list[str], bool]:
-        """(cells aligned with self.headers, whether new headers appeared)."""
-        grew = False
-        for key in fields:
-            if key not in self._positions:
-                self._positions[key] = len(self.headers)
-                self.headers.append(key)
-                grew = True
+    def _names(self, fields: dict[str, str], nested: frozenset[str]) -> tuple[str, ...]:
+        """The column name of each of an item's fields, in its order."""
+        layout = (tuple(fields), nested)
+        names = self._layouts.get(layout)
+        if names is None:
+            top = [k for k in fields if k not in nested]
+            top.sort(key=lambda k: k not in SYNONYMS)  # "title" before "g:title"
+            cmap = map_columns(top)
+            canonical = {top[i]: name for name, i in cmap.index.items()}
+            names = tuple(canonical.get(k, k) for k in fields)
+            if len(self._layouts) >= self.MAX_LAYOUTS:
+                self._layouts.clear()
+            self._layouts[layout] = names
+        return names
+
+    def observe(self, fields: dict[str, str], nested: frozenset[str]) -> None:
+        for name in self._names(fields, nested):
+            if name not in self._positions:
+                self._positions[name] = len(self.headers)
+                self.headers.append(name)
+
+    def cells(self, fields: dict[str, str], nested: frozenset[str]) -> list[str]:
         cells = [""] * len(self.headers)
-        for key, value in fields.items():
-            cells[self._positions[key]] = value
-        return cells, grew
+        positions = self._positions
+        for name, value in zip(self._names(fields, nested), fields.values(), strict=True):
+            at = positions.get(name)
+            if at is not None:  # (a field first seen after the survey: the file changed)
+                cells[at] = value
+        return cells
+
+    def column_map(self) -> ColumnMap:
+        """Canonical fields where their column is, every other column an attribute."""
+        return ColumnMap(
+            headers=list(self.headers),
+            index={name: i for i, name in enumerate(self.headers) if name in SYNONYMS},
+            extra=[
+                (i, name.strip())
+                for i, name in enumerate(self.headers)
+                if name not in SYNONYMS and name.strip()
+            ],
+        )
