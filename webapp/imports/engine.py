@@ -39,7 +39,7 @@ from webapp.imports.reader import (
     text_stream,
 )
 from webapp.imports.rows import ItemFields, PendingRow, Rejected, RowBuilder, RowMessage
-from webapp.imports.sources import open_feed
+from webapp.imports.sources import MAX_UNPACK_RATIO, open_feed
 from webapp.imports.writer import BatchWriter, Found, NewRows
 from webapp.models import runs as R
 from webapp.models.base import utcnow
@@ -271,10 +271,16 @@ class ImportRunner:
         db.session.commit()
 
     def _read_all(self) -> None:
-        with open_feed(self.path) as (factory, progress):
+        cfg = current_app.config
+        self._set_phase("parsing")  # (a compressed file is unpacked first)
+        with open_feed(
+            self.path,
+            scratch=Path(cfg["MERCATO_WORK_DIR"]),
+            max_bytes=cfg["MERCATO_FETCH_MAX_BYTES"],
+            max_ratio=cfg.get("IMPORT_MAX_UNPACK_RATIO", MAX_UNPACK_RATIO),
+        ) as (factory, progress):
             sample = factory().read(SAMPLE_BYTES)
             fmt = sniff_format(sample)
-            self._set_phase("parsing")
             if fmt == "delimited":
                 reader = _delimited_reader(factory, sample)
                 builder = self._use(RowBuilder(map_columns(reader.header)))
