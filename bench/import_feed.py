@@ -27,7 +27,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -73,6 +75,59 @@ def current_rss_mb() -> float | None:
     except OSError:
         pass
     return None
+
+
+class PhaseLog(logging.Handler):
+    """The engine's own figures, from its log (columnar path): CPU seconds of the thread
+    reading and parsing the file (read), of the thread identifying, normalising and
+    encoding rows (main), of the one talking to the database (database); how long the
+    main thread waited for the database thread (waited) and the closing VACUUM took
+    (vacuum, wall seconds)."""
+
+    NAMES = {
+        "read_thread_cpu_seconds": "read",
+        "parse": "main",
+        "database_thread": "database",
+        "parse_waited": "waited",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.figures: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        for key, value in re.findall(r"(\w+)=([0-9.]+)", text):
+            if key in self.NAMES:
+                self.figures[self.NAMES[key]] = float(value)
+            elif key == "seconds" and " vacuumed " in text:
+                self.figures["vacuum"] = float(value)
+
+
+def process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu(engine) -> dict[int, float] | None:
+    """CPU seconds so far of each PostgreSQL backend connected to this database (read
+    from /proc: the server must run on this machine), or None."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        pids = conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        ).scalars()
+        pids = list(pids)
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        out[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return out
 
 
 def libpq_url(url: str) -> str:
@@ -328,9 +383,17 @@ def child_main(args: argparse.Namespace) -> int:
         )
         run_id = run.id
         baseline_rss, baseline_peak = current_rss_mb(), peak_rss_mb()
+        phases = PhaseLog()
+        engine_log = logging.getLogger("mercato.imports")
+        engine_log.addHandler(phases)
+        engine_log.setLevel(logging.INFO)
+        server_before = server_cpu(db.engine)
+        cpu_before = process_cpu()
         started = time.perf_counter()
         run = service.execute(run_id)
         seconds = time.perf_counter() - started
+        cpu = process_cpu() - cpu_before
+        server_after = server_cpu(db.engine)
         peak = peak_rss_mb()
         summary = run.summary() if run is not None else {"job_id": run_id, "status": "missing"}
         if run is not None and run.error_message:
@@ -347,6 +410,15 @@ def child_main(args: argparse.Namespace) -> int:
         "baseline_peak_rss_mb": baseline_peak,
         "peak_rss_mb": peak,
         "import_growth_mb": peak - (baseline_rss if baseline_rss is not None else baseline_peak),
+        # CPU seconds, which a busy machine stretches less than wall time: this process
+        # (every thread) and the database server's backends for this database.
+        "cpu_seconds": cpu,
+        "phases": phases.figures,
+        "server_cpu_seconds": (
+            sum(t - server_before.get(pid, 0.0) for pid, t in server_after.items())
+            if server_after is not None
+            else None
+        ),
     }
     print(RESULT_PREFIX + json.dumps(result), flush=True)
     return 0
@@ -429,6 +501,16 @@ def report(ctx: dict) -> tuple[list[str], dict]:
             extra = "(no target)"
         line += f"  {extra:<46}"
         line += f"  peak RSS {r['peak_rss_mb']:4.0f} MB (+{r['import_growth_mb']:.0f} MB in import)"
+        if r.get("cpu_seconds") is not None:
+            line += f"\n{'':<{LABEL_WIDTH}}  CPU: importer {r['cpu_seconds']:.1f}s"
+            phases = dict(r.get("phases") or {})
+            waited = phases.pop("waited", None)
+            if phases:
+                line += " (" + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()) + ")"
+            if r.get("server_cpu_seconds") is not None:
+                line += f", database server {r['server_cpu_seconds']:.1f}s"
+            if waited is not None:
+                line += f"; main thread waited {waited:.1f}s for the database thread"
         lines.append(line)
     catalog = ctx.get("catalog")
     if catalog is not None and catalog.get("ok") and copy_s:
