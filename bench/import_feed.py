@@ -396,6 +396,12 @@ def child_main(args: argparse.Namespace) -> int:
         server_after = server_cpu(db.engine)
         peak = peak_rss_mb()
         summary = run.summary() if run is not None else {"job_id": run_id, "status": "missing"}
+        # The run's own duration, as its page shows it (the closing VACUUM comes after).
+        run_seconds = (
+            (run.completed_at - run.started_at).total_seconds()
+            if run is not None and run.completed_at and run.started_at
+            else None
+        )
         if run is not None and run.error_message:
             summary["error_message"] = run.error_message
         db.session.remove()
@@ -413,6 +419,7 @@ def child_main(args: argparse.Namespace) -> int:
         # CPU seconds, which a busy machine stretches less than wall time: this process
         # (every thread) and the database server's backends for this database.
         "cpu_seconds": cpu,
+        "run_seconds": run_seconds,
         "phases": phases.figures,
         "server_cpu_seconds": (
             sum(t - server_before.get(pid, 0.0) for pid, t in server_after.items())
@@ -501,6 +508,10 @@ def report(ctx: dict) -> tuple[list[str], dict]:
             extra = "(no target)"
         line += f"  {extra:<46}"
         line += f"  peak RSS {r['peak_rss_mb']:4.0f} MB (+{r['import_growth_mb']:.0f} MB in import)"
+        if r.get("run_seconds") is not None:
+            line += f"\n{'':<{LABEL_WIDTH}}  the run was complete after {r['run_seconds']:.1f}s"
+            if (r.get("phases") or {}).get("vacuum") is not None:
+                line += f", then VACUUM (ANALYZE) {r['phases']['vacuum']:.1f}s"
         if r.get("cpu_seconds") is not None:
             line += f"\n{'':<{LABEL_WIDTH}}  CPU: importer {r['cpu_seconds']:.1f}s"
             phases = dict(r.get("phases") or {})

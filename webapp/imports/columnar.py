@@ -557,12 +557,28 @@ def _needs_json_escape(values: pa.Array) -> bool:
 
 def _extras(columns: list[pa.Array], builder: RowBuilder, n: int) -> pa.Array:
     """Unmapped columns as a JSON object per row (null when all are empty)."""
+    if not builder.cmap.extra:
+        return pa.nulls(n, _STRING)
+    trimmed = [pc.utf8_trim_whitespace(columns[i]) for i, _ in builder.cmap.extra]
+    escapes = [_needs_json_escape(values) for values in trimmed]
+    if not any(escapes):
+        # Most blocks: no value needs a JSON escape.  Rows where every attribute has a
+        # value are one join of keys and values (one pass, where the general way below
+        # makes four per attribute); only a block with blank values goes that way.
+        pieces = []
+        for k, (_, header) in enumerate(builder.cmap.extra):
+            pieces += [("{" if k == 0 else '",') + _json_string(header) + ':"', trimmed[k]]
+        full = pc.binary_join_element_wise(*pieces, '"}', "")
+        blank = pc.equal(trimmed[0], "")
+        for values in trimmed[1:]:
+            blank = pc.or_(blank, pc.equal(values, ""))
+        if not pc.any(blank).as_py():
+            return full
     parts = []
-    for i, header in builder.cmap.extra:
-        values = pc.utf8_trim_whitespace(columns[i])
+    for (_, header), values, escaped in zip(builder.cmap.extra, trimmed, escapes, strict=True):
         key = _json_string(header) + ':"'
         part = pc.binary_join_element_wise(key, values, '"', "")
-        if _needs_json_escape(values):
+        if escaped:
             plain = pc.match_substring_regex(values, _JSON_PLAIN)
             where = [k for k, v in enumerate(plain.to_pylist()) if not v]
             part = _patch(
@@ -571,8 +587,6 @@ def _extras(columns: list[pa.Array], builder: RowBuilder, n: int) -> pa.Array:
                 [_json_string(header) + ":" + _json_string(values[k].as_py()) for k in where],
             )
         parts.append(pc.if_else(pc.equal(values, ""), pa.scalar(None, _STRING), part))
-    if not parts:
-        return pa.nulls(n, _STRING)
     joined = parts[0]
     for part in parts[1:]:  # "a,b" where both are present, else whichever is
         joined = pc.coalesce(pc.binary_join_element_wise(joined, part, ","), joined, part)

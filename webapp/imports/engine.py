@@ -215,7 +215,6 @@ class ImportRunner:
                 self.writer.finish()
         finally:
             raw.close()
-        self._settle()
         db.session.expire(run)
         run.status = R.COMPLETED_WITH_ERRORS if run.error_count else R.COMPLETED
         run.phase = None
@@ -235,6 +234,9 @@ class ImportRunner:
             run.warning_count,
             time.monotonic() - started,
         )
+        # Housekeeping once the run is complete (a page or the API sees it finished; the
+        # catalog is written): its time is not the import's.
+        self._settle()
         return run
 
     def _settle(self) -> None:
