@@ -133,3 +133,16 @@ def test_a_field_of_some_items_is_a_column_of_the_whole_file(store, tmp_path):
     import_file(store, write(tmp_path, "3.xml", no_sales))
     found = products(store)
     assert (found["S1"].price, found["S2"].sale_price) == (Decimal(11), Decimal(8))
+
+
+def test_an_atom_entry_id_gives_way_to_the_product_id(store, tmp_path):
+    body = (
+        f'<feed xmlns="http://www.w3.org/2005/Atom" {G}><id>urn:feed</id>'
+        "<entry><id>urn:entry:1</id><title>Atom title</title><g:id>A1</g:id>"
+        "<g:title>Product title</g:title><g:price>5 EUR</g:price></entry></feed>"
+    )
+    run = import_file(store, write(tmp_path, "feed.atom", body))
+    assert (run.status, run.imported_count) == (R.COMPLETED, 1), run.error_message
+    product = products(store)["A1"]
+    assert product.translation("en").title == "Product title"
+    assert product.extra == {"id (other)": "urn:entry:1", "title (other)": "Atom title"}

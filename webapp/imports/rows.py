@@ -519,8 +519,8 @@ class ItemFields:
 
     Items of one feed need not name their fields alike (``<title>`` in one, ``<g:title>``
     in the next; JSON keys that vary): each item's own names are mapped onto the canonical
-    fields (:func:`~webapp.imports.mapping.map_columns`, a name that is the canonical one
-    first), and the feed's columns are those canonical fields plus every other name, kept
+    fields (:func:`~webapp.imports.mapping.map_columns`, ``g:`` names first), and the
+    feed's columns are those canonical fields plus every other name, kept
     as an attribute.  Fields nested in a group (``g:shipping.g:price``) are attributes,
     never a product field.  :meth:`observe` every item first (the columns must be known
     before the first is written: a field of the file is written for every product, blank
@@ -540,10 +540,16 @@ class ItemFields:
         names = self._layouts.get(layout)
         if names is None:
             top = [k for k in fields if k not in nested]
-            top.sort(key=lambda k: k not in SYNONYMS)  # "title" before "g:title"
+            # Google's namespace first: an Atom entry's <id> is the entry's, <g:id> the
+            # product's; an RSS item's <title> gives way to its <g:title>.
+            top.sort(key=lambda k: not k.lower().startswith("g:"))
             cmap = map_columns(top)
             canonical = {top[i]: name for name, i in cmap.index.items()}
-            names = tuple(canonical.get(k, k) for k in fields)
+            # A name that gave way keeps its value as an attribute, under a name that
+            # cannot be taken for the field's column.
+            names = tuple(
+                canonical.get(k) or (f"{k} (other)" if k in SYNONYMS else k) for k in fields
+            )
             if len(self._layouts) >= self.MAX_LAYOUTS:
                 self._layouts.clear()
             self._layouts[layout] = names
