@@ -1,8 +1,10 @@
 """Product-feed import throughput against a ``psql \\copy`` floor measured in the same run.
 
-    python -m bench.import_feed [--rows N] [--batch-size N] [--keep] [--skip-pg] ...
+    python -m bench.import_feed [--rows N] [--profile merchant,basic] [--batch-size N] ...
 
-Generates a Google Shopping CSV (:mod:`bench.feedgen`), then times:
+For each feed profile (:mod:`bench.feedgen`: ``merchant``, shaped like a real Google
+Shopping export, and ``basic``, the benchmark's first and gentler feed), generates a
+CSV, then times:
 
 * ``psql \\copy`` of the file into an unlogged all-text table: the floor;
 * a first import into PostgreSQL, then a re-import of the same file (nothing changes);
@@ -25,7 +27,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -71,6 +75,59 @@ def current_rss_mb() -> float | None:
     except OSError:
         pass
     return None
+
+
+class PhaseLog(logging.Handler):
+    """The engine's own figures, from its log (columnar path): CPU seconds of the thread
+    reading and parsing the file (read), of the thread identifying, normalising and
+    encoding rows (main), of the one talking to the database (database); how long the
+    main thread waited for the database thread (waited) and the closing VACUUM took
+    (vacuum, wall seconds)."""
+
+    NAMES = {
+        "read_thread_cpu_seconds": "read",
+        "parse": "main",
+        "database_thread": "database",
+        "parse_waited": "waited",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.figures: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        for key, value in re.findall(r"(\w+)=([0-9.]+)", text):
+            if key in self.NAMES:
+                self.figures[self.NAMES[key]] = float(value)
+            elif key == "seconds" and " vacuumed " in text:
+                self.figures["vacuum"] = float(value)
+
+
+def process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu(engine) -> dict[int, float] | None:
+    """CPU seconds so far of each PostgreSQL backend connected to this database (read
+    from /proc: the server must run on this machine), or None."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        pids = conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        ).scalars()
+        pids = list(pids)
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        out[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return out
 
 
 def libpq_url(url: str) -> str:
@@ -326,11 +383,25 @@ def child_main(args: argparse.Namespace) -> int:
         )
         run_id = run.id
         baseline_rss, baseline_peak = current_rss_mb(), peak_rss_mb()
+        phases = PhaseLog()
+        engine_log = logging.getLogger("mercato.imports")
+        engine_log.addHandler(phases)
+        engine_log.setLevel(logging.INFO)
+        server_before = server_cpu(db.engine)
+        cpu_before = process_cpu()
         started = time.perf_counter()
         run = service.execute(run_id)
         seconds = time.perf_counter() - started
+        cpu = process_cpu() - cpu_before
+        server_after = server_cpu(db.engine)
         peak = peak_rss_mb()
         summary = run.summary() if run is not None else {"job_id": run_id, "status": "missing"}
+        # The run's own duration, as its page shows it (the closing VACUUM comes after).
+        run_seconds = (
+            (run.completed_at - run.started_at).total_seconds()
+            if run is not None and run.completed_at and run.started_at
+            else None
+        )
         if run is not None and run.error_message:
             summary["error_message"] = run.error_message
         db.session.remove()
@@ -345,6 +416,16 @@ def child_main(args: argparse.Namespace) -> int:
         "baseline_peak_rss_mb": baseline_peak,
         "peak_rss_mb": peak,
         "import_growth_mb": peak - (baseline_rss if baseline_rss is not None else baseline_peak),
+        # CPU seconds, which a busy machine stretches less than wall time: this process
+        # (every thread) and the database server's backends for this database.
+        "cpu_seconds": cpu,
+        "run_seconds": run_seconds,
+        "phases": phases.figures,
+        "server_cpu_seconds": (
+            sum(t - server_before.get(pid, 0.0) for pid, t in server_after.items())
+            if server_after is not None
+            else None
+        ),
     }
     print(RESULT_PREFIX + json.dumps(result), flush=True)
     return 0
@@ -427,6 +508,20 @@ def report(ctx: dict) -> tuple[list[str], dict]:
             extra = "(no target)"
         line += f"  {extra:<46}"
         line += f"  peak RSS {r['peak_rss_mb']:4.0f} MB (+{r['import_growth_mb']:.0f} MB in import)"
+        if r.get("run_seconds") is not None:
+            line += f"\n{'':<{LABEL_WIDTH}}  the run was complete after {r['run_seconds']:.1f}s"
+            if (r.get("phases") or {}).get("vacuum") is not None:
+                line += f", then VACUUM (ANALYZE) {r['phases']['vacuum']:.1f}s"
+        if r.get("cpu_seconds") is not None:
+            line += f"\n{'':<{LABEL_WIDTH}}  CPU: importer {r['cpu_seconds']:.1f}s"
+            phases = dict(r.get("phases") or {})
+            waited = phases.pop("waited", None)
+            if phases:
+                line += " (" + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()) + ")"
+            if r.get("server_cpu_seconds") is not None:
+                line += f", database server {r['server_cpu_seconds']:.1f}s"
+            if waited is not None:
+                line += f"; main thread waited {waited:.1f}s for the database thread"
         lines.append(line)
     catalog = ctx.get("catalog")
     if catalog is not None and catalog.get("ok") and copy_s:
@@ -461,6 +556,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench.import_feed", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows to generate")
+    parser.add_argument(
+        "--profile",
+        default="merchant,basic",
+        help="feed profiles to generate and time, comma-separated (default: %(default)s)",
+    )
     parser.add_argument("--batch-size", type=int, default=5000, help="the runs' batch size")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="database to (re)create")
     parser.add_argument("--sqlite-path", type=Path, help="SQLite file (default: a temp file)")
@@ -484,6 +584,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if not (args.db_uri and args.file and args.work_dir):
             parser.error("--child needs --db-uri, --file and --work-dir")
         return args
+    from bench.feedgen import PROFILES
+
+    args.profiles = [p.strip() for p in args.profile.split(",") if p.strip()]
+    if not args.profiles or any(p not in PROFILES for p in args.profiles):
+        parser.error(f"--profile takes {', '.join(PROFILES)} (comma-separated)")
+    if args.file is not None:
+        args.profiles = ["file"]
     if args.file is None and args.rows < 1:
         parser.error("--rows must be at least 1")
     if not args.skip_pg and not dbname(libpq_url(args.pg_url)).startswith(PG_DB_PREFIX):
@@ -493,6 +600,73 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.sqlite_path is not None and not args.skip_sqlite and args.sqlite_path.exists():
         parser.error(f"--sqlite-path {args.sqlite_path} exists; the benchmark wants a fresh file")
     return args
+
+
+def bench_profile(args, profile: str, tmp: Path, work_dir: Path, sqlite_path: Path) -> dict:
+    """Generate (or count) one feed and time every step on it; the run's figures."""
+    if args.file is not None:
+        path = args.file.resolve()
+        print(f"counting the rows of {path} ...", flush=True)
+        rows = count_rows(path)
+    else:
+        from bench.feedgen import generate
+
+        path = tmp / f"feed-{profile}.csv"
+        rows = args.rows
+        print(f"[{profile}] generating {rows:,} rows into {path} ...", flush=True)
+        started = time.perf_counter()
+        generate(path, rows, profile=profile)
+        print(f"  generated in {time.perf_counter() - started:.1f}s", flush=True)
+    ctx: dict = {
+        "profile": profile,
+        "rows": rows,
+        "file": str(path),
+        "file_bytes": path.stat().st_size,
+        "batch_size": args.batch_size,
+        "imports": [],
+    }
+
+    def run_import(step: str, label: str, db_uri: str) -> None:
+        print(f"[{profile}] {label} ...", flush=True)
+        if db_uri.startswith("postgresql"):
+            pg_checkpoint(args.pg_url)
+        result = run_child(step, db_uri, path, args.batch_size, work_dir)
+        result["label"] = label
+        ctx["imports"].append(result)
+        if result.get("ok"):
+            print(f"  {result['seconds']:.1f}s {json.dumps(result['summary'])}", flush=True)
+        else:
+            print(f"  FAILED: {result.get('error')}", flush=True)
+
+    if not args.skip_pg:
+        print(f"[{profile}] creating {safe_url(args.pg_url)} and migrating it ...", flush=True)
+        pg_recreate(args.pg_url)
+        migrate(sqlalchemy_url(args.pg_url))
+        print(f"[{profile}] psql \\copy floor ...", flush=True)
+        ctx["copy"] = copy_floor(args.pg_url, path, rows)
+        if ctx["copy"].get("ok"):
+            print(f"  {ctx['copy']['seconds']:.1f}s", flush=True)
+        else:
+            print(f"  FAILED: {ctx['copy'].get('error')}", flush=True)
+        pg_uri = sqlalchemy_url(args.pg_url)
+        run_import("pg_first", "PostgreSQL first import", pg_uri)
+        run_import("pg_reimport", "PostgreSQL re-import", pg_uri)
+        print(f"[{profile}] catalog COPY floor ...", flush=True)
+        ctx["catalog"] = catalog_floor(args.pg_url, tmp / "catalog")
+        if ctx["catalog"].get("ok"):
+            print(f"  {ctx['catalog']['seconds']:.1f}s", flush=True)
+        else:
+            print(f"  FAILED: {ctx['catalog'].get('error')}", flush=True)
+    if not args.skip_sqlite:
+        sqlite_path.unlink(missing_ok=True)
+        sqlite_uri = f"sqlite:///{sqlite_path.resolve()}"
+        print(f"[{profile}] creating {sqlite_path} and migrating it ...", flush=True)
+        migrate(sqlite_uri)
+        run_import("sqlite_first", "SQLite first import", sqlite_uri)
+        run_import("sqlite_reimport", "SQLite re-import", sqlite_uri)
+    if args.file is None and not args.keep:
+        path.unlink(missing_ok=True)
+    return ctx
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,101 +679,58 @@ def main(argv: list[str] | None = None) -> int:
     )
     tmp = Path(tempfile.mkdtemp(prefix="mercato-bench-"))
     work_dir = tmp / "work"
-    pg_created = False
     sqlite_path = args.sqlite_path or tmp / "bench.sqlite3"
+    runs: list[dict] = []
     try:
-        if args.file is not None:
-            path = args.file.resolve()
-            print(f"counting the rows of {path} ...", flush=True)
-            rows = count_rows(path)
-        else:
-            from bench.feedgen import generate
-
-            path = tmp / "feed.csv"
-            rows = args.rows
-            print(f"generating {rows:,} rows into {path} ...", flush=True)
-            started = time.perf_counter()
-            generate(path, rows)
-            print(f"  generated in {time.perf_counter() - started:.1f}s", flush=True)
-        ctx: dict = {
-            "rows": rows,
-            "file": str(path),
-            "file_bytes": path.stat().st_size,
-            "batch_size": args.batch_size,
-            "command": command,
-            "imports": [],
-        }
-
-        def run_import(step: str, label: str, db_uri: str, first: bool) -> None:
-            print(f"{label} ...", flush=True)
-            if db_uri.startswith("postgresql"):
-                pg_checkpoint(args.pg_url)
-            result = run_child(step, db_uri, path, args.batch_size, work_dir)
-            result["label"] = label
-            ctx["imports"].append(result)
-            if result.get("ok"):
-                print(f"  {result['seconds']:.1f}s {json.dumps(result['summary'])}", flush=True)
-            else:
-                print(f"  FAILED: {result.get('error')}", flush=True)
-
-        if not args.skip_pg:
-            print(f"creating {safe_url(args.pg_url)} and migrating it ...", flush=True)
-            pg_recreate(args.pg_url)
-            pg_created = True
-            migrate(sqlalchemy_url(args.pg_url))
-            print("psql \\copy floor ...", flush=True)
-            ctx["copy"] = copy_floor(args.pg_url, path, rows)
-            if ctx["copy"].get("ok"):
-                print(f"  {ctx['copy']['seconds']:.1f}s", flush=True)
-            else:
-                print(f"  FAILED: {ctx['copy'].get('error')}", flush=True)
-            pg_uri = sqlalchemy_url(args.pg_url)
-            run_import("pg_first", "PostgreSQL first import", pg_uri, first=True)
-            run_import("pg_reimport", "PostgreSQL re-import", pg_uri, first=False)
-            print("catalog COPY floor ...", flush=True)
-            ctx["catalog"] = catalog_floor(args.pg_url, tmp / "catalog")
-            if ctx["catalog"].get("ok"):
-                print(f"  {ctx['catalog']['seconds']:.1f}s", flush=True)
-            else:
-                print(f"  FAILED: {ctx['catalog'].get('error')}", flush=True)
-        if not args.skip_sqlite:
-            sqlite_uri = f"sqlite:///{sqlite_path.resolve()}"
-            print(f"creating {sqlite_path} and migrating it ...", flush=True)
-            migrate(sqlite_uri)
-            run_import("sqlite_first", "SQLite first import", sqlite_uri, first=True)
-            run_import("sqlite_reimport", "SQLite re-import", sqlite_uri, first=False)
-
-        lines, targets = report(ctx)
-        problems = []
-        if ctx.get("copy") is not None and not ctx["copy"].get("ok"):
-            problems.append(f"psql \\copy floor failed: {ctx['copy'].get('error')}")
-        elif ctx.get("copy") is not None and ctx["copy"]["rows"] != rows:
-            problems.append(f"psql \\copy floor copied {ctx['copy']['rows']:,} rows, not {rows:,}")
-        for r in ctx["imports"]:
-            problems += check(r, rows, first=r["step"].endswith("_first"))
+        for profile in args.profiles:
+            runs.append(bench_profile(args, profile, tmp, work_dir, sqlite_path))
+        load = os.getloadavg()
         print()
-        print("\n".join(lines))
-        for problem in problems:
-            print(f"WARNING: {problem}")
+        print(
+            f"load average while it ran: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+            f"on {os.cpu_count()} CPUs (ratios hold within one run; absolute times vary)"
+        )
+        for ctx in runs:
+            lines, targets = report(ctx)
+            problems = []
+            if ctx.get("copy") is not None and not ctx["copy"].get("ok"):
+                problems.append(f"psql \\copy floor failed: {ctx['copy'].get('error')}")
+            elif ctx.get("copy") is not None and ctx["copy"]["rows"] != ctx["rows"]:
+                problems.append(
+                    f"psql \\copy floor copied {ctx['copy']['rows']:,} rows, not {ctx['rows']:,}"
+                )
+            for r in ctx["imports"]:
+                problems += check(r, ctx["rows"], first=r["step"].endswith("_first"))
+            print()
+            print(f"== profile {ctx['profile']} ==")
+            print("\n".join(lines))
+            for problem in problems:
+                print(f"WARNING: {problem}")
+            ctx |= {"targets": targets, "warnings": problems}
         print()
         print(f"reproduce: {command}")
         if args.out:
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
-            ctx |= {"targets": targets, "warnings": problems, "finished_at": time.time()}
-            out.write_text(json.dumps(ctx, indent=2) + "\n")
+            summary = {
+                "command": command,
+                "load_average": os.getloadavg(),
+                "profiles": runs,
+                "finished_at": time.time(),
+            }
+            out.write_text(json.dumps(summary, indent=2) + "\n")
             print(f"figures written to {out}")
     finally:
         if args.keep:
             kept = [str(tmp)]
-            if pg_created:
+            if not args.skip_pg:
                 kept.append(safe_url(args.pg_url))
             if args.sqlite_path is not None and not args.skip_sqlite:
                 kept.append(str(args.sqlite_path))
             print("kept: " + ", ".join(kept))
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-            if pg_created:
+            if not args.skip_pg:
                 pg_drop(args.pg_url)
             if args.sqlite_path is not None and args.sqlite_path.exists():
                 print(f"kept the SQLite file you named: {args.sqlite_path}")

@@ -167,6 +167,13 @@ def test_a_lookup_reads_a_bounded_range_even_without_statistics(app, store, back
     raw = db.engine.raw_connection()
     try:
         conn = raw.driver_connection
+        # No autovacuum on the catalog while this transaction lasts: one that started after
+        # the import would write its statistics over ours in place (pg_class is updated
+        # in place, whatever our uncommitted row), and the plan would be another.
+        conn.execute(
+            "LOCK TABLE marketplace_products, marketplace_product_translations "
+            "IN SHARE UPDATE EXCLUSIVE MODE"
+        )
         # As after a first import: no statistics at all (rolled back below).
         conn.execute(
             "DELETE FROM pg_statistic WHERE starelid IN "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import time
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -36,7 +37,6 @@ from xxhash import xxh3_64_intdigest
 from webapp.imports.normalize import parse_availability, parse_condition
 from webapp.imports.reader import MAX_FIELD_BYTES, DelimitedReader, detect_encoding
 from webapp.imports.rows import (
-    NORMALISATION_VERSION,
     TEXT_FIELDS,
     ProductRow,
     Rejected,
@@ -125,8 +125,18 @@ class ColumnarReader:
         self.batch_size = batch_size
         self.read = 0  # records handed out
         self.stopped = False  # True when the rest of the file needs the Python reader
+        self.cpu = 0.0  # CPU seconds spent reading and parsing, in the thread that does
 
     def blocks(self) -> Iterator[Block]:
+        """:meth:`parse`, counting its thread's CPU time in ``cpu``."""
+        started = time.thread_time()
+        for block in self.parse():
+            self.cpu += time.thread_time() - started
+            yield block
+            started = time.thread_time()
+        self.cpu += time.thread_time() - started
+
+    def parse(self) -> Iterator[Block]:
         """Parse the feed a chunk of whole lines at a time.
 
         The chunks are cut here, at the last line break of each ``block_bytes`` read,
@@ -342,9 +352,13 @@ def identify(block: Block, builder: RowBuilder) -> Identified:
         descriptions = pa.nulls(len(positions), _STRING)
     text_idx = {index[name] for name in TEXT_FIELDS if name in index}
     hashed = [columns[i] for i in range(len(columns)) if i not in text_idx]
-    version = NORMALISATION_VERSION[:-1]  # "2\x1f" is the version and its separator
-    content = pc.binary_join_element_wise(version, *hashed, "\x1f")
-    translation = pc.binary_join_element_wise(titles, pc.fill_null(descriptions, "None"), "\x1f")
+    content = pc.binary_join_element_wise(builder.hash_prefix, *hashed, "\x1f")
+    if builder.has_description:
+        translation = pc.binary_join_element_wise(
+            titles, pc.fill_null(descriptions, "None"), "\x1f"
+        )
+    else:  # as RowBuilder.identify: the title and a separator
+        translation = pc.binary_join_element_wise(titles, "", "\x1e")
     return Identified(
         positions,
         refused,
@@ -543,12 +557,28 @@ def _needs_json_escape(values: pa.Array) -> bool:
 
 def _extras(columns: list[pa.Array], builder: RowBuilder, n: int) -> pa.Array:
     """Unmapped columns as a JSON object per row (null when all are empty)."""
+    if not builder.cmap.extra:
+        return pa.nulls(n, _STRING)
+    trimmed = [pc.utf8_trim_whitespace(columns[i]) for i, _ in builder.cmap.extra]
+    escapes = [_needs_json_escape(values) for values in trimmed]
+    if not any(escapes):
+        # Most blocks: no value needs a JSON escape.  Rows where every attribute has a
+        # value are one join of keys and values (one pass, where the general way below
+        # makes four per attribute); only a block with blank values goes that way.
+        pieces = []
+        for k, (_, header) in enumerate(builder.cmap.extra):
+            pieces += [("{" if k == 0 else '",') + _json_string(header) + ':"', trimmed[k]]
+        full = pc.binary_join_element_wise(*pieces, '"}', "")
+        blank = pc.equal(trimmed[0], "")
+        for values in trimmed[1:]:
+            blank = pc.or_(blank, pc.equal(values, ""))
+        if not pc.any(blank).as_py():
+            return full
     parts = []
-    for i, header in builder.cmap.extra:
-        values = pc.utf8_trim_whitespace(columns[i])
+    for (_, header), values, escaped in zip(builder.cmap.extra, trimmed, escapes, strict=True):
         key = _json_string(header) + ':"'
         part = pc.binary_join_element_wise(key, values, '"', "")
-        if _needs_json_escape(values):
+        if escaped:
             plain = pc.match_substring_regex(values, _JSON_PLAIN)
             where = [k for k, v in enumerate(plain.to_pylist()) if not v]
             part = _patch(
@@ -557,8 +587,6 @@ def _extras(columns: list[pa.Array], builder: RowBuilder, n: int) -> pa.Array:
                 [_json_string(header) + ":" + _json_string(values[k].as_py()) for k in where],
             )
         parts.append(pc.if_else(pc.equal(values, ""), pa.scalar(None, _STRING), part))
-    if not parts:
-        return pa.nulls(n, _STRING)
     joined = parts[0]
     for part in parts[1:]:  # "a,b" where both are present, else whichever is
         joined = pc.coalesce(pc.binary_join_element_wise(joined, part, ","), joined, part)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from defusedxml import ElementTree as SafeET
 
-from webapp.imports.mapping import header_score
+from webapp.imports.mapping import fold, header_score
 
 SAMPLE_BYTES = 1 << 20
 MAX_FIELD_BYTES = 512 * 1024  # one cell larger than this is a row error
@@ -309,9 +309,38 @@ class DelimitedReader:
         return self.header
 
 
-# --- XML ----------------------------------------------------------------------------------
+# --- XML ---------------------------------------------------------------------------------
 
 RECORD_TAGS = ("item", "entry", "product", "offer", "article", "produit", "artikel")
+# Names of a product id field (folded, see mapping.fold): the element holding the first one
+# is a product, when the feed names its products otherwise than RECORD_TAGS.  Generic names
+# ("code", "ref") are left out: a nested group (a price's currency code) may use them.
+ID_FIELD_NAMES = frozenset(
+    (
+        "id",
+        "idproduct",
+        "productid",
+        "itemid",
+        "offerid",
+        "productcode",
+        "articleid",
+        "sku",
+        "variantsku",
+        "artikelnummer",
+        "artikelnr",
+        "articlenumber",
+        "itemnumber",
+        "productnumber",
+    )
+)
+MAX_NESTING = 100  # levels of elements (XML) or of objects and lists (JSON)
+
+
+def _nesting_error(kind: str, row: int) -> FeedError:
+    return FeedError(
+        f"The {kind} nests deeper than {MAX_NESTING} levels (after row {row}): a product "
+        "feed never does; the file is damaged or not a feed."
+    )
 
 
 def _local(tag: str) -> tuple[str, str]:
@@ -328,15 +357,19 @@ def _key(tag: str) -> str:
     return f"{prefix}:{name}" if prefix else name
 
 
-def _flatten(element, prefix: str, out: dict[str, str]) -> None:
+def _flatten(element, prefix: str, out: dict[str, str], nested: set[str]) -> None:
+    """An element's children as fields; those inside a group (``g:shipping``) are named
+    ``g:shipping.g:price`` and listed in ``nested``: they never stand for a product field."""
     for child in element:
         key = prefix + _key(child.tag)
         if len(child):
-            _flatten(child, key + ".", out)
+            _flatten(child, key + ".", out, nested)
             continue
         value = (child.text or "").strip()
         if not value and child.get("href"):
             value = child.get("href")
+        if prefix:
+            nested.add(key)
         if key in out:
             if value:
                 out[key] = f"{out[key]}, {value}" if out[key] else value
@@ -344,58 +377,78 @@ def _flatten(element, prefix: str, out: dict[str, str]) -> None:
             out[key] = value
 
 
-def iter_xml(binary) -> Iterator[tuple[int, dict[str, str]]]:
-    """Flat product nodes (Lengow), Google RSS items and Atom entries as dicts."""
+def iter_xml(binary) -> Iterator[tuple[int, dict[str, str], frozenset[str], None]]:
+    """Flat product nodes (Lengow), Google RSS items and Atom entries: (row, fields, names
+    of the nested fields, None) each.
+
+    The product element is the first one named like a product (RECORD_TAGS), else the
+    element that holds the first product id field (``<g:id>``, ``<sku>``...), never the
+    root: a nested group (``<g:shipping>``, ``<g:tax>``) is never taken for a product.
+    """
     record_tag = None
-    depth = 0
+    candidate = None  # the parent of the first id field, a product once it ends
+    path: list = []  # the open elements
     row = 1
     try:
         for event, element in SafeET.iterparse(binary, events=("start", "end"), forbid_dtd=True):
             if event == "start":
-                depth += 1
-                if record_tag is None and depth >= 2:
-                    if _local(element.tag)[1].lower() in RECORD_TAGS:
-                        record_tag = element.tag
+                path.append(element)
+                if len(path) > MAX_NESTING:
+                    raise _nesting_error("XML", row)
+                if (
+                    record_tag is None
+                    and len(path) >= 2
+                    and _local(element.tag)[1].lower() in RECORD_TAGS
+                    and (candidate is None or all(e is not candidate for e in path))
+                ):
+                    record_tag = element.tag
                 continue
-            depth -= 1
-            if (
-                record_tag is None
-                and depth >= 1
-                and len(element)
-                and all(
-                    len(child) == 0 or _local(child.tag)[1] in ("shipping", "tax")
-                    for child in element
-                )
-                and len(element) >= 2
-            ):
-                record_tag = element.tag  # first element made of leaves: a product node
+            path.pop()
+            if record_tag is None:
+                if (
+                    candidate is None
+                    and len(path) >= 2  # its parent is not the root
+                    and not len(element)
+                    and fold(_local(element.tag)[1]) in ID_FIELD_NAMES
+                ):
+                    candidate = path[-1]
+                elif element is candidate:
+                    record_tag = element.tag
             if element.tag == record_tag:
                 fields: dict[str, str] = {}
-                _flatten(element, "", fields)
+                nested: set[str] = set()
+                _flatten(element, "", fields, nested)
                 row += 1
-                yield row, fields
+                yield row, fields, frozenset(nested), None
                 element.clear()
     except SafeET.ParseError as exc:
         raise FeedError(f"The XML is malformed after row {row}: {exc}") from exc
+    except FeedError:
+        raise
     except Exception as exc:  # defusedxml's refusals (DTD, entities) land here
         if exc.__class__.__module__.startswith("defusedxml"):
             raise FeedError(f"The XML uses a construct we refuse for safety: {exc}") from exc
         raise
     if record_tag is None:
-        raise FeedError("The XML holds no product nodes.")
+        raise FeedError(
+            "The XML holds no product nodes: no item, entry or product element, and no "
+            "element with a product id field (g:id, id, sku...)."
+        )
 
 
 # --- JSON ---------------------------------------------------------------------------------
 
 
-def _find_collection(data) -> list | None:
+def _find_collection(data, depth: int = 0) -> list | None:
+    if depth > MAX_NESTING:
+        raise _nesting_error("JSON", 1)
     if isinstance(data, list):
         return data
     if not isinstance(data, dict):
         return None
     for key, value in data.items():
         if key.lower() in ("products", "product", "items", "item", "offers", "entries"):
-            found = _find_collection(value)
+            found = _find_collection(value, depth + 1)
             if found is not None:
                 return found
     for value in data.values():
@@ -403,22 +456,34 @@ def _find_collection(data) -> list | None:
             return value
     for value in data.values():
         if isinstance(value, dict):
-            found = _find_collection(value)
+            found = _find_collection(value, depth + 1)
             if found is not None:
                 return found
     return None
 
 
-def _flatten_json(obj: dict, prefix: str, out: dict[str, str]) -> None:
+class _TooDeep(Exception):
+    pass
+
+
+def _flatten_json(obj: dict, prefix: str, out: dict[str, str], nested: set[str], depth=0):
+    if depth > MAX_NESTING:
+        raise _TooDeep
     for key, value in obj.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            _flatten_json(value, name + ".", out)
-        elif isinstance(value, list):
+            _flatten_json(value, name + ".", out, nested, depth + 1)
+            continue
+        if prefix:
+            nested.add(name)
+        if isinstance(value, list):
             if all(not isinstance(v, (dict, list)) for v in value):
                 out[name] = ", ".join("" if v is None else str(v) for v in value)
             else:
-                out[name] = json.dumps(value, ensure_ascii=False)
+                try:
+                    out[name] = json.dumps(value, ensure_ascii=False)
+                except RecursionError:
+                    raise _TooDeep from None
         elif value is None:
             out[name] = ""
         elif isinstance(value, bool):
@@ -427,17 +492,30 @@ def _flatten_json(obj: dict, prefix: str, out: dict[str, str]) -> None:
             out[name] = str(value).replace("\x00", "")
 
 
-def iter_json(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str]]]:
+def load_json(text: io.TextIOBase) -> list:
+    """The products collection of a JSON feed (the whole document is read)."""
     try:
         data = json.load(text)
     except json.JSONDecodeError as exc:
         raise FeedError(f"The JSON is malformed: {exc}") from exc
+    except RecursionError:
+        raise _nesting_error("JSON", 1) from None
     collection = _find_collection(data)
     if collection is None:
         raise FeedError('The JSON holds no products collection (e.g. {"products": [...]}).')
-    del data
+    return collection
+
+
+def iter_json(collection: list) -> Iterator[tuple[int, dict[str, str], frozenset[str], str | None]]:
+    """(row, fields, names of the nested fields, error) of each product of a collection."""
     for index, item in enumerate(collection):
         fields: dict[str, str] = {}
+        nested: set[str] = set()
+        error = None
         if isinstance(item, dict):
-            _flatten_json(item, "", fields)
-        yield index + 2, fields
+            try:
+                _flatten_json(item, "", fields, nested)
+            except _TooDeep:
+                fields, nested = {}, set()
+                error = f"the product's fields nest deeper than {MAX_NESTING} levels"
+        yield index + 2, fields, frozenset(nested), error

@@ -14,7 +14,7 @@ from operator import itemgetter
 
 from xxhash import xxh3_64_intdigest
 
-from webapp.imports.mapping import ColumnMap, fold
+from webapp.imports.mapping import SYNONYMS, ColumnMap, fold, map_columns
 from webapp.imports.normalize import (
     CURRENCY_SYMBOLS,
     parse_availability,
@@ -27,8 +27,26 @@ from webapp.imports.normalize import (
 MAX_ID_LENGTH = 255
 MAX_SHOWN_VALUE = 500
 # Bump when normalisation (or the hash) changes, so a re-import rewrites rows read the old way.
-NORMALISATION_VERSION = "2\x1f"
+# 3: the hash names the feed's columns (a feed with other columns writes other fields).
+NORMALISATION_VERSION = "3"
 TEXT_FIELDS = ("title", "description")
+# The product's language-neutral fields an import may write (writer.NEUTRAL_COLUMNS), each
+# named as the canonical field it comes from.
+NEUTRAL_FIELDS = (
+    "item_group_id",
+    "gtin",
+    "mpn",
+    "brand",
+    "price",
+    "sale_price",
+    "currency",
+    "availability",
+    "quantity",
+    "condition",
+    "link",
+    "image_link",
+    "extra",
+)
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -78,6 +96,22 @@ class ProductRow:
     description: str | None
     translation_hash: int
     warnings: str | None  # JSON list of [error_type, message], or None
+
+
+@dataclass(frozen=True)
+class Written:
+    """What an import writes over an existing product: only what its feed has.
+
+    A column the feed lacks leaves its field as it was.  ``fill`` fields are written only
+    where the feed gives a value (a currency read from a price, an availability from a
+    stock count); the attributes of ``extra`` are merged: the feed's own ``extra_keys``
+    are replaced (or removed when blank), the others kept.
+    """
+
+    columns: tuple[str, ...]  # neutral fields written as read (NEUTRAL_FIELDS order)
+    fill: tuple[str, ...] = ()  # neutral fields written where the feed gives a value
+    extra_keys: frozenset[str] = frozenset()  # the feed's attribute names (none: extra kept)
+    description: bool = True  # the feed has descriptions
 
 
 @dataclass
@@ -135,7 +169,42 @@ class RowBuilder:
         self._title_idx = self._i.get("title")
         self._desc_idx = self._i.get("description")
         text_idx = {self._i[n] for n in TEXT_FIELDS if n in self._i}
-        self._hash_pick = _getter([i for i in range(self.ncols) if i not in text_idx])
+        hashed = [i for i in range(self.ncols) if i not in text_idx]
+        self._hash_pick = _getter(hashed)
+        # The hash of a row's neutral cells starts with the version and the names of the
+        # columns hashed: the same cells under other columns write other fields, so they
+        # must not read as unchanged.
+        self.hash_prefix = (
+            NORMALISATION_VERSION + "\x1e" + "\x1e".join(cmap.headers[i] for i in hashed)
+        )
+        self.has_description = self._desc_idx is not None
+
+    def written(self) -> Written:
+        """The fields this feed writes over an existing product (see :class:`Written`)."""
+        index = self._i
+        present = set(index) | ({"item_group_id"} if self._shopify else set())
+        columns = [
+            name
+            for name in NEUTRAL_FIELDS
+            if name in present and name not in ("currency", "availability", "extra")
+        ]
+        fill = []
+        derived = (("currency", ("price", "sale_price")), ("availability", ("quantity",)))
+        for name, source in derived:
+            if name in index:
+                columns.append(name)
+            elif any(s in index for s in source):
+                fill.append(name)
+        keys = {header for _, header in self.cmap.extra}
+        if "quantity" in index:
+            keys.add(self.cmap.headers[index["quantity"]])
+        order = {name: k for k, name in enumerate(NEUTRAL_FIELDS)}
+        return Written(
+            tuple(sorted(columns, key=order.__getitem__)),
+            tuple(fill),
+            frozenset(keys),
+            self.has_description,
+        )
 
     # -- step 1: every record ---------------------------------------------------------------
 
@@ -185,13 +254,20 @@ class RowBuilder:
                     )
                 ],
             )
-        description = cells[self._desc_idx].strip() or None if self._desc_idx is not None else None
+        if self._desc_idx is not None:
+            description = cells[self._desc_idx].strip() or None
+            translated = f"{title}\x1f{description}"
+        else:
+            # No description column: the stored description is left as it is, so the hash
+            # must differ from a feed whose description is blank ("None").  A stripped
+            # title never ends in a separator.
+            description, translated = None, title + "\x1e"
         return PendingRow(
             row_number,
             identifier,
             cells,
-            stable_hash(NORMALISATION_VERSION + "\x1f".join(self._hash_pick(cells))),
-            stable_hash(f"{title}\x1f{description}"),
+            stable_hash(self.hash_prefix + "\x1f" + "\x1f".join(self._hash_pick(cells))),
+            stable_hash(translated),
             title,
             description,
         )
@@ -437,22 +513,71 @@ def _currency(text: str) -> str | None:
     return CURRENCY_SYMBOLS.get(text.lower())
 
 
-class DictRecords:
-    """Adapts dict records (XML, JSON) to the list-of-cells form the builder reads."""
+class ItemFields:
+    """XML and JSON items as the list-of-cells form the builder reads, each item's fields
+    mapped on their own.
 
-    def __init__(self):
+    Items of one feed need not name their fields alike (``<title>`` in one, ``<g:title>``
+    in the next; JSON keys that vary): each item's own names are mapped onto the canonical
+    fields (:func:`~webapp.imports.mapping.map_columns`, ``g:`` names first), and the
+    feed's columns are those canonical fields plus every other name, kept
+    as an attribute.  Fields nested in a group (``g:shipping.g:price``) are attributes,
+    never a product field.  :meth:`observe` every item first (the columns must be known
+    before the first is written: a field of the file is written for every product, blank
+    where an item lacks it), then :meth:`cells` each.
+    """
+
+    MAX_LAYOUTS = 4096  # distinct field lists whose mapping is remembered
+
+    def __init__(self) -> None:
         self.headers: list[str] = []
         self._positions: dict[str, int] = {}
+        self._layouts: dict[tuple, tuple[str, ...]] = {}
 
-    def cells(self, fields: dict[str, str]) -> tuple[list[str], bool]:
-        """(cells aligned with self.headers, whether new headers appeared)."""
-        grew = False
-        for key in fields:
-            if key not in self._positions:
-                self._positions[key] = len(self.headers)
-                self.headers.append(key)
-                grew = True
+    def _names(self, fields: dict[str, str], nested: frozenset[str]) -> tuple[str, ...]:
+        """The column name of each of an item's fields, in its order."""
+        layout = (tuple(fields), nested)
+        names = self._layouts.get(layout)
+        if names is None:
+            top = [k for k in fields if k not in nested]
+            # Google's namespace first: an Atom entry's <id> is the entry's, <g:id> the
+            # product's; an RSS item's <title> gives way to its <g:title>.
+            top.sort(key=lambda k: not k.lower().startswith("g:"))
+            cmap = map_columns(top)
+            canonical = {top[i]: name for name, i in cmap.index.items()}
+            # A name that gave way keeps its value as an attribute, under a name that
+            # cannot be taken for the field's column.
+            names = tuple(
+                canonical.get(k) or (f"{k} (other)" if k in SYNONYMS else k) for k in fields
+            )
+            if len(self._layouts) >= self.MAX_LAYOUTS:
+                self._layouts.clear()
+            self._layouts[layout] = names
+        return names
+
+    def observe(self, fields: dict[str, str], nested: frozenset[str]) -> None:
+        for name in self._names(fields, nested):
+            if name not in self._positions:
+                self._positions[name] = len(self.headers)
+                self.headers.append(name)
+
+    def cells(self, fields: dict[str, str], nested: frozenset[str]) -> list[str]:
         cells = [""] * len(self.headers)
-        for key, value in fields.items():
-            cells[self._positions[key]] = value
-        return cells, grew
+        positions = self._positions
+        for name, value in zip(self._names(fields, nested), fields.values(), strict=True):
+            at = positions.get(name)
+            if at is not None:  # (a field first seen after the survey: the file changed)
+                cells[at] = value
+        return cells
+
+    def column_map(self) -> ColumnMap:
+        """Canonical fields where their column is, every other column an attribute."""
+        return ColumnMap(
+            headers=list(self.headers),
+            index={name: i for i, name in enumerate(self.headers) if name in SYNONYMS},
+            extra=[
+                (i, name.strip())
+                for i, name in enumerate(self.headers)
+                if name not in SYNONYMS and name.strip()
+            ],
+        )

@@ -10,6 +10,7 @@ at all.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 from array import array
@@ -24,23 +25,9 @@ import pyarrow as pa
 
 from webapp.imports import pgbinary
 from webapp.imports.columnar import csv_bytes
-from webapp.imports.rows import ProductRow
+from webapp.imports.rows import NEUTRAL_FIELDS, ProductRow, Written
 
-NEUTRAL_COLUMNS = (
-    "item_group_id",
-    "gtin",
-    "mpn",
-    "brand",
-    "price",
-    "sale_price",
-    "currency",
-    "availability",
-    "quantity",
-    "condition",
-    "link",
-    "image_link",
-    "extra",
-)
+NEUTRAL_COLUMNS = NEUTRAL_FIELDS
 _PRICE_POSITIONS = (4, 5)
 # What an import writes of a new product (besides its id and times), in COPY's order.
 PRODUCT_COLUMNS = (
@@ -231,6 +218,9 @@ class BatchWriter:
         # batch's connection: see open_aside.
         self.connect_aside = connect_aside
         self.aside = None
+        # What an update writes of an existing product: the fields the feed has (the
+        # engine sets it from its row builder).
+        self.written = Written(tuple(NEUTRAL_COLUMNS))
 
     # SQLite writes each commit to its write-ahead log and copies the log into the database
     # (a checkpoint, with an fsync) once it holds 1,000 pages: after nearly every batch of a
@@ -759,25 +749,89 @@ class BatchWriter:
         return _copy("marketplace_product_translations", columns, names, True)
 
     def _update_changed(self, cur, changed: list[tuple[int, ProductRow]], stamp) -> None:
-        p = self.p
-        assignments = ", ".join(f"{c} = {p}" for c in NEUTRAL_COLUMNS)
+        """Update changed products with what the feed has (``self.written``): a column the
+        feed lacks leaves its field as it was."""
+        p, written = self.p, self.written
+        picked = [NEUTRAL_COLUMNS.index(c) for c in written.columns]
+        filled = [NEUTRAL_COLUMNS.index(c) for c in written.fill]
+        assignments = [f"{c} = {p}" for c in written.columns]
+        assignments += [f"{c} = COALESCE({p}, {c})" for c in written.fill]
+        extras = None
+        if written.extra_keys:
+            assignments.append(f"extra = {p}")
+            extras = self._merged_extras(cur, changed, written.extra_keys)
+        rows = []
+        for pk, row in changed:
+            values = self._values(row)
+            rows.append(
+                (
+                    *(values[i] for i in picked),
+                    *(values[i] for i in filled),
+                    *((extras[pk],) if extras is not None else ()),
+                    row.content_hash,
+                    row.warnings,
+                    self.run_id,
+                    stamp,
+                    pk,
+                )
+            )
         cur.executemany(
-            f"UPDATE marketplace_products SET {assignments}, content_hash = {p}, "
-            f"import_warnings = {p}, last_import_job_id = {p}, updated_at = {p} WHERE id = {p}",
-            [
-                (*self._values(row), row.content_hash, row.warnings, self.run_id, stamp, pk)
-                for pk, row in changed
-            ],
+            f"UPDATE marketplace_products SET {', '.join(assignments + [''])}"
+            f"content_hash = {p}, import_warnings = {p}, last_import_job_id = {p}, "
+            f"updated_at = {p} WHERE id = {p}",
+            rows,
         )
+
+    def _merged_extras(self, cur, changed, keys: frozenset[str]) -> dict[int, str | None]:
+        """The extra attributes each changed product gets: the feed's (``keys``: replaced,
+        or removed when blank) over the stored ones the feed does not name."""
+        ids = [pk for pk, _ in changed]
+        if self.pg:
+            cur.execute(
+                "SELECT id, extra FROM marketplace_products WHERE id = ANY(%s)",
+                (ids,),
+                prepare=False,
+            )
+        else:
+            cur.execute(
+                "SELECT id, extra FROM marketplace_products "  # noqa: S608 - placeholders only
+                f"WHERE id IN ({','.join('?' * len(ids))})",
+                ids,
+            )
+        stored = dict(cur.fetchall())
+        return {pk: merge_extra(stored.get(pk), row.neutral[-1], keys) for pk, row in changed}
 
     def _upsert_translations(self, cur, rows: list[tuple[int, str, str | None, int]]) -> None:
         p = self.p
+        # A feed without descriptions leaves the stored description as it is.
+        texts = "description = excluded.description, " if self.written.description else ""
         cur.executemany(
             "INSERT INTO marketplace_product_translations "
             "(marketplace_product_id, language, title, description, content_hash) "
             f"VALUES ({p}, {p}, {p}, {p}, {p}) "
             "ON CONFLICT (marketplace_product_id, language) DO UPDATE SET "
-            "title = excluded.title, description = excluded.description, "
-            "content_hash = excluded.content_hash",
+            f"title = excluded.title, {texts}content_hash = excluded.content_hash",
             [(pk, self.language, title, description, h) for pk, title, description, h in rows],
         )
+
+
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def merge_extra(stored, read: str | None, keys: frozenset[str]) -> str | None:
+    """The attributes a feed read (``read``, JSON; its attribute names ``keys``) over the
+    ``stored`` ones (JSON text, or already decoded) it does not name; in that order."""
+    if isinstance(stored, str):
+        try:
+            stored = json.loads(stored)
+        except ValueError:
+            return read
+    if not isinstance(stored, dict):
+        return read
+    kept = {k: v for k, v in stored.items() if k not in keys}
+    if not kept:
+        return read
+    merged = json.loads(read) if read else {}
+    for key, value in kept.items():
+        merged.setdefault(key, value)
+    return _to_json(merged)
