@@ -75,6 +75,8 @@ def _tune_sqlite(app: Flask) -> None:
     """WAL and a busy timeout so web, worker and scheduler share one SQLite file."""
     from sqlalchemy import event
 
+    from webapp.store.product_list import sqlite_translate
+
     with app.app_context():
         engine = db.engine
 
@@ -87,3 +89,5 @@ def _tune_sqlite(app: Flask) -> None:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA cache_size=-32768")  # up to 32 MB of pages, allocated on use
             cur.close()
+            # The products search's word test uses PostgreSQL's translate().
+            dbapi_conn.create_function("translate", 3, sqlite_translate, deterministic=True)
