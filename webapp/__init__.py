@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 
 from webapp import config as config_module
+from webapp import statement_timeout
 from webapp.extensions import csrf, db, login_manager, migrate
 
 
@@ -28,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
     }
     db.init_app(app)
+    statement_timeout.init_app(app)
     migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
