@@ -224,9 +224,12 @@ def logged_in_session(base: str, email: str):
     return session
 
 
-def under_load(tree: Path, libpq: str, port: int, clients: int, seconds: float) -> dict:
+def under_load(
+    tree: Path, libpq: str, port: int, clients: int, seconds: float, think: float = 0.0
+) -> dict:
     """gunicorn from ``tree`` as the Procfile runs it; ``clients`` threads on the big store
-    while one client times the small store."""
+    (each waiting ``think`` seconds between its requests) while one client times the small
+    store."""
     import secrets
 
     from cryptography.fernet import Fernet
@@ -285,6 +288,8 @@ def under_load(tree: Path, libpq: str, port: int, clients: int, seconds: float) 
                 except requests.RequestException as exc:
                     errors.append(f"{path}: {type(exc).__name__}")
                 big_timings.append((time.perf_counter() - started) * 1000)
+                if think:
+                    stop.wait(think)
 
         threads = [threading.Thread(target=hammer, args=(n,), daemon=True) for n in range(clients)]
         for thread in threads:
@@ -307,6 +312,7 @@ def under_load(tree: Path, libpq: str, port: int, clients: int, seconds: float) 
         return {
             "command": command,
             "clients": clients,
+            "think": think,
             "seconds": seconds,
             "big_requests": len(big_timings),
             "big_timings": big_timings,
@@ -378,6 +384,9 @@ def parse_args(argv):
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--load-seconds", type=float, default=40.0)
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="seconds each load client waits between requests"
+    )
     parser.add_argument("--no-load", action="store_true", help="skip the part under load")
     parser.add_argument("--port", type=int, default=5371)
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
@@ -419,7 +428,8 @@ def load_lines(name: str, result: dict) -> list[str]:
     median = statistics.median(result["big_timings"] or [0])
     lines = [
         f"{name}: {result['clients']} clients on the big store for {result['seconds']:.0f} s "
-        f"({result['big_requests']} requests, median {median:.0f} ms, "
+        + (f"(each waiting {result['think']:g} s between requests) " if result["think"] else "")
+        + f"({result['big_requests']} requests, median {median:.0f} ms, "
         f"p90 {pct(result['big_timings'], 0.9):.0f} ms; errors: {result['error_count']}"
         + (f" {result['errors']}" if result["errors"] else "")
         + ")"
@@ -494,7 +504,9 @@ def main(argv=None) -> int:
             before_rows = run_child(tree, uri, items, args.baseline_requests)
             if not args.no_load:
                 print(f"before, under load ({args.clients} clients) ...", flush=True)
-                before_load = under_load(tree, libpq, args.port, args.clients, args.load_seconds)
+                before_load = under_load(
+                    tree, libpq, args.port, args.clients, args.load_seconds, args.think
+                )
         if not args.reuse:
             print("upgrading to head (building the indexes) ...", flush=True)
             report["upgrade_seconds"] = round(migrate_to(uri, None), 1)
@@ -508,7 +520,9 @@ def main(argv=None) -> int:
         after_load = None
         if not args.no_load:
             print(f"after, under load ({args.clients} clients) ...", flush=True)
-            after_load = under_load(ROOT, libpq, args.port, args.clients, args.load_seconds)
+            after_load = under_load(
+                ROOT, libpq, args.port, args.clients, args.load_seconds, args.think
+            )
         report["loadavg_end"] = os.getloadavg()
 
         print()
