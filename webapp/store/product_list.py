@@ -229,16 +229,9 @@ class ProductFilters:
         )
 
     def params(self) -> dict[str, str]:
+        """The filters as query-string parameters (only those set), for links."""
         values = {"q": self.q, "availability": self.availability, "language": self.language}
         return {k: v for k, v in values.items() if v}
-
-    @property
-    def active(self) -> bool:
-        return bool(self.params())
-
-    @property
-    def words(self) -> list[str]:
-        return words_of(self.q)
 
 
 def _base_conditions(store_id: int, filters: ProductFilters, product=MP) -> list:
