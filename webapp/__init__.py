@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 
 from webapp import config as config_module
+from webapp import statement_timeout
 from webapp.extensions import csrf, db, login_manager, migrate
 
 
@@ -32,6 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
     }
     db.init_app(app)
+    statement_timeout.init_app(app)
     migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -90,6 +92,8 @@ def _tune_sqlite(app: Flask) -> None:
     """WAL and a busy timeout so web, worker and scheduler share one SQLite file."""
     from sqlalchemy import event
 
+    from webapp.store.product_list import sqlite_translate
+
     with app.app_context():
         engine = db.engine
 
@@ -102,3 +106,5 @@ def _tune_sqlite(app: Flask) -> None:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA cache_size=-32768")  # up to 32 MB of pages, allocated on use
             cur.close()
+            # The products search's word test uses PostgreSQL's translate().
+            dbapi_conn.create_function("translate", 3, sqlite_translate, deterministic=True)

@@ -195,6 +195,11 @@ def load(env: dict[str, str] | None = None) -> dict:
         "MERCATO_TRUSTED_PROXIES": parse_count(
             "MERCATO_TRUSTED_PROXIES", env.get("MERCATO_TRUSTED_PROXIES"), 0
         ),
+        # Each SQL statement of a web request stops after this many seconds (0: never), so
+        # no page holds a web worker for long (webapp/statement_timeout.py).
+        "MERCATO_WEB_STATEMENT_TIMEOUT": parse_seconds(
+            "MERCATO_WEB_STATEMENT_TIMEOUT", env.get("MERCATO_WEB_STATEMENT_TIMEOUT"), 5.0
+        ),
         "SESSION_COOKIE_SECURE": parse_bool(
             env.get("MERCATO_SECURE_COOKIES"), default=mode == "production"
         ),

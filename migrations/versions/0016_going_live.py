@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0016_going_live"
-down_revision = "0014_session_generation"
+down_revision = "0015_products_list_search"
 branch_labels = None
 depends_on = None
 

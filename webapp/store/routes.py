@@ -18,8 +18,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import select
 
 from webapp import csvsafe
 from webapp.access import run_or_404, store_or_404
@@ -29,9 +28,9 @@ from webapp.catalog import queries as catalog_queries
 from webapp.extensions import db
 from webapp.imports import queries
 from webapp.imports.service import ImportRequestError, start_import
-from webapp.models import MarketplaceProduct, MarketplaceProductTranslation, Message, Product
+from webapp.models import MarketplaceProduct, Message, Product
 from webapp.models import runs as R
-from webapp.store import bp
+from webapp.store import bp, product_list
 from webapp.store.forms import ImportForm, PublishForm, SettingsForm
 
 # Feed HTML in every template: sanitised (an allow-list), or as plain text for previews.
@@ -40,7 +39,6 @@ bp.add_app_template_filter(feed_markup.feed_text, "feed_text")
 
 HISTORY_PER_PAGE = 20
 ERRORS_PER_PAGE = 25
-PRODUCTS_PER_PAGE = 25
 
 
 def partial_response(template: str, **context) -> Response:
@@ -265,45 +263,10 @@ def settings(code: str):
 @login_required
 def products(code: str):
     store = store_or_404(code)
-    search = (request.args.get("q") or "").strip()
-    availability = request.args.get("availability") or ""
-    language = request.args.get("language") or ""
-    page = queries.clamp_page(request.args.get("page"))
-    conditions = [MarketplaceProduct.store_id == store.id]
-    if availability:
-        conditions.append(MarketplaceProduct.availability == availability)
-    if language:
-        conditions.append(
-            select(MarketplaceProductTranslation.marketplace_product_id)
-            .where(
-                MarketplaceProductTranslation.marketplace_product_id == MarketplaceProduct.id,
-                MarketplaceProductTranslation.language == language,
-            )
-            .exists()
-        )
-    if search:
-        pattern = f"%{search.lower()}%"
-        conditions.append(
-            or_(
-                func.lower(MarketplaceProduct.marketplace_product_id).like(pattern),
-                MarketplaceProduct.gtin == search,
-                func.lower(MarketplaceProduct.brand).like(pattern),
-                select(MarketplaceProductTranslation.marketplace_product_id)
-                .where(
-                    MarketplaceProductTranslation.marketplace_product_id == MarketplaceProduct.id,
-                    func.lower(MarketplaceProductTranslation.title).like(pattern),
-                )
-                .exists(),
-            )
-        )
-    query = (
-        select(MarketplaceProduct)
-        .where(*conditions)
-        .options(selectinload(MarketplaceProduct.translations))
-        .order_by(MarketplaceProduct.id.desc())
+    filters = product_list.ProductFilters.from_args(request.args)
+    result = product_list.product_page(
+        store.id, filters, product_list.Cursor.from_args(request.args)
     )
-    count = select(func.count(MarketplaceProduct.id)).where(*conditions)
-    result = queries.paginate(query, count, page, PRODUCTS_PER_PAGE)
     published = {
         p.marketplace_product_id: p
         for p in db.session.scalars(
@@ -316,15 +279,36 @@ def products(code: str):
     context = {
         "store": store,
         "products": result,
+        "pager": _products_pager_urls(store, filters, result),
         "published": published,
-        "q": search,
-        "availability": availability,
-        "language": language,
-        "display_language": language or store.default_language,
+        "q": filters.q,
+        "availability": filters.availability,
+        "language": filters.language,
+        "display_language": filters.language or store.default_language,
     }
     if is_htmx():
         return partial_response("partials/_products.html", **context)
     return render_template("store/products.html", **context)
+
+
+def _products_pager_urls(store, filters, page) -> dict[str, str | None]:
+    """The pager's links: each carries where its page starts and its number, as a label."""
+    params = filters.params()
+    newer = older = None
+    if page.has_newer:
+        if page.newer_before is None or (page.page is not None and page.page <= 2):
+            newer = url_for("store.products", code=store.code, **params)
+        else:
+            label = page.page - 1 if page.page else None
+            newer = url_for(
+                "store.products", code=store.code, before=page.newer_before, page=label, **params
+            )
+    if page.has_older:
+        label = page.page + 1 if page.page else None
+        older = url_for(
+            "store.products", code=store.code, after=page.older_after, page=label, **params
+        )
+    return {"newer": newer, "older": older}
 
 
 def _marketplace_product_or_404(store, product_id: int) -> MarketplaceProduct:
