@@ -48,7 +48,9 @@ def test_an_import_row_shows_its_phase_and_percentage_while_it_runs(
     # The list itself refreshes every 10 s; the row, polling its own partial every second,
     # shows the run moving well before that and before it ends (a worker starting on a busy
     # machine may take a while to pick the job up: the wait is for the worker, not the row).
-    expect(row.locator(".phase")).to_contain_text("Writing products", timeout=20_000)
+    expect(row).not_to_have_attribute("data-status", "pending", timeout=30_000)
+    assert row.get_attribute("data-status") == "processing", row.inner_text()
+    expect(row.locator(".phase")).to_contain_text("Writing products", timeout=8_000)
     expect(row.locator(".percent")).to_have_text(re.compile(r"^[1-9]\d?%$"), timeout=8_000)
     assert row.get_attribute("data-status") == "processing"
     seen = row.locator(".phase").inner_text()

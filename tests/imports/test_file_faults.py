@@ -155,6 +155,11 @@ def test_a_json_product_nested_too_deep_is_that_rows_error(store, tmp_path):
 # -- in the real worker process --------------------------------------------------------------
 
 
+# A worker process of the app holds ~140-200 MB before any job (one run measured 452 MB
+# with the machine loaded and a fresh venv); the bomb unpacked in memory would be 6 GiB.
+PEAK_MB = 1024
+
+
 def run_worker(app, **env: str) -> tuple[subprocess.CompletedProcess, float]:
     """``python -m jobs.worker --burst`` as production runs it; (its result, the peak
     resident memory in MB of the worker and the work-horses it forked)."""
@@ -228,7 +233,7 @@ def test_an_uploaded_bomb_fails_in_the_worker_which_stays_small(app, store, tmp_
     assert done.returncode == 0, done.stderr[-3000:]
     run = fresh(run_id)
     assert_refused(run, store, kept_at, "compression bomb")
-    assert peak_mb < 400, done.stderr[-2000:]  # 6 GiB of zeros never came near memory
+    assert peak_mb < PEAK_MB, done.stderr[-2000:]  # 6 GiB of zeros never came near memory
     job = shop.api.get(f"/store/marketplace/imports/{run_id}").get_json()
     assert job["status"] == "failed" and "compression bomb" in job["error_message"]
     assert_not_retried(run)
@@ -258,6 +263,6 @@ def test_a_bomb_behind_a_feed_url_fails_in_the_worker_and_is_not_retried(
     assert done.returncode == 0, done.stderr[-3000:]
     run = fresh(run_id)
     assert_refused(run, store, kept_at, "unpacks to 6.0 GB", "compression bomb")
-    assert peak_mb < 400, done.stderr[-2000:]
+    assert peak_mb < PEAK_MB, done.stderr[-2000:]
     assert_not_retried(run)
     assert leftovers(app) == []
