@@ -418,7 +418,7 @@ def demo_seed(sandbox_url: str | None, app_url: str | None) -> None:
 
     ensure_store_feeds(store)
     db.session.commit()
-    from webapp.sandbox.catalog import seed_demo_catalog
+    from webapp.demo import seed_demo_catalog
 
     seed_demo_catalog(store, click.echo)  # the sandbox's products: orders match them
     if sandbox_url:
@@ -582,11 +582,11 @@ def tokens_revoke(token_id: int) -> None:
 
 def register_cli(app: Flask) -> None:
     import webapp.catalog.cli  # noqa: F401 - adds products show|publish|publish-many
+    from sandbox.cli import sandbox_cli
     from webapp.accounts.cli import accounts_cli
     from webapp.feeds.cli import feeds_cli
     from webapp.inbox.cli import inbox_cli
     from webapp.orders.cli import orders_cli
-    from webapp.sandbox.cli import sandbox_cli
 
     groups = (stores_cli, users_cli, imports_cli, products_cli, demo_cli, secrets_cli, tokens_cli)
     for group in (*groups, accounts_cli, orders_cli, sandbox_cli, feeds_cli, inbox_cli):

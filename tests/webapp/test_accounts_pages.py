@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from sandbox.app import create_sandbox_app
 from tests.sandbox_server import serve_in_thread
 from tests.webapp.conftest import csrf_from
 from webapp.accounts import create_account
 from webapp.extensions import db
 from webapp.models import Account
-from webapp.sandbox.app import create_sandbox_app
 
 HX = {"HX-Request": "true"}
 ACCESS, SECRET = "sandbox-access-5622", "sandbox-secret-5622"

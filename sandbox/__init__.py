@@ -17,7 +17,7 @@ Fault switches (at start: ``--faults 429,500,slow,expire,move``; at runtime:
   and a late order (dated just before it) arrives, so orders shift across page boundaries.
 """
 
-from webapp.sandbox.app import create_sandbox_app
-from webapp.sandbox.cli import sandbox_cli
+from sandbox.app import create_sandbox_app
+from sandbox.cli import sandbox_cli
 
 __all__ = ["create_sandbox_app", "sandbox_cli"]

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from webapp.sandbox.data import (
+from sandbox.data import (
     ACTIONS,
     LETZSHOP,
     LETZSHOP_STATUSES,
@@ -83,7 +83,7 @@ def _number(value, name: str, minimum: float, integer: bool = False):
 
 
 def normalize_faults(spec: dict, base: dict | None = None) -> dict:
-    """Validate a fault dict (see module doc of ``webapp.sandbox``); ``None`` switches off."""
+    """Validate a fault dict (see module doc of ``sandbox``); ``None`` switches off."""
     if not isinstance(spec, dict):
         raise FaultError("faults must be a JSON object")
     faults = dict(base or {})

@@ -1,4 +1,4 @@
-"""``flask sandbox serve``: run the fake marketplace server (see ``webapp.sandbox``)."""
+"""``flask sandbox serve``: run the fake marketplace server (see ``sandbox``)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def serve(host, port, seed, orders, faults, accounts, step) -> None:
     """Serve the sandbox with werkzeug's threaded server (no debugger, no reloader)."""
     from werkzeug.serving import make_server
 
-    from webapp.sandbox.app import FaultError, create_sandbox_app, parse_faults
+    from sandbox.app import FaultError, create_sandbox_app, parse_faults
 
     try:
         parse_faults(faults)
