@@ -97,8 +97,8 @@ def reset_postgresql(url: str) -> None:
 
 def floor(base: str) -> tuple[int, float]:
     """Every page read through ConnectorHttp, nothing else."""
+    from connectors.egress import parse_allowlist
     from connectors.http import ConnectorHttp, LengowTokenProvider
-    from connectors.outbound import parse_allowlist
     from connectors.pagination import iter_pages_next_link
 
     http = ConnectorHttp(

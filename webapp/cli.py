@@ -53,7 +53,7 @@ def stores_create(code: str, name: str, language: str, inactive: bool) -> None:
 
 
 def _store_record(store: Store, counts) -> dict:
-    from connectors.outbound import mask_url
+    from connectors.egress import mask_url
     from webapp.admin.stores import URL_FIELDS
 
     record = {

@@ -662,7 +662,7 @@ def shown_request(call: OutboundCall, secrets: dict | None) -> dict:
     import json
 
     from connectors.base import mask_values
-    from connectors.outbound import mask_url
+    from connectors.egress import mask_url
 
     url, body = call.url, call.body
     if secrets:

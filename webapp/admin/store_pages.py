@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from connectors.outbound import mask_url
+from connectors.egress import mask_url
 from webapp.access import admin_required
 from webapp.admin import bp
 from webapp.admin import stores as service

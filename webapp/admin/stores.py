@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from connectors.outbound import mask_url
+from connectors.egress import mask_url
 from webapp.extensions import db
 from webapp.imports.queries import Page, paginate
 from webapp.models import Account, MarketplaceProduct, Message, Order, Product, Store

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Response, current_app, jsonify
 from redis.exceptions import LockError, RedisError
 
-from connectors.outbound import mask_url
+from connectors.egress import mask_url
 from webapp.api import serialize
 from webapp.api.auth import api_user
 from webapp.api.errors import ApiError

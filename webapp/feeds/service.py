@@ -333,7 +333,7 @@ def _import_store_feed(run: Run, feed: Feed) -> Run:
 
 
 def _set_source(run: Run, url: str, language: str) -> None:
-    from connectors.outbound import mask_url
+    from connectors.egress import mask_url
     from webapp.crypto import encrypt
 
     masked = mask_url(url)

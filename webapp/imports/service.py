@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
-from connectors.outbound import (
+from connectors.egress import (
     FetchError,
     OutboundRefused,
     check_url,

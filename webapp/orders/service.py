@@ -18,8 +18,8 @@ from flask import current_app
 from sqlalchemy import insert, select, text, update
 
 from connectors import registry
+from connectors.egress import parse_allowlist
 from connectors.errors import ConnectorError
-from connectors.outbound import parse_allowlist
 from connectors.pagination import prefetch
 from webapp.extensions import db
 from webapp.models import Account, Message, Run

@@ -1,4 +1,4 @@
-"""The one door for outbound HTTP requests whose address a merchant can steer.
+"""The egress guard: the one door for outbound HTTP requests whose address a merchant can steer.
 
 A merchant types a product-feed URL (and, later, a marketplace base URL) and a Mercato worker
 fetches it from inside our network. Without a guard that is server-side request forgery: the

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from connectors.outbound import (
+from connectors.egress import (
     FetchError,
     GuardedSession,
     OutboundRefused,
@@ -835,7 +835,7 @@ def test_guarded_session_redirect_rules_for_methods_and_headers(server: LocalSer
 def test_log_lines_are_key_value_and_never_contain_the_password(
     server: LocalServer, caplog
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="connectors.outbound")
+    caplog.set_level(logging.DEBUG, logger="connectors.egress")
     server.routes["/feed.csv"] = serve(b"ok")
     server.routes["/bounce.csv"] = redirect("http://10.0.0.1/x")
     creds = f"shop:{PASSWORD}@"
