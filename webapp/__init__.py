@@ -46,18 +46,17 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     register_cli(app)
 
-    from webapp.account import bp as account_bp
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.feeds import bp as feeds_bp
-    from webapp.health import bp as health_bp
     from webapp.inbox import bp as inbox_bp
     from webapp.monitoring import bp as monitoring_bp
     from webapp.store import bp as store_bp
+    from webapp.tokens import bp as tokens_bp
 
     blueprints = (
-        *(health_bp, monitoring_bp, auth_bp, store_bp, admin_bp, account_bp, api_bp),
+        *(monitoring_bp, auth_bp, store_bp, admin_bp, tokens_bp, api_bp),
         *(inbox_bp, feeds_bp),
     )
     for blueprint in blueprints:

@@ -11,10 +11,10 @@ from flask import Response, abort, flash, make_response, redirect, render_templa
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from webapp.account import bp
 from webapp.extensions import db
 from webapp.models import ApiToken
 from webapp.models.base import utcnow
+from webapp.tokens import bp
 
 NAME_MAX = 100
 
@@ -29,7 +29,7 @@ def _my_tokens() -> list[ApiToken]:
 
 def _page(status: int = 200, **context) -> Response:
     response = make_response(
-        render_template("account/tokens.html", tokens=_my_tokens(), **context), status
+        render_template("tokens/tokens.html", tokens=_my_tokens(), **context), status
     )
     # The page may hold a fresh token: neither the browser nor a proxy may keep it.
     response.headers["Cache-Control"] = "no-store"
@@ -67,4 +67,4 @@ def revoke_token(token_id: int) -> Response:
         flash(f"Token “{row.name}” ({row.display_prefix}…) is revoked.", "success")
     else:
         flash(f"Token “{row.name}” was already revoked.", "info")
-    return redirect(url_for("account.tokens"))
+    return redirect(url_for("tokens.tokens"))

@@ -9,14 +9,13 @@ Public: it names no host, address or error text.
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.extensions import db, queue, redis_connection
+from webapp.monitoring import bp
 from webapp.redis_outage import OUTAGE_ERRORS, scheduler_alive_key
-
-bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
