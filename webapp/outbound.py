@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, update
 
+from webapp.bulk import bulk_insert
 from webapp.extensions import db, queue
 from webapp.models import Account, AccountModeChange, Message, Run
 from webapp.models import runs as R
@@ -109,11 +110,9 @@ def call_row(account, connector, action, params, subject_type, subject_id, dedup
 
 def record(rows: list[dict], inserts=None) -> None:
     """Insert owed calls in the caller's transaction (or add them to its
-    :class:`webapp.orders.book.Inserts`); one already recorded stays as it is."""
+    :class:`webapp.bulk.Inserts`); one already recorded stays as it is."""
     if not rows:
         return
-    from webapp.orders.book import bulk_insert
-
     if inserts is not None:
         inserts.add(CALLS, rows, conflict=["account_id", "action", "dedup_key"])
     else:

@@ -15,8 +15,8 @@ from webapp.admin import bp
 from webapp.admin import stores as service
 from webapp.admin.forms import StoreForm
 from webapp.extensions import db
-from webapp.imports.queries import clamp_page
 from webapp.models import Store, User
+from webapp.pagination import clamp_page
 
 STORES_PER_PAGE = 50
 

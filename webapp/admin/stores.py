@@ -18,10 +18,10 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors.egress import mask_url
 from webapp.extensions import db
-from webapp.imports.queries import Page, paginate
 from webapp.models import Account, MarketplaceProduct, Message, Order, Product, Store
 from webapp.models import runs as R
 from webapp.models.stores import LANGUAGES
+from webapp.pagination import Page, paginate
 
 CODE_MIN, CODE_MAX = 2, 64
 NAME_MAX = 255

@@ -19,10 +19,10 @@ from werkzeug.routing import BuildError
 
 from webapp.access import admin_required, store_or_404, visible_store_ids
 from webapp.extensions import queue, redis_connection
-from webapp.imports.queries import clamp_page
+from webapp.htmx import is_htmx, partial_response
 from webapp.inbox import bp, retry, service
+from webapp.pagination import clamp_page
 from webapp.redis_outage import INBOX_DEGRADED, OUTAGE_ERRORS, RETRY_UNAVAILABLE
-from webapp.store.routes import is_htmx, partial_response
 
 PENDING_TTL = 600  # seconds a "retrying" mark lives if a worker never picks the job up
 RETRY_BATCH = 500  # messages per retry job

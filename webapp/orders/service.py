@@ -17,10 +17,11 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import insert, select, text, update
 
+from common.prefetch import prefetch
 from connectors import registry
 from connectors.egress import parse_allowlist
 from connectors.errors import ConnectorError
-from connectors.pagination import prefetch
+from webapp.bulk import Inserts
 from webapp.extensions import db
 from webapp.models import Account, Message, Run
 from webapp.models import runs as R
@@ -33,7 +34,6 @@ from webapp.orders.book import (
     RECHECK_EVERY,
     UNCHANGED,
     UPDATED,
-    Inserts,
     Note,
     apply_page,
 )

@@ -20,13 +20,13 @@ from webapp.access import store_or_404
 from webapp.accounts import AccountError, create_account, update_account
 from webapp.accounts.connection import check_connection
 from webapp.extensions import db
-from webapp.imports.queries import clamp_page, paginate
+from webapp.htmx import is_htmx, partial_response
 from webapp.models import Account
 from webapp.models.outbound import OUTBOUND_STATUSES
 from webapp.orders import queries
+from webapp.pagination import clamp_page, paginate
 from webapp.store import bp
 from webapp.store.forms import SETTING_PREFIX, account_form, account_form_values
-from webapp.store.routes import is_htmx, partial_response
 
 
 def _account_or_404(store, account_id: int) -> Account:

@@ -1,7 +1,10 @@
-"""Forms of the import back-office (CSRF-protected by Flask-WTF)."""
+"""Forms of the import back-office (CSRF-protected by Flask-WTF), and what a submitted import
+form starts (the store's marketplace import page and the admin's use the same)."""
 
 from __future__ import annotations
 
+from flask import flash
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -16,6 +19,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
 from webapp.ids import coerce_id
+from webapp.imports.service import ImportRequestError, start_import
+from webapp.models import runs as R
 
 LANGUAGE_CHOICES = [
     SelectChoice("fr", "French"),
@@ -45,6 +50,37 @@ class ImportForm(FlaskForm):
 
 class AdminImportForm(ImportForm):
     store_id = SelectField("Store", coerce=coerce_id)
+
+
+def quick_fill_urls(store) -> dict[str, str]:
+    return {
+        lang: url
+        for lang in ("fr", "en", "de")
+        if (url := getattr(store, f"letzshop_csv_url_{lang}"))
+    }
+
+
+def submit_import(form, store) -> bool:
+    """Start the import a validated form asks for; False (with the reason on the form) when
+    the request is refused. The outcome is flashed for the page the caller redirects to."""
+    try:
+        run = start_import(
+            store,
+            source_url=(form.source_url.data or "").strip() or None,
+            upload=form.file.data,
+            marketplace=form.marketplace.data or "Letzshop",
+            language=form.language.data,
+            batch_size=form.batch_size.data,
+            user_id=current_user.id,
+        )
+    except ImportRequestError as exc:
+        form.form_errors.append(str(exc))
+        return False
+    if run.status == R.FAILED:
+        flash(run.error_message, "error")
+    else:
+        flash(f"Import #{run.id} started for {store.name}.", "success")
+    return True
 
 
 class SettingsForm(FlaskForm):

@@ -11,12 +11,12 @@ from connectors import registry
 from webapp import outbound
 from webapp.access import store_or_404
 from webapp.extensions import db
-from webapp.imports.queries import clamp_page
+from webapp.htmx import is_htmx, partial_response
 from webapp.models.base import money_text, utcnow
 from webapp.models.orders import ORDER_STATUSES
 from webapp.orders import queries
+from webapp.pagination import clamp_page
 from webapp.store import bp
-from webapp.store.routes import is_htmx, partial_response
 
 ORDERS_PER_PAGE = 25
 

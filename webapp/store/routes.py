@@ -10,7 +10,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -20,18 +19,17 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from webapp import csvsafe
+from webapp import csvsafe, pagination
 from webapp.access import run_or_404, store_or_404
 from webapp.catalog import html as feed_markup
 from webapp.catalog import publishing
 from webapp.catalog import queries as catalog_queries
 from webapp.extensions import db
+from webapp.htmx import is_htmx, partial_response
 from webapp.imports import queries
-from webapp.imports.service import ImportRequestError, start_import
 from webapp.models import MarketplaceProduct, Message, Product
-from webapp.models import runs as R
 from webapp.store import bp, product_list
-from webapp.store.forms import ImportForm, PublishForm, SettingsForm
+from webapp.store.forms import ImportForm, PublishForm, SettingsForm, quick_fill_urls, submit_import
 
 # Feed HTML in every template: sanitised (an allow-list), or as plain text for previews.
 bp.add_app_template_filter(feed_markup.feed_html, "feed_html")
@@ -41,49 +39,7 @@ HISTORY_PER_PAGE = 20
 ERRORS_PER_PAGE = 25
 
 
-def partial_response(template: str, **context) -> Response:
-    """A fragment for HTMX; the same URL serves a full page otherwise (Vary tells caches)."""
-    response = make_response(render_template(template, **context))
-    response.headers["Vary"] = "HX-Request"
-    return response
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 # -- marketplace import ------------------------------------------------------------------
-
-
-def quick_fill_urls(store) -> dict[str, str]:
-    return {
-        lang: url
-        for lang in ("fr", "en", "de")
-        if (url := getattr(store, f"letzshop_csv_url_{lang}"))
-    }
-
-
-def submit_import(form, store) -> bool:
-    """Start the import a validated form asks for; False (with the reason on the form) when
-    the request is refused. The outcome is flashed for the page the caller redirects to."""
-    try:
-        run = start_import(
-            store,
-            source_url=(form.source_url.data or "").strip() or None,
-            upload=form.file.data,
-            marketplace=form.marketplace.data or "Letzshop",
-            language=form.language.data,
-            batch_size=form.batch_size.data,
-            user_id=current_user.id,
-        )
-    except ImportRequestError as exc:
-        form.form_errors.append(str(exc))
-        return False
-    if run.status == R.FAILED:
-        flash(run.error_message, "error")
-    else:
-        flash(f"Import #{run.id} started for {store.name}.", "success")
-    return True
 
 
 def history_context(store, page: int) -> dict:
@@ -111,7 +67,7 @@ def marketplace(code: str):
         status = 422
     else:
         status = 422
-    page = queries.clamp_page(request.args.get("page"))
+    page = pagination.clamp_page(request.args.get("page"))
     return (
         render_template(
             "store/marketplace.html",
@@ -127,7 +83,7 @@ def marketplace(code: str):
 @login_required
 def history(code: str):
     store = store_or_404(code)
-    page = queries.clamp_page(request.args.get("page"))
+    page = pagination.clamp_page(request.args.get("page"))
     if not is_htmx():
         return redirect(url_for("store.marketplace", code=store.code, page=page))
     return partial_response("partials/_history.html", **history_context(store, page))
@@ -152,7 +108,7 @@ def job(code: str, run_id: int):
     store = store_or_404(code)
     run = run_or_404(run_id, store)
     error_type = request.args.get("error_type") or None
-    page = queries.clamp_page(request.args.get("page"))
+    page = pagination.clamp_page(request.args.get("page"))
     return render_template("store/job.html", **errors_context(store, run, page, error_type))
 
 
@@ -189,7 +145,7 @@ def job_errors(code: str, run_id: int):
     store = store_or_404(code)
     run = run_or_404(run_id, store)
     error_type = request.args.get("error_type") or None
-    page = queries.clamp_page(request.args.get("page"))
+    page = pagination.clamp_page(request.args.get("page"))
     if not is_htmx():
         return redirect(
             url_for("store.job", code=store.code, run_id=run.id, page=page, error_type=error_type)
