@@ -1,4 +1,5 @@
-"""Secrets typed or piped into the CLI instead of given as arguments.
+"""What operators type into the CLI: store codes, and secrets typed or piped instead of
+given as arguments.
 
 An argument shows in ``ps`` and lands in the shell's history: commands that take a secret
 (``accounts add``, ``users create``, ``imports run`` with a feed password) ask for it with
@@ -12,6 +13,10 @@ import json
 import sys
 
 import click
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Store
 
 ARGUMENT_WARNING = (
     "For scripts only: a value given on the command line shows in `ps` and in the shell's "
@@ -63,3 +68,11 @@ def read_line(what: str) -> str:
     if not line:
         raise click.UsageError(f"standard input is empty: expected {what} on its first line")
     return line
+
+
+def store_by_code(code: str) -> Store:
+    """The store a command names; a ClickException (exit status 1) when there is none."""
+    store = db.session.scalar(select(Store).where(Store.code == code))
+    if store is None:
+        raise click.ClickException(f"No store with code {code!r}.")
+    return store

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, update
 
+from webapp.accounts.connector import connector_for
 from webapp.bulk import bulk_insert
 from webapp.extensions import db, queue
 from webapp.models import Account, AccountModeChange, Message, Run
@@ -166,8 +167,6 @@ def send_owed(account: Account, *, connector=None, trigger: str = "schedule") ->
     Returns ``{"sent", "failed", "deferred", "dry_run", "run_id", "retry_at"}``; commits as
     it goes. After ``GIVE_UP_AFTER`` failures in a row (the marketplace is down) the step stops
     and leaves the rest (``deferred``) for the same retry."""
-    from webapp.orders.service import connector_for
-
     now = utcnow()
     summary = {
         "sent": 0,

@@ -21,7 +21,8 @@ from webapp.api.errors import ApiError
 from webapp.api.params import ImportBody, choice_arg, page_args, str_arg
 from webapp.extensions import db, redis_connection
 from webapp.imports import queries
-from webapp.imports.service import ImportRequestError, create_run, enqueue
+from webapp.imports.request import ImportRequestError
+from webapp.imports.service import create_run, enqueue
 from webapp.imports.uploads import discard, save_upload, upload_name
 from webapp.models import Run, Store
 from webapp.models import runs as R

@@ -19,7 +19,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
 from webapp.ids import coerce_id
-from webapp.imports.service import ImportRequestError, start_import
+from webapp.imports.request import ImportRequestError
+from webapp.imports.service import start_import
 from webapp.models import runs as R
 
 LANGUAGE_CHOICES = [
