@@ -1,4 +1,5 @@
-"""A store's connector accounts: creation with validated settings, retirement."""
+"""A store's connector accounts: creation with validated settings, retirement; their pages in
+``routes`` (blueprint ``accounts``: /store/<code>/accounts...)."""
 
 from __future__ import annotations
 

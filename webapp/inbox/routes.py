@@ -33,18 +33,18 @@ def subject_link(message, store_code: str) -> str | None:
     kind, subject = message.subject_type, message.subject_id
     try:
         if kind == "order" and subject:
-            return url_for("store.order", code=store_code, order_id=subject)
+            return url_for("orders.order", code=store_code, order_id=subject)
         if kind == "account" and subject:
-            return url_for("store.account", code=store_code, account_id=subject)
+            return url_for("accounts.account", code=store_code, account_id=subject)
         if kind == "product" and subject:
-            detail = _endpoint("store.product", "store.product_detail")
+            detail = _endpoint("catalog.product", "catalog.product_detail")
             if detail:
                 return url_for(detail, code=store_code, product_id=subject)
-            return url_for("store.publish", code=store_code, product_id=subject)
+            return url_for("catalog.publish", code=store_code, product_id=subject)
         if kind == "sku":
             # The orders that wait for it: the orders search takes a line's exact SKU.
             if message.identifier:
-                return url_for("store.orders", code=store_code, q=message.identifier)
+                return url_for("orders.orders", code=store_code, q=message.identifier)
             return None
     except BuildError:
         pass

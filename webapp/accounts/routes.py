@@ -10,7 +10,16 @@ confirmation that sends it (the worker, once) or discards it.
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from connectors import registry
@@ -19,14 +28,15 @@ from webapp import outbound
 from webapp.access import store_or_404
 from webapp.accounts import AccountError, create_account, update_account
 from webapp.accounts.connection import check_connection
+from webapp.accounts.forms import SETTING_PREFIX, account_form, account_form_values
 from webapp.extensions import db
 from webapp.htmx import is_htmx, partial_response
 from webapp.models import Account
 from webapp.models.outbound import OUTBOUND_STATUSES
 from webapp.orders import queries
 from webapp.pagination import clamp_page, paginate
-from webapp.store import bp
-from webapp.store.forms import SETTING_PREFIX, account_form, account_form_values
+
+bp = Blueprint("accounts", __name__, url_prefix="/store/<code>")
 
 
 def _account_or_404(store, account_id: int) -> Account:
@@ -61,7 +71,7 @@ def accounts(code: str):
     store = store_or_404(code)
     everything = queries.store_accounts(store.id, include_retired=True)
     return render_template(
-        "store/accounts.html",
+        "accounts/accounts.html",
         store=store,
         active=[a for a in everything if not a.is_retired],
         retired=[a for a in everything if a.is_retired],
@@ -91,10 +101,10 @@ def _calls_context(store, account: Account) -> dict:
         "status_filter": status,
         "call_filters": CALL_FILTERS,
         "calls_page_base": url_for(
-            "store.account", code=store.code, account_id=account.id, **params
+            "accounts.account", code=store.code, account_id=account.id, **params
         ),
         "calls_hx_base": url_for(
-            "store.account_calls", code=store.code, account_id=account.id, **params
+            "accounts.account_calls", code=store.code, account_id=account.id, **params
         ),
         "calls_polling": account.is_live and outbound.in_flight(account.id),
         "owed_now": outbound.owed_counts([account.id]).get(account.id, 0),
@@ -109,7 +119,7 @@ def account(code: str, account_id: int):
     store = store_or_404(code)
     account = _account_or_404(store, account_id)
     return render_template(
-        "store/account.html",
+        "accounts/account.html",
         connector=_connector_or_404(account.connector),
         secrets=_masked(account),
         owed=outbound.owed(account),
@@ -131,7 +141,7 @@ def account_calls(code: str, account_id: int):
         full_page += ("&" if "?" in full_page else "?") + f"page={page}"
     if not is_htmx():
         return redirect(full_page)
-    response = partial_response("store/_account_calls.html", **context)
+    response = partial_response("accounts/_account_calls.html", **context)
     response.headers["HX-Replace-Url"] = full_page
     return response
 
@@ -148,7 +158,7 @@ def _admin_account_or_404(code: str, account_id: int):
 def _render_go_live(store, account, shown, *, status=200, error=None, choice="send"):
     return (
         render_template(
-            "store/account_live.html",
+            "accounts/account_live.html",
             store=store,
             account=account,
             connector=_connector_or_404(account.connector),
@@ -175,7 +185,7 @@ def account_go_live(code: str, account_id: int):
     what is owed (the default) or discarding it; the confirmation names the owed calls it
     was shown, and if an import has added some since, the page shows the new figures."""
     store, account = _admin_account_or_404(code, account_id)
-    back = url_for("store.account", code=store.code, account_id=account.id)
+    back = url_for("accounts.account", code=store.code, account_id=account.id)
     if account.is_retired:
         flash(f"{account.name} is retired: reinstate it before it goes live.", "error")
         return redirect(back)
@@ -246,7 +256,7 @@ def account_go_test(code: str, account_id: int):
         )
     else:
         flash(f"{account.name} is in test mode already.", "info")
-    return redirect(url_for("store.account", code=store.code, account_id=account.id))
+    return redirect(url_for("accounts.account", code=store.code, account_id=account.id))
 
 
 def _render_form(store, cls, form, account=None, status=200):
@@ -254,7 +264,7 @@ def _render_form(store, cls, form, account=None, status=200):
     stored = (_masked(account) or {}) if account is not None else {}
     return (
         render_template(
-            "store/account_form.html",
+            "accounts/account_form.html",
             store=store,
             connector=cls,
             form=form,
@@ -289,7 +299,7 @@ def account_new(code: str, connector: str):
             form.form_errors.append(str(exc))
         else:
             flash(f"Account {account.name} added.", "success")
-            return redirect(url_for("store.accounts", code=store.code, _anchor=f"a{account.id}"))
+            return redirect(url_for("accounts.accounts", code=store.code, _anchor=f"a{account.id}"))
     status = 422 if request.method == "POST" else 200
     return _render_form(store, cls, form, status=status)
 
@@ -316,7 +326,7 @@ def account_edit(code: str, account_id: int):
             form.form_errors.append(str(exc))
         else:
             flash(f"Account {account.name} saved.", "success")
-            return redirect(url_for("store.accounts", code=store.code, _anchor=f"a{account.id}"))
+            return redirect(url_for("accounts.accounts", code=store.code, _anchor=f"a{account.id}"))
     status = 422 if request.method == "POST" else 200
     return _render_form(store, cls, form, account=account, status=status)
 
@@ -330,12 +340,12 @@ def account_test(code: str, account_id: int):
     account = _account_or_404(store, account_id)
     result = check_connection(account)
     if is_htmx():
-        return partial_response("partials/_connection_result.html", account=account, result=result)
+        return partial_response("accounts/_connection_result.html", account=account, result=result)
     flash(
         f"{account.name}: {'OK. ' if result.ok else 'Failed: '}{result.message}",
         "success" if result.ok else "error",
     )
-    return redirect(url_for("store.accounts", code=store.code, _anchor=f"a{account.id}"))
+    return redirect(url_for("accounts.accounts", code=store.code, _anchor=f"a{account.id}"))
 
 
 @bp.post("/accounts/<int:account_id>/retire")
@@ -346,7 +356,7 @@ def account_retire(code: str, account_id: int):
     account.retire()
     db.session.commit()
     flash(f"Account {account.name} retired: it is no longer polled.", "success")
-    target = url_for("store.accounts", code=store.code)
+    target = url_for("accounts.accounts", code=store.code)
     if is_htmx():
         # The page's Retire button asks first (hx-confirm), then htmx loads the list anew.
         response = make_response("", 200)
@@ -363,4 +373,4 @@ def account_reinstate(code: str, account_id: int):
     account.reinstate()
     db.session.commit()
     flash(f"Account {account.name} reinstated.", "success")
-    return redirect(url_for("store.accounts", code=store.code, _anchor=f"a{account.id}"))
+    return redirect(url_for("accounts.accounts", code=store.code, _anchor=f"a{account.id}"))

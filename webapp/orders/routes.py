@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from connectors import registry
@@ -16,7 +16,8 @@ from webapp.models.base import money_text, utcnow
 from webapp.models.orders import ORDER_STATUSES
 from webapp.orders import queries
 from webapp.pagination import clamp_page
-from webapp.store import bp
+
+bp = Blueprint("orders", __name__, url_prefix="/store/<code>")
 
 ORDERS_PER_PAGE = 25
 
@@ -34,8 +35,8 @@ def _list_context(store) -> dict:
         "orders": orders,
         "ack_calls": outbound.ack_calls([o.id for o in orders.items]),
         "accounts_by_id": {a.id: a for a in accounts},
-        "page_base": url_for("store.orders", code=store.code, **params),
-        "hx_base": url_for("store.orders_table", code=store.code, **params),
+        "page_base": url_for("orders.orders", code=store.code, **params),
+        "hx_base": url_for("orders.orders_table", code=store.code, **params),
     }
 
 
@@ -57,7 +58,7 @@ def orders(code: str):
     store = store_or_404(code)
     _mark_seen()
     return render_template(
-        "store/orders.html",
+        "orders/orders.html",
         channels=queries.channels(store.id),
         filter_accounts=queries.store_accounts(store.id),
         statuses=ORDER_STATUSES,
@@ -74,11 +75,11 @@ def orders_table(code: str):
     context = _list_context(store)
     page = context["orders"].page
     params = {**context["filters"].params(), **({"page": page} if page > 1 else {})}
-    full_page = url_for("store.orders", code=store.code, **params)
+    full_page = url_for("orders.orders", code=store.code, **params)
     if not is_htmx():
         return redirect(full_page)
     _mark_seen()
-    response = partial_response("store/_orders_table.html", **context)
+    response = partial_response("orders/_orders_table.html", **context)
     response.headers["HX-Replace-Url"] = full_page
     return response
 
@@ -94,7 +95,7 @@ def order(code: str, order_id: int):
     account = accounts.get(found.account_id)
     ack = outbound.ack_calls([found.id]).get(found.id)
     return render_template(
-        "store/order.html",
+        "orders/order.html",
         store=store,
         order=found,
         account=account,
@@ -126,8 +127,8 @@ def orders_bell(code: str):
     """The new-orders bell, polled by the top bar."""
     store = store_or_404(code)
     if not is_htmx():
-        return redirect(url_for("store.orders", code=store.code))
-    return partial_response("partials/_bell_orders.html", **bell_context(store))
+        return redirect(url_for("orders.orders", code=store.code))
+    return partial_response("orders/_bell.html", **bell_context(store))
 
 
 def bell_context(store) -> dict:
