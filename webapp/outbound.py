@@ -578,14 +578,6 @@ def go_test(account: Account, *, by: str) -> bool:
     return True
 
 
-def set_mode(account: Account, live: bool, *, by: str) -> bool:
-    """Live (every owed call released to be sent) or test mode; False when the account was
-    already in that mode."""
-    if live:
-        return go_live(account, by=by).changed
-    return go_test(account, by=by)
-
-
 def mode_history(account_id: int) -> list[AccountModeChange]:
     """The account's mode changes, newest first (its creation last)."""
     return list(

@@ -36,7 +36,6 @@ RESERVED_CODES = frozenset({"new"})
 URL_FIELDS = tuple(f"letzshop_csv_url_{lang}" for lang in LANGUAGES)
 # Every field an admin may set, in the order forms and the API list them.
 FIELDS = ("code", "name", "default_language", "is_active", *URL_FIELDS)
-EDITABLE = tuple(f for f in FIELDS if f != "code")
 
 
 class StoreError(ValueError):

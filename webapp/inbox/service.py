@@ -239,10 +239,6 @@ def matching_ids(store_id: int, filters: Filters) -> list[int]:
     return list(db.session.scalars(select(Message.id).where(*conditions(store_id, filters))))
 
 
-def group_ids(store_id: int, cause: str) -> list[int]:
-    return matching_ids(store_id, Filters(cause=cause, severity="open"))
-
-
 def resolve(ids: list[int], by: str) -> int:
     """Mark open messages resolved; returns how many were still open."""
     if not ids:

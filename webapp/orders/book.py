@@ -173,11 +173,6 @@ def _lookup(account: Account, keys: set[tuple[str, str]]):
     return booked, parked
 
 
-def apply(account: Account, unified: UnifiedOrder, *, changed_by: str) -> Outcome:
-    """One order (a parked order's recheck); the caller commits."""
-    return apply_page(account, [unified], changed_by=changed_by)[0]
-
-
 def apply_page(
     account: Account,
     page: list[UnifiedOrder],
