@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from webapp.cli_input import ARGUMENT_WARNING, read_line, stdin_is_terminal, store_by_code
+from webapp.cli_input import ARGUMENT_WARNING, read_line, stdin_is_terminal, store_or_fail
 from webapp.extensions import db
 from webapp.models import Run, Store, User
 from webapp.models import runs as R
@@ -104,7 +104,7 @@ def stores_update(
     """Change a store; the last line printed is the store as saved (JSON)."""
     from webapp.admin.stores import StoreError, counts_for, update_store
 
-    store = store_by_code(code)
+    store = store_or_fail(code)
     data: dict = {}
     if name is not None:
         data["name"] = name
@@ -177,7 +177,7 @@ def users_create(
     user = User(
         email=email,
         is_admin=is_admin,
-        store_id=store_by_code(store_code).id if store_code else None,
+        store_id=store_or_fail(store_code).id if store_code else None,
     )
     user.set_password(password)
     db.session.add(user)
@@ -242,7 +242,7 @@ def imports_run(
         raise click.UsageError("Give exactly one of --source or --source-from-stdin.")
     if source_from_stdin:
         source = read_line("the source URL or path").strip()
-    store = store_by_code(store_code)
+    store = store_or_fail(store_code)
     is_url = source.lower().startswith(("http://", "https://"))
     if is_url:
         source = _with_prompted_password(source)
@@ -407,7 +407,7 @@ def demo_import_orders() -> None:
     from webapp.models import Account
     from webapp.orders.service import import_orders
 
-    store = store_by_code("demo")
+    store = store_or_fail("demo")
     accounts = db.session.scalars(
         select(Account)
         .where(Account.store_id == store.id, Account.retired_at.is_(None))

@@ -70,7 +70,7 @@ def read_line(what: str) -> str:
     return line
 
 
-def store_by_code(code: str) -> Store:
+def store_or_fail(code: str) -> Store:
     """The store a command names; a ClickException (exit status 1) when there is none."""
     store = db.session.scalar(select(Store).where(Store.code == code))
     if store is None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 from webapp import csvsafe
 from webapp.catalog import publishing
 from webapp.catalog.serialize import product_json
-from webapp.cli_input import store_by_code
+from webapp.cli_input import store_or_fail
 from webapp.extensions import db
 from webapp.models import MarketplaceProduct, Store
 from webapp.models.base import money_text
@@ -50,7 +50,7 @@ EXPORT_FIELDS = (
 @click.option("--format", "fmt", default="jsonl", type=click.Choice(["jsonl", "csv"]))
 def products_export(store_code: str, language: str | None, fmt: str) -> None:
     """Write the store's imported products to stdout."""
-    store = store_by_code(store_code)
+    store = store_or_fail(store_code)
     language = language or store.default_language
     query = (
         select(MarketplaceProduct)
@@ -139,7 +139,7 @@ def publish(product_id: int, price, sale_price, availability, inactive: bool) ->
 def publish_many(store_code: str, product_ids: tuple[str, ...]) -> None:
     """Publish products (catalog ids) as imported; each refusal is reported, the others are
     published. Exit status 1 when any was refused or not found."""
-    result = publishing.publish_many(store_by_code(store_code), list(product_ids))
+    result = publishing.publish_many(store_or_fail(store_code), list(product_ids))
     for identifier, reason in result.refused.items():
         click.echo(f"{identifier}: {reason}", err=True)
     click.echo(json.dumps(result.as_dict()))
