@@ -154,11 +154,13 @@ HOMES = {
     "bulk_insert": "webapp.bulk",
     "Inserts": "webapp.bulk",
     "prefetch": "common.prefetch",
-    "connector_for": "webapp.accounts.connector",
+    "connector_for": "webapp.connector",
     "ImportRequestError": "webapp.imports.request",
     "work_dir": "webapp.imports.request",
     "pending_key": "webapp.inbox.retry",
     "store_or_fail": "webapp.cli_input",
+    "account_or_fail": "webapp.cli_input",
+    "active_account_or_fail": "webapp.cli_input",
 }
 
 

@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, update
 
-from webapp.accounts.connector import connector_for
 from webapp.bulk import bulk_insert
+from webapp.connector import connector_for
 from webapp.extensions import db, queue
 from webapp.models import Account, AccountModeChange, Message, Run
 from webapp.models import runs as R

@@ -9,6 +9,7 @@ from connectors import registry
 from connectors.egress import OutboundRefused, check_url, parse_allowlist
 from webapp.extensions import db
 from webapp.models import Account, Store
+from webapp.outbound import record_creation
 
 
 class AccountError(ValueError):
@@ -62,7 +63,6 @@ def create_account(
     db.session.flush()
     from webapp.feeds.defaults import ensure_default_feeds
     from webapp.feeds.schedule import feeds_of_account, reconcile_quietly
-    from webapp.outbound import record_creation
 
     ensure_default_feeds(account)  # its feeds and their default schedules, same transaction
     record_creation(account, by=by)  # the mode it starts in, and who chose it

@@ -18,8 +18,8 @@ from sqlalchemy import insert, select, text, update
 
 from common.prefetch import prefetch
 from connectors.errors import ConnectorError
-from webapp.accounts.connector import connector_for
 from webapp.bulk import Inserts
+from webapp.connector import connector_for
 from webapp.extensions import db
 from webapp.models import Account, Message, Run
 from webapp.models import runs as R
