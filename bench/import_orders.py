@@ -70,7 +70,7 @@ def serve_sandbox(orders: int, ready) -> None:
     """The sandbox in a child process, with request logging off."""
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    from webapp.sandbox.app import create_sandbox_app
+    from sandbox.app import create_sandbox_app
 
     class Quiet(WSGIRequestHandler):
         def log_request(self, *args, **kwargs):
@@ -97,8 +97,8 @@ def reset_postgresql(url: str) -> None:
 
 def floor(base: str) -> tuple[int, float]:
     """Every page read through ConnectorHttp, nothing else."""
+    from connectors.egress import parse_allowlist
     from connectors.http import ConnectorHttp, LengowTokenProvider
-    from connectors.outbound import parse_allowlist
     from connectors.pagination import iter_pages_next_link
 
     http = ConnectorHttp(
@@ -122,9 +122,9 @@ def seed_catalog(store) -> int:
     order lines match as they do for a store whose catalog is imported."""
     from sqlalchemy import insert, select
 
+    from sandbox.data import PRODUCT_WORDS
     from webapp.extensions import db
     from webapp.models import MarketplaceProduct, Product
-    from webapp.sandbox.data import PRODUCT_WORDS
 
     skus = [f"SKU-{i:03d}-{v:02d}" for i in range(len(PRODUCT_WORDS)) for v in range(1, 41)]
     db.session.execute(

@@ -282,9 +282,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from webapp import create_app
     from webapp.extensions import db
-    from webapp.imports.queries import paginate
     from webapp.inbox import service
     from webapp.models import Message, User
+    from webapp.pagination import paginate
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": uri, "WTF_CSRF_ENABLED": False})
     with app.app_context():

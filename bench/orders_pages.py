@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from webapp import create_app
     from webapp.extensions import db
-    from webapp.imports.queries import paginate
     from webapp.models import User
     from webapp.orders import queries
+    from webapp.pagination import paginate
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": uri, "WTF_CSRF_ENABLED": False})
     per_page = 25

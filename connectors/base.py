@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from connectors import jsonio
+from connectors.egress import Allowlist, Resolver
 from connectors.http import ConnectorHttp, TokenProvider
-from connectors.outbound import Allowlist, Resolver
 
 __all__ = ["BASE_URL", "MASKED", "Capability", "Connector", "OutboundRequest", "Setting"]
 

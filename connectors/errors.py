@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from connectors.outbound import mask_url
+from connectors.egress import mask_url
 
 __all__ = [
     "AuthError",
@@ -98,7 +98,7 @@ class RequestRejected(ConnectorError):
 class DestinationRefused(ConnectorError):
     """The outbound guard would not let the request go (the base URL or a next link points at an
     internal address, or a next link leaves the marketplace's host). Chained to the
-    :class:`~connectors.outbound.OutboundRefused` when there is one."""
+    :class:`~connectors.egress.OutboundRefused` when there is one."""
 
 
 def safe_url(url: str) -> str:

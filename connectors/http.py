@@ -1,6 +1,6 @@
 """The one HTTP layer every marketplace connector talks through.
 
-Built on :class:`~connectors.outbound.GuardedSession`, because an account's base URL is a setting
+Built on :class:`~connectors.egress.GuardedSession`, because an account's base URL is a setting
 a merchant can change (a sandbox, a regional host): every request and redirect hop is checked
 against the outbound policy, and a refusal surfaces as :class:`DestinationRefused` (a
 :class:`ConnectorError`, severity "error", chained to the ``OutboundRefused``), so jobs only ever
@@ -41,6 +41,8 @@ from urllib.parse import urlsplit
 import requests
 
 from connectors import jsonio
+from connectors.egress import Allowlist, GuardedSession, OutboundRefused, Resolver
+from connectors.egress import guarded_session as make_guarded_session
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -52,8 +54,6 @@ from connectors.errors import (
     redact,
     safe_url,
 )
-from connectors.outbound import Allowlist, GuardedSession, OutboundRefused, Resolver
-from connectors.outbound import guarded_session as make_guarded_session
 
 __all__ = [
     "DEFAULT_RETRY_STATUSES",

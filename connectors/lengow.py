@@ -61,7 +61,6 @@ STATUS_MAP: dict[str, tuple[str, str]] = {
     "refunding": ("refunded", BOOK),
     "refunded": ("refunded", BOOK),
 }
-CANCELLED_STATUSES = frozenset({"refused", "canceled", "pickup_canceled"})
 
 
 def map_status(lengow_status: str | None) -> tuple[str, str]:

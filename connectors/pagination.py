@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from connectors.errors import ConnectorError, DestinationRefused, RequestRejected, safe_url
 from connectors.http import ConnectorHttp
 
-__all__ = ["DEFAULT_MAX_PAGES", "iter_graphql_cursor", "iter_pages_next_link", "prefetch"]
+__all__ = ["DEFAULT_MAX_PAGES", "iter_graphql_cursor", "iter_pages_next_link"]
 
 logger = logging.getLogger("mercato.connectors")
 
@@ -170,52 +170,3 @@ def iter_graphql_cursor(
         seen.add(cursor)
         current[cursor_variable] = cursor
     raise ConnectorError(f"the GraphQL query has more than {max_pages} pages: stopped there")
-
-
-_DONE = object()
-
-
-def prefetch(pages: Iterator[Any], depth: int = 1, name: str = "page-prefetch") -> Iterator[Any]:
-    """``pages``, read ahead by a thread: while the caller writes page n, page n+1 is fetched
-    (and normalised). At most ``depth`` pages wait, so memory stays flat. An error of the
-    reader is raised to the caller at the page it failed on; a caller that stops early (or
-    fails) stops the reader at its next page. (The product import reads its feed's blocks
-    through it too: ``name`` names the thread.)"""
-    import queue
-    import threading
-
-    ahead: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                ahead.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read() -> None:
-        try:
-            for page in pages:
-                if not put((page, None)):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
-            put((None, exc))
-            return
-        put((_DONE, None))
-
-    reader = threading.Thread(target=read, name=name, daemon=True)
-    reader.start()
-    try:
-        while True:
-            page, error = ahead.get()
-            if error is not None:
-                raise error
-            if page is _DONE:
-                return
-            yield page
-    finally:
-        stop.set()
-        reader.join(timeout=30)

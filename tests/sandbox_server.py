@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from werkzeug.serving import make_server
 
-from webapp.sandbox.app import create_sandbox_app
+from sandbox.app import create_sandbox_app
 
 # How often a served test server checks for shutdown(). socketserver's default (0.5 s) made
 # every teardown wait half a second after the last request.

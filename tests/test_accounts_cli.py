@@ -8,7 +8,7 @@ import click
 import pytest
 from sqlalchemy import text
 
-from webapp.accounts.cli import active_account_or_fail
+from webapp.cli_input import active_account_or_fail
 from webapp.extensions import db
 from webapp.models import Account
 

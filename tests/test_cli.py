@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.imports.helpers import write
-from webapp.cli import EXPORT_FIELDS
+from webapp.catalog.cli import EXPORT_FIELDS
 from webapp.extensions import db
 from webapp.models import Run, Store, User
 

@@ -46,19 +46,21 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     register_cli(app)
 
-    from webapp.account import bp as account_bp
+    from webapp.accounts.routes import bp as accounts_bp
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
+    from webapp.catalog.routes import bp as catalog_bp
     from webapp.feeds import bp as feeds_bp
-    from webapp.health import bp as health_bp
     from webapp.inbox import bp as inbox_bp
     from webapp.monitoring import bp as monitoring_bp
+    from webapp.orders.routes import bp as orders_bp
     from webapp.store import bp as store_bp
+    from webapp.tokens import bp as tokens_bp
 
     blueprints = (
-        *(health_bp, monitoring_bp, auth_bp, store_bp, admin_bp, account_bp, api_bp),
-        *(inbox_bp, feeds_bp),
+        *(monitoring_bp, auth_bp, store_bp, catalog_bp, orders_bp, accounts_bp),
+        *(admin_bp, tokens_bp, api_bp, inbox_bp, feeds_bp),
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
@@ -92,7 +94,7 @@ def _tune_sqlite(app: Flask) -> None:
     """WAL and a busy timeout so web, worker and scheduler share one SQLite file."""
     from sqlalchemy import event
 
-    from webapp.store.product_list import sqlite_translate
+    from webapp.catalog.product_list import sqlite_translate
 
     with app.app_context():
         engine = db.engine

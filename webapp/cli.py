@@ -1,4 +1,5 @@
-"""Operators' commands: ``flask stores|users|imports|products|demo ...``."""
+"""Operators' commands: ``flask stores|users|imports|demo|secrets|tokens ...``, and every
+area's own group (``products``, ``accounts``, ``orders``, ``feeds``, ``inbox``, ``sandbox``)."""
 
 from __future__ import annotations
 
@@ -9,28 +10,17 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from webapp import csvsafe
-from webapp.cli_input import ARGUMENT_WARNING, read_line, stdin_is_terminal
+from webapp.cli_input import ARGUMENT_WARNING, read_line, stdin_is_terminal, store_or_fail
 from webapp.extensions import db
-from webapp.models import MarketplaceProduct, Run, Store, User
+from webapp.models import Run, Store, User
 from webapp.models import runs as R
-from webapp.models.base import money_text
 
 stores_cli = AppGroup("stores", help="Manage stores (tenants).")
 users_cli = AppGroup("users", help="Manage users.")
 imports_cli = AppGroup("imports", help="Run product-feed imports.")
-products_cli = AppGroup("products", help="Read a store's imported products.")
 demo_cli = AppGroup("demo", help="Demo data for a fresh machine.")
 secrets_cli = AppGroup("secrets", help="Secrets stored in the database.")
-
-
-def _store(code: str) -> Store:
-    store = db.session.scalar(select(Store).where(Store.code == code))
-    if store is None:
-        raise click.ClickException(f"No store with code {code!r}.")
-    return store
 
 
 @stores_cli.command("create")
@@ -53,7 +43,7 @@ def stores_create(code: str, name: str, language: str, inactive: bool) -> None:
 
 
 def _store_record(store: Store, counts) -> dict:
-    from connectors.outbound import mask_url
+    from connectors.egress import mask_url
     from webapp.admin.stores import URL_FIELDS
 
     record = {
@@ -114,7 +104,7 @@ def stores_update(
     """Change a store; the last line printed is the store as saved (JSON)."""
     from webapp.admin.stores import StoreError, counts_for, update_store
 
-    store = _store(code)
+    store = store_or_fail(code)
     data: dict = {}
     if name is not None:
         data["name"] = name
@@ -185,7 +175,9 @@ def users_create(
     if db.session.scalar(select(User).where(User.email == email)):
         raise click.ClickException(f"A user {email!r} already exists.")
     user = User(
-        email=email, is_admin=is_admin, store_id=_store(store_code).id if store_code else None
+        email=email,
+        is_admin=is_admin,
+        store_id=store_or_fail(store_code).id if store_code else None,
     )
     user.set_password(password)
     db.session.add(user)
@@ -243,13 +235,14 @@ def imports_run(
     batch_size: int,
 ) -> None:
     """Run one import inline; the last line printed is its JSON summary."""
-    from webapp.imports.service import ImportRequestError, create_run, execute
+    from webapp.imports.request import ImportRequestError
+    from webapp.imports.service import create_run, execute
 
     if (source is None) == (not source_from_stdin):
         raise click.UsageError("Give exactly one of --source or --source-from-stdin.")
     if source_from_stdin:
         source = read_line("the source URL or path").strip()
-    store = _store(store_code)
+    store = store_or_fail(store_code)
     is_url = source.lower().startswith(("http://", "https://"))
     if is_url:
         source = _with_prompted_password(source)
@@ -318,71 +311,6 @@ def _finish(run: Run) -> None:
         sys.exit(1)
 
 
-EXPORT_FIELDS = (
-    "id",
-    "title",
-    "description",
-    "price",
-    "sale_price",
-    "currency",
-    "gtin",
-    "availability",
-    "brand",
-    "link",
-    "image_link",
-    "item_group_id",
-    "extra",
-)
-
-
-@products_cli.command("export")
-@click.option("--store", "store_code", required=True)
-@click.option(
-    "--language",
-    default=None,
-    type=click.Choice(["fr", "en", "de"]),
-    help="Titles in this language, falling back to fr, en, de.",
-)
-@click.option("--format", "fmt", default="jsonl", type=click.Choice(["jsonl", "csv"]))
-def products_export(store_code: str, language: str | None, fmt: str) -> None:
-    """Write the store's imported products to stdout."""
-    store = _store(store_code)
-    language = language or store.default_language
-    query = (
-        select(MarketplaceProduct)
-        .where(MarketplaceProduct.store_id == store.id)
-        .options(selectinload(MarketplaceProduct.translations))
-        .order_by(MarketplaceProduct.id)
-        .execution_options(yield_per=1000)
-    )
-    writer = None
-    if fmt == "csv":
-        writer = csvsafe.dict_writer(sys.stdout, EXPORT_FIELDS, lineterminator="\n")
-        writer.writeheader()
-    for product in db.session.scalars(query):
-        translation = product.translation(language)
-        record = {
-            "id": product.marketplace_product_id,
-            "title": translation.title if translation else None,
-            "description": translation.description if translation else None,
-            "price": money_text(product.price),
-            "sale_price": money_text(product.sale_price),
-            "currency": product.currency,
-            "gtin": product.gtin,
-            "availability": product.availability,
-            "brand": product.brand,
-            "link": product.link,
-            "image_link": product.image_link,
-            "item_group_id": product.item_group_id,
-            "extra": product.extra or {},
-        }
-        if writer:
-            record["extra"] = json.dumps(record["extra"], ensure_ascii=False)
-            writer.writerow(record)
-        else:
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
 DEMO_PASSWORD = "mercato-demo"  # noqa: S105 (printed for a local demo on purpose)
 
 
@@ -418,7 +346,7 @@ def demo_seed(sandbox_url: str | None, app_url: str | None) -> None:
 
     ensure_store_feeds(store)
     db.session.commit()
-    from webapp.sandbox.catalog import seed_demo_catalog
+    from webapp.demo import seed_demo_catalog
 
     seed_demo_catalog(store, click.echo)  # the sandbox's products: orders match them
     if sandbox_url:
@@ -479,7 +407,7 @@ def demo_import_orders() -> None:
     from webapp.models import Account
     from webapp.orders.service import import_orders
 
-    store = _store("demo")
+    store = store_or_fail("demo")
     accounts = db.session.scalars(
         select(Account)
         .where(Account.store_id == store.id, Account.retired_at.is_(None))
@@ -581,12 +509,12 @@ def tokens_revoke(token_id: int) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    import webapp.catalog.cli  # noqa: F401 - adds products show|publish|publish-many
+    from sandbox.cli import sandbox_cli
     from webapp.accounts.cli import accounts_cli
+    from webapp.catalog.cli import products_cli
     from webapp.feeds.cli import feeds_cli
     from webapp.inbox.cli import inbox_cli
     from webapp.orders.cli import orders_cli
-    from webapp.sandbox.cli import sandbox_cli
 
     groups = (stores_cli, users_cli, imports_cli, products_cli, demo_cli, secrets_cli, tokens_cli)
     for group in (*groups, accounts_cli, orders_cli, sandbox_cli, feeds_cli, inbox_cli):

@@ -1,4 +1,5 @@
-"""Secrets typed or piped into the CLI instead of given as arguments.
+"""What operators type into the CLI: store codes and account ids, and secrets typed or piped
+instead of given as arguments.
 
 An argument shows in ``ps`` and lands in the shell's history: commands that take a secret
 (``accounts add``, ``users create``, ``imports run`` with a feed password) ask for it with
@@ -12,6 +13,10 @@ import json
 import sys
 
 import click
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Account, Store
 
 ARGUMENT_WARNING = (
     "For scripts only: a value given on the command line shows in `ps` and in the shell's "
@@ -63,3 +68,30 @@ def read_line(what: str) -> str:
     if not line:
         raise click.UsageError(f"standard input is empty: expected {what} on its first line")
     return line
+
+
+def store_or_fail(code: str) -> Store:
+    """The store a command names; a ClickException (exit status 1) when there is none."""
+    store = db.session.scalar(select(Store).where(Store.code == code))
+    if store is None:
+        raise click.ClickException(f"No store with code {code!r}.")
+    return store
+
+
+def account_or_fail(account_id: int) -> Account:
+    """The account a command names; a ClickException (exit status 1) when there is none."""
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise click.ClickException(f"No account {account_id}.")
+    return account
+
+
+def active_account_or_fail(account_id: int) -> Account:
+    """For commands that act on an account: a retired one is refused until reinstated."""
+    account = account_or_fail(account_id)
+    if account.is_retired:
+        raise click.ClickException(
+            f"Account {account_id} ({account.name}) is retired; "
+            f"run 'flask accounts reinstate {account_id}' first."
+        )
+    return account

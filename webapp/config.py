@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from connectors.outbound import parse_allowlist
+from connectors.egress import parse_allowlist
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_SECRETS_FILE = ROOT / ".mercato-secrets.env"

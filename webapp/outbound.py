@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, update
 
+from webapp.bulk import bulk_insert
+from webapp.connector import connector_for
 from webapp.extensions import db, queue
 from webapp.models import Account, AccountModeChange, Message, Run
 from webapp.models import runs as R
@@ -109,11 +111,9 @@ def call_row(account, connector, action, params, subject_type, subject_id, dedup
 
 def record(rows: list[dict], inserts=None) -> None:
     """Insert owed calls in the caller's transaction (or add them to its
-    :class:`webapp.orders.book.Inserts`); one already recorded stays as it is."""
+    :class:`webapp.bulk.Inserts`); one already recorded stays as it is."""
     if not rows:
         return
-    from webapp.orders.book import bulk_insert
-
     if inserts is not None:
         inserts.add(CALLS, rows, conflict=["account_id", "action", "dedup_key"])
     else:
@@ -167,8 +167,6 @@ def send_owed(account: Account, *, connector=None, trigger: str = "schedule") ->
     Returns ``{"sent", "failed", "deferred", "dry_run", "run_id", "retry_at"}``; commits as
     it goes. After ``GIVE_UP_AFTER`` failures in a row (the marketplace is down) the step stops
     and leaves the rest (``deferred``) for the same retry."""
-    from webapp.orders.service import connector_for
-
     now = utcnow()
     summary = {
         "sent": 0,
@@ -580,14 +578,6 @@ def go_test(account: Account, *, by: str) -> bool:
     return True
 
 
-def set_mode(account: Account, live: bool, *, by: str) -> bool:
-    """Live (every owed call released to be sent) or test mode; False when the account was
-    already in that mode."""
-    if live:
-        return go_live(account, by=by).changed
-    return go_test(account, by=by)
-
-
 def mode_history(account_id: int) -> list[AccountModeChange]:
     """The account's mode changes, newest first (its creation last)."""
     return list(
@@ -662,7 +652,7 @@ def shown_request(call: OutboundCall, secrets: dict | None) -> dict:
     import json
 
     from connectors.base import mask_values
-    from connectors.outbound import mask_url
+    from connectors.egress import mask_url
 
     url, body = call.url, call.body
     if secrets:

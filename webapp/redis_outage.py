@@ -16,6 +16,8 @@ from redis.exceptions import BusyLoadingError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from webapp.htmx import is_htmx
+
 log = logging.getLogger("mercato.redis")
 
 # What "Redis is away" looks like to a client: refused or reset connections, timeouts, a
@@ -75,7 +77,7 @@ def unavailable_response(error: Exception):
         from webapp.api.errors import error_response
 
         return error_response(503, message, {"Retry-After": str(RETRY_AFTER_SECONDS)})
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx():
         body = render_template("partials/_unavailable.html", message=message)
     else:
         body = render_template(

@@ -4,7 +4,7 @@ Revision ID: 0015_products_list_search
 Revises: 0012_translation_range_check
 Create Date: 2026-11-23 10:00:00
 
-The products page (``webapp/store/product_list.py``) reads a store's catalog newest
+The products page (``webapp/catalog/product_list.py``) reads a store's catalog newest
 first, 25 at a time, with a search and two filters; ``bench/products_pages.py`` measures
 it with 1,000,000 products in one store. What it needs:
 
@@ -38,7 +38,7 @@ down_revision = "0014_session_generation"
 branch_labels = None
 depends_on = None
 
-# Exactly the expressions webapp.store.product_list renders (codes_text, _tsvector): a
+# Exactly the expressions webapp.catalog.product_list renders (codes_text, _tsvector): a
 # test checks that a search's plan uses these indexes.
 CODES = "to_tsvector('simple'::regconfig, coalesce(brand, '') || ' ' || coalesce(gtin, ''))"
 TITLE = "to_tsvector('simple'::regconfig, title)"

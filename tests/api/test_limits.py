@@ -14,8 +14,8 @@ from tests.api.schema import resolve
 from webapp.api.openapi import DOCUMENT
 from webapp.extensions import db
 from webapp.ids import MAX_ID
-from webapp.imports.queries import MAX_PAGE
 from webapp.models import Run
+from webapp.pagination import MAX_PAGE
 
 JOBS = "/store/marketplace/imports"
 ADMIN = "/admin/marketplace-import-jobs"

@@ -10,11 +10,11 @@ import pytest
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
+from sandbox.app import create_sandbox_app
 from tests.browser.conftest import login, shot
 from tests.browser.test_import_flow import settled
 from tests.sandbox_server import serve_in_thread
 from webapp.extensions import db
-from webapp.sandbox.app import create_sandbox_app
 
 
 @pytest.fixture

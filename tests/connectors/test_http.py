@@ -19,6 +19,7 @@ import pytest
 import requests
 import responses
 
+from connectors.egress import OutboundRefused
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -37,7 +38,6 @@ from connectors.http import (
     TokenProvider,
     parse_retry_after,
 )
-from connectors.outbound import OutboundRefused
 
 PUBLIC_V4 = "93.184.216.34"
 BASE = "https://api.lengow.io"

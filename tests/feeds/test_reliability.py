@@ -28,6 +28,7 @@ from rq.executions import Execution
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from sandbox.app import create_sandbox_app
 from tests.feeds.conftest import feed_of, fresh
 from tests.feeds.test_abandoned import kill_tree, start_worker, stop, wait_for
 from tests.sandbox_server import sandbox_account, serve_in_thread
@@ -37,7 +38,6 @@ from webapp.feeds.defaults import ensure_all
 from webapp.inbox import service as inbox
 from webapp.models import Message, Order, ParkedOrder, Run
 from webapp.models import runs as R
-from webapp.sandbox.app import create_sandbox_app
 
 TICK = 3600  # sandbox seconds per tick
 TICKS = 24  # one day

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from connectors.pagination import prefetch
+from common.prefetch import prefetch
 from tests.imports.helpers import import_file, products, write
 from tests.imports.test_columnar import HEADER, again, assert_same, both_paths, clean_feed
 from webapp.extensions import db

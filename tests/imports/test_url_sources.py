@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from tests.imports.helpers import product_count, products
 from webapp.crypto import decrypt
 from webapp.extensions import db
-from webapp.imports.service import ImportRequestError, create_run, execute
+from webapp.imports.request import ImportRequestError
+from webapp.imports.service import create_run, execute
 from webapp.models import Run
 from webapp.models import runs as R
 

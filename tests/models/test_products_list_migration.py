@@ -6,8 +6,8 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
 from tests.models.revisions import before
+from webapp.catalog import product_list
 from webapp.extensions import db
-from webapp.store import product_list
 
 BTREES = {
     "ix_marketplace_products_store_id",

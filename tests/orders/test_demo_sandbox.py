@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
+from sandbox.app import create_sandbox_app
+from sandbox.catalog import DISCONTINUED
 from tests.sandbox_server import serve_in_thread
 from webapp.extensions import db
 from webapp.models import Account, MarketplaceProduct, Message, Order, OrderItem, Product
-from webapp.sandbox.app import create_sandbox_app
-from webapp.sandbox.catalog import DISCONTINUED
 
 
 @pytest.fixture

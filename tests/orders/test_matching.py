@@ -14,6 +14,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from sandbox.data import PRODUCT_WORDS
 from tests.sandbox_server import sandbox_account
 from tests.webapp.conftest import csrf_from, logged_in, make_user
 from webapp.extensions import db
@@ -21,7 +22,6 @@ from webapp.imports.service import create_run, execute
 from webapp.models import MarketplaceProduct, Message, Order, OrderItem, Run
 from webapp.models import runs as R
 from webapp.orders.service import import_orders
-from webapp.sandbox.data import PRODUCT_WORDS
 
 MISSING_PRODUCT = 5  # the sandbox's "Tondeuse électrique": its 40 SKUs left out of the feed
 COLUMNS = ("id", "title", "price", "gtin")

@@ -12,10 +12,10 @@ import requests
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
+from sandbox import create_sandbox_app, sandbox_cli
+from sandbox.app import FaultError, parse_faults
 from tests.conftest import real_fixture
 from tests.sandbox_server import serve_in_thread
-from webapp.sandbox import create_sandbox_app, sandbox_cli
-from webapp.sandbox.app import FaultError, parse_faults
 
 START = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 ACCOUNT = 5622

@@ -18,12 +18,12 @@ from webapp.models import ApiToken, Feed, MarketplaceProduct, Message, Order, Ru
 # Routes that are not store-scoped at all, by endpoint.
 PUBLIC_OR_SELF = {
     "static",
-    "health.healthz",
+    "monitoring.healthz",
     "auth.login",
     "auth.logout",
     "auth.index",
-    "account.tokens",
-    "account.create_token",
+    "tokens.tokens",
+    "tokens.create_token",
     "api.openapi",
 }
 

@@ -236,7 +236,7 @@ def test_metrics_expose_the_seed_figures_and_real_queue_depths(app, store, opera
     assert other.labels["kind"] == "recheck_parked_orders"
     assert 410 <= lag.value <= 430
     assert found["sync_error_rate"].samples[0].value == 0.5
-    assert found["fulfillment_sync_queue_depth"].samples[0].value == 0
+    assert found["fulfillment_sync_queue_depth"].samples == []  # no fulfilment queue served yet
     assert found["digital_fulfillment_success_rate"].samples == []  # no attempts yet
     queued = {s.labels["queue"]: s.value for s in found["mercato_rq_queued_jobs"].samples}
     assert queued["imports"] == 2 and queued["default"] == 0
@@ -244,6 +244,24 @@ def test_metrics_expose_the_seed_figures_and_real_queue_depths(app, store, opera
     assert thresholds["order_import_lag_seconds"] == 900
     assert thresholds["sync_error_rate"] == 0.05
     assert found["mercato_alerts"].samples[0].value == 1  # the 50 % error rate
+
+
+def test_no_fulfilment_queue_is_measured_until_a_worker_serves_one(admin_client, operator_token):
+    """No worker listens on a fulfilment queue yet: its depth has no sample (as the digital
+    success rate has none), and no queue of that name is counted anywhere, even when a job
+    sits in it."""
+    queue("fulfilment").enqueue("os.getcwd")
+    client = admin_client
+    found = families(client.get("/metrics", headers=bearer(operator_token)).get_data(as_text=True))
+    assert found["fulfillment_sync_queue_depth"].samples == []
+    queued = {s.labels["queue"] for s in found["mercato_rq_queued_jobs"].samples}
+    assert queued == {"imports", "default"}
+    platform = client.get("/health/marketplace-integrations").get_json()["platform"]
+    assert platform["fulfillment_sync_queue_depth"] is None
+    assert set(platform["queues"]) == {"imports", "default"}
+    page = client.get("/admin/monitoring").get_data(as_text=True)
+    assert "Queue fulfilment" not in page
+    assert re.search(r"Fulfilment queue</small><strong>—</strong>", page)
 
 
 def test_failed_rq_jobs_are_counted(app, admin_client):

@@ -97,7 +97,7 @@ def test_the_largest_id_still_reaches_the_route(app, store_client):
     with app.test_request_context():
         from flask import url_for
 
-        assert url_for("store.order", code="acme", order_id=MAX_ID).endswith(str(MAX_ID))
+        assert url_for("orders.order", code="acme", order_id=MAX_ID).endswith(str(MAX_ID))
 
 
 @pytest.mark.parametrize(

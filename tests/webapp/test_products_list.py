@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.webapp.conftest import logged_in, make_user
+from webapp.catalog import product_list
 from webapp.extensions import db
 from webapp.models import MarketplaceProduct, MarketplaceProductTranslation
-from webapp.store import product_list
 
 ROW_SKU = re.compile(r'aria-label="Select ([^"]+)"')
 

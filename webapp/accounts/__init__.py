@@ -1,11 +1,12 @@
-"""A store's connector accounts: creation with validated settings, retirement."""
+"""A store's connector accounts: creation with validated settings, retirement; their pages in
+``routes`` (blueprint ``accounts``: /store/<code>/accounts...)."""
 
 from __future__ import annotations
 
 from flask import current_app
 
 from connectors import registry
-from connectors.outbound import OutboundRefused, check_url, parse_allowlist
+from connectors.egress import OutboundRefused, check_url, parse_allowlist
 from webapp.extensions import db
 from webapp.models import Account, Store
 from webapp.outbound import record_creation

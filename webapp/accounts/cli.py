@@ -10,7 +10,13 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from webapp.accounts import AccountError, connector_class, create_account, masked
-from webapp.cli_input import ARGUMENT_WARNING, read_secrets, stdin_is_terminal
+from webapp.cli_input import (
+    ARGUMENT_WARNING,
+    account_or_fail,
+    active_account_or_fail,
+    read_secrets,
+    stdin_is_terminal,
+)
 from webapp.extensions import db
 from webapp.models import Account, Store
 from webapp.outbound import OwedChanged, default_actor, go_live, go_test, owed, send_owed
@@ -27,13 +33,6 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
             raise click.UsageError(f"--{what} takes KEY=VALUE, not {shown}")
         result[key.strip()] = value
     return result
-
-
-def _account(account_id: int) -> Account:
-    account = db.session.get(Account, account_id)
-    if account is None:
-        raise click.ClickException(f"No account {account_id}.")
-    return account
 
 
 @accounts_cli.command("add")
@@ -133,7 +132,7 @@ def list_accounts(store_code, include_retired) -> None:
 @click.argument("account_id", type=int)
 def retire(account_id: int) -> None:
     """Never poll or schedule this account again, until it is reinstated."""
-    account = _account(account_id)
+    account = account_or_fail(account_id)
     account.retire()
     db.session.commit()
     _reschedule(account)
@@ -143,7 +142,7 @@ def retire(account_id: int) -> None:
 @accounts_cli.command("reinstate")
 @click.argument("account_id", type=int)
 def reinstate(account_id: int) -> None:
-    account = _account(account_id)
+    account = account_or_fail(account_id)
     account.reinstate()
     db.session.commit()
     _reschedule(account)
@@ -263,14 +262,3 @@ def test_mode(account_id: int, by: str | None) -> None:
             {"account_id": account.id, "mode": account.mode, "changed": changed, **_sent(summary)}
         )
     )
-
-
-def active_account_or_fail(account_id: int) -> Account:
-    """For commands that act on an account: a retired one is refused until reinstated."""
-    account = _account(account_id)
-    if account.is_retired:
-        raise click.ClickException(
-            f"Account {account_id} ({account.name}) is retired; "
-            f"run 'flask accounts reinstate {account_id}' first."
-        )
-    return account

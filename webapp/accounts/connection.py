@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from flask import current_app
 
 from connectors import registry
+from connectors.egress import parse_allowlist
 from connectors.errors import ConnectorError, redact
-from connectors.outbound import parse_allowlist
 from webapp.models import Account
 
 

@@ -42,13 +42,15 @@ def store_items(store: Store, *, admin: bool) -> list[NavItem]:
             ("store.marketplace", "store.job", "store.message"),
         ),
         NavItem(
-            "Products", url_for("store.products", code=code), ("store.products", "store.publish")
+            "Products",
+            url_for("catalog.products", code=code),
+            ("catalog.products", "catalog.publish"),
         ),
-        NavItem("Orders", url_for("store.orders", code=code), ("store.orders", "store.order")),
+        NavItem("Orders", url_for("orders.orders", code=code), ("orders.orders", "orders.order")),
         NavItem(
             "Accounts",
-            url_for("store.accounts", code=code),
-            ("store.accounts", "store.account_new", "store.account_edit"),
+            url_for("accounts.accounts", code=code),
+            ("accounts.accounts", "accounts.account_new", "accounts.account_edit"),
         ),
         NavItem("Feeds", url_for("feeds.index", code=code), ("feeds.index", "feeds.detail")),
     ]

@@ -6,15 +6,16 @@ from flask import current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
+from webapp import pagination
 from webapp.access import admin_required
 from webapp.admin import bp
 from webapp.extensions import db
+from webapp.htmx import is_htmx, partial_response
 from webapp.ids import id_arg
 from webapp.imports import queries
 from webapp.models import Store
 from webapp.models import runs as R
-from webapp.store.forms import AdminImportForm
-from webapp.store.routes import is_htmx, partial_response, submit_import
+from webapp.store.forms import AdminImportForm, quick_fill_urls, submit_import
 
 PER_PAGE = 25
 
@@ -49,10 +50,8 @@ def marketplace():
     quick_fill = {}
     selected = db.session.get(Store, form.store_id.data) if form.store_id.data else None
     if selected is not None:
-        from webapp.store.routes import quick_fill_urls
-
         quick_fill = quick_fill_urls(selected)
-    page = queries.clamp_page(request.args.get("page"))
+    page = pagination.clamp_page(request.args.get("page"))
     return (
         render_template(
             "admin/marketplace.html", form=form, quick_fill=quick_fill, **_mine_context(page)
@@ -64,7 +63,7 @@ def marketplace():
 @bp.get("/marketplace/history")
 @admin_required
 def marketplace_history():
-    page = queries.clamp_page(request.args.get("page"))
+    page = pagination.clamp_page(request.args.get("page"))
     if not is_htmx():
         return redirect(url_for("admin.marketplace", page=page))
     return partial_response("partials/_history.html", **_mine_context(page))
@@ -86,7 +85,7 @@ def _monitoring_filters() -> dict:
 
 def _monitoring_context() -> dict:
     filters = _monitoring_filters()
-    page = queries.clamp_page(request.args.get("page"))
+    page = pagination.clamp_page(request.args.get("page"))
     params = {k: v for k, v in request.args.items() if k != "page" and v}
     return {
         "stats": queries.stats(),

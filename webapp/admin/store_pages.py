@@ -9,14 +9,14 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from connectors.outbound import mask_url
+from connectors.egress import mask_url
 from webapp.access import admin_required
 from webapp.admin import bp
 from webapp.admin import stores as service
 from webapp.admin.forms import StoreForm
 from webapp.extensions import db
-from webapp.imports.queries import clamp_page
 from webapp.models import Store, User
+from webapp.pagination import clamp_page
 
 STORES_PER_PAGE = 50
 

@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from connectors.outbound import mask_url
+from connectors.egress import mask_url
 from webapp.extensions import db
-from webapp.imports.queries import Page, paginate
 from webapp.models import Account, MarketplaceProduct, Message, Order, Product, Store
 from webapp.models import runs as R
 from webapp.models.stores import LANGUAGES
+from webapp.pagination import Page, paginate
 
 CODE_MIN, CODE_MAX = 2, 64
 NAME_MAX = 255
@@ -36,7 +36,6 @@ RESERVED_CODES = frozenset({"new"})
 URL_FIELDS = tuple(f"letzshop_csv_url_{lang}" for lang in LANGUAGES)
 # Every field an admin may set, in the order forms and the API list them.
 FIELDS = ("code", "name", "default_language", "is_active", *URL_FIELDS)
-EDITABLE = tuple(f for f in FIELDS if f != "code")
 
 
 class StoreError(ValueError):

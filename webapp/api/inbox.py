@@ -92,8 +92,6 @@ def store_inbox_resolve(message_id: int) -> Response:
 
 @bp.post("/store/inbox/<int:message_id>/retry")
 def store_inbox_retry(message_id: int) -> Response:
-    from webapp.inbox.routes import _enqueue
-
     _read_fields()
     message = _message_or_404(message_id)
     if message.resolved_at is not None:
@@ -101,7 +99,7 @@ def store_inbox_retry(message_id: int) -> Response:
     if not retry.retryable(message):
         raise ApiError(409, "This cause cannot be retried: fix it at the source.")
     try:
-        _enqueue([message.id], api_user().email)
+        retry.enqueue_retries([message.id], api_user().email)
     except Exception as exc:  # Redis down: say so instead of pretending
         raise ApiError(503, "The job queue is unavailable; retry in a moment.") from exc
     return jsonify({"id": message.id, "status": "queued"}), 202

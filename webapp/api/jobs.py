@@ -14,14 +14,15 @@ from typing import Any
 from flask import Response, current_app, jsonify
 from redis.exceptions import LockError, RedisError
 
-from connectors.outbound import mask_url
+from connectors.egress import mask_url
 from webapp.api import serialize
 from webapp.api.auth import api_user
 from webapp.api.errors import ApiError
 from webapp.api.params import ImportBody, choice_arg, page_args, str_arg
 from webapp.extensions import db, redis_connection
 from webapp.imports import queries
-from webapp.imports.service import ImportRequestError, create_run, enqueue
+from webapp.imports.request import ImportRequestError
+from webapp.imports.service import create_run, enqueue
 from webapp.imports.uploads import discard, save_upload, upload_name
 from webapp.models import Run, Store
 from webapp.models import runs as R

@@ -17,9 +17,9 @@ from webapp.api import bp
 from webapp.api.auth import public
 from webapp.api.params import MAX_LIMIT
 from webapp.ids import MAX_ID
-from webapp.imports.queries import MAX_PAGE
 from webapp.imports.service import DEFAULT_BATCH, LANGUAGES, MAX_BATCH, MIN_BATCH
 from webapp.models import runs as R
+from webapp.pagination import MAX_PAGE
 
 Schema = dict[str, Any]
 

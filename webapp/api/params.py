@@ -20,8 +20,8 @@ from werkzeug.datastructures import FileStorage
 
 from webapp.api.errors import ApiError
 from webapp.ids import MAX_ID
-from webapp.imports.queries import MAX_PAGE
 from webapp.imports.service import DEFAULT_BATCH, LANGUAGES, MAX_BATCH, MIN_BATCH
+from webapp.pagination import MAX_PAGE
 
 MAX_LIMIT = 100
 _TRUE = ("1", "true", "yes", "on")

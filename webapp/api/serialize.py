@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from connectors.outbound import mask_url
+from connectors.egress import mask_url
 from webapp.models import Message, Run
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Response, jsonify, request, url_for
 
-from connectors.outbound import mask_url
+from connectors.egress import mask_url
 from webapp.admin import stores as service
 from webapp.api import bp
 from webapp.api.auth import admin_only

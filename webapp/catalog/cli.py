@@ -1,4 +1,4 @@
-"""``flask products show|publish|publish-many``: the catalog from a shell, with the same
+"""``flask products export|show|publish|publish-many``: the catalog from a shell, with the same
 rules as the pages and the API; the last line printed is JSON."""
 
 from __future__ import annotations
@@ -7,12 +7,84 @@ import json
 import sys
 
 import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
+from webapp import csvsafe
 from webapp.catalog import publishing
 from webapp.catalog.serialize import product_json
-from webapp.cli import _store, products_cli
+from webapp.cli_input import store_or_fail
 from webapp.extensions import db
 from webapp.models import MarketplaceProduct, Store
+from webapp.models.base import money_text
+
+products_cli = AppGroup("products", help="Read a store's imported products.")
+
+
+EXPORT_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "price",
+    "sale_price",
+    "currency",
+    "gtin",
+    "availability",
+    "brand",
+    "link",
+    "image_link",
+    "item_group_id",
+    "extra",
+)
+
+
+@products_cli.command("export")
+@click.option("--store", "store_code", required=True)
+@click.option(
+    "--language",
+    default=None,
+    type=click.Choice(["fr", "en", "de"]),
+    help="Titles in this language, falling back to fr, en, de.",
+)
+@click.option("--format", "fmt", default="jsonl", type=click.Choice(["jsonl", "csv"]))
+def products_export(store_code: str, language: str | None, fmt: str) -> None:
+    """Write the store's imported products to stdout."""
+    store = store_or_fail(store_code)
+    language = language or store.default_language
+    query = (
+        select(MarketplaceProduct)
+        .where(MarketplaceProduct.store_id == store.id)
+        .options(selectinload(MarketplaceProduct.translations))
+        .order_by(MarketplaceProduct.id)
+        .execution_options(yield_per=1000)
+    )
+    writer = None
+    if fmt == "csv":
+        writer = csvsafe.dict_writer(sys.stdout, EXPORT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+    for product in db.session.scalars(query):
+        translation = product.translation(language)
+        record = {
+            "id": product.marketplace_product_id,
+            "title": translation.title if translation else None,
+            "description": translation.description if translation else None,
+            "price": money_text(product.price),
+            "sale_price": money_text(product.sale_price),
+            "currency": product.currency,
+            "gtin": product.gtin,
+            "availability": product.availability,
+            "brand": product.brand,
+            "link": product.link,
+            "image_link": product.image_link,
+            "item_group_id": product.item_group_id,
+            "extra": product.extra or {},
+        }
+        if writer:
+            record["extra"] = json.dumps(record["extra"], ensure_ascii=False)
+            writer.writerow(record)
+        else:
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def _product(product_id: int) -> MarketplaceProduct:
@@ -67,7 +139,7 @@ def publish(product_id: int, price, sale_price, availability, inactive: bool) ->
 def publish_many(store_code: str, product_ids: tuple[str, ...]) -> None:
     """Publish products (catalog ids) as imported; each refusal is reported, the others are
     published. Exit status 1 when any was refused or not found."""
-    result = publishing.publish_many(_store(store_code), list(product_ids))
+    result = publishing.publish_many(store_or_fail(store_code), list(product_ids))
     for identifier, reason in result.refused.items():
         click.echo(f"{identifier}: {reason}", err=True)
     click.echo(json.dumps(result.as_dict()))

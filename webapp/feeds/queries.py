@@ -8,10 +8,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
-from webapp.imports.queries import Page, paginate
 from webapp.models import Account, Feed, Run, Store
 from webapp.models import runs as R
 from webapp.models.base import utcnow
+from webapp.pagination import Page, paginate
 
 PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 

@@ -11,13 +11,14 @@ from webapp.access import admin_required, run_or_404, store_or_404
 from webapp.extensions import db
 from webapp.feeds import bp, queries, service
 from webapp.feeds.schedule import ScheduleError, reconcile_quietly, set_schedule
+from webapp.htmx import is_htmx, partial_response
 from webapp.ids import id_arg
-from webapp.imports.queries import clamp_page, messages_page
+from webapp.imports.queries import messages_page
 from webapp.models import Feed
 from webapp.models import runs as R
 from webapp.models.feeds import KINDS
 from webapp.outbound import run_modes
-from webapp.store.routes import is_htmx, partial_response
+from webapp.pagination import clamp_page
 
 PER_PAGE = 25
 MESSAGES_PER_PAGE = 50

@@ -32,7 +32,7 @@ from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db, redis_connection
 from webapp.feeds.defaults import GLOBAL_JOBS
-from webapp.models import Account, Feed, ScheduledJob, Store
+from webapp.models import Account, Feed, ScheduledJob
 from webapp.models.base import utcnow
 
 log = logging.getLogger("mercato.feeds")
@@ -373,7 +373,3 @@ def reconcile_quietly(feed_ids: list[int] | None = None) -> bool:
 
 def feeds_of_account(account: Account) -> list[int]:
     return list(db.session.scalars(select(Feed.id).where(Feed.account_id == account.id)))
-
-
-def feeds_of_store(store: Store) -> list[int]:
-    return list(db.session.scalars(select(Feed.id).where(Feed.store_id == store.id)))

@@ -291,7 +291,8 @@ def store_feed_urls(store) -> list[tuple[str, str]]:
 
 def _import_store_feed(run: Run, feed: Feed) -> Run:
     """One run per configured language, one after another; the first is ``run`` itself."""
-    from webapp.imports.service import ImportRequestError, create_run, execute, validate_url
+    from webapp.imports.request import ImportRequestError
+    from webapp.imports.service import create_run, execute, validate_url
 
     urls = store_feed_urls(feed.store)
     if not urls:
@@ -333,7 +334,7 @@ def _import_store_feed(run: Run, feed: Feed) -> Run:
 
 
 def _set_source(run: Run, url: str, language: str) -> None:
-    from connectors.outbound import mask_url
+    from connectors.egress import mask_url
     from webapp.crypto import encrypt
 
     masked = mask_url(url)

@@ -24,7 +24,7 @@ from flask import current_app
 from pyroaring import BitMap
 from sqlalchemy import delete
 
-from connectors.pagination import prefetch
+from common.prefetch import prefetch
 from webapp.extensions import db
 from webapp.imports import columnar
 from webapp.imports.mapping import map_columns

@@ -12,87 +12,15 @@ measures the pages with 100,000 runs and 1,000,000 messages.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import Message, Run, Store
 from webapp.models import runs as R
+from webapp.pagination import Page, distinct_values, paginate
 
 PRODUCT_IMPORT = "product_import"
-
-
-@dataclass
-class Page:
-    items: list
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-
-# The deepest page a query string may ask for: its OFFSET must fit a 64-bit integer.
-MAX_PAGE = 999_999_999
-
-
-def clamp_page(value, default: int = 1) -> int:
-    try:
-        return min(max(1, int(value)), MAX_PAGE)
-    except (TypeError, ValueError):
-        return default
-
-
-def paginate(query: Select, count_query: Select, page: int, per_page: int, key=None) -> Page:
-    """One page of ``query``; with ``key`` (a unique column), deep pages skip on an index.
-
-    ``OFFSET n`` reads and throws away n rows.  With ``key`` the skipping happens in a
-    subquery that selects the key alone, which an index holding the filter, the order
-    and the key answers without reading the table; only the page's rows are then read.
-    The rows and their order are the same either way.
-    """
-    total = db.session.scalar(count_query) or 0
-    offset = (page - 1) * per_page
-    if key is not None and offset:
-        keys = query.with_only_columns(key).limit(per_page).offset(offset)
-        items = db.session.scalars(query.where(key.in_(keys))).all()
-    else:
-        items = db.session.scalars(query.limit(per_page).offset(offset)).all()
-    return Page(list(items), total, page, per_page)
-
-
-def _distinct(column, *conditions) -> list:
-    """The distinct non-null values of ``column``, in order, one index probe per value.
-
-    A recursive "loose index scan": each step asks for the smallest value above the
-    previous one, so an index on (conditions..., column) answers with as many probes as
-    there are values instead of reading every row.  Same result as SELECT DISTINCT
-    (the columns it serves are NOT NULL).
-    """
-    first = select(func.min(column).label("value")).where(*conditions)
-    values = first.cte("distinct_values", recursive=True)
-    following = (
-        select(func.min(column)).where(*conditions, column > values.c.value).scalar_subquery()
-    )
-    values = values.union_all(select(following).where(values.c.value.is_not(None)))
-    return list(
-        db.session.scalars(
-            select(values.c.value).where(values.c.value.is_not(None)).order_by(values.c.value)
-        )
-    )
 
 
 def runs_query(
@@ -149,7 +77,7 @@ def stats(**filters) -> dict[str, int]:
 
 
 def error_types(run_id: int) -> list[str]:
-    return _distinct(Message.error_type, Message.import_job_id == run_id)
+    return distinct_values(Message.error_type, Message.import_job_id == run_id)
 
 
 def messages_query(run_id: int, error_type: str | None = None, severity: str | None = None):
@@ -178,4 +106,4 @@ def stores() -> list[Store]:
 
 
 def marketplaces() -> list[str]:
-    return _distinct(Run.marketplace, Run.kind == PRODUCT_IMPORT)
+    return distinct_values(Run.marketplace, Run.kind == PRODUCT_IMPORT)

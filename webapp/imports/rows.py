@@ -162,14 +162,12 @@ class RowBuilder:
         ]
         self._last_handle: str | None = None
         self._carry: dict[str, str] = {}
-        # One C-level call pulls every mapped cell; another the cells that make the hash.
-        self._names = tuple(self._i)
-        self._pick = _getter([self._i[n] for n in self._names])
         self._id_idx = self._i.get("id")
         self._title_idx = self._i.get("title")
         self._desc_idx = self._i.get("description")
         text_idx = {self._i[n] for n in TEXT_FIELDS if n in self._i}
         hashed = [i for i in range(self.ncols) if i not in text_idx]
+        # One C-level call pulls the cells that make the hash.
         self._hash_pick = _getter(hashed)
         # The hash of a row's neutral cells starts with the version and the names of the
         # columns hashed: the same cells under other columns write other fields, so they

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
-from connectors.outbound import (
+from connectors.egress import (
     FetchError,
     OutboundRefused,
     check_url,
@@ -25,6 +25,8 @@ from webapp.crypto import decrypt, encrypt
 from webapp.extensions import db, queue
 from webapp.imports.engine import ImportRunner, fail, reset_for_execution
 from webapp.imports.reader import FeedError
+from webapp.imports.request import ImportRequestError, work_dir
+from webapp.imports.uploads import discard, save_upload
 from webapp.models import Run, Store
 from webapp.models import runs as R
 
@@ -32,16 +34,6 @@ log = logging.getLogger("mercato.imports")
 
 MIN_BATCH, MAX_BATCH, DEFAULT_BATCH = 100, 5000, 1000
 LANGUAGES = ("fr", "en", "de")
-
-
-class ImportRequestError(ValueError):
-    """The request to import is invalid; nothing was created."""
-
-
-def work_dir() -> Path:
-    path = Path(current_app.config["MERCATO_WORK_DIR"])
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def allowlist() -> set[tuple[str, int]]:
@@ -209,8 +201,6 @@ def start_import(
     no uploaded file.  If the queue cannot be reached, the run is marked failed with a
     sentence saying so rather than left pending forever.
     """
-    from webapp.imports.uploads import discard, save_upload
-
     has_file = upload is not None and bool(getattr(upload, "filename", ""))
     if has_file and source_url:
         raise ImportRequestError("Give either a feed URL or a file, not both.")

@@ -9,7 +9,7 @@ from flask import current_app
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from webapp.imports.service import ImportRequestError, work_dir
+from webapp.imports.request import ImportRequestError, work_dir
 
 CHUNK = 1 << 20
 

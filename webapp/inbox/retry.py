@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import select, update
 
-from webapp.extensions import db
+from webapp.extensions import db, queue, redis_connection
 from webapp.models import Account, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
@@ -121,6 +122,51 @@ def retry_ids(ids: list[int], by: str) -> dict[str, int]:
         outcome = retry_message(message, by)
         tally["resolved" if outcome.resolved else "failed"] += 1
     return tally
+
+
+# -- a person's retries, run by a worker ----------------------------------------------------
+
+PENDING_TTL = 600  # seconds a "retrying" mark lives if a worker never picks the job up
+RETRY_BATCH = 500  # messages per retry job
+
+
+def pending_key(message_id: int) -> str:
+    prefix = current_app.config.get("MERCATO_QUEUE_PREFIX", "")
+    return f"{prefix}mercato:inbox:retrying:{message_id}"
+
+
+def pending(ids: list[int]) -> set[int]:
+    """The messages with a retry in flight. Raises OUTAGE_ERRORS when Redis is away."""
+    if not ids:
+        return set()
+    values = redis_connection().mget([pending_key(i) for i in ids])
+    return {i for i, v in zip(ids, values, strict=True) if v is not None}
+
+
+def clear_pending(ids: list[int]) -> None:
+    """The retry job is done with these messages: the inbox stops showing them retrying."""
+    redis_connection().delete(*[pending_key(i) for i in ids])
+
+
+def enqueue_retries(ids: list[int], by: str) -> str:
+    """Queue a retry of these messages (jobs of RETRY_BATCH); the inbox shows them as
+    retrying until the worker is done (or PENDING_TTL passes). Returns the sentence that
+    says so."""
+    if not ids:
+        return "Nothing to retry."
+    conn = redis_connection()
+    with conn.pipeline(transaction=False) as pipe:
+        for message_id in ids:
+            pipe.set(pending_key(message_id), "1", ex=PENDING_TTL)
+        pipe.execute()
+    for start in range(0, len(ids), RETRY_BATCH):
+        queue("default").enqueue(
+            "jobs.inbox.retry_messages",
+            ids[start : start + RETRY_BATCH],
+            by,
+            job_timeout=PENDING_TTL,
+        )
+    return f"Retrying {len(ids)} message{'s' if len(ids) != 1 else ''}…"
 
 
 def _retry_unknown_skus(ids: list[int], by: str, tally: dict[str, int]) -> list[int]:

@@ -18,27 +18,10 @@ from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
 from webapp.access import admin_required, store_or_404, visible_store_ids
-from webapp.extensions import queue, redis_connection
-from webapp.imports.queries import clamp_page
+from webapp.htmx import is_htmx, partial_response
 from webapp.inbox import bp, retry, service
+from webapp.pagination import clamp_page
 from webapp.redis_outage import INBOX_DEGRADED, OUTAGE_ERRORS, RETRY_UNAVAILABLE
-from webapp.store.routes import is_htmx, partial_response
-
-PENDING_TTL = 600  # seconds a "retrying" mark lives if a worker never picks the job up
-RETRY_BATCH = 500  # messages per retry job
-
-
-def _pending_key(message_id: int) -> str:
-    prefix = current_app.config.get("MERCATO_QUEUE_PREFIX", "")
-    return f"{prefix}mercato:inbox:retrying:{message_id}"
-
-
-def pending(ids: list[int]) -> set[int]:
-    """The messages with a retry in flight. Raises OUTAGE_ERRORS when Redis is away."""
-    if not ids:
-        return set()
-    values = redis_connection().mget([_pending_key(i) for i in ids])
-    return {i for i, v in zip(ids, values, strict=True) if v is not None}
 
 
 def _endpoint(*names: str) -> str | None:
@@ -50,18 +33,18 @@ def subject_link(message, store_code: str) -> str | None:
     kind, subject = message.subject_type, message.subject_id
     try:
         if kind == "order" and subject:
-            return url_for("store.order", code=store_code, order_id=subject)
+            return url_for("orders.order", code=store_code, order_id=subject)
         if kind == "account" and subject:
-            return url_for("store.account", code=store_code, account_id=subject)
+            return url_for("accounts.account", code=store_code, account_id=subject)
         if kind == "product" and subject:
-            detail = _endpoint("store.product", "store.product_detail")
+            detail = _endpoint("catalog.product", "catalog.product_detail")
             if detail:
                 return url_for(detail, code=store_code, product_id=subject)
-            return url_for("store.publish", code=store_code, product_id=subject)
+            return url_for("catalog.publish", code=store_code, product_id=subject)
         if kind == "sku":
             # The orders that wait for it: the orders search takes a line's exact SKU.
             if message.identifier:
-                return url_for("store.orders", code=store_code, q=message.identifier)
+                return url_for("orders.orders", code=store_code, q=message.identifier)
             return None
     except BuildError:
         pass
@@ -118,7 +101,7 @@ def _context(store=None, filters: service.Filters | None = None, page: int = 1) 
     )
     runs = service.runs_of(messages)
     try:
-        retrying, unavailable = pending([m.id for m in messages]), None
+        retrying, unavailable = retry.pending([m.id for m in messages]), None
     except OUTAGE_ERRORS:  # the page still lists the errors and says what is missing
         retrying, unavailable = set(), INBOX_DEGRADED
     return {
@@ -200,26 +183,6 @@ def admin_inbox():
     return _render(None)
 
 
-def _enqueue(ids: list[int], by: str | None = None) -> str:
-    """Queue a retry of these messages (jobs of RETRY_BATCH); the page shows them as
-    retrying until the worker is done (or PENDING_TTL passes)."""
-    if not ids:
-        return "Nothing to retry."
-    conn = redis_connection()
-    with conn.pipeline(transaction=False) as pipe:
-        for message_id in ids:
-            pipe.set(_pending_key(message_id), "1", ex=PENDING_TTL)
-        pipe.execute()
-    for start in range(0, len(ids), RETRY_BATCH):
-        queue("default").enqueue(
-            "jobs.inbox.retry_messages",
-            ids[start : start + RETRY_BATCH],
-            by or current_user.email,
-            job_timeout=PENDING_TTL,
-        )
-    return f"Retrying {len(ids)} message{'s' if len(ids) != 1 else ''}…"
-
-
 def _back(store):
     """After an action: the admin's inbox if they came from it, else the store's."""
     if current_user.is_admin and request.form.get("from") == "admin":
@@ -246,7 +209,7 @@ def retry_message(code: str, message_id: int):
             _back(store), 409, "This cause cannot be retried: fix it at the source.", action=True
         )
     try:
-        notice = _enqueue([message.id])
+        notice = retry.enqueue_retries([message.id], current_user.email)
     except OUTAGE_ERRORS:
         return _render(_back(store), action=True, unavailable=RETRY_UNAVAILABLE)
     return _render(_back(store), notice=notice, action=True)
@@ -273,7 +236,7 @@ def retry_cause(code: str, cause: str):
     if cause not in retry.HANDLERS or not ids:
         abort(404)  # no such open group in this store
     try:
-        notice = _enqueue(ids)
+        notice = retry.enqueue_retries(ids, current_user.email)
     except OUTAGE_ERRORS:
         return _render(_back(store), action=True, unavailable=RETRY_UNAVAILABLE)
     return _render(_back(store), notice=notice, action=True)

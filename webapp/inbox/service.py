@@ -10,7 +10,7 @@ Every read is a range of one partial index of the open messages (migration 0013)
 store's (``ix_inbox_store``), an account's (``ix_inbox_account``) or every store's
 (``ix_messages_open``), each ordered (severity, cause, created_at, id). Counts per cause
 are read from the index alone; a cause's pages are newest first and skip on the index
-(:func:`webapp.imports.queries.paginate` with a key); the age filter is a range of
+(:func:`webapp.pagination.paginate` with a key); the age filter is a range of
 ``created_at`` inside each cause. ``bench/inbox_pages.py`` measures it with 100,000 open
 messages in one store.
 """
@@ -25,10 +25,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
-from webapp.imports.queries import Page, paginate
 from webapp.models import Account, Message, Run, Store
 from webapp.models import runs as R
 from webapp.models.base import utcnow
+from webapp.pagination import Page, paginate
 
 log = logging.getLogger("mercato.inbox")
 
@@ -237,10 +237,6 @@ def message_of_store(message_id: int, store_id: int) -> Message | None:
 def matching_ids(store_id: int, filters: Filters) -> list[int]:
     """Ids of the open messages under the filters (a group's Retry all)."""
     return list(db.session.scalars(select(Message.id).where(*conditions(store_id, filters))))
-
-
-def group_ids(store_id: int, cause: str) -> list[int]:
-    return matching_ids(store_id, Filters(cause=cause, severity="open"))
 
 
 def resolve(ids: list[int], by: str) -> int:

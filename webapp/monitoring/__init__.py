@@ -1,4 +1,5 @@
-"""Monitoring for operators: the integrations' health, Prometheus metrics, and their figures."""
+"""Monitoring: every health endpoint (``/healthz`` for load balancers, the integrations' health
+for operators), Prometheus metrics, and their figures."""
 
 from __future__ import annotations
 
@@ -6,4 +7,4 @@ from flask import Blueprint
 
 bp = Blueprint("monitoring", __name__)
 
-from webapp.monitoring import routes  # noqa: E402,F401
+from webapp.monitoring import healthz, routes  # noqa: E402,F401

@@ -35,7 +35,6 @@ SUCCESS = (R.COMPLETED, R.COMPLETED_WITH_ERRORS)
 FAILURE = (R.FAILED, R.ABANDONED)
 # Executions of a feed whose flow is not built did nothing: neither a success nor a failure.
 COUNTED = Run.kind != NOT_BUILT_RUN_KIND
-FULFILMENT_QUEUE = "fulfilment"
 
 # Feeds whose lag is one of the seed's metrics; every other watched feed is "late" after
 # QUIET_PERIODS of its own schedule without a success (mercato_feed_lag_seconds).
@@ -101,7 +100,7 @@ class Figures:
     sync_error_rate: float
     finished_last_hour: int
     failed_last_hour: int
-    fulfillment_sync_queue_depth: int
+    fulfillment_sync_queue_depth: int | None
     digital_fulfillment_success_rate: float | None
     queues: dict[str, dict[str, int]]
     alerts: list[dict] = field(default_factory=list)
@@ -257,7 +256,7 @@ def error_rate(now: datetime, store_id: int | None = None) -> tuple[float, int, 
 def queue_figures() -> dict[str, dict[str, int]]:
     """Per RQ queue: jobs waiting, running, failed, scheduled (deferred by a retry)."""
     figures = {}
-    for name in (*QUEUE_NAMES, FULFILMENT_QUEUE):
+    for name in QUEUE_NAMES:
         q = queue(name)
         figures[name] = {
             "queued": q.count,
@@ -276,15 +275,15 @@ def compute(now: datetime | None = None, store_id: int | None = None) -> Figures
         queues = queue_figures()
     except RedisError:
         queues = {}
-    fulfilment = queues.get(FULFILMENT_QUEUE, {})
-    depth = fulfilment.get("queued", 0) + fulfilment.get("scheduled", 0)
     figures = Figures(
         checked_at=now,
         checks=checks,
         sync_error_rate=rate,
         finished_last_hour=finished,
         failed_last_hour=failed,
-        fulfillment_sync_queue_depth=depth,
+        # No fulfilment sync is built yet, so no queue of them is served: no samples until
+        # it lands (nothing measures a queue nobody listens on).
+        fulfillment_sync_queue_depth=None,
         # No digital fulfilment runs yet (it arrives with the CodesWholesale issue): no samples.
         digital_fulfillment_success_rate=None,
         queues=queues,

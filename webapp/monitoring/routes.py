@@ -143,11 +143,12 @@ class _Collector:
                 check.lag_seconds or 0.0,
             )
         yield from lags.values()
-        yield GaugeMetricFamily(
-            "fulfillment_sync_queue_depth",
-            "Fulfilment syncs waiting to be sent.",
-            value=found.fulfillment_sync_queue_depth,
+        fulfilment = GaugeMetricFamily(
+            "fulfillment_sync_queue_depth", "Fulfilment syncs waiting to be sent."
         )
+        if found.fulfillment_sync_queue_depth is not None:
+            fulfilment.add_metric([], found.fulfillment_sync_queue_depth)
+        yield fulfilment
         yield GaugeMetricFamily(
             "sync_error_rate",
             "Failed or abandoned marketplace executions / finished ones, over the last hour "

@@ -1,1 +1,2 @@
-"""The unified order book: orders in from connectors, never duplicated."""
+"""The unified order book: orders in from connectors, never duplicated; its pages in
+``routes`` (blueprint ``orders``: /store/<code>/orders...)."""

@@ -10,7 +10,7 @@ page's booked and one its parked orders (id and statuses only; one query for
 both on PostgreSQL), new orders go in with one multi-row ``INSERT ... ON
 CONFLICT DO NOTHING RETURNING``, their lines and first history entries with one
 executemany each on SQLite, and on PostgreSQL in one statement together with the
-page's messages and acknowledgements (:class:`Inserts`).  An unchanged order
+page's messages and acknowledgements (:class:`webapp.bulk.Inserts`).  An unchanged order
 (same marketplace status) costs nothing more than its share of the lookup.
 Uniqueness is the database's: an order another worker booked between our
 lookup and our insert is skipped by ``ON CONFLICT`` and then treated as the
@@ -22,13 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 
-import orjson
 from sqlalchemy import and_, bindparam, select, text, update
-from sqlalchemy.dialects import sqlite
 
 from connectors.orders import BOOK, UnifiedOrder
+from webapp.bulk import Inserts, bulk_insert
 from webapp.extensions import db
 from webapp.models import (
     Account,
@@ -98,89 +96,6 @@ class _New:
     outcomes: list[Outcome]
     # (from_status, to_status, from_marketplace_status, to_marketplace_status), first: None ->
     moves: list[tuple] = field(default_factory=list)
-
-
-def _json_default(value):
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def bulk_insert(table, rows: list[dict], *, conflict: list[str] | None = None, returning=()):
-    """Insert ``rows`` (dicts with the same keys) in one statement; ``conflict``: the unique
-    columns whose clash skips a row; ``returning``: columns to read back from inserted rows.
-
-    SQLite: an executemany (a multi-row ``VALUES`` with ``RETURNING``). PostgreSQL: the rows
-    travel as one JSON parameter unpacked by ``json_to_recordset``; psycopg would otherwise
-    send one statement per row, or parse a statement with thousands of placeholders, which
-    was most of the PostgreSQL import's time. (SQLite's ``json_each`` was slower than its
-    executemany: it parses each row's JSON once per column.) ``json``, not ``jsonb``: a
-    ``json`` column (an order's payload) then takes its value's text as it is, where jsonb
-    would parse the payload into a tree only to print it back.
-    """
-    if not rows:
-        return []
-    dialect = db.session.get_bind().dialect
-    if dialect.name != "postgresql":
-        stmt = sqlite.insert(table)
-        if conflict:
-            stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
-        if returning:
-            stmt = stmt.returning(*(table.c[c] for c in returning))
-            return db.session.execute(stmt, rows).all()
-        db.session.execute(stmt, rows)
-        return []
-    sql = _pg_insert(dialect, table, list(rows[0]), "rows", conflict, returning)
-    result = db.session.execute(text(sql), {"rows": _json_rows(rows)})
-    return result.all() if returning else []
-
-
-def _pg_insert(dialect, table, columns, param: str, conflict, returning=()) -> str:
-    names = ", ".join(f'"{c}"' for c in columns)
-    types = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=dialect)}' for c in columns)
-    # Identifiers only from the table's own definition (table.c[c] refuses any other name);
-    # every value travels in the one bound parameter.
-    sql = (
-        f'INSERT INTO "{table.name}" ({names}) SELECT {names} '  # noqa: S608
-        f"FROM json_to_recordset(CAST(:{param} AS json)) AS r({types})"
-    )
-    if conflict:
-        sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-    if returning:
-        sql += f" RETURNING {', '.join(returning)}"
-    return sql
-
-
-def _json_rows(rows: list[dict]) -> str:
-    return orjson.dumps(rows, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-class Inserts:
-    """Rows a page adds to several tables, written together by :meth:`write`: on PostgreSQL
-    in one statement (a data-modifying CTE per table, each unpacking its own JSON parameter
-    as :func:`bulk_insert` does), so a page's lines, history, messages and acknowledgements
-    cost one round trip instead of one each; on SQLite one :func:`bulk_insert` each."""
-
-    def __init__(self) -> None:
-        self._parts: list[tuple] = []
-
-    def add(self, table, rows: list[dict], *, conflict: list[str] | None = None) -> None:
-        if rows:
-            self._parts.append((table, rows, conflict))
-
-    def write(self) -> None:
-        parts, self._parts = self._parts, []
-        dialect = db.session.get_bind().dialect
-        if dialect.name != "postgresql" or len(parts) < 2:
-            for table, rows, conflict in parts:
-                bulk_insert(table, rows, conflict=conflict)
-            return
-        ctes, params = [], {}
-        for i, (table, rows, conflict) in enumerate(parts):
-            ctes.append(f"w{i} AS ({_pg_insert(dialect, table, list(rows[0]), f'r{i}', conflict)})")
-            params[f"r{i}"] = _json_rows(rows)
-        # Every data-modifying CTE runs to completion, referenced or not.
-        db.session.execute(text(f"WITH {', '.join(ctes)} SELECT 1"), params)
 
 
 def _key(unified: UnifiedOrder) -> tuple[str, str]:
@@ -256,11 +171,6 @@ def _lookup(account: Account, keys: set[tuple[str, str]]):
         if key in keys:
             parked[key] = _Parked(row[0], row[3], row[4])
     return booked, parked
-
-
-def apply(account: Account, unified: UnifiedOrder, *, changed_by: str) -> Outcome:
-    """One order (a parked order's recheck); the caller commits."""
-    return apply_page(account, [unified], changed_by=changed_by)[0]
 
 
 def apply_page(

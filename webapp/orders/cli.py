@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from webapp.accounts.cli import active_account_or_fail
+from webapp.cli_input import active_account_or_fail
 from webapp.extensions import db
 from webapp.models import Order, Store
 from webapp.models import runs as R

@@ -31,10 +31,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
 from webapp.imports.normalize import GTIN_LENGTHS, gtin_check_digit_ok
-from webapp.imports.queries import _distinct
 from webapp.models import MarketplaceProduct, Message, Order, OrderItem, Product
 from webapp.models import runs as R
 from webapp.models.base import utcnow
+from webapp.pagination import distinct_values
 
 log = logging.getLogger("mercato.orders")
 
@@ -121,7 +121,7 @@ def by_ids(store_id: int, skus: Iterable[str]) -> dict[str, Match]:
     wanted = sorted({s for s in skus if s})
     if not wanted:
         return {}
-    marketplaces = _distinct(MP.c.marketplace, MP.c.store_id == store_id)
+    marketplaces = distinct_values(MP.c.marketplace, MP.c.store_id == store_id)
     if not marketplaces:
         return {}
     rows = []
@@ -252,7 +252,7 @@ def _line_gtins(store_id: int, skus: list[str]) -> dict[str, set[str]]:
 def _rematch_entries(store_id: int, entries: list[tuple[int, str]], by: str) -> set[int]:
     """Match the waiting lines of these (entry id, SKU) pairs the catalog now has; resolve
     those entries. Returns the ids of the entries resolved (the caller commits)."""
-    if not _distinct(MP.c.marketplace, MP.c.store_id == store_id):
+    if not distinct_values(MP.c.marketplace, MP.c.store_id == store_id):
         return set()  # an empty catalog matches nothing
     skus = [sku for _, sku in entries]
     gtins = _line_gtins(store_id, skus)

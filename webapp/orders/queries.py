@@ -1,7 +1,7 @@
 """Read side of the order book: the orders page, one order, the bell.
 
 Every query is scoped by store first.  The list is newest order first (``ordered_at``,
-then ``id``) and pages id-first (:func:`webapp.imports.queries.paginate` with ``key``), so
+then ``id``) and pages id-first (:func:`webapp.pagination.paginate` with ``key``), so
 a deep page skips on ``ix_orders_store_ordered`` before reading any row; the bell counts
 the orders that arrived after a moment on ``ix_orders_store_created``.
 """
@@ -16,9 +16,9 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from webapp.extensions import db
 from webapp.ids import NO_ROW, id_arg
-from webapp.imports.queries import Page, _distinct, paginate
 from webapp.models import Account, Order, OrderItem, Product
 from webapp.models.orders import ORDER_STATUSES
+from webapp.pagination import Page, distinct_values, paginate
 
 BELL_CAP = 99  # the bell says "99+" beyond this: counting further is work nobody reads
 
@@ -131,7 +131,7 @@ def channels(store_id: int) -> list[str]:
     account_ids = db.session.scalars(select(Account.id).where(Account.store_id == store_id))
     found: set[str] = set()
     for account_id in account_ids.all():
-        found.update(_distinct(Order.channel, Order.account_id == account_id))
+        found.update(distinct_values(Order.channel, Order.account_id == account_id))
     return sorted(found)
 
 

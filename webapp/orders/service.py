@@ -14,13 +14,12 @@ import logging
 from collections import Counter
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import insert, select, text, update
 
-from connectors import registry
+from common.prefetch import prefetch
 from connectors.errors import ConnectorError
-from connectors.outbound import parse_allowlist
-from connectors.pagination import prefetch
+from webapp.bulk import Inserts
+from webapp.connector import connector_for
 from webapp.extensions import db
 from webapp.models import Account, Message, Run
 from webapp.models import runs as R
@@ -33,7 +32,6 @@ from webapp.orders.book import (
     RECHECK_EVERY,
     UNCHANGED,
     UPDATED,
-    Inserts,
     Note,
     apply_page,
 )
@@ -43,19 +41,6 @@ log = logging.getLogger("mercato.orders")
 
 FIRST_SYNC_LOOKBACK = timedelta(days=7)
 SYNC_OVERLAP = timedelta(minutes=10)
-
-
-def connector_for(account: Account):
-    cls = registry.get(account.connector)
-    config = current_app.config
-    return cls.create(
-        account.id,
-        account.settings,
-        account.secrets(),
-        allow=parse_allowlist(config["MERCATO_OUTBOUND_ALLOW"]),
-        backoff_base=config.get("MERCATO_CONNECTOR_BACKOFF_BASE", 1.0),
-        max_retry_after=config.get("MERCATO_CONNECTOR_MAX_RETRY_AFTER", 120.0),
-    )
 
 
 def _note(

@@ -1,4 +1,5 @@
-"""The store portal: /store/<code>/... (imports, products, settings, orders, accounts)."""
+"""The store portal's own pages: /store/<code>/marketplace, imports, settings. (The store's
+products, orders and accounts pages are their areas' blueprints, under the same prefix.)"""
 
 from __future__ import annotations
 
@@ -6,4 +7,4 @@ from flask import Blueprint
 
 bp = Blueprint("store", __name__, url_prefix="/store/<code>")
 
-from webapp.store import accounts, orders, routes  # noqa: E402, F401
+from webapp.store import routes  # noqa: E402, F401

@@ -1,4 +1,6 @@
-"""Store portal pages. Every view resolves the store through ``store_or_404`` first."""
+"""The store's own pages: the marketplace import and its history, one import run (metrics,
+messages, their CSV), settings. Every view resolves the store through ``store_or_404``
+first. (Products, orders and accounts are their areas' pages: catalog, orders, accounts.)"""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -18,72 +19,21 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
-from webapp import csvsafe
+from webapp import csvsafe, pagination
 from webapp.access import run_or_404, store_or_404
-from webapp.catalog import html as feed_markup
-from webapp.catalog import publishing
-from webapp.catalog import queries as catalog_queries
 from webapp.extensions import db
+from webapp.htmx import is_htmx, partial_response
 from webapp.imports import queries
-from webapp.imports.service import ImportRequestError, start_import
-from webapp.models import MarketplaceProduct, Message, Product
-from webapp.models import runs as R
-from webapp.store import bp, product_list
-from webapp.store.forms import ImportForm, PublishForm, SettingsForm
-
-# Feed HTML in every template: sanitised (an allow-list), or as plain text for previews.
-bp.add_app_template_filter(feed_markup.feed_html, "feed_html")
-bp.add_app_template_filter(feed_markup.feed_text, "feed_text")
+from webapp.models import Message
+from webapp.store import bp
+from webapp.store.forms import ImportForm, SettingsForm, quick_fill_urls, submit_import
 
 HISTORY_PER_PAGE = 20
 ERRORS_PER_PAGE = 25
 
 
-def partial_response(template: str, **context) -> Response:
-    """A fragment for HTMX; the same URL serves a full page otherwise (Vary tells caches)."""
-    response = make_response(render_template(template, **context))
-    response.headers["Vary"] = "HX-Request"
-    return response
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 # -- marketplace import ------------------------------------------------------------------
-
-
-def quick_fill_urls(store) -> dict[str, str]:
-    return {
-        lang: url
-        for lang in ("fr", "en", "de")
-        if (url := getattr(store, f"letzshop_csv_url_{lang}"))
-    }
-
-
-def submit_import(form, store) -> bool:
-    """Start the import a validated form asks for; False (with the reason on the form) when
-    the request is refused. The outcome is flashed for the page the caller redirects to."""
-    try:
-        run = start_import(
-            store,
-            source_url=(form.source_url.data or "").strip() or None,
-            upload=form.file.data,
-            marketplace=form.marketplace.data or "Letzshop",
-            language=form.language.data,
-            batch_size=form.batch_size.data,
-            user_id=current_user.id,
-        )
-    except ImportRequestError as exc:
-        form.form_errors.append(str(exc))
-        return False
-    if run.status == R.FAILED:
-        flash(run.error_message, "error")
-    else:
-        flash(f"Import #{run.id} started for {store.name}.", "success")
-    return True
 
 
 def history_context(store, page: int) -> dict:
@@ -111,7 +61,7 @@ def marketplace(code: str):
         status = 422
     else:
         status = 422
-    page = queries.clamp_page(request.args.get("page"))
+    page = pagination.clamp_page(request.args.get("page"))
     return (
         render_template(
             "store/marketplace.html",
@@ -127,7 +77,7 @@ def marketplace(code: str):
 @login_required
 def history(code: str):
     store = store_or_404(code)
-    page = queries.clamp_page(request.args.get("page"))
+    page = pagination.clamp_page(request.args.get("page"))
     if not is_htmx():
         return redirect(url_for("store.marketplace", code=store.code, page=page))
     return partial_response("partials/_history.html", **history_context(store, page))
@@ -152,7 +102,7 @@ def job(code: str, run_id: int):
     store = store_or_404(code)
     run = run_or_404(run_id, store)
     error_type = request.args.get("error_type") or None
-    page = queries.clamp_page(request.args.get("page"))
+    page = pagination.clamp_page(request.args.get("page"))
     return render_template("store/job.html", **errors_context(store, run, page, error_type))
 
 
@@ -189,7 +139,7 @@ def job_errors(code: str, run_id: int):
     store = store_or_404(code)
     run = run_or_404(run_id, store)
     error_type = request.args.get("error_type") or None
-    page = queries.clamp_page(request.args.get("page"))
+    page = pagination.clamp_page(request.args.get("page"))
     if not is_htmx():
         return redirect(
             url_for("store.job", code=store.code, run_id=run.id, page=page, error_type=error_type)
@@ -254,178 +204,6 @@ def settings(code: str):
     if request.method == "POST":
         status = 422
     return render_template("store/settings.html", store=store, form=form), status
-
-
-# -- products ------------------------------------------------------------------------------
-
-
-@bp.get("/products")
-@login_required
-def products(code: str):
-    store = store_or_404(code)
-    filters = product_list.ProductFilters.from_args(request.args)
-    result = product_list.product_page(
-        store.id, filters, product_list.Cursor.from_args(request.args)
-    )
-    published = {
-        p.marketplace_product_id: p
-        for p in db.session.scalars(
-            select(Product).where(
-                Product.store_id == store.id,
-                Product.marketplace_product_id.in_([mp.id for mp in result.items]),
-            )
-        )
-    }
-    context = {
-        "store": store,
-        "products": result,
-        "pager": _products_pager_urls(store, filters, result),
-        "published": published,
-        "q": filters.q,
-        "availability": filters.availability,
-        "language": filters.language,
-        "display_language": filters.language or store.default_language,
-    }
-    if is_htmx():
-        return partial_response("partials/_products.html", **context)
-    return render_template("store/products.html", **context)
-
-
-def _products_pager_urls(store, filters, page) -> dict[str, str | None]:
-    """The pager's links: each carries where its page starts and its number, as a label."""
-    params = filters.params()
-    newer = older = None
-    if page.has_newer:
-        if page.newer_before is None or (page.page is not None and page.page <= 2):
-            newer = url_for("store.products", code=store.code, **params)
-        else:
-            label = page.page - 1 if page.page else None
-            newer = url_for(
-                "store.products", code=store.code, before=page.newer_before, page=label, **params
-            )
-    if page.has_older:
-        label = page.page + 1 if page.page else None
-        older = url_for(
-            "store.products", code=store.code, after=page.older_after, page=label, **params
-        )
-    return {"newer": newer, "older": older}
-
-
-def _marketplace_product_or_404(store, product_id: int) -> MarketplaceProduct:
-    product = db.session.get(MarketplaceProduct, product_id)
-    if product is None or product.store_id != store.id:
-        abort(404)
-    return product
-
-
-def _price_text(value, currency) -> str:
-    if value is None:
-        return ""
-    return f"{value:.{publishing.minor_units(currency)}f}"
-
-
-@bp.get("/products/<int:product_id>")
-@login_required
-def product(code: str, product_id: int):
-    """One product: its data, its translations, its publication and its import messages."""
-    store = store_or_404(code)
-    source = _marketplace_product_or_404(store, product_id)
-    mine = publishing.publication(store, source)
-    return render_template(
-        "store/product.html",
-        store=store,
-        source=source,
-        product=mine,
-        mine_translations={t.language: t for t in (mine.translations if mine else [])},
-        translations=sorted(source.translations, key=lambda t: t.language),
-        messages=catalog_queries.product_messages(store, source),
-        recent_imports=catalog_queries.RECENT_IMPORTS,
-        money=publishing.money,
-        availability_words=publishing.AVAILABILITIES,
-    )
-
-
-@bp.route("/products/<int:product_id>/publish", methods=["GET", "POST"])
-@login_required
-def publish(code: str, product_id: int):
-    """Publish a product to the store's catalog with the store's own overrides."""
-    store = store_or_404(code)
-    source = _marketplace_product_or_404(store, product_id)
-    product = publishing.publication(store, source)
-    form = PublishForm()
-    if request.method == "GET" and product is not None:
-        form.price.data = _price_text(product.price, source.currency)
-        form.sale_price.data = _price_text(product.sale_price, source.currency)
-        form.availability.data = product.availability or ""
-        form.is_active.data = product.is_active
-    status = 200
-    errors: dict[str, str] = {}
-    if form.validate_on_submit():
-        overrides = publishing.Overrides(availability=form.availability.data or None)
-        overrides.is_active = bool(form.is_active.data)
-        for name, label in (("price", "price"), ("sale_price", "sale price")):
-            try:
-                value = publishing.parse_price(getattr(form, name).data, label, source.currency)
-            except ValueError as exc:
-                errors[name] = str(exc)
-            else:
-                setattr(overrides, name, value)
-        if not errors:
-            try:
-                publishing.publish(store, source, overrides)
-            except publishing.PublishError as exc:
-                db.session.rollback()
-                errors = exc.errors
-            else:
-                flash(
-                    f"Product {source.marketplace_product_id} published to your catalog.",
-                    "success",
-                )
-                return redirect(url_for("store.product", code=store.code, product_id=source.id))
-    for name, message in errors.items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = [*field.errors, message]
-        else:
-            form.form_errors.append(message)
-    if request.method == "POST":
-        status = 422
-    return (
-        render_template(
-            "store/publish.html",
-            store=store,
-            source=source,
-            product=product,
-            form=form,
-            translation=source.translation(store.default_language),
-            money=publishing.money,
-        ),
-        status,
-    )
-
-
-@bp.post("/products/publish")
-@login_required
-def publish_many(code: str):
-    """Publish the selected products as they are imported (no overrides); a product whose
-    imported values break a rule is refused with its reason, the others are published."""
-    store = store_or_404(code)
-    ids = request.form.getlist("product_id")
-    if not ids:
-        flash("Select at least one product to publish.", "error")
-        return redirect(url_for("store.products", code=store.code))
-    result = publishing.publish_many(store, ids)
-    if result.published or not (result.refused or result.unknown):
-        flash(f"{len(result.published)} product(s) published.", "success")
-    if result.already:
-        flash(f"{len(result.already)} already in your catalog, left as they are.", "info")
-    for identifier, reason in list(result.refused.items())[:20]:
-        flash(f"{identifier} not published: {reason}", "error")
-    if len(result.refused) > 20:
-        flash(f"…and {len(result.refused) - 20} more not published.", "error")
-    if result.unknown:
-        flash(f"{len(result.unknown)} selected product(s) were not found in your store.", "error")
-    return redirect(url_for("store.products", code=store.code))
 
 
 @bp.get("/imports/<int:run_id>/messages/<int:message_id>")

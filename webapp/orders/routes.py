@@ -1,0 +1,149 @@
+"""The store's order book: the list with search and filters, one order, the new-orders bell."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from connectors import registry
+from webapp import outbound
+from webapp.access import store_or_404
+from webapp.extensions import db
+from webapp.htmx import is_htmx, partial_response
+from webapp.models.base import money_text, utcnow
+from webapp.models.orders import ORDER_STATUSES
+from webapp.orders import queries
+from webapp.pagination import clamp_page
+
+bp = Blueprint("orders", __name__, url_prefix="/store/<code>")
+
+ORDERS_PER_PAGE = 25
+
+
+def _list_context(store) -> dict:
+    filters = queries.OrderFilters.from_args(request.args)
+    page = clamp_page(request.args.get("page"))
+    params = filters.params()
+    accounts = queries.store_accounts(store.id, include_retired=True)
+    orders = queries.orders_page(store.id, filters, page, ORDERS_PER_PAGE)
+    return {
+        "store": store,
+        "acknowledges": acknowledging_connectors(),
+        "filters": filters,
+        "orders": orders,
+        "ack_calls": outbound.ack_calls([o.id for o in orders.items]),
+        "accounts_by_id": {a.id: a for a in accounts},
+        "page_base": url_for("orders.orders", code=store.code, **params),
+        "hx_base": url_for("orders.orders_table", code=store.code, **params),
+    }
+
+
+def acknowledging_connectors() -> set[str]:
+    """Connectors that tell the marketplace our order id (Lengow); others never do, so
+    their orders show "not needed" rather than a pending acknowledgement."""
+    return {c.code for c in registry.all_connectors() if hasattr(c, "acknowledge_order")}
+
+
+def _mark_seen() -> None:
+    """The user has looked at the orders: the bell counts from now on."""
+    current_user.orders_seen_at = utcnow()
+    db.session.commit()
+
+
+@bp.get("/orders")
+@login_required
+def orders(code: str):
+    store = store_or_404(code)
+    _mark_seen()
+    return render_template(
+        "orders/orders.html",
+        channels=queries.channels(store.id),
+        filter_accounts=queries.store_accounts(store.id),
+        statuses=ORDER_STATUSES,
+        **_list_context(store),
+    )
+
+
+@bp.get("/orders/table")
+@login_required
+def orders_table(code: str):
+    """The list alone, for the filters and the pager; the address bar follows (replaced,
+    so each keystroke of a search does not become a history entry)."""
+    store = store_or_404(code)
+    context = _list_context(store)
+    page = context["orders"].page
+    params = {**context["filters"].params(), **({"page": page} if page > 1 else {})}
+    full_page = url_for("orders.orders", code=store.code, **params)
+    if not is_htmx():
+        return redirect(full_page)
+    _mark_seen()
+    response = partial_response("orders/_orders_table.html", **context)
+    response.headers["HX-Replace-Url"] = full_page
+    return response
+
+
+@bp.get("/orders/<int:order_id>")
+@login_required
+def order(code: str, order_id: int):
+    store = store_or_404(code)
+    found = queries.order_detail(store.id, order_id)
+    if found is None:
+        abort(404)
+    accounts = {a.id: a for a in queries.store_accounts(store.id, include_retired=True)}
+    account = accounts.get(found.account_id)
+    ack = outbound.ack_calls([found.id]).get(found.id)
+    return render_template(
+        "orders/order.html",
+        store=store,
+        order=found,
+        account=account,
+        ack=ack,
+        ack_request=(
+            outbound.shown_request(ack, outbound.readable_secrets(account))
+            if ack is not None and account is not None
+            else None
+        ),
+        discarded_by=_discarded_by(ack),
+        acknowledges=acknowledging_connectors(),
+        products=queries.matched_products(found),
+        raw_json=json.dumps(found.raw or {}, indent=2, ensure_ascii=False, sort_keys=True),
+    )
+
+
+def _discarded_by(call):
+    """Who discarded an acknowledgement, going live (the mode change), or None."""
+    if call is None or call.mode_change_id is None or call.status != "discarded":
+        return None
+    from webapp.models import AccountModeChange
+
+    return db.session.get(AccountModeChange, call.mode_change_id)
+
+
+@bp.get("/orders/bell")
+@login_required
+def orders_bell(code: str):
+    """The new-orders bell, polled by the top bar."""
+    store = store_or_404(code)
+    if not is_htmx():
+        return redirect(url_for("orders.orders", code=store.code))
+    return partial_response("orders/_bell.html", **bell_context(store))
+
+
+def bell_context(store) -> dict:
+    return {
+        "bell_store": store,
+        "bell_count": queries.new_orders_count(store.id, current_user.orders_seen_at),
+        "bell_cap": queries.BELL_CAP,
+        "bell_poll_seconds": current_app.config.get("MERCATO_BELL_POLL_SECONDS", 60),
+    }
+
+
+@bp.app_template_filter("money")
+def money_filter(value, currency: str | None = None) -> str:
+    """An amount as the exports write it ("229.00"), with its currency; "—" when absent."""
+    text = money_text(value)
+    if text is None:
+        return "—"
+    return f"{text} {currency}" if currency else text
