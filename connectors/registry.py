@@ -1,6 +1,6 @@
 """Where connector classes are collected, by code.
 
-Each connector module ends with ``register(TheConnector)`` (or uses it as a class decorator);
+Each connector package ends with ``register(TheConnector)`` (or uses it as a class decorator);
 the web app lists connectors and their capabilities from here, jobs look one up by the account's
 connector code. Registering two different classes under one code is a programming error and
 raises at import time rather than letting the second silently win.
@@ -12,6 +12,7 @@ Connector modules must be imported for their ``register`` to run: list them in
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Iterable
 
 from connectors.base import Capability, Connector
@@ -27,7 +28,7 @@ __all__ = [
     "with_capability",
 ]
 
-# Modules whose import registers a connector (e.g. "connectors.lengow").
+# Packages whose import registers a connector (one folder each under connectors/).
 BUILTIN_MODULES: tuple[str, ...] = ("connectors.lengow", "connectors.letzshop")
 
 
@@ -54,9 +55,11 @@ class Registry:
             raise ValueError(f"{cls.__name__} has no code")
         if not cls.name:
             raise ValueError(f"{cls.__name__} has no name")
-        unknown = [c for c in cls.capabilities if not isinstance(c, Capability)]
-        if unknown:
-            raise ValueError(f"{cls.__name__} declares unknown capabilities: {unknown!r}")
+        if inspect.isabstract(cls):
+            missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+            raise ValueError(
+                f"{cls.__name__} lists a capability interface it does not implement: {missing}"
+            )
         names = [s.name for s in cls.all_settings()]
         if len(names) != len(set(names)):
             raise ValueError(f"{cls.__name__} declares a setting twice")
@@ -88,7 +91,7 @@ class Registry:
         return [self._by_code[code] for code in sorted(self._by_code)]
 
     def with_capability(self, capability: Capability) -> list[type[Connector]]:
-        return [cls for cls in self.all_connectors() if capability in cls.capabilities]
+        return [cls for cls in self.all_connectors() if cls.supports(capability)]
 
     def __contains__(self, code: object) -> bool:
         self._ensure_loaded()
