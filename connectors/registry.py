@@ -5,20 +5,23 @@ the web app lists connectors and their capabilities from here, jobs look one up 
 connector code. Registering two different classes under one code is a programming error and
 raises at import time rather than letting the second silently win.
 
-Connector modules must be imported for their ``register`` to run: list them in
-:data:`BUILTIN_MODULES` and the lookups below import them on first use.
+Connector packages must be imported for their ``register`` to run: the default registry
+imports every subpackage of ``connectors/`` on first use (:func:`connector_packages`), so a
+new connector is one folder there and no list to edit.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Iterable
+import pkgutil
+from collections.abc import Callable, Iterable
 
 from connectors.base import Capability, Connector
 
 __all__ = [
     "BUILTIN_MODULES",
+    "connector_packages",
     "Registry",
     "UnknownConnector",
     "all_connectors",
@@ -28,8 +31,16 @@ __all__ = [
     "with_capability",
 ]
 
-# Packages whose import registers a connector (one folder each under connectors/).
+# The connectors shipped today (what connector_packages() finds in a clean checkout).
 BUILTIN_MODULES: tuple[str, ...] = ("connectors.lengow", "connectors.letzshop")
+
+
+def connector_packages() -> tuple[str, ...]:
+    """Every subpackage of ``connectors`` (one per connector), by name."""
+    import connectors
+
+    found = [m.name for m in pkgutil.iter_modules(connectors.__path__) if m.ispkg]
+    return tuple(f"connectors.{name}" for name in sorted(found))
 
 
 class UnknownConnector(KeyError):
@@ -43,10 +54,11 @@ class Registry:
     """Connector classes by code. The module-level functions use :data:`default_registry`;
     tests build their own so that test connectors do not leak into the app's list."""
 
-    def __init__(self, modules: Iterable[str] = ()) -> None:
+    def __init__(self, modules: Iterable[str] | Callable[[], Iterable[str]] = ()) -> None:
+        """``modules``: names to import on first use, or a function naming them then."""
         self._by_code: dict[str, type[Connector]] = {}
-        self._modules = tuple(modules)
-        self._loaded = not self._modules
+        self._modules = modules if callable(modules) else tuple(modules)
+        self._loaded = not modules
 
     def register(self, cls: type[Connector]) -> type[Connector]:
         if not (isinstance(cls, type) and issubclass(cls, Connector)):
@@ -75,7 +87,8 @@ class Registry:
     def _ensure_loaded(self) -> None:
         if not self._loaded:
             self._loaded = True
-            for module in self._modules:
+            modules = self._modules() if callable(self._modules) else self._modules
+            for module in modules:
                 importlib.import_module(module)
 
     def get(self, code: str) -> type[Connector]:
@@ -98,7 +111,7 @@ class Registry:
         return code in self._by_code
 
 
-default_registry = Registry(BUILTIN_MODULES)
+default_registry = Registry(connector_packages)
 
 
 def register(cls: type[Connector]) -> type[Connector]:
