@@ -39,7 +39,6 @@ __all__ = [
     "Shipment",
     "ShipsOrders",
     "StockOut",
-    "interfaces",
 ]
 
 # The outbound action that tells a marketplace our id for its order (recorded in
@@ -184,9 +183,3 @@ class DigitalKeys(CapabilityInterface):
     @abstractmethod
     def fetch_keys(self, order_reference: str) -> list[str]:
         """The keys of a supplier order, once delivered."""
-
-
-def interfaces() -> tuple[type[CapabilityInterface], ...]:
-    """Every capability interface, in the order of :class:`Capability`."""
-    found = {cls.capability: cls for cls in CapabilityInterface.__subclasses__()}
-    return tuple(found[c] for c in Capability if c in found)
