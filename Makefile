@@ -24,9 +24,10 @@ test: bootstrap ## run the test suite (private throwaway Redis unless TEST_REDIS
 	@scripts/ensure_chromium.sh  # tests/browser drive Debian's /usr/bin/chromium
 	@MERCATO_ENV=test scripts/with-redis.sh --fresh $(PY) -m pytest -q --durations=20 $(PYTEST_ARGS)
 
-lint: bootstrap ## ruff check + ruff format --check
+lint: bootstrap ## ruff check + ruff format --check + lint-imports (import contracts)
 	$(RUFF) check .
 	$(RUFF) format --check .
+	$(VENV)/bin/lint-imports
 
 fmt: bootstrap ## ruff format + ruff check --fix
 	$(RUFF) format .

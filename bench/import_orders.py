@@ -98,8 +98,9 @@ def reset_postgresql(url: str) -> None:
 def floor(base: str) -> tuple[int, float]:
     """Every page read through ConnectorHttp, nothing else."""
     from connectors.egress import parse_allowlist
-    from connectors.http import ConnectorHttp, LengowTokenProvider
-    from connectors.pagination import iter_pages_next_link
+    from connectors.http import ConnectorHttp
+    from connectors.lengow.auth import LengowTokenProvider
+    from connectors.pagination import NextLinkPaginator
 
     http = ConnectorHttp(
         f"http://{base}",
@@ -113,7 +114,7 @@ def floor(base: str) -> tuple[int, float]:
         "page_size": PAGE_SIZE,
     }
     started = time.perf_counter()
-    count = sum(len(page) for page in iter_pages_next_link(http, "/v3.0/orders/", params))
+    count = sum(len(page) for page in NextLinkPaginator(http, "/v3.0/orders/", params))
     return count, time.perf_counter() - started
 
 

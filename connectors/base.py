@@ -1,9 +1,11 @@
 """What a connector is: a class that declares what it can do and what it needs.
 
-As Redash's query runners do, each connector module defines a subclass of :class:`Connector`
-whose class attributes say what it is (``code``, ``name``), what it can do (``capabilities``)
-and which settings an account needs (``settings``, secrets marked), and ends with
-``register(MyConnector)`` (see :mod:`connectors.registry`). The web app builds its account forms
+As Redash's query runners do, each connector package defines a subclass of :class:`Connector`
+whose class attributes say what it is (``code``, ``name``) and which settings an account needs
+(``settings``, secrets marked), whose bases say what it can do (the capability interfaces of
+:mod:`connectors.capabilities`: ``capabilities`` is derived from them, and
+:meth:`Connector.supports` asks it), and ends with ``register(MyConnector)`` (see
+:mod:`connectors.registry`). The web app builds its account forms
 and masked views from these declarations; jobs build an instance per account with
 :meth:`Connector.create` and call its methods. Nothing here knows about Flask or the database:
 an instance gets plain dicts (settings, decrypted secrets) and a :class:`ConnectorHttp`.
@@ -16,30 +18,70 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import field as dataclass_field
 from types import MappingProxyType
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from connectors import jsonio
+from connectors.capabilities import (
+    ACK_ORDER,
+    AcceptsOrders,
+    AcknowledgesOrders,
+    CancelsOrders,
+    Capability,
+    CapabilityInterface,
+    CatalogOut,
+    DigitalKeys,
+    OrderLookup,
+    OrdersIn,
+    PricesOut,
+    ProductsIn,
+    RefundsOrders,
+    Shipment,
+    ShipsOrders,
+    StockOut,
+)
 from connectors.egress import Allowlist, Resolver
+from connectors.errors import ConnectorError, redact
 from connectors.http import ConnectorHttp, TokenProvider
 
-__all__ = ["BASE_URL", "MASKED", "Capability", "Connector", "OutboundRequest", "Setting"]
+__all__ = [
+    "ACK_ORDER",
+    "BASE_URL",
+    "MASKED",
+    "AcceptsOrders",
+    "AcknowledgesOrders",
+    "CancelsOrders",
+    "Capability",
+    "CatalogOut",
+    "ConnectionResult",
+    "Connector",
+    "DigitalKeys",
+    "OrderLookup",
+    "OrdersIn",
+    "OutboundRequest",
+    "PricesOut",
+    "ProductsIn",
+    "RefundsOrders",
+    "Setting",
+    "Shipment",
+    "ShipsOrders",
+    "StockOut",
+]
 
 MASKED = "********"
 BASE_URL = "base_url"
 
 
-class Capability(StrEnum):
-    """What a connector can do for an account (DOMAIN.md: "it declares what it can do")."""
+@dataclass(frozen=True)
+class ConnectionResult:
+    """The answer of "Test connection": a sentence for the page (no secret in it) and, when
+    the marketplace told us more, a few facts worth showing (``details``)."""
 
-    PRODUCTS_IN = "products_in"
-    ORDERS_IN = "orders_in"
-    FULFILMENT_OUT = "fulfilment_out"
-    STOCK_OUT = "stock_out"
-    PRICES_OUT = "prices_out"
-    DIGITAL_KEYS = "digital_keys"
+    ok: bool
+    message: str
+    details: Mapping[str, Any] = dataclass_field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,11 +137,27 @@ class Connector:
 
     code: ClassVar[str] = ""
     name: ClassVar[str] = ""
+    # Derived from the capability interfaces the class implements (never declared by hand).
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     settings: ClassVar[tuple[Setting, ...]] = ()
     default_base_url: ClassVar[str] = ""
     # Extra keyword arguments for this connector's ConnectorHttp (e.g. reject_statuses).
     http_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "capabilities" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} declares capabilities by hand: implement the capability "
+                "interfaces of connectors.capabilities instead (capabilities derive from them)"
+            )
+        cls.capabilities = frozenset(
+            base.capability
+            for base in cls.__mro__
+            if isinstance(base, type)
+            and issubclass(base, CapabilityInterface)
+            and "capability" in base.__dict__
+        )
 
     def __init__(
         self,
@@ -142,8 +200,11 @@ class Connector:
         return frozenset(s.name for s in cls.all_settings() if s.secret)
 
     @classmethod
-    def has(cls, capability: Capability) -> bool:
+    def supports(cls, capability: Capability) -> bool:
+        """Whether the connector implements ``capability``'s interface (class or instance)."""
         return capability in cls.capabilities
+
+    has = supports  # the older name, still read by webapp.feeds.defaults
 
     @classmethod
     def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -219,6 +280,25 @@ class Connector:
             **{**cls.http_options, **http_kwargs},
         )
         return cls(account_id, settings, secrets, http)
+
+    # -- connection test -----------------------------------------------------------------
+
+    def probe_connection(self) -> tuple[str, Mapping[str, Any]]:
+        """One small authenticated call: (a sentence saying what worked, details). Raises a
+        ConnectorError when the marketplace refuses. Each connector overrides it."""
+        raise NotImplementedError
+
+    def test_connection(self) -> ConnectionResult:
+        """:meth:`probe_connection`'s answer as a result; never raises for a marketplace
+        problem, and no secret of the account or token the session held shows in it."""
+        try:
+            message, details = self.probe_connection()
+        except NotImplementedError:
+            return ConnectionResult(False, f"No connection test for {self.name or self.code}.")
+        except ConnectorError as exc:
+            hidden = [*map(str, self.secrets.values()), *self.http.secret_values()]
+            return ConnectionResult(False, redact(str(exc), hidden))
+        return ConnectionResult(True, message, dict(details))
 
     # -- outbound: what the connector changes on the marketplace ---------------------------
 

@@ -9,8 +9,9 @@ catch ConnectorError.
 The rules, in the order a response meets them:
 
 - 2xx: the parsed JSON (or the text, or None for an empty body).
-- 401: with a renewable token (Lengow) the token is dropped, fetched again and the call repeated
-  once; a second 401, or a 401 with a static token, is :class:`AuthError`. 403 is AuthError.
+- 401: with a renewable token (Lengow's, :mod:`connectors.lengow.auth`) the token is dropped,
+  fetched again and the call repeated once; a second 401, or a 401 with a static token, is
+  :class:`AuthError`. 403 is AuthError.
 - ``retry_statuses`` (408, 429, 500, 502, 503, 504), timeouts and broken connections: retried up
   to ``max_attempts`` tries in all, sleeping ``random() * min(max_delay, backoff_base * 2**k)``
   after failure k (k = 0, 1, 2 ...: "full jitter"), or the server's ``Retry-After`` (seconds or
@@ -59,7 +60,6 @@ __all__ = [
     "DEFAULT_RETRY_STATUSES",
     "BearerTokenProvider",
     "ConnectorHttp",
-    "LengowTokenProvider",
     "TokenProvider",
     "parse_retry_after",
 ]
@@ -118,80 +118,6 @@ class BearerTokenProvider:
 
     def __repr__(self) -> str:
         return f"BearerTokenProvider(scheme={self._scheme!r}, token='********')"
-
-
-class LengowTokenProvider:
-    """Lengow API v3: ``POST {base}/access/get_token`` with the form fields ``access_token`` and
-    ``secret`` answers ``{"token", "account_id"}``; the token lives 3600 s and is sent as the raw
-    ``Authorization`` header. Cached until ``lifetime - margin`` seconds have passed on ``clock``
-    (monotonic by default, injectable for tests), renewed on demand after a 401."""
-
-    renewable = True
-
-    def __init__(
-        self,
-        access_token: str,
-        secret: str,
-        *,
-        path: str = "/access/get_token",
-        lifetime: float = 3600,
-        margin: float = 60,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if not access_token or not secret:
-            raise ValueError("Lengow needs both an access token and a secret")
-        self._access_token = access_token
-        self._secret = secret
-        self.path = path
-        self.lifetime = lifetime
-        self.margin = margin
-        self.clock = clock
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._issued: list[str] = []
-        self.account_id: int | None = None
-        self.renewals = 0  # tokens fetched so far (for logs and tests)
-
-    def auth_headers(self, http: ConnectorHttp) -> dict[str, str]:
-        if self._token is None or self.clock() >= self._expires_at:
-            self._fetch(http)
-        assert self._token is not None  # noqa: S101 - _fetch sets it or raises
-        return {"Authorization": self._token}
-
-    def invalidate(self) -> None:
-        self._token = None
-        self._expires_at = 0.0
-
-    def secret_values(self) -> tuple[str, ...]:
-        return (self._access_token, self._secret, *self._issued)
-
-    def _fetch(self, http: ConnectorHttp) -> None:
-        payload = http.request(
-            "POST",
-            self.path,
-            data={"access_token": self._access_token, "secret": self._secret},
-            auth=False,
-            idempotent=True,
-        )
-        token = payload.get("token") if isinstance(payload, dict) else None
-        if not isinstance(token, str) or not token:
-            raise AuthError("Lengow did not return a token for this access token and secret")
-        self._issued.append(token)
-        self._token = token
-        self._expires_at = self.clock() + self.lifetime - self.margin
-        account_id = payload.get("account_id")
-        self.account_id = account_id if isinstance(account_id, int) else None
-        self.renewals += 1
-        logger.info(
-            "connector_token_issued provider=lengow account_id=%s valid_s=%d",
-            self.account_id,
-            self.lifetime - self.margin,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"LengowTokenProvider(path={self.path!r}, access_token='********', secret='********')"
-        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,23 +1,27 @@
 """Where connector classes are collected, by code.
 
-Each connector module ends with ``register(TheConnector)`` (or uses it as a class decorator);
+Each connector package ends with ``register(TheConnector)`` (or uses it as a class decorator);
 the web app lists connectors and their capabilities from here, jobs look one up by the account's
 connector code. Registering two different classes under one code is a programming error and
 raises at import time rather than letting the second silently win.
 
-Connector modules must be imported for their ``register`` to run: list them in
-:data:`BUILTIN_MODULES` and the lookups below import them on first use.
+Connector packages must be imported for their ``register`` to run: the default registry
+imports every subpackage of ``connectors/`` on first use (:func:`connector_packages`), so a
+new connector is one folder there and no list to edit.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+import inspect
+import pkgutil
+from collections.abc import Callable, Iterable
 
 from connectors.base import Capability, Connector
 
 __all__ = [
     "BUILTIN_MODULES",
+    "connector_packages",
     "Registry",
     "UnknownConnector",
     "all_connectors",
@@ -27,8 +31,16 @@ __all__ = [
     "with_capability",
 ]
 
-# Modules whose import registers a connector (e.g. "connectors.lengow").
+# The connectors shipped today (what connector_packages() finds in a clean checkout).
 BUILTIN_MODULES: tuple[str, ...] = ("connectors.lengow", "connectors.letzshop")
+
+
+def connector_packages() -> tuple[str, ...]:
+    """Every subpackage of ``connectors`` (one per connector), by name."""
+    import connectors
+
+    found = [m.name for m in pkgutil.iter_modules(connectors.__path__) if m.ispkg]
+    return tuple(f"connectors.{name}" for name in sorted(found))
 
 
 class UnknownConnector(KeyError):
@@ -42,10 +54,11 @@ class Registry:
     """Connector classes by code. The module-level functions use :data:`default_registry`;
     tests build their own so that test connectors do not leak into the app's list."""
 
-    def __init__(self, modules: Iterable[str] = ()) -> None:
+    def __init__(self, modules: Iterable[str] | Callable[[], Iterable[str]] = ()) -> None:
+        """``modules``: names to import on first use, or a function naming them then."""
         self._by_code: dict[str, type[Connector]] = {}
-        self._modules = tuple(modules)
-        self._loaded = not self._modules
+        self._modules = modules if callable(modules) else tuple(modules)
+        self._loaded = not modules
 
     def register(self, cls: type[Connector]) -> type[Connector]:
         if not (isinstance(cls, type) and issubclass(cls, Connector)):
@@ -54,9 +67,11 @@ class Registry:
             raise ValueError(f"{cls.__name__} has no code")
         if not cls.name:
             raise ValueError(f"{cls.__name__} has no name")
-        unknown = [c for c in cls.capabilities if not isinstance(c, Capability)]
-        if unknown:
-            raise ValueError(f"{cls.__name__} declares unknown capabilities: {unknown!r}")
+        if inspect.isabstract(cls):
+            missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+            raise ValueError(
+                f"{cls.__name__} lists a capability interface it does not implement: {missing}"
+            )
         names = [s.name for s in cls.all_settings()]
         if len(names) != len(set(names)):
             raise ValueError(f"{cls.__name__} declares a setting twice")
@@ -72,7 +87,8 @@ class Registry:
     def _ensure_loaded(self) -> None:
         if not self._loaded:
             self._loaded = True
-            for module in self._modules:
+            modules = self._modules() if callable(self._modules) else self._modules
+            for module in modules:
                 importlib.import_module(module)
 
     def get(self, code: str) -> type[Connector]:
@@ -88,14 +104,14 @@ class Registry:
         return [self._by_code[code] for code in sorted(self._by_code)]
 
     def with_capability(self, capability: Capability) -> list[type[Connector]]:
-        return [cls for cls in self.all_connectors() if capability in cls.capabilities]
+        return [cls for cls in self.all_connectors() if cls.supports(capability)]
 
     def __contains__(self, code: object) -> bool:
         self._ensure_loaded()
         return code in self._by_code
 
 
-default_registry = Registry(BUILTIN_MODULES)
+default_registry = Registry(connector_packages)
 
 
 def register(cls: type[Connector]) -> type[Connector]:

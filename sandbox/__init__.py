@@ -1,4 +1,5 @@
-"""A local fake marketplace (Lengow API v3 + Letzshop GraphQL orders) for demos and tests.
+"""Local fake marketplaces for demos and tests: one module per marketplace in
+``sandbox.fakes`` (Lengow API v3, the Letzshop GraphQL orders query), served by one app.
 
 Run it with ``flask sandbox serve``; build it in tests with ``create_sandbox_app(config)``.
 It needs no database, Redis or secrets: every order lives in memory, generated from a seed.

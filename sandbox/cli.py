@@ -7,7 +7,9 @@ import click
 DEFAULT_ACCOUNTS = "5622,6395,17220"
 
 
-@click.group("sandbox", help="A local fake marketplace server (Lengow v3 + Letzshop GraphQL).")
+@click.group(
+    "sandbox", help="A local fake marketplace server (one fake per marketplace, sandbox.fakes)."
+)
 def sandbox_cli() -> None:
     pass
 
@@ -68,13 +70,9 @@ def serve(host, port, seed, orders, faults, accounts, step) -> None:
     server = make_server(host, port, app, threaded=True)
     base = f"http://{host}:{server.port}"
     click.echo(f"Mercato sandbox on {base} (seed {seed}, {orders} orders per account)")
-    click.echo(f"  Lengow:   {base}/access/get_token, {base}/v3.0/orders/")
-    for account in sandbox.accounts:
-        click.echo(
-            f"    account {account['id']}: access_token={account['access_token']} "
-            f"secret={account['secret']}"
-        )
-    click.echo(f"  Letzshop: {base}/graphql  (Authorization: Bearer {sandbox.letzshop_token})")
+    for fake in sandbox.fakes:
+        for line in fake.banner(sandbox, base):
+            click.echo(line)
     click.echo(f"  Faults:   {sandbox.faults or 'none'}  (change: POST {base}/_sandbox/faults)")
     click.echo(f"  State:    {base}/_sandbox/state")
     try:

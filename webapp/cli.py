@@ -15,6 +15,7 @@ from webapp.cli_input import ARGUMENT_WARNING, read_line, stdin_is_terminal, sto
 from webapp.extensions import db
 from webapp.models import Run, Store, User
 from webapp.models import runs as R
+from webapp.models.catalog import DEFAULT_MARKETPLACE
 
 stores_cli = AppGroup("stores", help="Manage stores (tenants).")
 users_cli = AppGroup("users", help="Manage users.")
@@ -223,7 +224,7 @@ def users_set_password(email: str, password: str) -> None:
     is_flag=True,
     help="Read the source (a URL with its password, or a path) from standard input's first line.",
 )
-@click.option("--marketplace", default="Letzshop", show_default=True)
+@click.option("--marketplace", default=DEFAULT_MARKETPLACE, show_default=True)
 @click.option("--language", default="en", type=click.Choice(["fr", "en", "de"]), show_default=True)
 @click.option("--batch-size", default=1000, show_default=True, type=int)
 def imports_run(

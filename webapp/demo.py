@@ -17,6 +17,7 @@ from sandbox.catalog import DISCONTINUED, write_feed
 from webapp.extensions import db
 from webapp.imports.service import create_run, execute
 from webapp.models import MarketplaceProduct, Product, Store
+from webapp.models.catalog import DEFAULT_MARKETPLACE
 from webapp.orders import matching
 
 
@@ -34,7 +35,7 @@ def seed_demo_catalog(store: Store, echo: Callable[[str], None] = print) -> None
             store,
             source_path=str(path),
             source_name="demo-catalog.csv",
-            marketplace="Letzshop",
+            marketplace=DEFAULT_MARKETPLACE,
             language=store.default_language or "fr",
             trigger="cli",
         )

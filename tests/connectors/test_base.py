@@ -11,8 +11,20 @@ import pytest
 import responses
 
 from connectors import registry
-from connectors.base import MASKED, Capability, Connector, Setting
-from connectors.http import LengowTokenProvider, TokenProvider
+from connectors.base import (
+    MASKED,
+    Capability,
+    Connector,
+    OrdersIn,
+    PricesOut,
+    ProductsIn,
+    Setting,
+    Shipment,
+    ShipsOrders,
+    StockOut,
+)
+from connectors.http import TokenProvider
+from connectors.lengow.auth import LengowTokenProvider
 from connectors.registry import Registry, UnknownConnector
 from tests.connectors.test_http import (
     ACCESS_TOKEN,
@@ -27,10 +39,9 @@ from tests.connectors.test_http import (
 CONNECTORS_DIR = Path(__file__).resolve().parents[2] / "connectors"
 
 
-class DemoLengow(Connector):
+class DemoLengow(Connector, OrdersIn, ShipsOrders):
     code = "demo_lengow"
     name = "Demo Lengow"
-    capabilities = frozenset({Capability.ORDERS_IN, Capability.FULFILMENT_OUT})
     default_base_url = "https://api.lengow.io"
     settings = (
         Setting("access_token", "Access token", secret=True, required=True),
@@ -49,12 +60,23 @@ class DemoLengow(Connector):
             "/v3.0/orders/", params={"account_id": self.config["lengow_account_id"]}
         )
 
+    def fetch_orders(self, updated_from: str) -> Iterator[list[Any]]:
+        yield self.orders()["results"]
 
-class DemoStock(Connector):
+    def ship_order(self, channel: str, channel_order_id: str, shipment: Shipment) -> Any:
+        return None
+
+
+class DemoStock(Connector, StockOut, PricesOut):
     code = "demo_stock"
     name = "Demo stock"
-    capabilities = frozenset({Capability.STOCK_OUT, Capability.PRICES_OUT})
     default_base_url = "https://stock.example.com/api"
+
+    def push_stock(self, levels: Mapping[str, int]) -> None:
+        pass
+
+    def push_prices(self, prices: Mapping[str, Any]) -> None:
+        pass
 
 
 @pytest.fixture
@@ -72,12 +94,56 @@ def test_capabilities_cover_the_domain() -> None:
     assert {c.value for c in Capability} == {
         "products_in",
         "orders_in",
+        "order_lookup",
+        "order_ack",
+        "order_acceptance",
         "fulfilment_out",
+        "order_cancel",
+        "order_refund",
         "stock_out",
         "prices_out",
+        "catalog_out",
         "digital_keys",
     }
     assert DemoLengow.has(Capability.ORDERS_IN) and not DemoLengow.has(Capability.STOCK_OUT)
+
+
+def test_capabilities_derive_from_the_interfaces_implemented() -> None:
+    assert DemoLengow.capabilities == {Capability.ORDERS_IN, Capability.FULFILMENT_OUT}
+    assert DemoStock.capabilities == {Capability.STOCK_OUT, Capability.PRICES_OUT}
+    assert DemoStock.supports(Capability.STOCK_OUT) and not DemoStock.supports(Capability.ORDERS_IN)
+    connector = DemoStock.create(None, {}, {})
+    assert connector.supports(Capability.PRICES_OUT)  # on an instance too
+    assert Connector.capabilities == frozenset()
+
+    class Child(DemoLengow):  # a subclass keeps what its parent implements
+        code = "child"
+
+    assert Child.supports(Capability.FULFILMENT_OUT)
+
+
+def test_capabilities_cannot_be_declared_by_hand() -> None:
+    with pytest.raises(TypeError, match="declares capabilities by hand"):
+
+        class Liar(Connector):
+            code = "liar"
+            name = "Liar"
+            capabilities = frozenset({Capability.ORDERS_IN})
+
+
+def test_the_real_connectors_declare_what_they_implement() -> None:
+    lengow, letzshop = registry.get("lengow"), registry.get("letzshop")
+    assert lengow.capabilities == {
+        Capability.ORDERS_IN,
+        Capability.ORDER_LOOKUP,
+        Capability.ORDER_ACK,
+        Capability.ORDER_ACCEPTANCE,
+        Capability.FULFILMENT_OUT,
+        Capability.ORDER_CANCEL,
+        Capability.ORDER_REFUND,
+    }
+    assert letzshop.capabilities == {Capability.ORDERS_IN, Capability.FULFILMENT_OUT}
+    assert not letzshop.supports(Capability.ORDER_LOOKUP)
 
 
 def test_base_url_is_always_a_setting_defaulting_to_production() -> None:
@@ -224,15 +290,16 @@ def test_registry_refuses_incomplete_declarations() -> None:
         name = "Twice"
         settings = (Setting("a", "A"), Setting("a", "A again"))
 
-    class BadCapability(Connector):
-        code = "bad_cap"
-        name = "Bad"
-        capabilities = frozenset({"orders_inn"})  # type: ignore[arg-type]
+    class HalfBuilt(Connector, OrdersIn):  # lists orders in, has no fetch_orders
+        code = "half_built"
+        name = "Half built"
 
     reg = Registry()
-    for cls in (NoCode, Twice, BadCapability):
+    for cls in (NoCode, Twice, HalfBuilt):
         with pytest.raises(ValueError):
             reg.register(cls)
+    with pytest.raises(ValueError, match="does not implement: fetch_orders"):
+        reg.register(HalfBuilt)
     with pytest.raises(TypeError):
         reg.register(object)  # type: ignore[arg-type]
 
@@ -241,10 +308,12 @@ def test_module_level_register_is_a_decorator(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(registry, "default_registry", Registry())
 
     @registry.register
-    class Decorated(Connector):
+    class Decorated(Connector, ProductsIn):
         code = "decorated"
         name = "Decorated"
-        capabilities = frozenset({Capability.PRODUCTS_IN})
+
+        def fetch_products(self, updated_from: str | None) -> Iterator[list[dict[str, Any]]]:
+            yield []
 
     assert registry.get("decorated") is Decorated
     assert registry.all_connectors() == [Decorated]
@@ -262,7 +331,11 @@ def test_registry_imports_its_modules_on_first_use() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted(CONNECTORS_DIR.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    sorted(CONNECTORS_DIR.rglob("*.py")),
+    ids=lambda p: str(p.relative_to(CONNECTORS_DIR)),
+)
 def test_connectors_do_not_import_flask_or_the_webapp(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     imported: list[str] = []

@@ -34,10 +34,10 @@ from connectors.errors import (
 from connectors.http import (
     BearerTokenProvider,
     ConnectorHttp,
-    LengowTokenProvider,
     TokenProvider,
     parse_retry_after,
 )
+from connectors.lengow.auth import LengowTokenProvider
 
 PUBLIC_V4 = "93.184.216.34"
 BASE = "https://api.lengow.io"

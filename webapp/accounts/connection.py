@@ -1,63 +1,26 @@
-""" "Test connection": one small authenticated call to the account's marketplace.
+""" "Test connection": the account's connector makes one small authenticated call.
 
-It goes through the connector's own HTTP layer (the outbound guard, the token provider,
-redaction), with short timeouts and a single attempt: a person is waiting for the answer.
-The outcome is a sentence fit for a page; the account's secrets never appear in it.
+What the call is belongs to the connector (``Connector.probe_connection`` in each package
+under ``connectors/``); here it is built for the account with short timeouts and a single
+attempt, because a person is waiting for the answer, and the result is handed to the page.
+The account's secrets never appear in it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-
 from flask import current_app
 
 from connectors import registry
+from connectors.base import ConnectionResult
 from connectors.egress import parse_allowlist
-from connectors.errors import ConnectorError, redact
+from connectors.errors import redact
 from webapp.models import Account
 
-
-@dataclass(frozen=True)
-class ConnectionResult:
-    ok: bool
-    message: str
-
-
-def _probe_lengow(connector) -> str:
-    """A token from the access token and secret, then one order of the account."""
-    page = connector.http.request(
-        "GET",
-        "/v3.0/orders/",
-        params={"account_id": connector.config["account_id"], "page_size": 1},
-    )
-    count = page.get("count") if isinstance(page, dict) else None
-    found = f" ({count} orders visible)" if isinstance(count, int) else ""
-    return f"Lengow accepted the credentials for account {connector.config['account_id']}{found}."
-
-
-def _probe_letzshop(connector) -> str:
-    """The orders query, one order long (GraphQL errors come back as RequestRejected)."""
-    from connectors.letzshop import ORDERS_QUERY
-    from connectors.pagination import iter_graphql_cursor
-
-    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    pages = iter_graphql_cursor(
-        connector.http, connector.base_url, ORDERS_QUERY, {"first": 1, "since": since}, "orders"
-    )
-    next(pages, None)
-    pages.close()
-    return "Letzshop answered the orders query with this API token."
-
-
-PROBES = {"lengow": _probe_lengow, "letzshop": _probe_letzshop}
+__all__ = ["ConnectionResult", "check_connection"]
 
 
 def check_connection(account: Account) -> ConnectionResult:
     """Never raises for a marketplace problem: the answer says what went wrong."""
-    probe = PROBES.get(account.connector)
-    if probe is None:
-        return ConnectionResult(False, f"No connection test for {account.connector}.")
     secrets: dict[str, str] = {}
     try:
         secrets = account.secrets()
@@ -71,12 +34,11 @@ def check_connection(account: Account) -> ConnectionResult:
             read_timeout=15,
             max_attempts=1,
         )
-        try:
-            return ConnectionResult(True, probe(connector))
-        finally:
-            connector.http.close()
-    except ConnectorError as exc:
-        message = str(exc)
+    except KeyError:
+        return ConnectionResult(False, f"No connector {account.connector} is installed.")
     except ValueError as exc:  # settings incomplete, or secrets unreadable with today's keys
-        message = str(exc)
-    return ConnectionResult(False, redact(message, secrets.values()))
+        return ConnectionResult(False, redact(str(exc), secrets.values()))
+    try:
+        return connector.test_connection()
+    finally:
+        connector.http.close()

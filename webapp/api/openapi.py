@@ -19,6 +19,7 @@ from webapp.api.params import MAX_LIMIT
 from webapp.ids import MAX_ID
 from webapp.imports.service import DEFAULT_BATCH, LANGUAGES, MAX_BATCH, MIN_BATCH
 from webapp.models import runs as R
+from webapp.models.catalog import DEFAULT_MARKETPLACE
 from webapp.pagination import MAX_PAGE
 
 Schema = dict[str, Any]
@@ -127,7 +128,7 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "http(s) address of the feed; Basic Auth credentials may be "
                 "included. Addresses on private networks are refused (422).",
             },
-            "marketplace": {**_TEXT, "maxLength": 64, "default": "Letzshop"},
+            "marketplace": {**_TEXT, "maxLength": 64, "default": DEFAULT_MARKETPLACE},
             "language": {"type": "string", "enum": list(LANGUAGES), "default": "en"},
             "batch_size": {
                 "type": "integer",
@@ -153,7 +154,7 @@ SCHEMAS: dict[str, Schema] = {
                 "contentMediaType": "application/octet-stream",
                 "description": "The feed file (CSV, XML or JSON, optionally gzip or zip).",
             },
-            "marketplace": {**_TEXT, "maxLength": 64, "default": "Letzshop"},
+            "marketplace": {**_TEXT, "maxLength": 64, "default": DEFAULT_MARKETPLACE},
             "language": {"type": "string", "enum": list(LANGUAGES), "default": "en"},
             "batch_size": {
                 "type": "integer",

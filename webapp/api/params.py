@@ -21,6 +21,7 @@ from werkzeug.datastructures import FileStorage
 from webapp.api.errors import ApiError
 from webapp.ids import MAX_ID
 from webapp.imports.service import DEFAULT_BATCH, LANGUAGES, MAX_BATCH, MIN_BATCH
+from webapp.models.catalog import DEFAULT_MARKETPLACE
 from webapp.pagination import MAX_PAGE
 
 MAX_LIMIT = 100
@@ -163,7 +164,7 @@ def import_body() -> ImportBody:
         raise ApiError(422, "Give either 'source_url' or a 'file', not both.")
     if not source_url and upload is None:
         raise ApiError(422, "Give the feed as 'source_url' or upload it as 'file'.")
-    marketplace = _optional_str(data, "marketplace") or "Letzshop"
+    marketplace = _optional_str(data, "marketplace") or DEFAULT_MARKETPLACE
     if len(marketplace) > 64:
         raise ApiError(422, "'marketplace' must be at most 64 characters.")
     language = _optional_str(data, "language") or "en"

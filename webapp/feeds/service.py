@@ -36,6 +36,7 @@ from webapp.extensions import db, queue, redis_connection
 from webapp.models import Feed, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
+from webapp.models.catalog import DEFAULT_MARKETPLACE
 from webapp.models.feeds import NOT_BUILT_RUN_KIND, not_built_reason
 
 log = logging.getLogger("mercato.feeds")
@@ -112,7 +113,7 @@ def create_execution(feed: Feed, trigger: str, user_id: int | None = None) -> St
             feed_id=feed.id,
             trigger=trigger,
             user_id=user_id,
-            marketplace=feed.account.connector if feed.account else "Letzshop",
+            marketplace=feed.account.connector if feed.account else DEFAULT_MARKETPLACE,
             language=feed.store.default_language,
             status=R.PENDING,
         )

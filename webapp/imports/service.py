@@ -29,6 +29,7 @@ from webapp.imports.request import ImportRequestError, work_dir
 from webapp.imports.uploads import discard, save_upload
 from webapp.models import Run, Store
 from webapp.models import runs as R
+from webapp.models.catalog import DEFAULT_MARKETPLACE
 
 log = logging.getLogger("mercato.imports")
 
@@ -58,7 +59,7 @@ def create_run(
     source_url: str | None = None,
     source_path: str | None = None,
     source_name: str | None = None,
-    marketplace: str = "Letzshop",
+    marketplace: str = DEFAULT_MARKETPLACE,
     language: str = "en",
     batch_size: int = DEFAULT_BATCH,
     user_id: int | None = None,
@@ -75,7 +76,7 @@ def create_run(
         raise ImportRequestError("Batch size must be a whole number.") from exc
     if not MIN_BATCH <= batch_size <= MAX_BATCH:
         raise ImportRequestError(f"Batch size must be between {MIN_BATCH} and {MAX_BATCH}.")
-    marketplace = (marketplace or "Letzshop").strip()[:64] or "Letzshop"
+    marketplace = (marketplace or DEFAULT_MARKETPLACE).strip()[:64] or DEFAULT_MARKETPLACE
     run = Run(
         kind="product_import",
         store_id=store.id,

@@ -13,6 +13,9 @@ from webapp.extensions import db
 from webapp.models.base import TimestampMixin
 
 FALLBACK_LANGUAGES = ("fr", "en", "de")
+# The marketplace a product feed is for when none is named (the merchants' first catalog
+# source is Letzshop's CSV feed). Spelt here only: forms, the API, the CLI and runs read it.
+DEFAULT_MARKETPLACE = "Letzshop"
 
 
 class MarketplaceProduct(TimestampMixin, db.Model):
@@ -20,7 +23,7 @@ class MarketplaceProduct(TimestampMixin, db.Model):
 
     id = db.Column(db.Integer, primary_key=True)
     store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
-    marketplace = db.Column(db.String(64), nullable=False, default="Letzshop")
+    marketplace = db.Column(db.String(64), nullable=False, default=DEFAULT_MARKETPLACE)
     marketplace_product_id = db.Column(db.String(255), nullable=False)
     item_group_id = db.Column(db.String(255))
     gtin = db.Column(db.String(14))

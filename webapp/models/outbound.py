@@ -11,6 +11,7 @@ row is claimed before it is sent.
 
 from __future__ import annotations
 
+from connectors.base import ACK_ORDER
 from webapp.extensions import db
 from webapp.models.base import JSONType, TimestampMixin
 
@@ -25,10 +26,8 @@ DISCARDED = "discarded"
 OWED = (PENDING, DRY_RUN, FAILED)
 OUTBOUND_STATUSES = (PENDING, DRY_RUN, SENDING, SENT, FAILED, DISCARDED)
 
-# Actions
-ACK_ORDER = "order.merchant_order_id"  # tell the marketplace our id for its order
-
-# What each action is called on the pages and in the CLI's summary.
+# Actions: their names are the connectors' (connectors.base, e.g. ACK_ORDER, "tell the
+# marketplace our id for its order"). What each is called on the pages and in the CLI's summary.
 ACTION_LABELS = {ACK_ORDER: "Merchant order ids (order acknowledgements)"}
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from webapp.extensions import db
 from webapp.models.base import JSONType, TimestampMixin, utcnow
+from webapp.models.catalog import DEFAULT_MARKETPLACE
 
 # Lifecycle
 PENDING = "pending"
@@ -64,7 +65,7 @@ class Run(TimestampMixin, db.Model):
     feed_id = db.Column(db.Integer, db.ForeignKey("feeds.id", ondelete="SET NULL"))
 
     # Product import configuration
-    marketplace = db.Column(db.String(64), nullable=False, default="Letzshop")
+    marketplace = db.Column(db.String(64), nullable=False, default=DEFAULT_MARKETPLACE)
     language = db.Column(db.String(2), nullable=False, default="en")
     batch_size = db.Column(db.Integer, nullable=False, default=1000)
     source_url = db.Column(db.Text)  # masked: safe to show

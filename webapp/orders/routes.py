@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_login import current_user, login_required
 
 from connectors import registry
+from connectors.base import Capability
 from webapp import outbound
 from webapp.access import store_or_404
 from webapp.extensions import db
@@ -43,7 +44,7 @@ def _list_context(store) -> dict:
 def acknowledging_connectors() -> set[str]:
     """Connectors that tell the marketplace our order id (Lengow); others never do, so
     their orders show "not needed" rather than a pending acknowledgement."""
-    return {c.code for c in registry.all_connectors() if hasattr(c, "acknowledge_order")}
+    return {c.code for c in registry.all_connectors() if c.supports(Capability.ORDER_ACK)}
 
 
 def _mark_seen() -> None:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import insert, select, text, update
 
 from common.prefetch import prefetch
+from connectors.base import Capability
 from connectors.errors import ConnectorError
 from webapp.bulk import Inserts
 from webapp.connector import connector_for
@@ -227,7 +228,7 @@ def recheck_parked(account: Account, *, trigger: str = "schedule", limit: int = 
     ).all()
     try:
         connector = connector_for(account)
-        if not hasattr(connector, "fetch_order"):
+        if not connector.supports(Capability.ORDER_LOOKUP):
             raise ConnectorError(f"{account.connector} cannot look up one order")
         for parked in due:
             run.total_processed += 1

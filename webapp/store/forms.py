@@ -20,6 +20,7 @@ from webapp.ids import coerce_id
 from webapp.imports.request import ImportRequestError
 from webapp.imports.service import start_import
 from webapp.models import runs as R
+from webapp.models.catalog import DEFAULT_MARKETPLACE
 
 LANGUAGE_CHOICES = [
     SelectChoice("fr", "French"),
@@ -36,7 +37,7 @@ class ImportForm(FlaskForm):
         "Batch size", default=1000, validators=[NumberRange(min=100, max=5000)]
     )
     marketplace = StringField(
-        "Marketplace", default="Letzshop", validators=[Optional(), Length(max=64)]
+        "Marketplace", default=DEFAULT_MARKETPLACE, validators=[Optional(), Length(max=64)]
     )
 
 
@@ -60,7 +61,7 @@ def submit_import(form, store) -> bool:
             store,
             source_url=(form.source_url.data or "").strip() or None,
             upload=form.file.data,
-            marketplace=form.marketplace.data or "Letzshop",
+            marketplace=form.marketplace.data or DEFAULT_MARKETPLACE,
             language=form.language.data,
             batch_size=form.batch_size.data,
             user_id=current_user.id,

@@ -1,4 +1,4 @@
-"""Lengow, the connector hub (API v3): orders from Amazon, Cdiscount, ManoMano and others.
+"""Lengow's orders in Mercato's shape: the status map and the payload mapping.
 
 Status map (Lengow status -> Mercato status, and what a first sighting does):
 
@@ -26,23 +26,17 @@ refunded            refunded              booked
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from types import MappingProxyType
-
-from connectors.base import Capability, Connector, OutboundRequest, Setting
-from connectors.http import LengowTokenProvider
 from connectors.orders import (
     BOOK,
     PARK,
-    LazyOrder,
     OrderLine,
     UnifiedOrder,
     currency_code,
     money,
     timestamp,
 )
-from connectors.pagination import iter_pages_next_link
-from connectors.registry import register
+
+__all__ = ["STATUS_MAP", "map_status", "normalize_order", "peek_order"]
 
 STATUS_MAP: dict[str, tuple[str, str]] = {
     "new": ("pending", PARK),
@@ -166,89 +160,3 @@ def normalize_order(raw: dict) -> UnifiedOrder:
         lines=lines,
         raw=raw,
     )
-
-
-@register
-class LengowConnector(Connector):
-    code = "lengow"
-    name = "Lengow"
-    capabilities = frozenset({Capability.ORDERS_IN, Capability.FULFILMENT_OUT})
-    default_base_url = "https://api.lengow.io"
-    settings = (
-        Setting("account_id", "Lengow account id", required=True, help="e.g. 5622"),
-        Setting("access_token", "Access token", secret=True, required=True),
-        Setting("secret", "Secret", secret=True, required=True),
-    )
-    # 530 "Logical Error": bad input (an unknown catalog, invalid rules); retrying won't help.
-    http_options = MappingProxyType({"reject_statuses": frozenset({530})})
-
-    @classmethod
-    def token_provider(cls, secrets):
-        return LengowTokenProvider(secrets["access_token"], secrets["secret"])
-
-    def fetch_orders(self, updated_from: str) -> Iterator[list[UnifiedOrder]]:
-        """Orders updated since ``updated_from`` (ISO), one page at a time, every page.
-
-        Pages are offsets, so the order must rest on something that never changes: sorted by
-        ``updated_at``, an order that changes while pages are read leaves its page and the next
-        one slides onto a page already read - and, being old, is never asked for again. Sorted
-        by order date, a change moves nothing; a late arrival only shifts orders forward (read
-        twice, harmless) and, updated now, is caught by the next poll's overlap.
-        """
-        params = {
-            "account_id": self.config["account_id"],
-            "updated_from": updated_from,
-            "ordering": "marketplace_order_date",
-            "page_size": 100,
-        }
-        for page in iter_pages_next_link(self.http, "/v3.0/orders/", params):
-            yield [LazyOrder(raw, peek_order, normalize_order) for raw in page]
-
-    def fetch_order(self, channel: str, channel_order_id: str) -> UnifiedOrder | None:
-        """One order by its marketplace id (for rechecking a parked order); None if gone."""
-        page = self.http.request(
-            "GET",
-            "/v3.0/orders/",
-            params={
-                "account_id": self.config["account_id"],
-                "marketplace": channel,
-                "marketplace_order_id": channel_order_id,
-            },
-        )
-        for raw in (page or {}).get("results") or []:
-            if str(raw.get("marketplace_order_id")) == channel_order_id:
-                return normalize_order(raw)
-        return None
-
-    outbound_actions = frozenset({"order.merchant_order_id"})
-
-    def outbound_request(self, action: str, params) -> OutboundRequest:
-        if action != "order.merchant_order_id":
-            return super().outbound_request(action, params)
-        # Tell Lengow our order id for its order (PATCH /v3.0/orders/moi/).
-        return OutboundRequest(
-            "PATCH",
-            "/v3.0/orders/moi/",
-            {
-                "account_id": int(self.config["account_id"]),
-                "marketplace": params["channel"],
-                "marketplace_order_id": params["channel_order_id"],
-                "merchant_order_id": [params["merchant_order_id"]],
-            },
-            idempotent=True,  # the same id sent twice is the same state
-        )
-
-    def acknowledge_order(
-        self, channel: str, channel_order_id: str, merchant_order_id: str
-    ) -> None:
-        """Send the merchant order id now (the order book sends through webapp.outbound)."""
-        self.send(
-            self.outbound_request(
-                "order.merchant_order_id",
-                {
-                    "channel": channel,
-                    "channel_order_id": channel_order_id,
-                    "merchant_order_id": merchant_order_id,
-                },
-            )
-        )

@@ -1,4 +1,4 @@
-"""Letzshop (GraphQL): orders in, fulfilment out; product feeds come in as CSV imports.
+"""Letzshop's orders in Mercato's shape: the status map and the payload mapping.
 
 Status map (seed 001, appendix B):
 
@@ -18,13 +18,9 @@ REFUNDED    refunded    booked
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from connectors.base import Capability, Connector, Setting
-from connectors.http import BearerTokenProvider
 from connectors.orders import BOOK, PARK, OrderLine, UnifiedOrder, money, timestamp
-from connectors.pagination import iter_graphql_cursor
-from connectors.registry import register
+
+__all__ = ["CHANNEL", "STATUS_MAP", "normalize_order"]
 
 CHANNEL = "letzshop"
 STATUS_MAP: dict[str, tuple[str, str]] = {
@@ -36,22 +32,6 @@ STATUS_MAP: dict[str, tuple[str, str]] = {
     "CANCELLED": ("cancelled", BOOK),
     "REFUNDED": ("refunded", BOOK),
 }
-
-ORDERS_QUERY = """
-query GetOrders($since: DateTime, $status: [OrderStatus!], $first: Int, $after: String) {
-  orders(filter: {updatedAt: {gte: $since}, status: {in: $status}}, first: $first,
-         after: $after) {
-    edges { node {
-      id orderNumber status createdAt updatedAt
-      customer { email firstName lastName phone }
-      shippingAddress { street city postalCode country }
-      items { product { id sku name } quantity unitPrice totalPrice }
-      totals { subtotal shipping tax total currency }
-    } }
-    pageInfo { hasNextPage endCursor }
-  }
-}
-"""
 
 
 def normalize_order(node: dict) -> UnifiedOrder:
@@ -93,34 +73,3 @@ def normalize_order(node: dict) -> UnifiedOrder:
         lines=lines,
         raw=node,
     )
-
-
-@register
-class LetzshopConnector(Connector):
-    code = "letzshop"
-    name = "Letzshop"
-    capabilities = frozenset({Capability.ORDERS_IN, Capability.FULFILMENT_OUT})
-    default_base_url = "https://letzshop.lu/graphql"
-    settings = (Setting("api_token", "API token", secret=True, required=True),)
-
-    @classmethod
-    def token_provider(cls, secrets):
-        return BearerTokenProvider(secrets["api_token"])
-
-    def fetch_orders(self, updated_from: str) -> Iterator[list[UnifiedOrder]]:
-        """Orders updated since ``updated_from``, a GraphQL cursor page at a time.
-
-        If Letzshop's cursors are offsets over an ``updatedAt`` ordering, an order that
-        changes while pages are read can push an unchanged one onto a page already read;
-        the next poll's overlap does not catch that one, so a periodic full re-read is the
-        remedy (with the feeds' schedules).
-        """
-        pages = iter_graphql_cursor(
-            self.http,
-            self.base_url,
-            ORDERS_QUERY,
-            {"since": updated_from, "first": 100},
-            "orders",
-        )
-        for page in pages:
-            yield [normalize_order(node) for node in page]

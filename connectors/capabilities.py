@@ -1,0 +1,185 @@
+"""What a connector can do, as small interfaces: a connector *is* what it implements.
+
+A capability used to be a declaration (a ``capabilities`` set) checked elsewhere with
+``hasattr``; the two could disagree. Now each capability is an abstract class whose methods are
+what the capability needs, and a connector's :class:`Capability` set is derived from the
+interfaces it subclasses (:meth:`connectors.base.Connector.supports`): one source of truth. An
+interface a connector lists but does not fully implement stays abstract, and the registry
+refuses it.
+
+Order actions are one interface each (acknowledge, accept/refuse, ship, cancel, refund): a
+marketplace that cannot refund simply does not list :class:`RefundsOrders`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from connectors.orders import UnifiedOrder
+
+__all__ = [
+    "ACK_ORDER",
+    "AcceptsOrders",
+    "AcknowledgesOrders",
+    "CancelsOrders",
+    "Capability",
+    "CapabilityInterface",
+    "CatalogOut",
+    "DigitalKeys",
+    "OrderLookup",
+    "OrdersIn",
+    "PricesOut",
+    "ProductsIn",
+    "RefundsOrders",
+    "Shipment",
+    "ShipsOrders",
+    "StockOut",
+]
+
+# The outbound action that tells a marketplace our id for its order (recorded in
+# webapp.models.outbound, built by the connector's outbound_request).
+ACK_ORDER = "order.merchant_order_id"
+
+
+class Capability(StrEnum):
+    """What a connector can do for an account (DOMAIN.md: "it declares what it can do")."""
+
+    PRODUCTS_IN = "products_in"
+    ORDERS_IN = "orders_in"
+    ORDER_LOOKUP = "order_lookup"
+    ORDER_ACK = "order_ack"
+    ORDER_ACCEPTANCE = "order_acceptance"
+    FULFILMENT_OUT = "fulfilment_out"
+    ORDER_CANCEL = "order_cancel"
+    ORDER_REFUND = "order_refund"
+    STOCK_OUT = "stock_out"
+    PRICES_OUT = "prices_out"
+    CATALOG_OUT = "catalog_out"
+    DIGITAL_KEYS = "digital_keys"
+
+
+class CapabilityInterface(ABC):  # noqa: B024 - a marker: the subclasses hold the methods
+    """Base of every capability interface; ``capability`` is what implementing it gives."""
+
+    capability: ClassVar[Capability]
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """What a merchant tells a marketplace when an order (or one line of it) leaves."""
+
+    tracking_number: str
+    carrier: str | None = None
+    tracking_url: str | None = None
+    line: str | None = None  # the marketplace's line id, for a partial shipment
+
+
+class ProductsIn(CapabilityInterface):
+    capability = Capability.PRODUCTS_IN
+
+    @abstractmethod
+    def fetch_products(self, updated_from: str | None) -> Iterator[list[dict[str, Any]]]:
+        """The marketplace's products (changed since ``updated_from``), a page at a time."""
+
+
+class OrdersIn(CapabilityInterface):
+    capability = Capability.ORDERS_IN
+
+    @abstractmethod
+    def fetch_orders(self, updated_from: str) -> Iterator[list[UnifiedOrder]]:
+        """Orders updated since ``updated_from`` (ISO 8601), a page at a time, every page."""
+
+
+class OrderLookup(CapabilityInterface):
+    capability = Capability.ORDER_LOOKUP
+
+    @abstractmethod
+    def fetch_order(self, channel: str, channel_order_id: str) -> UnifiedOrder | None:
+        """One order by its marketplace id (to recheck a parked order); None when gone."""
+
+
+class AcknowledgesOrders(CapabilityInterface):
+    capability = Capability.ORDER_ACK
+
+    @abstractmethod
+    def acknowledge_order(
+        self, channel: str, channel_order_id: str, merchant_order_id: str
+    ) -> None:
+        """Tell the marketplace our id for its order."""
+
+
+class AcceptsOrders(CapabilityInterface):
+    capability = Capability.ORDER_ACCEPTANCE
+
+    @abstractmethod
+    def accept_order(self, channel: str, channel_order_id: str) -> Any:
+        """Take an order the marketplace waits for the merchant to accept."""
+
+    @abstractmethod
+    def refuse_order(self, channel: str, channel_order_id: str) -> Any:
+        """Turn such an order down."""
+
+
+class ShipsOrders(CapabilityInterface):
+    capability = Capability.FULFILMENT_OUT
+
+    @abstractmethod
+    def ship_order(self, channel: str, channel_order_id: str, shipment: Shipment) -> Any:
+        """Say the order (or ``shipment.line``) left, with its tracking."""
+
+
+class CancelsOrders(CapabilityInterface):
+    capability = Capability.ORDER_CANCEL
+
+    @abstractmethod
+    def cancel_order(self, channel: str, channel_order_id: str) -> Any:
+        """Cancel an order the merchant cannot fulfil."""
+
+
+class RefundsOrders(CapabilityInterface):
+    capability = Capability.ORDER_REFUND
+
+    @abstractmethod
+    def refund_order(self, channel: str, channel_order_id: str) -> Any:
+        """Refund an order (the marketplace pays the customer back)."""
+
+
+class StockOut(CapabilityInterface):
+    capability = Capability.STOCK_OUT
+
+    @abstractmethod
+    def push_stock(self, levels: Mapping[str, int]) -> Any:
+        """Send stock levels by SKU."""
+
+
+class PricesOut(CapabilityInterface):
+    capability = Capability.PRICES_OUT
+
+    @abstractmethod
+    def push_prices(self, prices: Mapping[str, Decimal]) -> Any:
+        """Send prices by SKU."""
+
+
+class CatalogOut(CapabilityInterface):
+    capability = Capability.CATALOG_OUT
+
+    @abstractmethod
+    def publish_catalog(self, feed_url: str) -> Any:
+        """Point the marketplace at (or send it) the merchant's catalog feed."""
+
+
+class DigitalKeys(CapabilityInterface):
+    capability = Capability.DIGITAL_KEYS
+
+    @abstractmethod
+    def order_keys(self, sku: str, quantity: int) -> Any:
+        """Buy ``quantity`` keys of a product from the supplier; returns its order reference."""
+
+    @abstractmethod
+    def fetch_keys(self, order_reference: str) -> list[str]:
+        """The keys of a supplier order, once delivered."""

@@ -1,0 +1,184 @@
+"""Lengow, the connector hub (API v3): orders from Amazon, Cdiscount, ManoMano and others.
+
+The client: what Lengow can do for an account, as the capability interfaces it implements
+(orders in, one order by id, the merchant order id, and the order actions of
+``POST /v3.0/orders/actions/``: accept, refuse, ship, cancel, refund), plus its connection test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from connectors.base import (
+    ACK_ORDER,
+    AcceptsOrders,
+    AcknowledgesOrders,
+    CancelsOrders,
+    Connector,
+    OrderLookup,
+    OrdersIn,
+    OutboundRequest,
+    RefundsOrders,
+    Setting,
+    Shipment,
+    ShipsOrders,
+)
+from connectors.lengow.auth import LengowTokenProvider
+from connectors.lengow.orders import normalize_order, peek_order
+from connectors.orders import LazyOrder, UnifiedOrder
+from connectors.pagination import NextLinkPaginator
+from connectors.registry import register
+
+__all__ = ["ACTION_TYPES", "LengowConnector"]
+
+DEFAULT_BASE_URL = "https://api.lengow.io"
+ORDERS_PATH = "/v3.0/orders/"
+MERCHANT_ORDER_ID_PATH = "/v3.0/orders/moi/"
+ACTIONS_PATH = "/v3.0/orders/actions/"
+# 530 "Logical Error": bad input (an unknown catalog, invalid rules); retrying won't help.
+REJECT_STATUSES = frozenset({530})
+# Outbound action name -> Lengow action_type (CONNECTORS.md section 1, verified).
+ACTION_TYPES = MappingProxyType(
+    {
+        "order.accept": "accept",
+        "order.refuse": "refuse",
+        "order.ship": "ship",
+        "order.cancel": "cancel",
+        "order.refund": "refund",
+    }
+)
+
+
+@register
+class LengowConnector(
+    Connector,
+    OrdersIn,
+    OrderLookup,
+    AcknowledgesOrders,
+    AcceptsOrders,
+    ShipsOrders,
+    CancelsOrders,
+    RefundsOrders,
+):
+    code = "lengow"
+    name = "Lengow"
+    default_base_url = DEFAULT_BASE_URL
+    settings = (
+        Setting("account_id", "Lengow account id", required=True, help="e.g. 5622"),
+        Setting("access_token", "Access token", secret=True, required=True),
+        Setting("secret", "Secret", secret=True, required=True),
+    )
+    http_options = MappingProxyType({"reject_statuses": REJECT_STATUSES})
+
+    @classmethod
+    def token_provider(cls, secrets):
+        return LengowTokenProvider(secrets["access_token"], secrets["secret"])
+
+    # -- orders in -----------------------------------------------------------------------------
+
+    def fetch_orders(self, updated_from: str) -> Iterator[list[UnifiedOrder]]:
+        """Orders updated since ``updated_from`` (ISO), one page at a time, every page.
+
+        Pages are offsets, so the order must rest on something that never changes: sorted by
+        ``updated_at``, an order that changes while pages are read leaves its page and the next
+        one slides onto a page already read - and, being old, is never asked for again. Sorted
+        by order date, a change moves nothing; a late arrival only shifts orders forward (read
+        twice, harmless) and, updated now, is caught by the next poll's overlap.
+        """
+        params = {
+            "account_id": self.config["account_id"],
+            "updated_from": updated_from,
+            "ordering": "marketplace_order_date",
+            "page_size": 100,
+        }
+        for page in NextLinkPaginator(self.http, ORDERS_PATH, params):
+            yield [LazyOrder(raw, peek_order, normalize_order) for raw in page]
+
+    def fetch_order(self, channel: str, channel_order_id: str) -> UnifiedOrder | None:
+        """One order by its marketplace id (for rechecking a parked order); None if gone."""
+        page = self.http.request(
+            "GET",
+            ORDERS_PATH,
+            params={
+                "account_id": self.config["account_id"],
+                "marketplace": channel,
+                "marketplace_order_id": channel_order_id,
+            },
+        )
+        for raw in (page or {}).get("results") or []:
+            if str(raw.get("marketplace_order_id")) == channel_order_id:
+                return normalize_order(raw)
+        return None
+
+    # -- outbound --------------------------------------------------------------------------------
+
+    outbound_actions = frozenset({ACK_ORDER, *ACTION_TYPES})
+
+    def outbound_request(self, action: str, params: Mapping[str, Any]) -> OutboundRequest:
+        if action == ACK_ORDER:
+            # Tell Lengow our order id for its order (PATCH /v3.0/orders/moi/).
+            return OutboundRequest(
+                "PATCH",
+                MERCHANT_ORDER_ID_PATH,
+                {
+                    "account_id": int(self.config["account_id"]),
+                    "marketplace": params["channel"],
+                    "marketplace_order_id": params["channel_order_id"],
+                    "merchant_order_id": [params["merchant_order_id"]],
+                },
+                idempotent=True,  # the same id sent twice is the same state
+            )
+        if action in ACTION_TYPES:
+            # One action; Lengow queues it and passes it on to the marketplace. Not idempotent:
+            # a second POST creates a second action.
+            body = {
+                "account_id": int(self.config["account_id"]),
+                "marketplace": params["channel"],
+                "marketplace_order_id": params["channel_order_id"],
+                "action_type": ACTION_TYPES[action],
+                **{k: v for k, v in params.items() if k not in ("channel", "channel_order_id")},
+            }
+            return OutboundRequest("POST", ACTIONS_PATH, body)
+        return super().outbound_request(action, params)
+
+    def _act(self, action: str, channel: str, channel_order_id: str, **extra: Any) -> Any:
+        params = {"channel": channel, "channel_order_id": channel_order_id, **extra}
+        return self.send(self.outbound_request(action, params))
+
+    def acknowledge_order(
+        self, channel: str, channel_order_id: str, merchant_order_id: str
+    ) -> None:
+        """Send the merchant order id now (the order book sends through webapp.outbound)."""
+        self._act(ACK_ORDER, channel, channel_order_id, merchant_order_id=merchant_order_id)
+
+    def accept_order(self, channel: str, channel_order_id: str) -> Any:
+        return self._act("order.accept", channel, channel_order_id)
+
+    def refuse_order(self, channel: str, channel_order_id: str) -> Any:
+        return self._act("order.refuse", channel, channel_order_id)
+
+    def ship_order(self, channel: str, channel_order_id: str, shipment: Shipment) -> Any:
+        extra = {"tracking_number": shipment.tracking_number}
+        for key in ("carrier", "tracking_url", "line"):
+            if getattr(shipment, key):
+                extra[key] = getattr(shipment, key)
+        return self._act("order.ship", channel, channel_order_id, **extra)
+
+    def cancel_order(self, channel: str, channel_order_id: str) -> Any:
+        return self._act("order.cancel", channel, channel_order_id)
+
+    def refund_order(self, channel: str, channel_order_id: str) -> Any:
+        return self._act("order.refund", channel, channel_order_id)
+
+    # -- connection test -------------------------------------------------------------------------
+
+    def probe_connection(self) -> tuple[str, Mapping[str, Any]]:
+        """A token from the access token and secret, then one order of the account."""
+        account = self.config["account_id"]
+        page = self.http.request("GET", ORDERS_PATH, params={"account_id": account, "page_size": 1})
+        count = page.get("count") if isinstance(page, dict) else None
+        found = f" ({count} orders visible)" if isinstance(count, int) else ""
+        details = {"orders": count} if isinstance(count, int) else {}
+        return f"Lengow accepted the credentials for account {account}{found}.", details

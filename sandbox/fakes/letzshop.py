@@ -1,0 +1,146 @@
+"""The Letzshop GraphQL fake: the orders query, a cursor page at a time, behind a bearer token.
+
+Its orders are the shared world's ``letzshop`` channel (``sandbox.data``); its token is
+``SANDBOX_LETZSHOP_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+
+from flask import Blueprint, g, request
+
+from sandbox.data import LETZSHOP, LETZSHOP_STATUSES, parse_date
+from sandbox.fake import Fake, current, json_bytes
+
+bp = Blueprint("letzshop", __name__)
+
+
+def graphql_error(status: int, message: str, code: str = "INTERNAL", headers=None):
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+    return json_bytes(body, status, headers)
+
+
+LETZSHOP_ORDERS_RE = re.compile(r"\borders\s*\(")
+FIRST_RE = re.compile(r"\bfirst\s*:\s*(\d+)")
+AFTER_RE = re.compile(r'\bafter\s*:\s*"([^"]*)"')
+
+
+def _cursor(index: int) -> str:
+    return base64.b64encode(f"arrayconnection:{index}".encode()).decode()
+
+
+def _uncursor(cursor: str) -> int:
+    try:
+        text = base64.b64decode(cursor.encode(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError("invalid cursor") from exc
+    prefix, _, number = text.partition(":")
+    if prefix != "arrayconnection" or not number.isdigit():
+        raise ValueError("invalid cursor")
+    return int(number)
+
+
+@bp.post("/graphql")
+def graphql():
+    sb = current()
+    auth = request.headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or token.strip() != sb.letzshop_token:
+        sb.count("token_rejections")
+        return graphql_error(401, "Unauthorized: invalid or missing token", "UNAUTHENTICATED")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return graphql_error(400, "Expected a JSON body with a query", "BAD_REQUEST")
+    query = body["query"]
+    variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        return graphql_error(400, "variables must be an object", "BAD_REQUEST")
+    if not LETZSHOP_ORDERS_RE.search(query):
+        return graphql_error(
+            400, "The sandbox only answers the orders query", "GRAPHQL_VALIDATION_FAILED"
+        )
+    try:
+        first = variables.get("first")
+        if first is None:
+            match = FIRST_RE.search(query)
+            first = int(match.group(1)) if match else 100
+        if isinstance(first, bool) or not isinstance(first, int) or first < 1:
+            raise ValueError("first must be a positive integer")
+        first = min(first, 100)
+        after = variables.get("after")
+        if after is None:
+            match = AFTER_RE.search(query)
+            after = match.group(1) if match else None
+        offset = _uncursor(after) + 1 if after else 0
+        since = variables.get("since")
+        since_ts = parse_date(since) if since else None
+        statuses = variables.get("status")
+        if statuses is not None:
+            if isinstance(statuses, str):
+                statuses = [statuses]
+            bad = [s for s in statuses if s not in LETZSHOP_STATUSES]
+            if bad:
+                raise ValueError(f"Value {bad[0]!r} is not a valid OrderStatus")
+            statuses = set(statuses)
+    except (ValueError, TypeError) as exc:
+        return graphql_error(400, str(exc), "BAD_USER_INPUT")
+    world = sb.world
+    now = g.now
+    with world.lock:
+        selected = [
+            o
+            for o in world.channels[LETZSHOP]
+            if (since_ts is None or o.updated >= since_ts)
+            and (statuses is None or o.letzshop_status() in statuses)
+        ]
+        selected.sort(key=lambda o: (o.updated, o.seq))
+        chunk = selected[offset : offset + first]
+        edges = b",".join(
+            b'{"cursor":"%s","node":%s}' % (_cursor(offset + i).encode(), o.letzshop_json())
+            for i, o in enumerate(chunk)
+        )
+        total = len(selected)
+    has_next = offset + len(chunk) < total
+    end = json.dumps(_cursor(offset + len(chunk) - 1) if chunk else None).encode()
+    out = (
+        b'{"data":{"orders":{"edges":[%s],"pageInfo":{"hasNextPage":%s,"endCursor":%s},'
+        b'"totalCount":%d}}}' % (edges, b"true" if has_next else b"false", end, total)
+    )
+    sb.count("pages_served")
+    if sb.faults.get("move_on_page") == offset // first + 1 and chunk:
+        world.move(LETZSHOP, chunk, now)
+        sb.count("moved")
+    return json_bytes(out)
+
+
+def _state(sb, summary: dict, with_ids: bool) -> dict:
+    letzshop = summary[LETZSHOP]
+    letzshop.pop("marketplaces", None)
+    if not with_ids:
+        letzshop.pop("ids")
+    letzshop["token"] = sb.letzshop_token
+    return {"letzshop": letzshop}
+
+
+def _warm(sb) -> None:
+    with sb.world.lock:
+        for order in sb.world.channels[LETZSHOP]:
+            order.letzshop_json()
+
+
+FAKE = Fake(
+    code="letzshop",
+    blueprint=bp,
+    prefixes=("/graphql",),
+    error=graphql_error,
+    index=lambda sb: {"graphql": "POST /graphql", "token": sb.letzshop_token},
+    state=_state,
+    banner=lambda sb, base: [
+        f"  Letzshop: {base}/graphql  (Authorization: Bearer {sb.letzshop_token})"
+    ],
+    warm=_warm,
+)
