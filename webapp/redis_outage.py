@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from webapp.htmx import is_htmx
+from webapp.json_errors import error_response
 
 log = logging.getLogger("mercato.redis")
 
@@ -74,8 +75,6 @@ def unavailable_response(error: Exception):
     message = sentence_for(endpoint)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Vary": "HX-Request"}
     if request.path.startswith("/api/"):
-        from webapp.api.errors import error_response
-
         return error_response(503, message, {"Retry-After": str(RETRY_AFTER_SECONDS)})
     if is_htmx():
         body = render_template("partials/_unavailable.html", message=message)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, request
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from webapp.json_errors import error_response
 
 log = logging.getLogger("mercato.api")
 
@@ -46,16 +48,6 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers or {}
         self.extra = extra
-
-
-def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
-) -> Response:
-    response = jsonify({"error": {"status": status, "message": message, **extra}})
-    response.status_code = status
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
 
 
 def from_api_error(exc: ApiError) -> Response:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from common.gtin import GTIN_LENGTHS, gtin_check_digit_ok
+
 CURRENCY_SYMBOLS = {
     "€": "EUR",
     "£": "GBP",
@@ -197,17 +199,8 @@ def parse_quantity(text: str | None) -> int | None:
     return None
 
 
-def gtin_check_digit_ok(digits: str) -> bool:
-    """GS1 mod-10: weights 3 and 1 from the right, summed on the bytes (no int() per digit)."""
-    raw = digits.encode("ascii")
-    by3, by1 = raw[-2::-2], raw[-3::-2]
-    total = 3 * (sum(by3) - 48 * len(by3)) + sum(by1) - 48 * len(by1)
-    return (10 - total % 10) % 10 == raw[-1] - 48
-
-
 _SCIENTIFIC = re.compile(r"\d[.,]\d*[eE][+-]?\d")
 _GTIN_SEPARATORS = re.compile(r"[\s\-.]")
-GTIN_LENGTHS = (8, 12, 13, 14)
 
 
 def parse_gtin(text: str | None) -> str | None:

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from common.gtin import GTIN_LENGTHS, gtin_check_digit_ok
 from webapp.extensions import db
-from webapp.imports.normalize import GTIN_LENGTHS, gtin_check_digit_ok
 from webapp.models import MarketplaceProduct, Message, Order, OrderItem, Product
 from webapp.models import runs as R
 from webapp.models.base import utcnow
