@@ -9,16 +9,17 @@ from flask_login import current_user, login_required
 
 from webapp.access import admin_required, run_or_404, store_or_404
 from webapp.extensions import db
-from webapp.feeds import bp, queries, service
+from webapp.feeds import bp, queries
 from webapp.feeds.schedule import ScheduleError, reconcile_quietly, set_schedule
 from webapp.htmx import is_htmx, partial_response
 from webapp.ids import id_arg
 from webapp.imports.queries import messages_page
 from webapp.models import Feed
 from webapp.models import runs as R
-from webapp.models.feeds import KINDS
 from webapp.outbound import run_modes
 from webapp.pagination import clamp_page
+from webapp.runs import lifecycle as service
+from webapp.runs.registry import feed_kinds
 
 PER_PAGE = 25
 MESSAGES_PER_PAGE = 50
@@ -212,7 +213,7 @@ def _filters(store_id: int | None) -> dict:
         filters["store_id"] = id_arg(args["store_id"])
     if id_arg(args.get("account_id")) is not None:
         filters["account_id"] = id_arg(args["account_id"])
-    if args.get("kind") in KINDS:
+    if args.get("kind") in feed_kinds():
         filters["kind"] = args["kind"]
     if args.get("status") in R.STATUSES:
         filters["status"] = args["status"]
@@ -236,7 +237,7 @@ def executions_context(store, table_endpoint: str, page_endpoint: str, **route) 
         "poll_seconds": poll_seconds(),
         "show_store": store is None,
         "args": request.args,
-        "kinds": KINDS,
+        "kinds": {k: (f.direction, f.label) for k, f in feed_kinds().items()},
         "statuses": R.STATUSES,
         "periods": queries.PERIODS,
         "accounts": queries.accounts(filters["store_id"]),

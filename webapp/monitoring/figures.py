@@ -160,30 +160,6 @@ def integration_checks(now: datetime | None = None, store_id: int | None = None)
         .group_by(Run.feed_id)
     ).all()
     last = {feed_id: (success, last_id) for feed_id, success, last_id in rows}
-    # Runs started outside any feed (`flask orders import`) count for the account's feed.
-    from webapp.feeds.service import RUN_KIND
-
-    loose = db.session.execute(
-        select(
-            Run.account_id,
-            Run.kind,
-            func.max(case((Run.status.in_(SUCCESS), Run.completed_at))),
-            func.max(Run.id),
-        )
-        .where(
-            Run.feed_id.is_(None),
-            Run.account_id.in_({f.account_id for f in feeds if f.account_id}),
-        )
-        .group_by(Run.account_id, Run.kind)
-    ).all()
-    loose_by = {(a, k): (success, last_id) for a, k, success, last_id in loose}
-    for feed in feeds:
-        extra = loose_by.get((feed.account_id, RUN_KIND.get(feed.kind, feed.kind)))
-        if extra is None:
-            continue
-        success, last_id = last.get(feed.id, (None, None))
-        successes = [t for t in (success, extra[0]) if t is not None]
-        last[feed.id] = (max(successes) if successes else None, max(last_id or 0, extra[1]))
     last_runs = {
         run_id: (created, status)
         for run_id, created, status in db.session.execute(
