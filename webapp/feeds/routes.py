@@ -82,20 +82,21 @@ def run_now(code: str, feed_id: int):
     """Run now: enqueue an execution, or say which one is already running."""
     store = store_or_404(code)
     feed = feed_or_404(store, feed_id)
-    notice, tone = None, "success"
+    notice, tone, extra = None, "success", {}
     try:
         started = service.start_feed(feed, "run_now", user_id=current_user.id)
     except service.FeedError as exc:
         notice, tone = str(exc), "error"
     else:
         run = started.run
-        if not started.started:
+        if not started.started:  # the words every path answers (the CLI's, the API's)
             notice, tone = "already_running", "error"
+            extra["running_text"] = service.already_running(run)
         elif run.status == R.FAILED:
             notice, tone = run.error_message, "error"
         else:
             notice = "started"
-    context = row_context(store, feed, notice=notice, notice_tone=tone)
+    context = row_context(store, feed, notice=notice, notice_tone=tone, **extra)
     if not is_htmx():
         return redirect(url_for("feeds.detail", code=store.code, feed_id=feed.id))
     # A refusal is still 200: htmx swaps only 2xx answers, and the row says why.

@@ -21,6 +21,7 @@ from webapp.models import Account, Feed, Message, Run, ScheduledJob
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.models.feeds import NOT_BUILT_RUN_KIND
+from webapp.runs.registry import follower_run_kinds
 
 # metric -> (threshold, "max" if crossing above alerts, "min" if falling below alerts)
 THRESHOLDS: dict[str, tuple[float, str]] = {
@@ -156,7 +157,11 @@ def integration_checks(now: datetime | None = None, store_id: int | None = None)
             func.max(case((Run.status.in_(SUCCESS), Run.completed_at))),
             func.max(Run.id),
         )
-        .where(Run.feed_id.in_([f.id for f in feeds]), COUNTED)
+        .where(
+            Run.feed_id.in_([f.id for f in feeds]),
+            COUNTED,
+            Run.kind.notin_(follower_run_kinds()),
+        )
         .group_by(Run.feed_id)
     ).all()
     last = {feed_id: (success, last_id) for feed_id, success, last_id in rows}

@@ -69,8 +69,9 @@ def active_run(feed_id: int) -> Run | None:
 
 
 def check_buildable(feed: Feed) -> None:
-    if not feed.is_built:
-        raise FeedNotBuilt(feed.not_built_reason)
+    """The registry decides (the model's ``BUILT_FLOWS`` repeats it for the pages)."""
+    if not registry.is_built(feed.kind, feed.account_id):
+        raise FeedNotBuilt(not_built_reason(feed.kind, feed.account_id))
 
 
 def set_enabled(feed: Feed, enabled: bool) -> None:
@@ -342,7 +343,7 @@ def _execute(run: Run, feed: Feed | None, flow) -> Run:
     if run.account is not None and run.account.is_retired:
         note(run, R.INFO, "account_retired", "The account is retired: nothing was done.")
         return finish(run, R.COMPLETED)
-    if not flow.built or (feed is not None and not feed.is_built):
+    if not flow.built or (feed is not None and not registry.is_built(feed.kind, feed.account_id)):
         # Unreachable through start_feed/run_feed (they refuse such a feed); a run enqueued
         # before its flow was found not built ends here, and says that nothing happened.
         kind = feed.kind if feed is not None else flow.kind

@@ -104,6 +104,25 @@ def feed_kinds() -> dict[str, Flow]:
     return {k: f for k, f in load().items() if f.owner is not None}
 
 
+def follower_run_kinds() -> tuple[str, ...]:
+    """Run kinds of the flows that only follow a feed's own (the outbound sender): shown
+    among the feed's executions, never taken for its last run or its health."""
+    found = load()
+    own = {f.run_kind for f in found.values() if f.owner is not None}
+    return tuple(
+        sorted({f.run_kind for f in found.values() if f.owner is None and f.run_kind not in own})
+    )
+
+
+def is_built(kind: str, account_id: int | None) -> bool:
+    """Whether a feed of ``kind`` (an account's, or a store's own with no account) has a
+    flow to run: a declared function, and the feed is of the owner the flow is for."""
+    found = get(kind)
+    if found is None or not found.built or found.owner is None:
+        return False
+    return (found.owner == "account") == (account_id is not None)
+
+
 def for_run(run_kind: str, feed_kind: str | None) -> Flow | None:
     """What executes a run: its feed's flow when the run is of that flow's kind, otherwise
     the flow of no feed recorded as the run's kind (an upload, the outbound sender)."""
