@@ -145,6 +145,7 @@ def test_cli_import_and_export(app, account, sandbox):
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert set(summary) == {
         "job_id",
+        "feed_id",  # an execution of the account's order-import feed
         "status",
         "fetched",
         "created",

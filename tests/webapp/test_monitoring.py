@@ -396,5 +396,5 @@ def test_a_stores_bad_file_is_its_own_error_not_the_integrations(
     # The store sees it, where it imported the file: its history and the run's page.
     history = store_client.get("/store/acme/marketplace").text
     assert f"#{failed.id}" in history and "failed" in history
-    job = store_client.get(f"/store/acme/imports/{failed.id}").text
+    job = store_client.get(f"/store/acme/imports/{failed.id}", follow_redirects=True).text
     assert failed.error_message and str(escape(failed.error_message)) in job

@@ -13,7 +13,7 @@ from webapp.feeds import bp, queries
 from webapp.feeds.schedule import ScheduleError, reconcile_quietly, set_schedule
 from webapp.htmx import is_htmx, partial_response
 from webapp.ids import id_arg
-from webapp.imports.queries import messages_page
+from webapp.imports.queries import ERRORS_PER_PAGE, error_types, messages_page
 from webapp.models import Feed
 from webapp.models import runs as R
 from webapp.outbound import run_modes
@@ -275,20 +275,22 @@ def admin_executions():
 @bp.get("/store/<code>/integration/executions/<int:run_id>")
 @login_required
 def execution(code: str, run_id: int):
+    """The one page of a run, whatever its kind: a product import adds its configuration and
+    its row errors viewer (the old import page, ``store.job``, redirects here)."""
     store = store_or_404(code)
     run = run_or_404(run_id, store)
-    if run.feed_id is None and run.kind == "product_import":
-        # An ad-hoc product import has its own page (source, error viewer); every other
-        # run (an order poll from the CLI or a retry) is an execution like a feed's.
-        return redirect(url_for("store.job", code=store.code, run_id=run.id))
     page = clamp_page(request.args.get("page"))
-    return render_template(
-        "feeds/execution.html",
-        store=store,
-        run=run,
-        run_mode=run_modes([run]).get(run.id),
-        messages=messages_page(run.id, page, MESSAGES_PER_PAGE),
-    )
+    context = {"store": store, "run": run, "run_mode": run_modes([run]).get(run.id)}
+    if run.kind == "product_import":
+        error_type = request.args.get("error_type") or None
+        context.update(
+            errors=messages_page(run.id, page, ERRORS_PER_PAGE, error_type=error_type),
+            error_types=error_types(run.id),
+            error_type=error_type or "",
+        )
+    else:
+        context["messages"] = messages_page(run.id, page, MESSAGES_PER_PAGE)
+    return render_template("runs/run.html", **context)
 
 
 @bp.get("/store/<code>/integration/executions/<int:run_id>/row")
@@ -311,4 +313,4 @@ def execution_status(code: str, run_id: int):
     run = run_or_404(run_id, store)
     if not is_htmx():
         return redirect(url_for("feeds.execution", code=store.code, run_id=run.id))
-    return partial_response("feeds/_execution_metrics.html", store=store, run=run)
+    return partial_response("runs/_metrics.html", store=store, run=run)

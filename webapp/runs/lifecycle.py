@@ -33,6 +33,15 @@ from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.models.feeds import NOT_BUILT_RUN_KIND, not_built_reason
 from webapp.runs import registry
+from webapp.runs.gate import (  # noqa: F401 - the lifecycle's callers ask it these too
+    FeedError,
+    FeedNotBuilt,
+    active_run,
+    already_running,
+    check_buildable,
+    check_startable,
+    set_enabled,
+)
 from webapp.runs.liveness import heartbeat
 
 log = logging.getLogger("mercato.runs")
@@ -40,57 +49,10 @@ log = logging.getLogger("mercato.runs")
 JOB = "jobs.runs.execute_run"
 
 
-class FeedError(ValueError):
-    """The feed cannot be started (disabled, retired account...); nothing was created."""
-
-
-class FeedNotBuilt(FeedError):
-    """The feed's flow is not built: it cannot be enabled or run."""
-
-
 @dataclass
 class Started:
     run: Run
     started: bool  # False: ``run`` is the execution already running
-
-
-def already_running(run: Run) -> str:
-    """What every path (page, API, CLI) answers when a feed is already executing."""
-    return f"Feed #{run.feed_id} is already running: execution #{run.id} ({run.status})."
-
-
-# -- whether a feed may run ------------------------------------------------------------------
-
-
-def active_run(feed_id: int) -> Run | None:
-    return db.session.scalar(
-        select(Run).where(Run.feed_id == feed_id, Run.status.in_(R.ACTIVE_STATUSES)).limit(1)
-    )
-
-
-def check_buildable(feed: Feed) -> None:
-    """The registry decides (the model's ``BUILT_FLOWS`` repeats it for the pages)."""
-    if not registry.is_built(feed.kind, feed.account_id):
-        raise FeedNotBuilt(not_built_reason(feed.kind, feed.account_id))
-
-
-def set_enabled(feed: Feed, enabled: bool) -> None:
-    """Enable or disable a feed (the caller commits and reconciles).  A feed whose flow is
-    not built cannot be enabled; disabling is always allowed."""
-    if enabled:
-        check_buildable(feed)
-    feed.enabled = enabled
-
-
-def check_startable(feed: Feed) -> None:
-    check_buildable(feed)
-    if not feed.enabled:
-        raise FeedError(f"Feed #{feed.id} ({feed.label}) is disabled; enable it first.")
-    if feed.is_retired:
-        raise FeedError(
-            f"Feed #{feed.id} belongs to the retired account {feed.account.name}; "
-            "reinstate the account first."
-        )
 
 
 # -- creating ----------------------------------------------------------------------------------
