@@ -300,7 +300,7 @@ def execute(run_id: int) -> Run | None:
 
 
 def _execute(run: Run, feed: Feed | None, flow) -> Run:
-    if flow is None:
+    if flow is None or (flow.owner == "account" and run.account is None):
         return finish(run, R.FAILED, "The feed of this execution no longer exists.")
     if run.account is not None and run.account.is_retired:
         note(run, R.INFO, "account_retired", "The account is retired: nothing was done.")

@@ -133,4 +133,6 @@ def for_run(run_kind: str, feed_kind: str | None) -> Flow | None:
     for candidate in found.values():
         if candidate.owner is None and candidate.run_kind == run_kind:
             return candidate
+    if feed_flow is None and feed_kind is None:  # a run of no feed: the flow of its kind
+        return next((f for f in found.values() if f.run_kind == run_kind), None)
     return feed_flow
