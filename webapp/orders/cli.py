@@ -55,21 +55,22 @@ def import_(account_id: int) -> None:
 def recheck(account_id: int) -> None:
     """Recheck the account's parked orders that are due; the last line is a JSON summary."""
     from webapp.orders.service import recheck_parked
+    from webapp.runs.lifecycle import already_running
 
     run = recheck_parked(active_account_or_fail(account_id), trigger="cli")
-    click.echo(
-        json.dumps(
-            {
-                "job_id": run.id,
-                "status": run.status,
-                "checked": run.total_processed,
-                "imported": run.imported_count,
-                "still_parked": run.parked_count,
-                "resolved": run.updated_count,
-            }
-        )
-    )
-    if run.status == R.FAILED:
+    busy = run.status in R.ACTIVE_STATUSES  # the feed's execution running elsewhere
+    if busy:
+        click.echo(already_running(run), err=True)
+    summary = {
+        "job_id": run.id,
+        "status": run.status,
+        "checked": run.total_processed,
+        "imported": run.imported_count,
+        "still_parked": run.parked_count,
+        "resolved": run.updated_count,
+    }
+    click.echo(json.dumps({**summary, "already_running": True} if busy else summary))
+    if busy or run.status == R.FAILED:
         sys.exit(1)
 
 
