@@ -9,6 +9,7 @@ import json
 
 import requests
 
+from tests.api.conftest import make_person
 from tests.feeds.conftest import feed_of, fresh, runs_of, work
 from tests.webapp.conftest import csrf_from, logged_in
 from webapp.extensions import db
@@ -110,4 +111,9 @@ def test_a_second_execution_is_refused_in_the_same_words_on_every_path(app, acco
         f"/store/acme/feeds/{feed.id}/run", headers={"HX-Request": "true", "X-CSRFToken": token}
     )
     assert words in page.text
+
+    api = make_person(app, "api@acme.test", store=account.store)
+    answer = api.api.post(f"/store/feeds/{feed.id}/executions")
+    assert answer.status_code == 409
+    assert answer.get_json()["error"] == {"status": 409, "message": words, "job_id": running.id}
     assert [r.id for r in runs_of(feed.id)] == [running.id]
