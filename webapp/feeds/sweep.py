@@ -34,6 +34,7 @@ from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.runs import lifecycle as service
 from webapp.runs import liveness
+from webapp.runs.registry import follower_run_kinds
 
 log = logging.getLogger("mercato.feeds")
 
@@ -171,14 +172,18 @@ def _inbox_retries(run_id: int) -> bool:
 
 
 def retry_failed() -> dict:
-    """The seed's failed-sync retry: start again each enabled feed whose last execution
-    failed with only retryable messages (the marketplace was down, rate-limited...), at most
+    """The seed's failed-sync retry: start again each enabled feed whose last execution of
+    its own flow (not the sender's that followed it) failed with only retryable messages (the
+    marketplace was down, rate-limited...), at most
     ``max_retries`` failures in a row.  Errors that need a person are left to the inbox."""
     retried = []
     limit = max_retries()
     for feed in db.session.scalars(select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.id)):
         recent = db.session.scalars(
-            select(Run).where(Run.feed_id == feed.id).order_by(Run.id.desc()).limit(limit + 1)
+            select(Run)
+            .where(Run.feed_id == feed.id, Run.kind.notin_(follower_run_kinds()))
+            .order_by(Run.id.desc())
+            .limit(limit + 1)
         ).all()
         if not recent or recent[0].status != R.FAILED:
             continue
