@@ -652,7 +652,8 @@ def targets_for(ds: Dataset, counts: dict) -> list[Target]:
             "errors",
             "job page (full, errors page 1)",
             "store",
-            f"/store/{big}/imports/{job}",
+            # A run's one page (the old /store/<code>/imports/<id> redirects to it).
+            f"/store/{big}/integration/executions/{job}",
             expect=page_text(1, ERRORS_PER_PAGE, counts["job"]),
         ),
         Target(

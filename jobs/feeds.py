@@ -1,4 +1,5 @@
-"""Feed jobs: executions, scheduled ticks, and the housekeeping rq-scheduler runs."""
+"""Feed jobs: scheduled ticks, and the housekeeping rq-scheduler runs (executions are
+``jobs.runs.execute_run``)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,13 @@ from jobs import app
 log = logging.getLogger("mercato.feeds")
 
 
-def execute_feed_run(run_id: int) -> dict | None:
-    """Execute the feed run ``run_id`` (created and enqueued by ``start_feed``)."""
-    from webapp.extensions import db
-    from webapp.feeds.service import execute_run
-
-    with app().app_context():
-        try:
-            run = execute_run(run_id)
-            return run.summary() if run else None
-        finally:
-            db.session.remove()
-
-
 def scheduled_tick(feed_id: int) -> dict:
     """rq-scheduler's entry for a feed: start an execution unless one is running.  A feed
     that should no longer run (disabled, retired, edited meanwhile) reconciles itself away."""
     from webapp.extensions import db
-    from webapp.feeds import schedule, service
+    from webapp.feeds import schedule
     from webapp.models import Feed
+    from webapp.runs import lifecycle
 
     with app().app_context():
         try:
@@ -38,8 +27,8 @@ def scheduled_tick(feed_id: int) -> dict:
             feed.schedule.next_run_at = schedule.next_time(feed.schedule)
             db.session.commit()
             try:
-                started = service.start_feed(feed, "schedule")
-            except service.FeedError:  # changed between the check and the start
+                started = lifecycle.start_feed(feed, "schedule")
+            except lifecycle.FeedError:  # changed between the check and the start
                 schedule.reconcile_quietly([feed_id])
                 return {"feed_id": feed_id, "state": "not_scheduled"}
             state = "started" if started.started else "skipped_running"
@@ -47,31 +36,6 @@ def scheduled_tick(feed_id: int) -> dict:
                 "job=scheduled_tick feed_id=%s run_id=%s state=%s", feed_id, started.run.id, state
             )
             return {"feed_id": feed_id, "run_id": started.run.id, "state": state}
-        finally:
-            db.session.remove()
-
-
-def on_execution_failure(job, connection, exc_type, exc_value, traceback) -> None:
-    """RQ's failure callback: a timeout, a crash, or RQ finding the job abandoned."""
-    from rq.exceptions import AbandonedJobError
-
-    from webapp.extensions import db
-    from webapp.feeds import sweep
-    from webapp.feeds.service import finish
-    from webapp.models import Run
-    from webapp.models import runs as R
-
-    run_id = job.args[0] if job.args else None
-    if run_id is None:
-        return
-    with app().app_context():
-        try:
-            if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
-                sweep.abandon(run_id, "RQ found this execution abandoned by its worker.")
-                return
-            run = db.session.get(Run, run_id)
-            if run is not None and run.status in R.ACTIVE_STATUSES:
-                finish(run, R.FAILED, f"The execution stopped: {exc_type.__name__}.")
         finally:
             db.session.remove()
 

@@ -237,7 +237,8 @@ def imports_run(
 ) -> None:
     """Run one import inline; the last line printed is its JSON summary."""
     from webapp.imports.request import ImportRequestError
-    from webapp.imports.service import create_run, execute
+    from webapp.imports.service import create_run
+    from webapp.runs.lifecycle import execute
 
     if (source is None) == (not source_from_stdin):
         raise click.UsageError("Give exactly one of --source or --source-from-stdin.")
@@ -267,7 +268,7 @@ def imports_run(
 @click.argument("run_id", type=int)
 def imports_retry(run_id: int) -> None:
     """Execute again a run a killed worker left unfinished (or a failed one), inline."""
-    from webapp.imports.service import execute
+    from webapp.runs.lifecycle import execute
 
     run = db.session.get(Run, run_id)
     if run is None:
@@ -414,18 +415,9 @@ def demo_import_orders() -> None:
         .where(Account.store_id == store.id, Account.retired_at.is_(None))
         .order_by(Account.id)
     ).all()
-    from webapp.feeds import service as feeds
-    from webapp.models import Feed
-
     for account in accounts:
         try:
-            feed = db.session.scalar(
-                select(Feed).where(Feed.account_id == account.id, Feed.kind == "import_orders")
-            )
-            if feed is not None and feed.enabled:
-                run = feeds.run_feed(feed.id, "cli").run  # an execution of the account's feed
-            else:
-                run = import_orders(account, trigger="cli")
+            run = import_orders(account, trigger="cli")  # an execution of the account's feed
         except Exception as exc:  # noqa: BLE001 - report it and go on with the next account
             db.session.rollback()
             click.echo(json.dumps({"account": account.id, "status": "failed", "error": str(exc)}))

@@ -280,12 +280,13 @@ def test_an_inactive_store_cannot_import(shop, store):
 def test_queue_down_answers_503_and_marks_the_run_failed(shop, monkeypatch):
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    import webapp.api.jobs
+    import webapp.runs.lifecycle
 
-    def refuse(run):
+    def refuse(name="default"):
         raise RedisConnectionError("redis is down")
 
-    monkeypatch.setattr(webapp.api.jobs, "enqueue", refuse)
+    # The lock's Redis answers; the queue the lifecycle enqueues on does not.
+    monkeypatch.setattr(webapp.runs.lifecycle, "queue", refuse)
     response = shop.api.upload(START)
     assert response.status_code == 503
     run = db.session.get(Run, error_of(response)["job_id"])

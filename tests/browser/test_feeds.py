@@ -69,7 +69,9 @@ def test_run_now_shows_the_execution_until_it_finishes(
     settled(page)
 
     row.get_by_role("button", name="Run now").click()
-    expect(row.locator(".notice")).to_contain_text("Already running — see execution #1")
+    expect(row.locator(".notice")).to_contain_text(
+        f"Feed #{orders_feed} is already running: execution #1"
+    )
     expect(row.locator(".notice a")).to_have_attribute(
         "href", "/store/acme/integration/executions/1"
     )

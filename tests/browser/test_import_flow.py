@@ -67,7 +67,7 @@ def test_store_user_uploads_watches_and_pages_through_errors(
     with page.expect_navigation():
         row.locator("a", has_text="#1").click()
     expect(page.locator("h1")).to_have_text("Import #1")
-    expect(page.locator("#job-metrics")).to_contain_text("completed with errors")
+    expect(page.locator("#run-metrics")).to_contain_text("completed with errors")
     expect(page.locator("#errors")).to_contain_text("Page 1 of 3")
     shot(page, "03_job_errors_page1")
 

@@ -40,9 +40,14 @@ def work(app) -> None:
     InProcessWorker(queues, connection=queues[0].connection).work(burst=True)
 
 
-def runs_of(feed_id: int) -> list[Run]:
+def runs_of(feed_id: int, *, with_sender: bool = False) -> list[Run]:
+    """The feed's executions of its own flow; the outbound sender's runs, which follow a
+    poll that booked orders of a live account, only when asked."""
     db.session.rollback()
-    return list(db.session.scalars(select(Run).where(Run.feed_id == feed_id).order_by(Run.id)))
+    query = select(Run).where(Run.feed_id == feed_id)
+    if not with_sender:
+        query = query.where(Run.kind != "outbound")
+    return list(db.session.scalars(query.order_by(Run.id)))
 
 
 def entries(app) -> dict[str, float]:

@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from tests.feeds.conftest import feed_of, fresh, runs_of
 from webapp.extensions import db, queue, redis_connection
-from webapp.feeds import service
 from webapp.models import Message, Order, ParkedOrder, Run
 from webapp.models import runs as R
+from webapp.runs import lifecycle, liveness
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DONE = (R.COMPLETED, R.COMPLETED_WITH_ERRORS)
@@ -91,7 +91,7 @@ def test_a_killed_worker_leaves_an_abandoned_run_that_is_retried(app, account, s
     requests.post(
         f"{sandbox}/_sandbox/faults", json={"slow": {"seconds": 1, "every": 1}}, timeout=5
     )
-    started = service.start_feed(orders, "run_now")
+    started = lifecycle.start_feed(orders, "run_now")
     run_id = started.run.id
     db.session.rollback()
 
@@ -99,7 +99,7 @@ def test_a_killed_worker_leaves_an_abandoned_run_that_is_retried(app, account, s
     second = None
     try:
         wait_for(
-            lambda: fresh(Run, run_id).status == R.PROCESSING and service.is_alive(run_id),
+            lambda: fresh(Run, run_id).status == R.PROCESSING and liveness.is_alive(run_id),
             60,
             "the execution to start",
             log,
@@ -111,7 +111,7 @@ def test_a_killed_worker_leaves_an_abandoned_run_that_is_retried(app, account, s
         requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
         second = start_worker(app, sandbox, log)
         # The heartbeat key expires 2 s after the kill; then the scheduled sweep runs.
-        wait_for(lambda: not service.is_alive(run_id), 10, "the heartbeat to expire", log)
+        wait_for(lambda: not liveness.is_alive(run_id), 10, "the heartbeat to expire", log)
         queue("default").enqueue("jobs.feeds.sweep_abandoned_runs")
 
         wait_for(
@@ -140,4 +140,4 @@ def test_a_killed_worker_leaves_an_abandoned_run_that_is_retried(app, account, s
     ).all()
     assert len(booked) == len(set(booked)) and not set(booked) & set(parked)
     assert len(booked) + len(parked) == 40
-    assert not redis_connection().exists(service.alive_key(retry.id))
+    assert not redis_connection().exists(liveness.alive_key(retry.id))

@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from tests.feeds.conftest import entries, feed_of, fresh, runs_of, work
 from tests.webapp.conftest import csrf_from
 from webapp.extensions import db
-from webapp.feeds import schedule, service
+from webapp.feeds import schedule
 from webapp.models import Message, Order, Run
 from webapp.models import runs as R
+from webapp.runs import lifecycle
 
 DONE = (R.COMPLETED, R.COMPLETED_WITH_ERRORS)
 
@@ -24,7 +25,7 @@ def messages(run_id: int) -> list[Message]:
 
 def test_run_feed_imports_orders_as_one_run_linked_to_the_feed(app, account):
     orders = feed_of(account, "import_orders")
-    started = service.run_feed(orders.id, "cli")
+    started = lifecycle.run_feed(orders.id, "cli")
     assert started.started
     run = started.run
     assert (run.feed_id, run.trigger, run.kind, run.account_id) == (
@@ -35,47 +36,31 @@ def test_run_feed_imports_orders_as_one_run_linked_to_the_feed(app, account):
     )
     assert run.status in DONE, run.error_message
     assert run.total_processed == 40 and run.imported_count + run.parked_count == 40
-    # One execution, one row: the service's run took over the pending one's id.
+    # One execution, one row: the flow ran on the run the lifecycle created.
     assert [r.id for r in runs_of(orders.id)] == [run.id]
     assert db.session.scalar(select(func.count(Run.id))) == 1
     assert db.session.scalar(select(func.count(Order.id))) == run.imported_count
 
-    recheck = service.run_feed(feed_of(account, "recheck_parked_orders").id, "cli").run
+    recheck = lifecycle.run_feed(feed_of(account, "recheck_parked_orders").id, "cli").run
     assert (recheck.kind, recheck.status, recheck.trigger) == ("order_recheck", R.COMPLETED, "cli")
     assert recheck.feed_id == feed_of(account, "recheck_parked_orders").id
     assert db.session.scalar(select(func.count(Run.id))) == 2
 
 
-def test_a_run_written_without_the_orm_is_linked_to_the_feed_instead(app, account):
-    """Adoption rides on the ORM insert; a service that wrote its run another way still
-    ends with its run linked to the feed and the pending one pointing at it."""
-    from sqlalchemy import insert
-
+def test_a_flow_receives_the_run_the_lifecycle_created(app, account):
+    """Was: the order service inserted a run of its own, and the pending one was "adopted"
+    by a listener; now the flow records on the run it is given, and never creates one."""
     feed = feed_of(account, "import_orders")
-    pending = service.create_execution(feed, "cli").run
-
-    def service_writing_core_rows():
-        new_id = db.session.execute(
-            insert(Run.__table__)
-            .values(kind="order_import", store_id=feed.store_id, status=R.COMPLETED)
-            .returning(Run.__table__.c.id)
-        ).scalar_one()
-        db.session.commit()
-        return db.session.get(Run, new_id)
-
-    result = service.adopt(pending, service_writing_core_rows)
-    assert result.feed_id == feed.id and result.id != pending.id
-    leftover = fresh(Run, pending.id)
-    assert (
-        leftover.status == R.COMPLETED
-        and leftover.error_message == f"Executed as run #{result.id}."
-    )
-    assert service.active_run(feed.id) is None
+    pending = lifecycle.create_execution(feed, "cli").run
+    done = lifecycle.execute(pending.id)
+    assert done.id == pending.id and done.feed_id == feed.id and done.status in DONE
+    assert db.session.scalar(select(func.count(Run.id))) == 1
+    assert lifecycle.active_run(feed.id) is None
 
 
 def test_the_enqueued_execution_is_the_run_the_page_links_to(app, account):
     orders = feed_of(account, "import_orders")
-    started = service.start_feed(orders, "run_now")
+    started = lifecycle.start_feed(orders, "run_now")
     run_id, job_id = started.run.id, started.run.rq_job_id
     assert started.started and job_id == f"mercato-run-{run_id}"
     assert fresh(Run, run_id).status == R.PENDING
@@ -87,11 +72,11 @@ def test_the_enqueued_execution_is_the_run_the_page_links_to(app, account):
 
 def test_one_execution_per_feed_at_a_time(app, account):
     orders = feed_of(account, "import_orders")
-    first = service.start_feed(orders, "run_now")
-    second = service.start_feed(orders, "run_now")
+    first = lifecycle.start_feed(orders, "run_now")
+    second = lifecycle.start_feed(orders, "run_now")
     assert first.started and not second.started
     assert second.run.id == first.run.id
-    tick = service.start_feed(orders, "schedule")  # a scheduled tick meanwhile: skipped...
+    tick = lifecycle.start_feed(orders, "schedule")  # a scheduled tick meanwhile: skipped...
     assert not tick.started and tick.run.id == first.run.id
     (skipped,) = messages(first.run.id)  # ...and recorded as info on the running execution
     assert (skipped.severity, skipped.error_type) == (R.INFO, "schedule_skipped")
@@ -103,30 +88,30 @@ def test_one_execution_per_feed_at_a_time(app, account):
     db.session.rollback()
     work(app)
     assert [r.status in DONE for r in runs_of(orders.id)] == [True]
-    # The note survived the service's run taking over the pending one.
+    # The note is on the execution that ran.
     assert skipped_id in [m.id for m in messages(first.run.id)]
-    assert service.start_feed(orders, "run_now").started  # free again once finished
+    assert lifecycle.start_feed(orders, "run_now").started  # free again once finished
 
 
 def test_outbound_feeds_are_not_built_and_cannot_be_enabled_or_run(app, account):
     """Was: enabled, then run, it ended "completed" with nothing sent (issue 11)."""
     feed = feed_of(account, "shipping_confirmation")
-    with pytest.raises(service.FeedNotBuilt, match="not built"):
-        service.start_feed(feed, "run_now")
-    with pytest.raises(service.FeedNotBuilt, match="not built"):
-        service.set_enabled(feed, True)
+    with pytest.raises(lifecycle.FeedNotBuilt, match="not built"):
+        lifecycle.start_feed(feed, "run_now")
+    with pytest.raises(lifecycle.FeedNotBuilt, match="not built"):
+        lifecycle.set_enabled(feed, True)
     feed.enabled = True  # as an older release, or a hand edit, left it
     db.session.commit()
-    with pytest.raises(service.FeedNotBuilt, match="cannot be enabled or run"):
-        service.run_feed(feed.id, "cli")
+    with pytest.raises(lifecycle.FeedNotBuilt, match="cannot be enabled or run"):
+        lifecycle.run_feed(feed.id, "cli")
     assert runs_of(feed.id) == []
 
 
 def test_a_retired_account_cannot_be_run(app, account):
     account.retire()
     db.session.commit()
-    with pytest.raises(service.FeedError, match="retired"):
-        service.start_feed(feed_of(account, "import_orders"), "run_now")
+    with pytest.raises(lifecycle.FeedError, match="retired"):
+        lifecycle.start_feed(feed_of(account, "import_orders"), "run_now")
 
 
 def test_a_failing_marketplace_fails_the_execution_with_a_message(app, account, sandbox):
@@ -135,7 +120,7 @@ def test_a_failing_marketplace_fails_the_execution_with_a_message(app, account, 
     requests.post(
         f"{sandbox}/_sandbox/faults", json={"server_error": {"every": 1, "status": 500}}, timeout=5
     )
-    run = service.run_feed(feed_of(account, "import_orders").id, "cli").run
+    run = lifecycle.run_feed(feed_of(account, "import_orders").id, "cli").run
     assert run.status == R.FAILED and run.feed_id == feed_of(account, "import_orders").id
     assert any(m.error_type == "connector_error" for m in messages(run.id))
     assert [r.id for r in runs_of(run.feed_id)] == [run.id]
@@ -173,7 +158,7 @@ def test_feeds_page_and_run_now(app, client, account):
     )
     assert 'hx-trigger="every' in response.text  # the row polls while it runs
     again = hx(client, f"/store/acme/feeds/{orders.id}/run")
-    assert "Already running" in again.text and f"execution #{run.id}" in again.text
+    assert f"is already running: execution #{run.id}" in again.text
     assert len(runs_of(orders.id)) == 1
 
     work(app)
@@ -223,7 +208,7 @@ def test_schedule_editor_validates_and_reconciles(app, client, account):
 def test_admin_sees_every_store_with_a_filter(app, account, admin_user, other_store):
     from tests.webapp.conftest import logged_in
 
-    run = service.run_feed(feed_of(account, "import_orders").id, "cli").run
+    run = lifecycle.run_feed(feed_of(account, "import_orders").id, "cli").run
     admin = logged_in(app, admin_user.email)
     page = admin.get("/admin/feed-executions")
     assert page.status_code == 200 and f'id="execution-{run.id}"' in page.text
@@ -281,7 +266,7 @@ def test_feeds_cli(app, account):
     assert cli(app, "enable", str(orders.id)).exit_code == 0
     assert schedule.feed_job_id(orders.id) in entries(app)
 
-    queued = service.start_feed(orders, "run_now").run  # waiting for a worker
+    queued = lifecycle.start_feed(orders, "run_now").run  # waiting for a worker
     busy = cli(app, "run", str(orders.id))
     assert busy.exit_code == 1 and f"already running: execution #{queued.id}" in busy.output
     assert json.loads(busy.stdout.splitlines()[-1])["already_running"] is True

@@ -145,7 +145,7 @@ def test_a_run_queued_before_the_flow_was_refused_fails_and_says_so(app, letzsho
     db.session.commit()
     from webapp.extensions import queue
 
-    queue("default").enqueue("jobs.feeds.execute_feed_run", run.id)
+    queue("default").enqueue("jobs.runs.execute_run", run.id)
     work(app)
     done = fresh(Run, run.id)
     assert (done.status, done.kind) == (R.FAILED, NOT_BUILT_RUN_KIND)

@@ -33,11 +33,12 @@ from tests.feeds.conftest import feed_of, fresh
 from tests.feeds.test_abandoned import kill_tree, start_worker, stop, wait_for
 from tests.sandbox_server import sandbox_account, serve_in_thread
 from webapp.extensions import db, queue
-from webapp.feeds import schedule, service
+from webapp.feeds import schedule
 from webapp.feeds.defaults import ensure_all
 from webapp.inbox import service as inbox
 from webapp.models import Message, Order, ParkedOrder, Run
 from webapp.models import runs as R
+from webapp.runs import lifecycle, liveness
 
 TICK = 3600  # sandbox seconds per tick
 TICKS = 24  # one day
@@ -230,11 +231,11 @@ def kill_mid_run(app, sandbox, orders, worker, log):
     """Slow the marketplace, start the order feed, SIGKILL the worker while it reads, start
     a new worker and let the scheduled sweep find the execution abandoned."""
     requests.put(f"{sandbox}/_sandbox/faults", json={"slow": {"seconds": 1, "every": 1}}, timeout=5)
-    started = service.start_feed(orders, "schedule")
+    started = lifecycle.start_feed(orders, "schedule")
     run_id = started.run.id
     db.session.rollback()
     wait_for(
-        lambda: fresh(Run, run_id).status == R.PROCESSING and service.is_alive(run_id),
+        lambda: fresh(Run, run_id).status == R.PROCESSING and liveness.is_alive(run_id),
         60,
         "the execution to start",
         log,
@@ -244,7 +245,7 @@ def kill_mid_run(app, sandbox, orders, worker, log):
     assert fresh(Run, run_id).status == R.PROCESSING  # what a kill leaves behind
     requests.put(f"{sandbox}/_sandbox/faults", json=FAULTS, timeout=5)
     worker = start_worker(app, sandbox, log)
-    wait_for(lambda: not service.is_alive(run_id), 15, "the heartbeat to expire", log)
+    wait_for(lambda: not liveness.is_alive(run_id), 15, "the heartbeat to expire", log)
     queue("default").enqueue("jobs.feeds.sweep_abandoned_runs")
     wait_for(lambda: fresh(Run, run_id).status == R.ABANDONED, 60, "the sweep", log)
     wait_for(lambda: drained(log), 120, "the retry to run", log)

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from tests.imports.helpers import products
 from tests.imports.test_url_sources import Route, server  # noqa: F401 (fixture)
 from webapp.extensions import db
-from webapp.feeds import service
 from webapp.feeds.defaults import ensure_store_feeds
 from webapp.models import Feed, Run
 from webapp.models import runs as R
+from webapp.runs import lifecycle
 
 
 def store_feed(store) -> Feed:
@@ -31,7 +31,7 @@ def test_the_store_feed_imports_each_configured_language(app, store, server):  #
     store.letzshop_csv_url_en = server.url("/en.csv")
     feed = store_feed(store)
 
-    run = service.run_feed(feed.id, "cli").run
+    run = lifecycle.run_feed(feed.id, "cli").run
     runs = list(db.session.scalars(select(Run).where(Run.feed_id == feed.id).order_by(Run.id)))
     assert [(r.language, r.trigger, r.kind) for r in runs] == [
         ("en", "cli", "product_import"),
@@ -44,7 +44,7 @@ def test_the_store_feed_imports_each_configured_language(app, store, server):  #
 
 
 def test_no_url_configured_says_so(app, store):
-    run = service.run_feed(store_feed(store).id, "cli").run
+    run = lifecycle.run_feed(store_feed(store).id, "cli").run
     assert run.status == R.COMPLETED and run.total_processed == 0
     assert "No feed URL is configured" in run_messages(run)[0]
 

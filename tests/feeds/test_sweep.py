@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from tests.feeds.conftest import feed_of, fresh, runs_of, work
 from webapp.extensions import db, queue, redis_connection
-from webapp.feeds import service, sweep
+from webapp.feeds import sweep
 from webapp.models import Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
+from webapp.runs import lifecycle, liveness
 
 DONE = (R.COMPLETED, R.COMPLETED_WITH_ERRORS)
 
@@ -49,7 +50,7 @@ def test_rqs_own_abandoned_job_handling_lands_in_the_same_place(app, account):
     """RQ's StartedJobRegistry.cleanup finds the job's heartbeat expired, fails the job with
     AbandonedJobError and calls its on_failure callback: the run is abandoned and retried."""
     orders = feed_of(account, "import_orders")
-    run_id = service.start_feed(orders, "run_now").run.id
+    run_id = lifecycle.start_feed(orders, "run_now").run.id
     q = queue("default")
     job = Job.fetch(fresh(Run, run_id).rq_job_id, connection=q.connection)
     # What a worker killed mid-job leaves in Redis: the job started, its execution's
@@ -77,11 +78,11 @@ def test_rqs_own_abandoned_job_handling_lands_in_the_same_place(app, account):
 def test_a_live_heartbeat_is_left_alone_and_a_dead_one_is_retried(app, account):
     orders = feed_of(account, "import_orders")
     run = processing_run(orders, minutes_ago=10)
-    redis_connection().set(service.alive_key(run.id), "1", ex=30)
+    redis_connection().set(liveness.alive_key(run.id), "1", ex=30)
     assert sweep.sweep() == {"abandoned": []}
     assert fresh(Run, run.id).status == R.PROCESSING
 
-    redis_connection().delete(service.alive_key(run.id))
+    redis_connection().delete(liveness.alive_key(run.id))
     assert sweep.sweep() == {"abandoned": [run.id]}
     assert fresh(Run, run.id).status == R.ABANDONED
     retry = runs_of(orders.id)[-1]
@@ -107,7 +108,7 @@ def test_failed_syncs_are_retried_only_when_retryable(app, account, sandbox):
     requests.post(
         f"{sandbox}/_sandbox/faults", json={"server_error": {"every": 1, "status": 503}}, timeout=5
     )
-    failed = service.run_feed(orders.id, "cli").run
+    failed = lifecycle.run_feed(orders.id, "cli").run
     assert failed.status == R.FAILED
     assert {m.severity for m in notes(failed.id, "connector_error")} == {R.RETRY}
     requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
@@ -121,7 +122,7 @@ def test_failed_syncs_are_retried_only_when_retryable(app, account, sandbox):
     # A retryable failure the inbox cannot redo by itself: the feed is started again.
     recheck = feed_of(account, "recheck_parked_orders")
     run = processing_run(recheck, minutes_ago=1, status=R.FAILED)
-    service.note(run, R.RETRY, "timeout", "The marketplace timed out")
+    lifecycle.note(run, R.RETRY, "timeout", "The marketplace timed out")
     (retry_id,) = sweep.retry_failed()["retried"]
     work(app)
     retry = fresh(Run, retry_id)
@@ -132,5 +133,5 @@ def test_failed_syncs_are_retried_only_when_retryable(app, account, sandbox):
     # A failure that needs a person (bad credentials: error severity) is not retried.
     recheck = feed_of(account, "recheck_parked_orders")
     run = processing_run(recheck, minutes_ago=1, status=R.FAILED)
-    service.note(run, R.ERROR, "connector_error", "Unauthorized")
+    lifecycle.note(run, R.ERROR, "connector_error", "Unauthorized")
     assert sweep.retry_failed() == {"retried": []}

@@ -23,11 +23,11 @@ from tests.imports.bombs import gzip_bomb, zip_bomb
 from tests.imports.helpers import import_file, messages, product_count, products, write
 from tests.imports.test_url_sources import Route, server  # noqa: F401 (fixture)
 from webapp.extensions import db, queue
-from webapp.feeds import service as feeds
 from webapp.feeds import sweep
 from webapp.feeds.defaults import ensure_store_feeds
 from webapp.models import Feed, Run
 from webapp.models import runs as R
+from webapp.runs import lifecycle as feeds
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FEED = b"id,title,price\nF1,Fine,1\nF2,Also fine,2\n"

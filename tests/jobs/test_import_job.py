@@ -57,7 +57,7 @@ def test_enqueued_run_is_executed_by_an_rq_worker(app, store, tmp_path):
     job = rq_job(done)
     assert job.get_status() == JobStatus.FINISHED
     assert job.return_value() == done.summary()
-    assert job.func_name == "jobs.imports.run_product_import" and job.args == (run_id,)
+    assert job.func_name == "jobs.runs.execute_run" and job.args == (run_id,)
     assert queue("imports").count == 0
     assert set(products(store)) == {"J1", "J2"}
 

@@ -60,14 +60,14 @@ def test_upgrade_backfills_feeds_and_downgrade_removes_them(tmp_path):
             "reconcile_schedules": 300,
         }
         # What the migration froze matches what new accounts get today.
-        from webapp.feeds.defaults import SCHEDULES, kinds_for
+        from webapp.feeds.defaults import kinds_for, schedules
         from webapp.models import Account
 
         for account in db.session.query(Account):
             kinds = [row[1] for row in feeds if row[0] == account.id]
             assert kinds == list(kinds_for(account))
             for kind in kinds:
-                default = SCHEDULES[kind]
+                default = schedules()[kind]
                 row = next(r for r in feeds if r[0] == account.id and r[1] == kind)
                 assert (row[4], row[5]) == (default.interval_seconds, default.cron_expression)
                 assert bool(row[3]) == default.enabled

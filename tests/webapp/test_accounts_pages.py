@@ -348,4 +348,4 @@ def test_an_admin_switches_an_account_live_recorded_and_owed_calls_queued(
     ).all()
     assert [(c.from_mode, c.to_mode) for c in changes] == [(None, "test"), ("test", "live")]
     assert changes[-1].changed_by == "admin@mercato.test"
-    assert [j.func_name for j in queue("default").jobs] == ["jobs.orders.send_outbound"]
+    assert [j.func_name for j in queue("default").jobs] == ["jobs.runs.wake"]

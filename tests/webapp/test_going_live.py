@@ -242,7 +242,7 @@ def test_going_live_shows_what_is_owed_then_sends_it_once_on_confirmation(
     assert {c.status for c in calls} == {"pending"}
     assert {c.mode_change_id for c in calls} == {change.id}
     # The worker sends each, once.
-    assert [j.func_name for j in queue("default").jobs] == ["jobs.orders.send_outbound"]
+    assert [j.func_name for j in queue("default").jobs] == ["jobs.runs.wake"]
     assert work_default_queue()
     assert {c.status for c in owed_calls(test_account)} == {"sent"}
     assert sandbox_counters(sandbox)["merchant_order_ids_set"] == booked

@@ -339,10 +339,16 @@ def test_cli_creates_operator_tokens(app, store_user):
     assert client.get("/metrics", headers=bearer(lines[-1])).status_code == 200
 
 
-def test_an_order_import_outside_its_feed_counts_for_the_feed(admin_client, store):
+def test_an_order_import_from_the_cli_counts_for_the_feed(app, admin_client, store):
+    """Was: `flask orders import` ran outside the feed and monitoring merged such "loose"
+    runs in; now the CLI's poll is an execution of the feed, like any other."""
+    from webapp.orders.service import import_orders
+
     account = lengow(store, created_ago=timedelta(hours=1))
-    run = order_run(account, ago=timedelta(minutes=2))
-    run.feed_id = None  # `flask orders import` runs outside the feed
+    app.config["MERCATO_OUTBOUND_ALLOW"] = []
+    run = import_orders(account, trigger="cli")
+    assert run.feed_id == account.order_feed.id
+    run.status, run.completed_at = R.COMPLETED, utcnow() - timedelta(minutes=2)
     db.session.commit()
     response = admin_client.get("/health/marketplace-integrations")
     assert response.status_code == 200
@@ -390,5 +396,5 @@ def test_a_stores_bad_file_is_its_own_error_not_the_integrations(
     # The store sees it, where it imported the file: its history and the run's page.
     history = store_client.get("/store/acme/marketplace").text
     assert f"#{failed.id}" in history and "failed" in history
-    job = store_client.get(f"/store/acme/imports/{failed.id}").text
+    job = store_client.get(f"/store/acme/imports/{failed.id}", follow_redirects=True).text
     assert failed.error_message and str(escape(failed.error_message)) in job

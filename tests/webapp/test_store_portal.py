@@ -110,8 +110,8 @@ def test_job_page_shows_configuration_metrics_and_escaped_errors(app, store_clie
     upload(store_client, data=FEED.replace(b"A2,,3", b"<b>A2</b>,,3"))
     run_worker(app)
     run = db.session.scalar(select(Run))
-    page = store_client.get(f"/store/acme/imports/{run.id}")
-    assert page.status_code == 200
+    page = store_client.get(f"/store/acme/imports/{run.id}", follow_redirects=True)
+    assert page.status_code == 200 and page.request.path.endswith(f"/executions/{run.id}")
     for text in ("Letzshop", "upload: feed.csv", "imported", "missing_title", "parse_error"):
         assert text in page.text
     assert "<b>A2</b>" not in page.text and "&lt;b&gt;A2&lt;/b&gt;" in page.text
@@ -123,7 +123,7 @@ def test_error_viewer_pages_and_filters_by_type(app, store_client):
     upload(store_client, data=rows)
     run_worker(app)
     run = db.session.scalar(select(Run))
-    first = store_client.get(f"/store/acme/imports/{run.id}")
+    first = store_client.get(f"/store/acme/imports/{run.id}", follow_redirects=True)
     assert "Page 1 of 3" in first.text
     fragment = store_client.get(
         f"/store/acme/imports/{run.id}/errors?page=3", headers={"HX-Request": "true"}

@@ -158,12 +158,9 @@ def _reschedule(account: Account) -> None:
 
 def _send_now(account: Account) -> dict:
     """The outbound step, inline: a live account sends what is owed, a test-mode one records
-    it as dry runs. What fails is queued again for when its backoff ends."""
+    it as dry runs. What fails is sent again by the sender when its backoff ends."""
     summary = send_owed(account, trigger="cli")
     if summary["failed"] or summary["deferred"]:
-        from webapp.outbound import enqueue_send
-
-        enqueue_send(account.id, at=summary["retry_at"])
         click.echo(
             f"{summary['failed'] + summary['deferred']} call(s) not sent; they are retried from "
             f"{summary['retry_at']:%Y-%m-%d %H:%M} UTC (or run 'flask orders acks').",

@@ -231,7 +231,7 @@ def account_go_live(code: str, account_id: int):
         )
     else:
         if went.released:
-            outbound.enqueue_send(account.id)  # the worker sends them, each once
+            outbound.send_soon(account)  # the sender sends them in a worker, each once
         flash(
             f"{account.name} is live. "
             + (

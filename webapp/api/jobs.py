@@ -163,17 +163,11 @@ def start_import(body: ImportBody, store: Store, job_url: Callable[[int], str]) 
             discard(source_path)
         raise
 
-    try:
-        enqueue(run)
-    except RedisError as exc:
-        run.mark(R.FAILED)
-        run.error_message = "The import could not be queued; start it again later."
-        db.session.commit()
+    enqueue(run)
+    if run.status == R.FAILED:  # the lifecycle could not reach the queue, and said so
         if source_path:
             discard(source_path)
-        raise ApiError(
-            503, "The job queue is unavailable; nothing will run.", job_id=run.id
-        ) from exc
+        raise ApiError(503, "The job queue is unavailable; nothing will run.", job_id=run.id)
 
     response = jsonify({"job_id": run.id, "status": run.status})
     response.status_code = 202

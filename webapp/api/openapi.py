@@ -178,6 +178,12 @@ SCHEMAS: dict[str, Schema] = {
         "allOf": [_ref("ImportUpload"), {"required": ["store_id"]}],
         "description": "As ImportUpload; `store_id` is required (422 without).",
     },
+    "FeedStart": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {},
+        "description": "Starting a feed takes no field (the body may be left out).",
+    },
     "ImportAccepted": {
         "type": "object",
         "required": ["job_id", "status"],
@@ -448,6 +454,13 @@ SCHEMAS.update(
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 PARAMETERS: dict[str, Schema] = {
+    "FeedId": {
+        "name": "feed_id",
+        "in": "path",
+        "required": True,
+        "description": "A feed id (the feeds page, `flask feeds list`); another store's is 404.",
+        "schema": _ID,
+    },
     "JobId": {
         "name": "job_id",
         "in": "path",
@@ -553,7 +566,9 @@ RESPONSES: dict[str, Schema] = {
     "E409": _json(
         _ERROR,
         "Imports: the store already has a pending or processing import of the same source; "
-        "`error.job_id` is that job. Stores: another store has this code.",
+        "`error.job_id` is that job. Feeds: the feed is already running (`error.message` "
+        "says so in the words of every path; `error.job_id` is the running execution). "
+        "Stores: another store has this code.",
     ),
     "E413": _json(_ERROR, "The upload or the request body is too large."),
     "E415": _json(_ERROR, "The body is neither JSON nor a form."),
@@ -650,6 +665,27 @@ PATHS: dict[str, Schema] = {
             description="JSON with `source_url`, or multipart/form-data with a `file`. "
             "Admins must name the store with `store_id` (422 without).",
             requestBody=_IMPORT_BODY,
+        )
+    },
+    "/store/feeds/{feed_id}/executions": {
+        "post": _operation(
+            "storeStartFeed",
+            "Start an execution of one of the store's feeds (as Run now).",
+            "store",
+            {
+                "202": _json(_ref("ImportAccepted"), "The execution was created and queued."),
+                **_errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
+            },
+            description="422: the feed cannot run (disabled, not built, retired account). "
+            "409: it is already running; `error.job_id` is that execution.",
+            parameters=[_param("FeedId")],
+            requestBody={
+                "required": False,
+                "content": {
+                    "application/json": {"schema": _ref("FeedStart")},
+                    "multipart/form-data": {"schema": _ref("FeedStart")},
+                },
+            },
         )
     },
     "/store/marketplace/imports": {

@@ -180,3 +180,12 @@ def import_body() -> ImportBody:
         batch_size=batch_size,
         store_id=_optional_int(data, "store_id", 1, MAX_ID),
     )
+
+
+def empty_body() -> None:
+    """A body that must say nothing (starting a feed takes no field): none, ``{}`` or an empty
+    form; anything else is refused (400 unreadable, 415 another type, 422 a field)."""
+    fields, upload = _read_fields()
+    named = sorted(fields) + (["file"] if upload is not None else [])
+    if named:
+        raise ApiError(422, f"This request takes no field: {', '.join(map(repr, named))}.")

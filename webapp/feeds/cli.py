@@ -87,7 +87,7 @@ def list_feeds(store_code: str | None, fmt: str) -> None:
 @click.argument("feed_id", type=int)
 def run(feed_id: int) -> None:
     """Execute a feed inline; the last line printed is the execution's JSON summary."""
-    from webapp.feeds.service import FeedError, run_feed
+    from webapp.runs.lifecycle import FeedError, already_running, run_feed
 
     _feed(feed_id)
     try:
@@ -96,7 +96,7 @@ def run(feed_id: int) -> None:
         _refuse(feed_id, exc)
     result = started.run
     if not started.started:
-        click.echo(f"Feed {feed_id} is already running: execution #{result.id}.", err=True)
+        click.echo(already_running(result), err=True)
         click.echo(json.dumps({**queries.summary(result), "already_running": True}))
         sys.exit(1)
     if result.error_message:
@@ -135,7 +135,7 @@ def _refuse(feed_id: int, exc: Exception) -> None:
 
 def _toggle(feed_id: int, enabled: bool) -> None:
     from webapp.feeds.schedule import reconcile_quietly
-    from webapp.feeds.service import FeedError, set_enabled
+    from webapp.runs.lifecycle import FeedError, set_enabled
 
     feed = _feed(feed_id)
     try:

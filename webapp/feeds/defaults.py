@@ -1,6 +1,8 @@
 """Which feeds a store and an account get, and when each runs by default.
 
-The schedules are the seed's (001 Part 5): orders every 5 min, stock every 15 min, supplier
+Both derive from the flow registry (:mod:`webapp.runs.registry`): a flow declares its
+schedule and the capability that gives an account its feed.  The schedules are the
+seed's (001 Part 5): orders every 5 min, stock every 15 min, supplier
 catalog every 6 h, prices daily, failed-sync retry every 10 min; parked orders are rechecked
 hourly (seed 002).  Outbound feeds start disabled (seed 002: "only feeds from CMS to Connect
 are enabled" until the integration goes live), and so does every feed whose flow is not
@@ -13,11 +15,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from connectors import registry
-from connectors.base import Capability
+from connectors import registry as connectors_registry
 from webapp.extensions import db
 from webapp.models import Account, Feed, ScheduledJob, Store
-from webapp.models.feeds import IN, KINDS, flow_is_built
+from webapp.models.feeds import IN, flow_is_built
+from webapp.runs import registry
 
 
 @dataclass(frozen=True)
@@ -25,41 +27,21 @@ class Default:
     kind: str
     interval_seconds: int | None = None
     cron_expression: str | None = None
-
-    @property
-    def direction(self) -> str:
-        return KINDS[self.kind][0]
+    direction: str = IN
 
     @property
     def enabled(self) -> bool:
         return self.direction == IN
 
 
-# Default schedule of every kind (also what an account of a future connector gets).
-SCHEDULES: dict[str, Default] = {
-    "import_products": Default("import_products", cron_expression="0 4 * * *"),
-    "update_products": Default("update_products", cron_expression="0 4 * * *"),
-    "import_orders": Default("import_orders", interval_seconds=300),
-    "update_orders": Default("update_orders", interval_seconds=300),
-    "recheck_parked_orders": Default("recheck_parked_orders", interval_seconds=3600),
-    "supplier_catalog": Default("supplier_catalog", interval_seconds=6 * 3600),
-    "stock_export": Default("stock_export", interval_seconds=900),
-    "stock_check": Default("stock_check", cron_expression="0 3 * * *"),
-    "price_export": Default("price_export", cron_expression="0 2 * * *"),
-    "shipping_confirmation": Default("shipping_confirmation", interval_seconds=900),
-    "catalog_export": Default("catalog_export", cron_expression="0 1 * * *"),
-}
+def schedules() -> dict[str, Default]:
+    """Default schedule of every feed kind, as its flow declares it (also what an account of
+    a future connector gets)."""
+    return {
+        kind: Default(kind, flow.interval_seconds, flow.cron_expression, flow.direction)
+        for kind, flow in registry.feed_kinds().items()
+    }
 
-# What a connector's capabilities give an account.  An order poll reads every order updated
-# since the last one, so "import orders" also updates them: no separate update_orders feed.
-BY_CAPABILITY: dict[Capability, tuple[str, ...]] = {
-    Capability.PRODUCTS_IN: ("import_products",),
-    Capability.ORDERS_IN: ("import_orders", "recheck_parked_orders"),
-    Capability.FULFILMENT_OUT: ("shipping_confirmation",),
-    Capability.STOCK_OUT: ("stock_export", "stock_check"),
-    Capability.PRICES_OUT: ("price_export",),
-    Capability.DIGITAL_KEYS: ("supplier_catalog",),
-}
 
 # A store's own file imports (its configured feed URLs).  Off until the store turns it on.
 STORE_KINDS = ("import_products",)
@@ -74,19 +56,22 @@ GLOBAL_JOBS: dict[str, tuple[str, int]] = {
 
 
 def kinds_for(account: Account) -> tuple[str, ...]:
+    """The feeds a connector's capabilities give an account: every flow declaring one of
+    them.  An order poll reads every order updated since the last one, so "import orders"
+    also updates them: no separate update_orders feed (it declares no capability)."""
     try:
-        cls = registry.get(account.connector)
+        cls = connectors_registry.get(account.connector)
     except KeyError:
         return ()
-    kinds: list[str] = []
-    for capability, names in BY_CAPABILITY.items():
-        if cls.has(capability):
-            kinds.extend(k for k in names if k not in kinds)
-    return tuple(kinds)
+    return tuple(
+        kind
+        for kind, flow in registry.feed_kinds().items()
+        if flow.capability is not None and cls.has(flow.capability)
+    )
 
 
 def _add(store_id: int, account_id: int | None, kind: str) -> Feed:
-    default = SCHEDULES[kind]
+    default = schedules()[kind]
     feed = Feed(
         store_id=store_id,
         account_id=account_id,

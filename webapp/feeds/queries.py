@@ -12,6 +12,7 @@ from webapp.models import Account, Feed, Run, Store
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.pagination import Page, paginate
+from webapp.runs.registry import follower_run_kinds
 
 PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
@@ -34,12 +35,13 @@ def store_feeds(store_id: int) -> list[Feed]:
 
 
 def last_runs(feed_ids: list[int]) -> dict[int, Run]:
-    """Each feed's newest run, one query (the newest id per feed on ix_runs_feed)."""
+    """Each feed's newest run of its own flow (not the sender's that followed it), one query
+    (the newest id per feed on ix_runs_feed)."""
     if not feed_ids:
         return {}
     newest = (
         select(func.max(Run.id))
-        .where(Run.feed_id.in_(feed_ids))
+        .where(Run.feed_id.in_(feed_ids), Run.kind.notin_(follower_run_kinds()))
         .group_by(Run.feed_id)
         .scalar_subquery()
     )

@@ -9,16 +9,17 @@ from flask_login import current_user, login_required
 
 from webapp.access import admin_required, run_or_404, store_or_404
 from webapp.extensions import db
-from webapp.feeds import bp, queries, service
+from webapp.feeds import bp, queries
 from webapp.feeds.schedule import ScheduleError, reconcile_quietly, set_schedule
 from webapp.htmx import is_htmx, partial_response
 from webapp.ids import id_arg
-from webapp.imports.queries import messages_page
+from webapp.imports.queries import ERRORS_PER_PAGE, error_types, messages_page
 from webapp.models import Feed
 from webapp.models import runs as R
-from webapp.models.feeds import KINDS
 from webapp.outbound import run_modes
 from webapp.pagination import clamp_page
+from webapp.runs import lifecycle as service
+from webapp.runs.registry import feed_kinds
 
 PER_PAGE = 25
 MESSAGES_PER_PAGE = 50
@@ -81,20 +82,21 @@ def run_now(code: str, feed_id: int):
     """Run now: enqueue an execution, or say which one is already running."""
     store = store_or_404(code)
     feed = feed_or_404(store, feed_id)
-    notice, tone = None, "success"
+    notice, tone, extra = None, "success", {}
     try:
         started = service.start_feed(feed, "run_now", user_id=current_user.id)
     except service.FeedError as exc:
         notice, tone = str(exc), "error"
     else:
         run = started.run
-        if not started.started:
+        if not started.started:  # the words every path answers (the CLI's, the API's)
             notice, tone = "already_running", "error"
+            extra["running_text"] = service.already_running(run)
         elif run.status == R.FAILED:
             notice, tone = run.error_message, "error"
         else:
             notice = "started"
-    context = row_context(store, feed, notice=notice, notice_tone=tone)
+    context = row_context(store, feed, notice=notice, notice_tone=tone, **extra)
     if not is_htmx():
         return redirect(url_for("feeds.detail", code=store.code, feed_id=feed.id))
     # A refusal is still 200: htmx swaps only 2xx answers, and the row says why.
@@ -212,7 +214,7 @@ def _filters(store_id: int | None) -> dict:
         filters["store_id"] = id_arg(args["store_id"])
     if id_arg(args.get("account_id")) is not None:
         filters["account_id"] = id_arg(args["account_id"])
-    if args.get("kind") in KINDS:
+    if args.get("kind") in feed_kinds():
         filters["kind"] = args["kind"]
     if args.get("status") in R.STATUSES:
         filters["status"] = args["status"]
@@ -236,7 +238,7 @@ def executions_context(store, table_endpoint: str, page_endpoint: str, **route) 
         "poll_seconds": poll_seconds(),
         "show_store": store is None,
         "args": request.args,
-        "kinds": KINDS,
+        "kinds": {k: (f.direction, f.label) for k, f in feed_kinds().items()},
         "statuses": R.STATUSES,
         "periods": queries.PERIODS,
         "accounts": queries.accounts(filters["store_id"]),
@@ -273,20 +275,22 @@ def admin_executions():
 @bp.get("/store/<code>/integration/executions/<int:run_id>")
 @login_required
 def execution(code: str, run_id: int):
+    """The one page of a run, whatever its kind: a product import adds its configuration and
+    its row errors viewer (the old import page, ``store.job``, redirects here)."""
     store = store_or_404(code)
     run = run_or_404(run_id, store)
-    if run.feed_id is None and run.kind == "product_import":
-        # An ad-hoc product import has its own page (source, error viewer); every other
-        # run (an order poll from the CLI or a retry) is an execution like a feed's.
-        return redirect(url_for("store.job", code=store.code, run_id=run.id))
     page = clamp_page(request.args.get("page"))
-    return render_template(
-        "feeds/execution.html",
-        store=store,
-        run=run,
-        run_mode=run_modes([run]).get(run.id),
-        messages=messages_page(run.id, page, MESSAGES_PER_PAGE),
-    )
+    context = {"store": store, "run": run, "run_mode": run_modes([run]).get(run.id)}
+    if run.kind == "product_import":
+        error_type = request.args.get("error_type") or None
+        context.update(
+            errors=messages_page(run.id, page, ERRORS_PER_PAGE, error_type=error_type),
+            error_types=error_types(run.id),
+            error_type=error_type or "",
+        )
+    else:
+        context["messages"] = messages_page(run.id, page, MESSAGES_PER_PAGE)
+    return render_template("runs/run.html", **context)
 
 
 @bp.get("/store/<code>/integration/executions/<int:run_id>/row")
@@ -309,4 +313,4 @@ def execution_status(code: str, run_id: int):
     run = run_or_404(run_id, store)
     if not is_htmx():
         return redirect(url_for("feeds.execution", code=store.code, run_id=run.id))
-    return partial_response("feeds/_execution_metrics.html", store=store, run=run)
+    return partial_response("runs/_metrics.html", store=store, run=run)

@@ -34,6 +34,7 @@ from webapp.extensions import db, redis_connection
 from webapp.feeds.defaults import GLOBAL_JOBS
 from webapp.models import Account, Feed, ScheduledJob
 from webapp.models.base import utcnow
+from webapp.runs.lifecycle import job_prefix
 
 log = logging.getLogger("mercato.feeds")
 
@@ -139,9 +140,7 @@ class Entry:
 
 def prefix() -> str:
     """This deployment's job-id prefix (RQ ids allow letters, digits, _ and - only)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "-", current_app.config.get("MERCATO_QUEUE_PREFIX", "")) + (
-        "mercato-"
-    )
+    return job_prefix()
 
 
 def feed_job_id(feed_id: int) -> str:

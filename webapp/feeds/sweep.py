@@ -4,11 +4,11 @@ A worker killed mid-execution (SIGKILL, an out-of-memory kill, a dyno restart pa
 grace period) cannot mark its run.  Two signals find it:
 
 * our own: a feed execution renews ``mercato:alive:run:<id>`` while it runs
-  (:func:`webapp.feeds.service.heartbeat`); once the key has expired, no process is
+  (:func:`webapp.runs.liveness.heartbeat`); once the key has expired, no process is
   executing the run;
 * RQ's: each queue's ``StartedJobRegistry`` drops a job whose worker stopped sending
   heartbeats (``cleanup()``), marks it failed with ``AbandonedJobError`` and calls the job's
-  ``on_failure`` callback (``jobs.feeds.on_execution_failure``), which lands here too; a run
+  ``on_failure`` callback (``jobs.runs.on_execution_failure``), which lands here too; a run
   whose RQ job is gone, failed or stopped while the run still says pending/processing is
   abandoned as well (this also covers ad-hoc product imports, which are not retried).
 
@@ -29,10 +29,12 @@ from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
 from webapp.extensions import QUEUE_NAMES, db, queue, redis_connection
-from webapp.feeds import service
 from webapp.models import Feed, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
+from webapp.runs import lifecycle as service
+from webapp.runs import liveness
+from webapp.runs.registry import follower_run_kinds
 
 log = logging.getLogger("mercato.feeds")
 
@@ -55,8 +57,8 @@ def _job(run: Run) -> Job | None:
 def is_abandoned(run: Run) -> bool:
     """True when no process executes ``run`` and none will (see the module doc)."""
     now = utcnow()
-    grace = timedelta(seconds=service.heartbeat_ttl())
-    if run.feed_id is not None and service.is_alive(run.id):
+    grace = timedelta(seconds=liveness.heartbeat_ttl())
+    if run.feed_id is not None and liveness.is_alive(run.id):
         return False
     job = _job(run)
     if run.rq_job_id and job is None:
@@ -170,14 +172,18 @@ def _inbox_retries(run_id: int) -> bool:
 
 
 def retry_failed() -> dict:
-    """The seed's failed-sync retry: start again each enabled feed whose last execution
-    failed with only retryable messages (the marketplace was down, rate-limited...), at most
+    """The seed's failed-sync retry: start again each enabled feed whose last execution of
+    its own flow (not the sender's that followed it) failed with only retryable messages (the
+    marketplace was down, rate-limited...), at most
     ``max_retries`` failures in a row.  Errors that need a person are left to the inbox."""
     retried = []
     limit = max_retries()
     for feed in db.session.scalars(select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.id)):
         recent = db.session.scalars(
-            select(Run).where(Run.feed_id == feed.id).order_by(Run.id.desc()).limit(limit + 1)
+            select(Run)
+            .where(Run.feed_id == feed.id, Run.kind.notin_(follower_run_kinds()))
+            .order_by(Run.id.desc())
+            .limit(limit + 1)
         ).all()
         if not recent or recent[0].status != R.FAILED:
             continue

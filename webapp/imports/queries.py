@@ -21,6 +21,7 @@ from webapp.models import runs as R
 from webapp.pagination import Page, distinct_values, paginate
 
 PRODUCT_IMPORT = "product_import"
+ERRORS_PER_PAGE = 25  # a product import's row errors viewer
 
 
 def runs_query(

@@ -1,8 +1,9 @@
-"""Create, enqueue and execute product-import runs.
+"""Product-import requests and their execution.
 
-Routes, the API and the CLI all come through here: they create a pending run
-(``create_run``), then either enqueue it for a worker (``enqueue``) or execute
-it inline (``execute``).  The job itself only receives the run id.
+Routes, the API and the CLI all come through here: a request is validated and its pending
+run created by the lifecycle (``create_run`` -> :func:`webapp.runs.lifecycle.create`), then
+enqueued by the lifecycle or executed inline.  ``execute`` is what the product flows
+(:mod:`webapp.imports.flows`) run.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from connectors.egress import (
     parse_allowlist,
 )
 from webapp.crypto import decrypt, encrypt
-from webapp.extensions import db, queue
+from webapp.extensions import db
 from webapp.imports.engine import ImportRunner, fail, reset_for_execution
 from webapp.imports.reader import FeedError
 from webapp.imports.request import ImportRequestError, work_dir
 from webapp.imports.uploads import discard, save_upload
-from webapp.models import Run, Store
+from webapp.models import Feed, Run, Store
 from webapp.models import runs as R
 from webapp.models.catalog import DEFAULT_MARKETPLACE
+from webapp.runs import lifecycle
 
 log = logging.getLogger("mercato.imports")
 
@@ -64,6 +66,7 @@ def create_run(
     batch_size: int = DEFAULT_BATCH,
     user_id: int | None = None,
     trigger: str = "ui",
+    feed: Feed | None = None,
 ) -> Run:
     """Validate the request and create a pending run; a refused request creates nothing."""
     if bool(source_url) == bool(source_path):
@@ -77,42 +80,32 @@ def create_run(
     if not MIN_BATCH <= batch_size <= MAX_BATCH:
         raise ImportRequestError(f"Batch size must be between {MIN_BATCH} and {MAX_BATCH}.")
     marketplace = (marketplace or DEFAULT_MARKETPLACE).strip()[:64] or DEFAULT_MARKETPLACE
-    run = Run(
-        kind="product_import",
-        store_id=store.id,
-        user_id=user_id,
-        trigger=trigger,
-        marketplace=marketplace,
-        language=language,
-        batch_size=batch_size,
-        status=R.PENDING,
-    )
+    source: dict = {}
     if source_url:
         url = validate_url(source_url)
         masked = mask_url(url)
-        run.source_url = masked
+        source["source_url"] = masked
         if masked != url:
-            run.source_secret = encrypt(url)
+            source["source_secret"] = encrypt(url)
     else:
-        run.source_path = str(source_path)
-        run.source_name = source_name or Path(source_path).name
-    db.session.add(run)
-    db.session.commit()
-    return run
+        source["source_path"] = str(source_path)
+        source["source_name"] = source_name or Path(source_path).name
+    return lifecycle.create(
+        kind="product_import",
+        store_id=store.id,
+        feed=feed,
+        trigger=trigger,
+        user_id=user_id,
+        marketplace=marketplace,
+        language=language,
+        batch_size=batch_size,
+        **source,
+    ).run
 
 
 def enqueue(run: Run) -> Run:
-    job = queue("imports").enqueue(
-        "jobs.imports.run_product_import",
-        run.id,
-        job_timeout=current_app.config["MERCATO_IMPORT_JOB_TIMEOUT"],
-        result_ttl=86400,
-        failure_ttl=7 * 86400,
-        description=f"product import run {run.id}",
-    )
-    run.rq_job_id = job.id
-    db.session.commit()
-    return run
+    """Queue the run's execution (the lifecycle's job, on the imports queue)."""
+    return lifecycle.enqueue(run)
 
 
 def _download(run: Run) -> Path:
@@ -224,13 +217,4 @@ def start_import(
         if path:
             discard(path)
         raise
-    try:
-        enqueue(run)
-    except Exception as exc:  # Redis down: say so on the run instead of leaving it pending
-        log.exception("job=import_feed run_id=%s state=enqueue_failed", run.id)
-        fail(
-            run,
-            f"The job queue could not be reached ({exc.__class__.__name__}); "
-            "start the import again in a moment.",
-        )
-    return run
+    return lifecycle.enqueue(run)  # Redis down: the run says so instead of staying pending

@@ -393,18 +393,10 @@ def reimport_account_orders(message: Message) -> Outcome:
 def _poll_again(account: Account) -> Run | None:
     """Poll the account through its order-import feed (one execution per feed, trigger
     "retry"), or directly when it has none. None: the feed is running right now."""
-    from webapp.feeds import service as feeds
-    from webapp.models import Feed
+    from webapp.orders.service import import_orders
 
-    feed = db.session.scalar(
-        select(Feed).where(Feed.account_id == account.id, Feed.kind == "import_orders").limit(1)
-    )
-    if feed is None or not feed.enabled:
-        from webapp.orders.service import import_orders
-
-        return import_orders(account, trigger="retry")
-    started = feeds.run_feed(feed.id, "retry")
-    return started.run if started.started else None
+    run = import_orders(account, trigger="retry")
+    return None if run.status in R.ACTIVE_STATUSES else run
 
 
 @handler("outbound_failed")

@@ -29,15 +29,25 @@ class Account(TimestampMixin, db.Model):
     # marketplace is recorded as a dry run (outbound_calls) until it goes live.
     is_live = db.Column(db.Boolean, nullable=False, default=False)
     retired_at = db.Column(db.DateTime)
-    last_sync_at = db.Column(db.DateTime)  # last successful order poll (the next one overlaps it)
-
     store = db.relationship("Store")
+    # The order-import feed, whose cursor is the account's last successful order poll.
+    order_feed = db.relationship(
+        "Feed",
+        primaryjoin="and_(Feed.account_id == Account.id, Feed.kind == 'import_orders')",
+        uselist=False,
+        viewonly=True,
+    )
 
     __table_args__ = (db.Index("ix_accounts_store_connector", "store_id", "connector"),)
 
     @property
     def mode(self) -> str:
         return "live" if self.is_live else "test"
+
+    @property
+    def last_sync_at(self):
+        """The last successful order poll (its order-import feed's cursor)."""
+        return self.order_feed.last_sync_at if self.order_feed is not None else None
 
     @property
     def is_retired(self) -> bool:

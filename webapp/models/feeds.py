@@ -32,8 +32,9 @@ KINDS: dict[str, tuple[str, str]] = {
 
 # The flows that are built, and whose feed runs them: "store" (the store's own file imports,
 # no account) or "account".  Every other (kind, owner) has no flow behind it yet: such a
-# feed cannot be enabled, run or scheduled, and says so (webapp.feeds.service.check_startable,
-# webapp.feeds.schedule.schedulable).  webapp.feeds.service._dispatch runs exactly these.
+# feed cannot be enabled, run or scheduled, and says so (webapp.runs.lifecycle.check_startable,
+# webapp.feeds.schedule.schedulable).  Models import no area, so this table and KINDS repeat
+# the flow registry (webapp.runs.registry); tests/feeds/test_registry.py holds them equal.
 BUILT_FLOWS: dict[str, str] = {
     "import_products": "store",
     "update_products": "store",
@@ -70,6 +71,9 @@ class Feed(TimestampMixin, db.Model):
     kind = db.Column(db.String(32), nullable=False)
     direction = db.Column(db.String(3), nullable=False)
     enabled = db.Column(db.Boolean, nullable=False, default=True)
+    # The feed's cursor: its last successful sync (an order poll reads what changed since,
+    # less an overlap).  Migration 0018 moved it here from the account.
+    last_sync_at = db.Column(db.DateTime)
 
     store = db.relationship("Store")
     account = db.relationship("Account")

@@ -21,6 +21,7 @@ from webapp.models import Account, Feed, Message, Run, ScheduledJob
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.models.feeds import NOT_BUILT_RUN_KIND
+from webapp.runs.registry import follower_run_kinds
 
 # metric -> (threshold, "max" if crossing above alerts, "min" if falling below alerts)
 THRESHOLDS: dict[str, tuple[float, str]] = {
@@ -156,34 +157,14 @@ def integration_checks(now: datetime | None = None, store_id: int | None = None)
             func.max(case((Run.status.in_(SUCCESS), Run.completed_at))),
             func.max(Run.id),
         )
-        .where(Run.feed_id.in_([f.id for f in feeds]), COUNTED)
+        .where(
+            Run.feed_id.in_([f.id for f in feeds]),
+            COUNTED,
+            Run.kind.notin_(follower_run_kinds()),
+        )
         .group_by(Run.feed_id)
     ).all()
     last = {feed_id: (success, last_id) for feed_id, success, last_id in rows}
-    # Runs started outside any feed (`flask orders import`) count for the account's feed.
-    from webapp.feeds.service import RUN_KIND
-
-    loose = db.session.execute(
-        select(
-            Run.account_id,
-            Run.kind,
-            func.max(case((Run.status.in_(SUCCESS), Run.completed_at))),
-            func.max(Run.id),
-        )
-        .where(
-            Run.feed_id.is_(None),
-            Run.account_id.in_({f.account_id for f in feeds if f.account_id}),
-        )
-        .group_by(Run.account_id, Run.kind)
-    ).all()
-    loose_by = {(a, k): (success, last_id) for a, k, success, last_id in loose}
-    for feed in feeds:
-        extra = loose_by.get((feed.account_id, RUN_KIND.get(feed.kind, feed.kind)))
-        if extra is None:
-            continue
-        success, last_id = last.get(feed.id, (None, None))
-        successes = [t for t in (success, extra[0]) if t is not None]
-        last[feed.id] = (max(successes) if successes else None, max(last_id or 0, extra[1]))
     last_runs = {
         run_id: (created, status)
         for run_id, created, status in db.session.execute(

@@ -22,28 +22,31 @@ orders_cli = AppGroup("orders", help="The unified order book.")
 @orders_cli.command("import")
 @click.option("--account", "account_id", required=True, type=int)
 def import_(account_id: int) -> None:
-    """Poll one account's orders inline; the last line printed is a JSON summary."""
+    """Poll one account's orders inline, as an execution of its order-import feed; the last
+    line printed is a JSON summary (exit 1 when it failed or the feed is already running)."""
     from webapp.orders.service import import_orders
+    from webapp.runs.lifecycle import already_running
 
     account = active_account_or_fail(account_id)
     run = import_orders(account, trigger="cli")
-    if run.error_message:
+    busy = run.status in R.ACTIVE_STATUSES  # the feed's execution running elsewhere
+    if busy:
+        click.echo(already_running(run), err=True)
+    elif run.error_message:
         click.echo(f"Order import failed: {run.error_message}", err=True)
-    click.echo(
-        json.dumps(
-            {
-                "job_id": run.id,
-                "status": run.status,
-                "fetched": run.total_processed,
-                "created": run.imported_count,
-                "updated": run.updated_count,
-                "unchanged": run.unchanged_count,
-                "parked": run.parked_count,
-                "errors": run.error_count,
-            }
-        )
-    )
-    if run.status == R.FAILED:
+    summary = {
+        "job_id": run.id,
+        "feed_id": run.feed_id,
+        "status": run.status,
+        "fetched": run.total_processed,
+        "created": run.imported_count,
+        "updated": run.updated_count,
+        "unchanged": run.unchanged_count,
+        "parked": run.parked_count,
+        "errors": run.error_count,
+    }
+    click.echo(json.dumps({**summary, "already_running": True} if busy else summary))
+    if busy or run.status == R.FAILED:
         sys.exit(1)
 
 
@@ -52,21 +55,22 @@ def import_(account_id: int) -> None:
 def recheck(account_id: int) -> None:
     """Recheck the account's parked orders that are due; the last line is a JSON summary."""
     from webapp.orders.service import recheck_parked
+    from webapp.runs.lifecycle import already_running
 
     run = recheck_parked(active_account_or_fail(account_id), trigger="cli")
-    click.echo(
-        json.dumps(
-            {
-                "job_id": run.id,
-                "status": run.status,
-                "checked": run.total_processed,
-                "imported": run.imported_count,
-                "still_parked": run.parked_count,
-                "resolved": run.updated_count,
-            }
-        )
-    )
-    if run.status == R.FAILED:
+    busy = run.status in R.ACTIVE_STATUSES  # the feed's execution running elsewhere
+    if busy:
+        click.echo(already_running(run), err=True)
+    summary = {
+        "job_id": run.id,
+        "status": run.status,
+        "checked": run.total_processed,
+        "imported": run.imported_count,
+        "still_parked": run.parked_count,
+        "resolved": run.updated_count,
+    }
+    click.echo(json.dumps({**summary, "already_running": True} if busy else summary))
+    if busy or run.status == R.FAILED:
         sys.exit(1)
 
 

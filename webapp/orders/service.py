@@ -1,11 +1,15 @@
-"""Order imports: one run per poll of one account.
+"""Order flows: the poll of one account's orders, and the recheck of its parked ones.
 
-Orders since the last successful sync (less an overlap, so an order that
-moves while pages are read is seen again on the next poll) are read page by
-page and written into the book; each page is one transaction.  The sync
-cursor moves only when every page was read.  Afterwards every booked order
-the marketplace does not yet know our id for is acknowledged, so a failed
-acknowledgement is retried by the next poll.
+Both are flows (:mod:`webapp.runs.registry`): they receive the run the lifecycle created
+for their feed and record on it.  Orders since the feed's cursor (its last successful sync,
+less an overlap, so an order that moves while pages are read is seen again on the next
+poll) are read page by page and written into the book; each page is one transaction.  The
+cursor moves only when every page was read.  Afterwards the outbound sender follows the run
+(:func:`webapp.runs.lifecycle.then`): every booked order the marketplace does not yet know
+our id for is acknowledged, so a failed acknowledgement is retried by the next poll.
+
+``import_orders`` and ``recheck_parked`` are the inline way in (the CLI, a person's retry):
+an execution of the account's feed, through the lifecycle.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from connectors.errors import ConnectorError
 from webapp.bulk import Inserts
 from webapp.connector import connector_for
 from webapp.extensions import db
-from webapp.models import Account, Message, Run
+from webapp.models import Account, Feed, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.orders import matching
@@ -36,7 +40,9 @@ from webapp.orders.book import (
     Note,
     apply_page,
 )
-from webapp.outbound import ack_row, enqueue_send, has_due, record
+from webapp.outbound.record import ack_row, has_due, record
+from webapp.runs import lifecycle
+from webapp.runs.registry import flow
 
 log = logging.getLogger("mercato.orders")
 
@@ -127,24 +133,25 @@ def _fail(run: Run, account: Account, exc: ConnectorError) -> None:
     run.error_message = str(exc)
 
 
-def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None = None) -> Run:
+@flow("update_orders", label="Update orders", run_kind="order_import", interval_seconds=300)
+@flow(
+    "import_orders",
+    label="Import new orders",
+    run_kind="order_import",
+    capability=Capability.ORDERS_IN,
+    interval_seconds=300,
+    cursor=True,
+)
+def poll_orders(run: Run) -> None:
+    """Read the account's orders since its feed's cursor into the book."""
+    account = run.account
+    feed = _cursor_feed(run)
     started = utcnow()
-    run = Run(
-        kind="order_import",
-        store_id=account.store_id,
-        account_id=account.id,
-        trigger=trigger,
-        user_id=user_id,
-        marketplace=account.connector,
-        status=R.PROCESSING,
-        phase="downloading",
-        started_at=started,
-    )
-    db.session.add(run)
+    run.phase = "downloading"
     db.session.commit()
     since = (
-        (account.last_sync_at - SYNC_OVERLAP)
-        if account.last_sync_at
+        (feed.last_sync_at - SYNC_OVERLAP)
+        if feed is not None and feed.last_sync_at
         else (started - FIRST_SYNC_LOOKBACK)
     )
     changed_by = f"marketplace:{account.connector}"
@@ -170,19 +177,17 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
             totals["total_processed"] += len(page)
             db.session.execute(update(RUNS).where(RUNS.c.id == run_id).values(**totals))
             db.session.commit()
-        account.last_sync_at = started
+        if feed is not None:
+            feed.last_sync_at = started
         db.session.commit()
     except ConnectorError as exc:
         _fail(run, account, exc)
     else:
         run.status = R.COMPLETED_WITH_ERRORS if run.error_count else R.COMPLETED
-    run.phase = None
-    run.progress = 100
-    run.completed_at = utcnow()
-    db.session.commit()
+    lifecycle.finish(run, run.status, run.error_message)
     if account.is_live and has_due(account):
         # Acknowledgements are their own step, after the orders are committed.
-        enqueue_send(account.id)
+        lifecycle.then(run, "send_outbound")
     log.info(
         "job=import_orders run_id=%s account_id=%s state=%s fetched=%s created=%s "
         "updated=%s unchanged=%s parked=%s errors=%s",
@@ -196,26 +201,51 @@ def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None
         run.parked_count,
         run.error_count,
     )
-    return run
 
 
-def recheck_parked(account: Account, *, trigger: str = "schedule", limit: int = 500) -> Run:
+def _cursor_feed(run: Run) -> Feed | None:
+    """The feed whose cursor the poll reads and moves: its own, or (a poll of no feed) the
+    account's order-import feed."""
+    if run.feed is not None and run.feed.kind == "import_orders":
+        return run.feed
+    return lifecycle.account_feed(run.account, "import_orders")
+
+
+def import_orders(account: Account, *, trigger: str = "cli", user_id: int | None = None) -> Run:
+    """Poll the account now, inline, as an execution of its order-import feed; the run
+    already executing that feed when there is one."""
+    return _inline(account, "import_orders", "order_import", trigger, user_id)
+
+
+def _inline(account: Account, feed_kind: str, run_kind: str, trigger: str, user_id=None) -> Run:
+    feed = lifecycle.account_feed(account, feed_kind)
+    started = lifecycle.create(
+        kind=run_kind,
+        store_id=account.store_id,
+        feed=feed,
+        account=account,
+        trigger=trigger,
+        user_id=user_id,
+    )
+    if not started.started:
+        return started.run
+    return lifecycle.execute(started.run.id)
+
+
+@flow(
+    "recheck_parked_orders",
+    label="Recheck parked orders",
+    run_kind="order_recheck",
+    capability=Capability.ORDERS_IN,
+    interval_seconds=3600,
+)
+def recheck_due(run: Run, limit: int = 500) -> None:
     """Look again at the account's parked orders that are due: imported once valid, dropped
     (with an info message) once cancelled, otherwise rechecked an hour later."""
     from webapp.models import ParkedOrder
 
+    account = run.account
     now = utcnow()
-    run = Run(
-        kind="order_recheck",
-        store_id=account.store_id,
-        account_id=account.id,
-        trigger=trigger,
-        marketplace=account.connector,
-        status=R.PROCESSING,
-        started_at=now,
-    )
-    db.session.add(run)
-    db.session.commit()
     due = db.session.scalars(
         select(ParkedOrder)
         .where(
@@ -251,8 +281,11 @@ def recheck_parked(account: Account, *, trigger: str = "schedule", limit: int = 
         run.status = R.COMPLETED
     except ConnectorError as exc:
         _fail(run, account, exc)
-    run.completed_at = utcnow()
-    db.session.commit()
+    lifecycle.finish(run, run.status, run.error_message)
     if account.is_live and run.imported_count and has_due(account):
-        enqueue_send(account.id)  # orders booked now owe their acknowledgement
-    return run
+        lifecycle.then(run, "send_outbound")  # orders booked now owe their acknowledgement
+
+
+def recheck_parked(account: Account, *, trigger: str = "schedule") -> Run:
+    """Recheck the account's parked orders now, inline, as an execution of its feed."""
+    return _inline(account, "recheck_parked_orders", "order_recheck", trigger)

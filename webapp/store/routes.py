@@ -25,12 +25,12 @@ from webapp.access import run_or_404, store_or_404
 from webapp.extensions import db
 from webapp.htmx import is_htmx, partial_response
 from webapp.imports import queries
+from webapp.imports.queries import ERRORS_PER_PAGE
 from webapp.models import Message
 from webapp.store import bp
 from webapp.store.forms import ImportForm, SettingsForm, quick_fill_urls, submit_import
 
 HISTORY_PER_PAGE = 20
-ERRORS_PER_PAGE = 25
 
 
 # -- marketplace import ------------------------------------------------------------------
@@ -99,11 +99,11 @@ def errors_context(store, run, page: int, error_type: str | None) -> dict:
 @bp.get("/imports/<int:run_id>")
 @login_required
 def job(code: str, run_id: int):
+    """The old import page: a run has one page (``feeds.execution``), links keep working."""
     store = store_or_404(code)
     run = run_or_404(run_id, store)
-    error_type = request.args.get("error_type") or None
-    page = pagination.clamp_page(request.args.get("page"))
-    return render_template("store/job.html", **errors_context(store, run, page, error_type))
+    args = {k: v for k, v in request.args.items() if k in ("page", "error_type") and v}
+    return redirect(url_for("feeds.execution", code=store.code, run_id=run.id, **args))
 
 
 @bp.get("/imports/<int:run_id>/status")
@@ -113,7 +113,7 @@ def job_status(code: str, run_id: int):
     run = run_or_404(run_id, store)
     if not is_htmx():
         return redirect(url_for("store.job", code=store.code, run_id=run.id))
-    return partial_response("partials/_job_metrics.html", store=store, run=run)
+    return partial_response("runs/_metrics.html", store=store, run=run)
 
 
 @bp.get("/imports/<int:run_id>/row")

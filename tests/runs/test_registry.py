@@ -1,0 +1,98 @@
+"""The flow registry: a feed kind is declared once, and everything else derives from it."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors import registry as connectors_registry
+from connectors.base import Capability
+from tests.feeds.conftest import fresh, runs_of, work
+from tests.webapp.conftest import csrf_from, logged_in
+from webapp.extensions import db
+from webapp.feeds.defaults import kinds_for, schedules
+from webapp.models import Feed, Run, ScheduledJob
+from webapp.models import runs as R
+from webapp.models.feeds import BUILT_FLOWS, IN, KINDS, flow_is_built
+from webapp.runs import registry
+
+
+def test_the_models_kinds_and_built_flows_are_the_registrys():
+    """Models import no area, so they repeat the registry; this keeps them equal."""
+    kinds = registry.feed_kinds()
+    assert {k: (f.direction, f.label) for k, f in kinds.items()} == KINDS
+    assert {k: f.owner for k, f in kinds.items() if f.built} == BUILT_FLOWS
+    for kind in kinds:
+        for account_id in (None, 1):
+            assert registry.is_built(kind, account_id) == flow_is_built(kind, account_id)
+
+
+def test_defaults_derive_from_the_declarations():
+    assert schedules()["import_orders"].interval_seconds == 300
+    assert schedules()["price_export"].cron_expression == "0 2 * * *"
+    assert schedules()["import_orders"].enabled and not schedules()["stock_export"].enabled
+    lengow = connectors_registry.get("lengow")
+    declared = [
+        k for k, f in registry.feed_kinds().items() if f.capability and lengow.has(f.capability)
+    ]
+
+    class FakeAccount:
+        connector = "lengow"
+
+    assert kinds_for(FakeAccount()) == tuple(declared)
+    assert "import_orders" in declared and "update_orders" not in declared
+
+
+def test_every_run_kind_has_one_flow_to_execute_it():
+    assert registry.for_run("order_import", "import_orders").kind == "import_orders"
+    assert registry.for_run("outbound", "import_orders").kind == "send_outbound"
+    assert registry.for_run("product_import", None).kind == "product_import"
+    assert registry.for_run("product_import", "import_products").kind == "import_products"
+    assert registry.follower_run_kinds() == ("outbound",)
+
+
+@pytest.fixture
+def probe():
+    """A throwaway flow, declared by one decorated function and nothing else."""
+    calls = []
+
+    @registry.flow(
+        "probe_feed",
+        label="Probe feed",
+        capability=Capability.ORDERS_IN,
+        interval_seconds=120,
+    )
+    def run_probe(run):
+        calls.append(run.id)
+        run.total_processed = 7
+        db.session.commit()
+
+    yield calls
+    registry.unregister("probe_feed")
+
+
+def test_adding_a_feed_kind_is_one_decorated_function(app, store, store_user, account, probe):
+    """Run now on a feed of a kind no file but this test names: the lifecycle creates its
+    run, the job executes the flow with it, the feed's page links to it."""
+    feed = Feed(
+        store_id=store.id, account_id=account.id, kind="probe_feed", direction=IN, enabled=True
+    )
+    feed.schedule = ScheduledJob(store_id=store.id, job_type="feed", interval_seconds=120)
+    db.session.add(feed)
+    db.session.commit()
+    assert "probe_feed" in [k for k in kinds_for(account)]  # its capability gives it
+
+    client = logged_in(app, store_user.email)
+    token = csrf_from(client.get("/store/acme/feeds").text)
+    response = client.post(
+        f"/store/acme/feeds/{feed.id}/run", headers={"HX-Request": "true", "X-CSRFToken": token}
+    )
+    assert response.status_code == 200
+    (run,) = runs_of(feed.id)
+    assert "Execution <a href=" in response.text and f"#{run.id}</a> started" in response.text
+    assert (run.kind, run.status, run.trigger) == ("probe_feed", R.PENDING, "run_now")
+    assert run.rq_job_id == f"mercato-run-{run.id}"
+    work(app)
+    done = fresh(Run, run.id)
+    assert probe == [run.id]
+    assert (done.status, done.total_processed) == (R.COMPLETED, 7)
+    assert fresh(Feed, feed.id).schedule.last_run_status == R.COMPLETED

@@ -1,0 +1,238 @@
+"""The one sender: every outbound call due is sent once, with one backoff policy.
+
+``send_outbound`` is a flow (:mod:`webapp.runs.registry`) of no feed of its own: the
+lifecycle runs it as an execution of the account's order-import feed, after an order poll
+that booked orders (:func:`webapp.runs.lifecycle.then`), when an account goes live, from
+``flask orders acks`` and when a person retries a failed call from the inbox
+(:func:`send_owed`, inline).  It is never run by anything else.
+
+- live account: each due call is claimed (``pending``/``failed`` -> ``sending``, one UPDATE
+  that only one sender can win), sent, then ``sent`` with its effect applied (the order shows
+  ``acknowledged_at``).  A failure is ``failed`` with ``next_attempt_at`` after the backoff
+  (:func:`backoff`, or the marketplace's Retry-After when it gave one) and a ``retry``
+  message; the sender then wakes itself at the earliest ``next_attempt_at``
+  (:func:`webapp.runs.lifecycle.wake_at`).
+- test mode: nothing is sent; what is owed stays (or becomes) a ``dry_run``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import func, insert, select, update
+
+from webapp.connector import connector_for
+from webapp.extensions import db
+from webapp.models import Account, Message, Run
+from webapp.models import runs as R
+from webapp.models.base import utcnow
+from webapp.models.outbound import ACK_ORDER, DRY_RUN, FAILED, PENDING, SENDING, SENT
+from webapp.outbound.record import CALLS, _due, has_due
+from webapp.runs import lifecycle
+from webapp.runs.registry import OUT, flow
+
+log = logging.getLogger("mercato.outbound")
+
+ORDERS = db.Model.metadata.tables["orders"]
+BATCH = 200
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=6)
+GIVE_UP_AFTER = 3  # failures in a row before a step leaves the rest for the retry
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min ... capped at 6 h."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+
+
+def _effect(call, now) -> None:
+    """What a sent call changes here."""
+    if call.action == ACK_ORDER:
+        db.session.execute(
+            update(ORDERS)
+            .where(ORDERS.c.id == call.subject_id)
+            .values(
+                merchant_order_id=call.params["merchant_order_id"],
+                acknowledged_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def retry_delay(attempts: int, error=None) -> timedelta:
+    """The one backoff policy: the marketplace's Retry-After when its error carries one,
+    otherwise :func:`backoff`."""
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after:
+        return min(BACKOFF_CAP, timedelta(seconds=float(retry_after)))
+    return backoff(attempts)
+
+
+def _summary() -> dict:
+    return {"sent": 0, "failed": 0, "deferred": 0, "dry_run": 0, "run_id": None, "retry_at": None}
+
+
+def send_owed(account: Account, *, trigger: str = "schedule") -> dict:
+    """Send (live) or record as dry runs (test mode) the account's owed calls that are due,
+    now, inline.  A live account's sending is an execution of its feed (a run of the
+    ``send_outbound`` flow), created only when something is due.
+
+    Returns ``{"sent", "failed", "deferred", "dry_run", "run_id", "retry_at"}``."""
+    if not account.is_live:
+        return _record_dry_runs(account)
+    if has_due(account):
+        started = lifecycle.start_flow("send_outbound", account, trigger, inline=True)
+        if started.started and started.run.outcome is not None:
+            return started.run.outcome
+    summary = _summary()
+    summary["retry_at"] = _next_retry(account)
+    return summary
+
+
+def _record_dry_runs(account: Account) -> dict:
+    now = utcnow()
+    result = db.session.execute(
+        update(CALLS)
+        .where(CALLS.c.account_id == account.id, CALLS.c.status.in_((PENDING, FAILED)))
+        .values(
+            status=DRY_RUN,
+            dry_run_at=func.coalesce(CALLS.c.dry_run_at, now),
+            next_attempt_at=None,
+            updated_at=now,
+        )
+    )
+    db.session.commit()
+    return {**_summary(), "dry_run": result.rowcount or 0}
+
+
+def _next_retry(account: Account):
+    return db.session.scalar(
+        select(func.min(CALLS.c.next_attempt_at)).where(
+            CALLS.c.account_id == account.id, CALLS.c.status == FAILED
+        )
+    )
+
+
+@flow("send_outbound", label="Send outbound calls", direction=OUT, owner=None, run_kind="outbound")
+def send_outbound(run: Run) -> dict:
+    """The sender's execution: every due call of the run's account, claimed and sent once.
+    After ``GIVE_UP_AFTER`` failures in a row (the marketplace is down) it stops and leaves
+    the rest (``deferred``) for the same retry, when it wakes itself."""
+    account = run.account
+    if not account.is_live:
+        summary = {**_record_dry_runs(account), "run_id": run.id}
+        lifecycle.finish(run, R.COMPLETED)
+        return summary
+    now = utcnow()
+    summary = {**_summary(), "run_id": run.id}
+    connector = None
+    while True:
+        ids = db.session.scalars(
+            select(CALLS.c.id).where(_due(account.id, now)).order_by(CALLS.c.id).limit(BATCH)
+        ).all()
+        if not ids:
+            break
+        claimed = db.session.execute(
+            update(CALLS)
+            .where(CALLS.c.id.in_(ids), _due(account.id, now))
+            .values(status=SENDING, attempts=CALLS.c.attempts + 1, updated_at=now)
+            .returning(
+                CALLS.c.id,
+                CALLS.c.action,
+                CALLS.c.params,
+                CALLS.c.subject_type,
+                CALLS.c.subject_id,
+                CALLS.c.attempts,
+            )
+        ).all()
+        db.session.commit()
+        if not claimed:
+            continue  # another sender took them
+        connector = connector or connector_for(account)
+        streak = 0
+        pending = sorted(claimed, key=lambda c: c.id)
+        while pending and streak < GIVE_UP_AFTER:
+            call = pending.pop(0)
+            streak = 0 if _send_one(run, connector, call, summary) else streak + 1
+        if pending:  # the marketplace keeps failing: the rest waits for the same retry
+            _defer(pending, summary)
+            break
+    lifecycle.finish(run, R.COMPLETED if not summary["failed"] else R.COMPLETED_WITH_ERRORS)
+    summary["retry_at"] = _next_retry(account)
+    if summary["retry_at"] is not None:
+        lifecycle.wake_at(summary["retry_at"], "send_outbound", account)
+    return summary
+
+
+def _defer(calls: list, summary: dict) -> None:
+    """Claimed calls not tried because the marketplace failed ``GIVE_UP_AFTER`` times in a
+    row: back to ``failed`` (their claim's attempt not counted), due with the last retry."""
+    retry_at = utcnow() + retry_delay(1)
+    db.session.execute(
+        update(CALLS)
+        .where(CALLS.c.id.in_([c.id for c in calls]), CALLS.c.status == SENDING)
+        .values(
+            status=FAILED,
+            attempts=CALLS.c.attempts - 1,
+            last_error=(
+                f"not tried: the marketplace failed {GIVE_UP_AFTER} calls in a row just before"
+            ),
+            next_attempt_at=retry_at,
+            updated_at=utcnow(),
+        )
+    )
+    db.session.commit()
+    summary["deferred"] += len(calls)
+
+
+def _send_one(run: Run, connector, call, summary: dict) -> bool:
+    from connectors.errors import ConnectorError
+
+    run.total_processed += 1
+    try:
+        connector.send(connector.outbound_request(call.action, call.params))
+    except ConnectorError as exc:
+        retry_at = utcnow() + retry_delay(call.attempts, exc)
+        db.session.execute(
+            update(CALLS)
+            .where(CALLS.c.id == call.id, CALLS.c.status == SENDING)
+            .values(
+                status=FAILED, last_error=str(exc), next_attempt_at=retry_at, updated_at=utcnow()
+            )
+        )
+        db.session.execute(
+            insert(Message),
+            [
+                {
+                    "import_job_id": run.id,
+                    "severity": "retry",
+                    "error_type": "outbound_failed",
+                    "error_message": (
+                        f"{call.action} for {call.subject_type} {call.subject_id} was not sent "
+                        f"(attempt {call.attempts}: {exc}); it is sent again from "
+                        f"{retry_at:%Y-%m-%d %H:%M} UTC."
+                    ),
+                    "identifier": str(call.subject_id),
+                    "subject_type": call.subject_type,
+                    "subject_id": call.subject_id,
+                    "created_at": utcnow(),
+                }
+            ],
+        )
+        run.warning_count += 1
+        summary["failed"] += 1
+        db.session.commit()
+        return False
+    else:
+        now = utcnow()
+        db.session.execute(
+            update(CALLS)
+            .where(CALLS.c.id == call.id)
+            .values(status=SENT, sent_at=now, last_error=None, next_attempt_at=None, updated_at=now)
+        )
+        _effect(call, now)
+        run.imported_count += 1
+        summary["sent"] += 1
+        db.session.commit()
+        return True
