@@ -201,6 +201,11 @@ def test_a_failed_acknowledgement_is_retried_and_ends_acknowledged(app, store, s
         )
         == 0
     )
+    # The retry that sent them answered the inbox: no failure is left open for a person.
+    unresolved = select(func.count(Message.id)).where(
+        Message.error_type == "outbound_failed", Message.resolved_at.is_(None)
+    )
+    assert db.session.scalar(unresolved) == 0
 
 
 def test_back_to_test_mode_stops_sending_and_going_live_again_sends_the_rest(app, store, sandbox):

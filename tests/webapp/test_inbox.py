@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+from sqlalchemy import update
 
 from tests.inprocess_worker import InProcessWorker
 from tests.sandbox_server import sandbox_account as live_sandbox_account
@@ -296,13 +297,36 @@ def test_an_unsent_merchant_order_id_is_resent_from_the_inbox(sandbox, sandbox_a
     tally = retry.retry_ids([failed[0].id], "shop@acme.test")
     assert tally == {"resolved": 0, "failed": 1, "skipped": 0}
     requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
-    # A later successful step for other orders does not close it by itself ...
-    assert retry.sweep()["resolved"] == len(failed)  # ... its handler sends it, then closes it
+
+    def sent_so_far() -> int:
+        state = requests.get(f"{sandbox}/_sandbox/state?ids=0", timeout=5).json()
+        return state["counters"]["merchant_order_ids_set"]
+
+    # The sweep is not a second loop: a failed call waits for the one sender's backoff.
+    before, due_at = sent_so_far(), {c.id: c.next_attempt_at for c in OutboundCall.query}
+    assert retry.sweep()["resolved"] == 0
+    db.session.expire_all()
+    assert sent_so_far() == before
+    assert {c.id: c.next_attempt_at for c in OutboundCall.query} == due_at
+    # A person's retry asks that same sender to send this one now ...
+    assert retry.retry_ids([failed[0].id], "shop@acme.test")["resolved"] == 1
+    assert sent_so_far() == before + 1
+    # ... and the sender's own retry, when the backoff ends, sends the rest and closes them.
+    db.session.execute(
+        update(OutboundCall)
+        .where(OutboundCall.status != SENT)
+        .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+    send_owed(sandbox_account)
+    db.session.expire_all()
     order_ids = {m.subject_id for m in failed}
     calls = OutboundCall.query.filter(OutboundCall.subject_id.in_(order_ids)).all()
     assert calls and all(c.status == SENT for c in calls)
-    counters = requests.get(f"{sandbox}/_sandbox/state?ids=0", timeout=5).json()["counters"]
-    assert counters["merchant_order_ids_set"] >= len(order_ids)
+    assert sent_so_far() >= len(order_ids)
+    still_open = Message.query.filter_by(error_type="outbound_failed", resolved_at=None).count()
+    assert still_open == 0
+    assert all(m.resolved_by.startswith("execution #") for m in failed[1:])
 
 
 # The inbox pages: pages, filters, names, links, the bell ------------------------------------

@@ -46,11 +46,17 @@ class Outcome:
 
 Handler = Callable[[Message], Outcome]
 HANDLERS: dict[str, Handler] = {}
+# Causes whose failed work already has its own retry (a call owed to a marketplace: the one
+# sender's backoff): the sweep never re-drives them, a person's retry still may (it asks
+# that same sender to send now), and the work closes the message when it succeeds.
+RETRIED_ELSEWHERE: set[str] = set()
 
 
-def handler(cause: str):
+def handler(cause: str, *, swept: bool = True):
     def register(fn: Handler) -> Handler:
         HANDLERS[cause] = fn
+        if not swept:
+            RETRIED_ELSEWHERE.add(cause)
         return fn
 
     return register
@@ -261,8 +267,9 @@ def _wait(message: Message, detail: str) -> None:
 def sweep(now=None) -> dict[str, int]:
     """Retry every due "retry" message (oldest first, a batch at a time).
 
-    A message whose flow has succeeded since is resolved without a new call. One with a
-    handler is retried by it; one without is left to its feed's retry (webapp.feeds.sweep)
+    A message whose flow has succeeded since is resolved without a new call. A failed call
+    to a marketplace is left to the one sender's backoff, which closes it when it is sent.
+    One with a handler is retried by it; one without is left to its feed's retry (webapp.feeds.sweep)
     and counted, so it still reaches a person after MAX_ATTEMPTS passes.
     """
     now = now or utcnow()
@@ -285,6 +292,8 @@ def sweep(now=None) -> dict[str, int]:
         message = db.session.get(Message, message_id)
         if message.resolved_at is not None or message.severity != R.RETRY:
             continue  # closed or superseded by an earlier retry in this pass
+        if message.error_type in RETRIED_ELSEWHERE:
+            continue  # its own retry sends it and closes it: no second loop
         success = later_success(message) if _flow_closes(message) else None
         if success is not None:
             message.resolved_at, message.resolved_by = utcnow(), f"execution #{success.id}"
@@ -399,7 +408,7 @@ def _poll_again(account: Account) -> Run | None:
     return None if run.status in R.ACTIVE_STATUSES else run
 
 
-@handler("outbound_failed")
+@handler("outbound_failed", swept=False)
 def resend_outbound(message: Message) -> Outcome:
     """A call to the marketplace (a merchant order id...) was not sent: send it now, once."""
     from webapp.models.outbound import FAILED, SENT, OutboundCall

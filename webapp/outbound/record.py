@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import and_, or_, select
 
+from connectors.base import Capability
 from webapp.bulk import bulk_insert
 from webapp.extensions import db
 from webapp.models import Account
@@ -27,7 +28,7 @@ STALE_CLAIM = timedelta(minutes=10)
 def ack_row(account: Account, connector, order_id: int, channel: str, channel_order_id: str):
     """The outbound call telling the marketplace our id for one order (a dict for
     :func:`record`), or None when the connector takes no merchant order id."""
-    if ACK_ORDER not in getattr(connector, "outbound_actions", ()):
+    if not connector.supports(Capability.ORDER_ACK):
         return None
     params = {
         "channel": channel,

@@ -232,7 +232,25 @@ def _send_one(run: Run, connector, call, summary: dict) -> bool:
             .values(status=SENT, sent_at=now, last_error=None, next_attempt_at=None, updated_at=now)
         )
         _effect(call, now)
+        if call.attempts > 1:  # it failed before: its inbox entries are answered
+            _close_failures(call, run, now)
         run.imported_count += 1
         summary["sent"] += 1
         db.session.commit()
         return True
+
+
+def _close_failures(call, run: Run, now) -> None:
+    """The open ``outbound_failed`` messages of a call that is now sent are resolved by the
+    run that sent it: the sender's own retry answers the inbox, no sweep has to."""
+    db.session.execute(
+        update(Message)
+        .where(
+            Message.error_type == "outbound_failed",
+            Message.subject_type == call.subject_type,
+            Message.subject_id == call.subject_id,
+            Message.resolved_at.is_(None),
+        )
+        .values(resolved_at=now, resolved_by=f"execution #{run.id}", next_retry_at=None)
+        .execution_options(synchronize_session=False)
+    )
