@@ -64,6 +64,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    from webapp.runs.table import run_columns
+
+    app.jinja_env.globals["run_columns"] = run_columns  # one history row for every run
     csrf.exempt(api_bp)  # bearer tokens, not cookies: no cross-site forgery to prevent
     from webapp import redis_outage
 

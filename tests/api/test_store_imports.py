@@ -226,20 +226,20 @@ def test_same_source_while_active_is_409_with_the_job_id(shop, store, other_stor
 def test_a_run_committed_by_a_concurrent_request_is_seen_under_the_lock(shop, store, monkeypatch):
     """Two simultaneous submissions both pass the first, unlocked check; the re-check
     under the lock catches the one that lost the race."""
-    import webapp.api.jobs
+    import webapp.imports.service
 
-    real = webapp.api.jobs._active_duplicate
+    real = webapp.imports.service.active_duplicate
     calls = []
 
-    def racing(store_, body):
+    def racing(store_, source_url, upload):
         calls.append(1)
         if len(calls) == 1:
             # the concurrent request commits its run right after our first check
             make_run(store, shop.user, status=R.PENDING, source_url=FEED_URL)
             return None
-        return real(store_, body)
+        return real(store_, source_url, upload)
 
-    monkeypatch.setattr(webapp.api.jobs, "_active_duplicate", racing)
+    monkeypatch.setattr(webapp.imports.service, "active_duplicate", racing)
     response = shop.api.post(START, json={"source_url": FEED_URL})
     assert response.status_code == 409 and len(calls) == 2
     assert run_count() == 1

@@ -168,9 +168,9 @@ def test_feeds_page_and_run_now(app, client, account):
     detail = client.get(f"/store/acme/integration/executions/{run.id}")
     assert detail.status_code == 200 and "Execution #" in detail.text
     listing = client.get(f"/store/acme/integration/executions?status={fresh(Run, run.id).status}")
-    assert f'id="execution-{run.id}"' in listing.text and "run now" in listing.text
+    assert f'id="run-{run.id}"' in listing.text and "run now" in listing.text
     assert (
-        f'id="execution-{run.id}"'
+        f'id="run-{run.id}"'
         not in client.get("/store/acme/integration/executions?status=failed").text
     )
 
@@ -211,9 +211,9 @@ def test_admin_sees_every_store_with_a_filter(app, account, admin_user, other_st
     run = lifecycle.run_feed(feed_of(account, "import_orders").id, "cli").run
     admin = logged_in(app, admin_user.email)
     page = admin.get("/admin/feed-executions")
-    assert page.status_code == 200 and f'id="execution-{run.id}"' in page.text
+    assert page.status_code == 200 and f'id="run-{run.id}"' in page.text
     other = admin.get(f"/admin/feed-executions?store_id={other_store.id}")
-    assert f'id="execution-{run.id}"' not in other.text
+    assert f'id="run-{run.id}"' not in other.text
 
 
 # -- CLI -----------------------------------------------------------------------------------

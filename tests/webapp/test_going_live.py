@@ -164,7 +164,7 @@ def test_every_page_of_the_account_its_orders_and_feeds_shows_its_mode(
         "feed": (f"/store/acme/feeds/{feed.id}", 'id="feed-mode"', "</p>"),
         "executions": (
             "/store/acme/integration/executions",
-            f'id="execution-{run.id}"',
+            f'id="run-{run.id}"',
             "</tr>",
         ),
         "execution": (f"/store/acme/integration/executions/{run.id}", 'id="run-account"', "</dd>"),

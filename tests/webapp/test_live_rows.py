@@ -115,7 +115,7 @@ def test_feed_execution_rows_poll_and_count_what_they_read(app, store, store_cli
         trigger="run_now",
     )
     page = store_client.get("/store/acme/integration/executions").text
-    row = row_of(page, f"execution-{run.id}")
+    row = row_of(page, f"run-{run.id}")
     url = f"/store/acme/integration/executions/{run.id}/row"
     assert f'hx-get="{url}"' in row and 'hx-trigger="every 1s"' in row
     assert "Fetching orders · 200 read" in row and "%" not in row.split("Fetching orders")[1][:40]

@@ -51,6 +51,21 @@ def test_upload_creates_a_pending_run_then_a_worker_completes_it(app, store_clie
     assert f"#{run.id}" in page.text and "completed with errors" in page.text
 
 
+def test_the_same_upload_while_it_runs_is_refused_on_the_page_as_in_the_api(app, store_client):
+    """One start path for the page and the API: a double click does not start a second
+    import of the same source; it says which import is in flight."""
+    assert upload(store_client).status_code == 302
+    first = db.session.scalar(select(Run))
+    again = upload(store_client)
+    assert again.status_code == 422
+    assert f"Import job {first.id} of this store is already pending" in again.text
+    assert db.session.scalar(select(func.count(Run.id))) == 1
+    assert upload(store_client, name="other.csv").status_code == 302  # another source runs
+    run_worker(app)
+    assert upload(store_client).status_code == 302  # finished: the same source may run again
+    assert db.session.scalar(select(func.count(Run.id))) == 3
+
+
 def test_history_partial_is_a_fragment_with_vary_and_a_full_page_otherwise(store_client):
     upload(store_client)
     fragment = store_client.get("/store/acme/marketplace/history", headers={"HX-Request": "true"})

@@ -228,8 +228,8 @@ def test_job_and_execution_tables_link_stores_feeds_and_accounts(admin_client, s
     jobs = admin_client.get("/admin/imports").text
     assert 'href="/admin/stores/acme"' in re.search(r'<tr id="run-\d+".*?</tr>', jobs, re.S)[0]
     executions = admin_client.get("/admin/feed-executions").text
-    row = re.search(r'<tr id="execution-\d+".*?</tr>', executions, re.S).group(0)
-    assert '<a href="/admin/stores/acme">Acme</a>' in row
+    row = re.search(r'<tr id="run-\d+".*?</tr>', executions, re.S).group(0)
+    assert re.search(r'<a href="/admin/stores/acme"[^>]*>Acme</a>', row)
     assert f'<a href="/store/acme/feeds/{feed.id}">' in row
     assert f'<a href="/store/acme/accounts/{account.id}">Letzshop main</a>' in row
 

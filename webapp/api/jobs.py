@@ -7,23 +7,21 @@ so ids cannot be probed.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, jsonify
-from redis.exceptions import LockError, RedisError
 
-from connectors.egress import mask_url
 from webapp.api import serialize
 from webapp.api.auth import api_user
 from webapp.api.errors import ApiError
 from webapp.api.params import ImportBody, choice_arg, page_args, str_arg
-from webapp.extensions import db, redis_connection
+from webapp.extensions import db
 from webapp.imports import queries
+from webapp.imports import service as imports_service
 from webapp.imports.request import ImportRequestError
-from webapp.imports.service import create_run, enqueue
-from webapp.imports.uploads import discard, save_upload, upload_name
+from webapp.imports.service import ImportAlreadyRunning, ImportBeingSubmitted
+from webapp.imports.uploads import discard
 from webapp.models import Run, Store
 from webapp.models import runs as R
 
@@ -89,28 +87,8 @@ def store_for_import(body: ImportBody) -> Store:
     return store
 
 
-def _active_duplicate(store: Store, body: ImportBody) -> Run | None:
-    """A pending or processing run of the same store reading the same source."""
-    query, _ = queries.runs_query(store_id=store.id)
-    query = query.where(Run.status.in_(R.ACTIVE_STATUSES))
-    if body.source_url:
-        query = query.where(Run.source_url == mask_url(body.source_url))
-    else:
-        query = query.where(Run.source_url.is_(None), Run.source_name == _upload_name(body))
-    return db.session.scalar(query.limit(1))
-
-
-def _upload_name(body: ImportBody) -> str:
-    return upload_name(body.upload.filename)
-
-
-def _conflict(run: Run) -> ApiError:
-    return ApiError(
-        409,
-        f"Import job {run.id} of this store is already {run.status} for the same source; "
-        "wait for it to finish.",
-        job_id=run.id,
-    )
+def _conflict(exc: ImportAlreadyRunning) -> ApiError:
+    return ApiError(409, str(exc), job_id=exc.run.id)
 
 
 def _human_size(size: int) -> str:
@@ -133,87 +111,41 @@ def _upload_size(body: ImportBody) -> int:
 
 
 def start_import(body: ImportBody, store: Store, job_url: Callable[[int], str]) -> Response:
-    """Create and enqueue the run; 202 with {"job_id", "status"} and Location.
+    """Create and enqueue the run through the one start path of the pages and the API
+    (:func:`webapp.imports.service.start_import`); 202 with {"job_id", "status"} and Location.
 
-    Duplicate submissions (a double click, a retried script) are refused with 409 while
-    the same source is still pending or processing for the store.  The check and the
-    insert run under a short Redis lock per (store, source), so two simultaneous
-    requests cannot both pass the check.
+    The same source still pending or processing for the store is 409 with its job id (a
+    double click, a retried script); an upload over the limit is 413 before it is saved.
     """
-    existing = _active_duplicate(store, body)
-    if existing is not None:
-        raise _conflict(existing)
-
-    source_path = source_name = None
     if body.upload is not None:
         limit = current_app.config["MERCATO_UPLOAD_MAX_BYTES"]
         if _upload_size(body) > limit:
             raise ApiError(413, f"The file is larger than the {_human_size(limit)} upload limit.")
-        try:
-            source_path, source_name = save_upload(body.upload)
-        except ImportRequestError as exc:
-            # Only reached for an unseekable stream over the limit, or an empty file.
-            status = 413 if "larger than" in str(exc) else 422
-            raise ApiError(status, str(exc)) from exc
-
     try:
-        run = _create_once(body, store, source_path, source_name)
-    except BaseException:
-        if source_path:
-            discard(source_path)
-        raise
-
-    enqueue(run)
+        run = imports_service.start_import(
+            store,
+            source_url=body.source_url,
+            upload=body.upload,
+            marketplace=body.marketplace,
+            language=body.language,
+            batch_size=body.batch_size,
+            user_id=api_user().id,
+            trigger="api",
+        )
+    except ImportAlreadyRunning as exc:
+        raise _conflict(exc) from exc
+    except ImportBeingSubmitted as exc:
+        raise ApiError(409, str(exc)) from exc
+    except ImportRequestError as exc:
+        # Only an unseekable stream over the limit is 413 here; the rest (an empty file...)
+        # is 422.
+        raise ApiError(413 if "larger than" in str(exc) else 422, str(exc)) from exc
     if run.status == R.FAILED:  # the lifecycle could not reach the queue, and said so
-        if source_path:
-            discard(source_path)
+        if run.source_path:
+            discard(run.source_path)
         raise ApiError(503, "The job queue is unavailable; nothing will run.", job_id=run.id)
 
     response = jsonify({"job_id": run.id, "status": run.status})
     response.status_code = 202
     response.headers["Location"] = job_url(run.id)
     return response
-
-
-def _create_once(
-    body: ImportBody, store: Store, source_path: str | None, source_name: str | None
-) -> Run:
-    source = mask_url(body.source_url) if body.source_url else f"upload:{_upload_name(body)}"
-    digest = hashlib.sha256(f"{store.id}\0{source}".encode()).hexdigest()[:32]
-    prefix = current_app.config.get("MERCATO_QUEUE_PREFIX", "")
-    lock = redis_connection().lock(
-        f"{prefix}mercato:api:import-lock:{digest}", timeout=60, blocking_timeout=15
-    )
-    try:
-        acquired = lock.acquire()
-    except RedisError as exc:
-        raise ApiError(503, "The job queue is unavailable; nothing was created.") from exc
-    if not acquired:
-        raise ApiError(409, "The same import is being submitted right now; wait for it.")
-    try:
-        # End any read transaction first, so the re-check sees a run another request
-        # committed while we waited, whatever the database's isolation level.
-        db.session.commit()
-        existing = _active_duplicate(store, body)
-        if existing is not None:
-            raise _conflict(existing)
-        try:
-            return create_run(
-                store,
-                source_url=body.source_url,
-                source_path=source_path,
-                source_name=source_name,
-                marketplace=body.marketplace,
-                language=body.language,
-                batch_size=body.batch_size,
-                user_id=api_user().id,
-                trigger="api",
-            )
-        except ImportRequestError as exc:
-            db.session.rollback()
-            raise ApiError(422, str(exc)) from exc
-    finally:
-        try:
-            lock.release()
-        except (LockError, RedisError):
-            pass  # expired meanwhile: nothing to release

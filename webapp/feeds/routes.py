@@ -20,6 +20,7 @@ from webapp.outbound import run_modes
 from webapp.pagination import clamp_page
 from webapp.runs import lifecycle as service
 from webapp.runs.registry import feed_kinds
+from webapp.runs.table import run_columns
 
 PER_PAGE = 25
 MESSAGES_PER_PAGE = 50
@@ -301,8 +302,15 @@ def execution_row(code: str, run_id: int):
     run = run_or_404(run_id, store)
     if run.feed_id is None or not is_htmx():
         return redirect(url_for("feeds.execution", code=store.code, run_id=run.id))
+    show_store = request.args.get("store") == "1"
     return partial_response(
-        "feeds/_execution_row.html", run=run, show_store=request.args.get("store") == "1"
+        "runs/_row.html",
+        run=run,
+        columns=run_columns("executions", store=show_store),
+        row_url=url_for(
+            "feeds.execution_row", code=store.code, run_id=run.id, store=1 if show_store else None
+        ),
+        run_modes=run_modes([run]),
     )
 
 

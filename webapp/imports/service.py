@@ -8,11 +8,16 @@ enqueued by the lifecycle or executed inline.  ``execute`` is what the product f
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import current_app
+from redis.exceptions import LockError, RedisError
+from sqlalchemy import select
 
 from connectors.egress import (
     FetchError,
@@ -23,11 +28,11 @@ from connectors.egress import (
     parse_allowlist,
 )
 from webapp.crypto import decrypt, encrypt
-from webapp.extensions import db
+from webapp.extensions import db, redis_connection
 from webapp.imports.engine import ImportRunner, fail, reset_for_execution
 from webapp.imports.reader import FeedError
 from webapp.imports.request import ImportRequestError, work_dir
-from webapp.imports.uploads import discard, save_upload
+from webapp.imports.uploads import discard, save_upload, upload_name
 from webapp.models import Feed, Run, Store
 from webapp.models import runs as R
 from webapp.models.catalog import DEFAULT_MARKETPLACE
@@ -180,6 +185,67 @@ def execute(run_id: int) -> Run | None:
     return run
 
 
+class ImportAlreadyRunning(ImportRequestError):
+    """The same source is already pending or processing for the store (a double click, a
+    retried script): nothing was created; ``run`` is the one in flight."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        super().__init__(
+            f"Import job {run.id} of this store is already {run.status} for the same source; "
+            "wait for it to finish."
+        )
+
+
+def source_key(source_url: str | None, upload) -> str:
+    """What makes two requests "the same import": the masked URL, or the upload's name."""
+    if source_url:
+        return mask_url(source_url)
+    return f"upload:{upload_name(getattr(upload, 'filename', None))}"
+
+
+def active_duplicate(store: Store, source_url: str | None, upload) -> Run | None:
+    """A pending or processing run of the same store reading the same source."""
+    query = select(Run.id).where(Run.store_id == store.id, Run.status.in_(R.ACTIVE_STATUSES))
+    if source_url:
+        query = query.where(Run.source_url == mask_url(source_url))
+    else:
+        name = upload_name(getattr(upload, "filename", None))
+        query = query.where(Run.source_url.is_(None), Run.source_name == name)
+    run_id = db.session.scalar(query.order_by(Run.id).limit(1))
+    return db.session.get(Run, run_id) if run_id is not None else None
+
+
+class ImportBeingSubmitted(ImportRequestError):
+    """The same import is being submitted by another request at this very moment."""
+
+
+@contextmanager
+def _submission_lock(store: Store, source: str) -> Iterator[None]:
+    """A short Redis lock per (store, source) around the re-check and the insert, so two
+    simultaneous requests cannot both pass the check. Without Redis there is no lock (and
+    no queue: the run that follows says the queue is down)."""
+    digest = hashlib.sha256(f"{store.id}\0{source}".encode()).hexdigest()[:32]
+    prefix = current_app.config.get("MERCATO_QUEUE_PREFIX", "")
+    lock = redis_connection().lock(
+        f"{prefix}mercato:imports:start-lock:{digest}", timeout=60, blocking_timeout=15
+    )
+    try:
+        acquired = lock.acquire()
+    except RedisError:
+        acquired = None
+    if acquired is False:
+        raise ImportBeingSubmitted("The same import is being submitted right now; wait for it.")
+    try:
+        yield
+    finally:
+        if acquired:
+            try:
+                lock.release()
+            except (LockError, RedisError):
+                pass  # expired meanwhile: nothing to release
+
+
 def start_import(
     store: Store,
     *,
@@ -189,31 +255,44 @@ def start_import(
     trigger: str = "ui",
     **options,
 ) -> Run:
-    """Create and enqueue a run from a URL or an uploaded file (the pages' and API's path).
+    """Create and enqueue a run from a URL or an uploaded file: the one start path of the
+    pages and the API.
 
     A refused request raises :class:`ImportRequestError` and leaves nothing behind: no run,
-    no uploaded file.  If the queue cannot be reached, the run is marked failed with a
-    sentence saying so rather than left pending forever.
+    no uploaded file. The same source still in flight for the store is refused
+    (:class:`ImportAlreadyRunning`), checked again under a short lock just before the insert.
+    If the queue cannot be reached, the run is marked failed with a sentence saying so
+    rather than left pending forever.
     """
     has_file = upload is not None and bool(getattr(upload, "filename", ""))
     if has_file and source_url:
         raise ImportRequestError("Give either a feed URL or a file, not both.")
     if not has_file and not source_url:
         raise ImportRequestError("Enter the feed's URL or choose a file to upload.")
+    upload = upload if has_file else None
+    if (existing := active_duplicate(store, source_url, upload)) is not None:
+        raise ImportAlreadyRunning(existing)
     path = name = None
     if has_file:
         path, name = save_upload(upload)
     try:
-        run = create_run(
-            store,
-            source_url=source_url or None,
-            source_path=path,
-            source_name=name,
-            user_id=user_id,
-            trigger=trigger,
-            **options,
-        )
+        with _submission_lock(store, source_key(source_url, upload)):
+            # End any read transaction first, so the re-check sees a run another request
+            # committed while we waited, whatever the database's isolation level.
+            db.session.commit()
+            if (existing := active_duplicate(store, source_url, upload)) is not None:
+                raise ImportAlreadyRunning(existing)
+            run = create_run(
+                store,
+                source_url=source_url or None,
+                source_path=path,
+                source_name=name,
+                user_id=user_id,
+                trigger=trigger,
+                **options,
+            )
     except BaseException:
+        db.session.rollback()
         if path:
             discard(path)
         raise

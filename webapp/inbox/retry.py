@@ -269,8 +269,8 @@ def sweep(now=None) -> dict[str, int]:
 
     A message whose flow has succeeded since is resolved without a new call. A failed call
     to a marketplace is left to the one sender's backoff, which closes it when it is sent.
-    One with a handler is retried by it; one without is left to its feed's retry (webapp.feeds.sweep)
-    and counted, so it still reaches a person after MAX_ATTEMPTS passes.
+    One with a handler is retried by it; one without is left to its feed's retry
+    (webapp.feeds.sweep) and counted, so it still reaches a person after MAX_ATTEMPTS passes.
     """
     now = now or utcnow()
     # Every open retry message, not only the due ones: a later success closes a message at

@@ -27,6 +27,7 @@ from webapp.htmx import is_htmx, partial_response
 from webapp.imports import queries
 from webapp.imports.queries import ERRORS_PER_PAGE
 from webapp.models import Message
+from webapp.runs.table import run_columns
 from webapp.store import bp
 from webapp.store.forms import ImportForm, SettingsForm, quick_fill_urls, submit_import
 
@@ -125,11 +126,19 @@ def job_row(code: str, run_id: int):
     run = run_or_404(run_id, store)
     if not is_htmx():
         return redirect(url_for("store.job", code=store.code, run_id=run.id))
+    show_store = request.args.get("store") == "1"
+    show_creator = request.args.get("creator") == "1" and current_user.is_admin
     return partial_response(
-        "partials/_job_row.html",
+        "runs/_row.html",
         run=run,
-        show_store=request.args.get("store") == "1",
-        show_creator=request.args.get("creator") == "1" and current_user.is_admin,
+        columns=run_columns("imports", store=show_store, creator=show_creator),
+        row_url=url_for(
+            "store.job_row",
+            code=store.code,
+            run_id=run.id,
+            store=1 if show_store else None,
+            creator=1 if show_creator else None,
+        ),
     )
 
 
