@@ -64,7 +64,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    from webapp.runs import registry
     from webapp.runs.table import run_columns
+
+    registry.load()  # every @flow declared: the feed kinds the models and pages name
 
     app.jinja_env.globals["run_columns"] = run_columns  # one history row for every run
     csrf.exempt(api_bp)  # bearer tokens, not cookies: no cross-site forgery to prevent

@@ -12,18 +12,33 @@ from webapp.extensions import db
 from webapp.feeds.defaults import kinds_for, schedules
 from webapp.models import Feed, Run, ScheduledJob
 from webapp.models import runs as R
-from webapp.models.feeds import BUILT_FLOWS, IN, KINDS, flow_is_built
+from webapp.models.feeds import BUILT_FLOWS, IN, KINDS, OUT, flow_is_built
 from webapp.runs import registry
 
 
-def test_the_models_kinds_and_built_flows_are_the_registrys():
-    """Models import no area, so they repeat the registry; this keeps them equal."""
+def test_the_models_kinds_and_built_flows_are_written_by_the_registry(app):
+    """Models import no area: the registry writes each declaration into the model's
+    tables, so a kind is declared once and the feed pages still name it."""
     kinds = registry.feed_kinds()
     assert {k: (f.direction, f.label) for k, f in kinds.items()} == KINDS
     assert {k: f.owner for k, f in kinds.items() if f.built} == BUILT_FLOWS
+    assert list(KINDS)[:5] == [
+        "import_products",
+        "update_products",
+        "import_orders",
+        "update_orders",
+        "recheck_parked_orders",
+    ]
     for kind in kinds:
         for account_id in (None, 1):
             assert registry.is_built(kind, account_id) == flow_is_built(kind, account_id)
+    registry.declare("probe_later", label="Probe later", direction=OUT)
+    try:
+        assert KINDS["probe_later"] == (OUT, "Probe later") and "probe_later" not in BUILT_FLOWS
+        assert Feed(kind="probe_later", store_id=1).label == "Probe later"
+    finally:
+        registry.unregister("probe_later")
+    assert "probe_later" not in KINDS
 
 
 def test_defaults_derive_from_the_declarations():
@@ -96,3 +111,5 @@ def test_adding_a_feed_kind_is_one_decorated_function(app, store, store_user, ac
     assert probe == [run.id]
     assert (done.status, done.total_processed) == (R.COMPLETED, 7)
     assert fresh(Feed, feed.id).schedule.last_run_status == R.COMPLETED
+    page = client.get(f"/store/acme/feeds/{feed.id}").text
+    assert "Probe feed" in page and f"#{run.id}" in page  # named by its declaration alone

@@ -6,7 +6,7 @@ seed's (001 Part 5): orders every 5 min, stock every 15 min, supplier
 catalog every 6 h, prices daily, failed-sync retry every 10 min; parked orders are rechecked
 hourly (seed 002).  Outbound feeds start disabled (seed 002: "only feeds from CMS to Connect
 are enabled" until the integration goes live), and so does every feed whose flow is not
-built yet (``webapp.models.feeds.BUILT_FLOWS``).
+built yet (``webapp.runs.registry``).
 """
 
 from __future__ import annotations

@@ -15,33 +15,15 @@ from webapp.models.base import TimestampMixin
 
 IN, OUT = "in", "out"
 
-# Kind -> (direction, label). Inbound kinds first, then what later issues fill in.
-KINDS: dict[str, tuple[str, str]] = {
-    "import_products": (IN, "Import products"),
-    "update_products": (IN, "Update products"),
-    "import_orders": (IN, "Import new orders"),
-    "update_orders": (IN, "Update orders"),
-    "recheck_parked_orders": (IN, "Recheck parked orders"),
-    "supplier_catalog": (IN, "Sync supplier catalog"),
-    "stock_export": (OUT, "Stock level export"),
-    "stock_check": (OUT, "Stock check"),
-    "price_export": (OUT, "Price export"),
-    "shipping_confirmation": (OUT, "Shipping confirmation"),
-    "catalog_export": (OUT, "Catalog export"),
-}
-
-# The flows that are built, and whose feed runs them: "store" (the store's own file imports,
-# no account) or "account".  Every other (kind, owner) has no flow behind it yet: such a
-# feed cannot be enabled, run or scheduled, and says so (webapp.runs.lifecycle.check_startable,
-# webapp.feeds.schedule.schedulable).  Models import no area, so this table and KINDS repeat
-# the flow registry (webapp.runs.registry); tests/feeds/test_registry.py holds them equal.
-BUILT_FLOWS: dict[str, str] = {
-    "import_products": "store",
-    "update_products": "store",
-    "import_orders": "account",
-    "update_orders": "account",
-    "recheck_parked_orders": "account",
-}
+# The feed kinds, kind -> (direction, label), and the built flows, kind -> whose feed runs
+# them ("store": the store's own file imports, no account; "account"). Each kind is declared
+# once, by the function that runs it (webapp.runs.registry, ``@flow``); the registry writes
+# its declarations here as it loads them (create_app loads it), so the models can name a
+# feed's kind without importing the areas. Every other (kind, owner) has no flow behind it
+# yet: such a feed cannot be enabled, run or scheduled, and says so
+# (webapp.runs.gate.check_startable, webapp.feeds.schedule.schedulable).
+KINDS: dict[str, tuple[str, str]] = {}
+BUILT_FLOWS: dict[str, str] = {}
 # What an execution of a feed whose flow is not built is recorded as (such runs did
 # nothing, so monitoring counts them neither as successes nor as failures).
 NOT_BUILT_RUN_KIND = "not_built"

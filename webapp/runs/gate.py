@@ -37,7 +37,7 @@ def active_run(feed_id: int) -> Run | None:
 
 
 def check_buildable(feed: Feed) -> None:
-    """The registry decides (the model's ``BUILT_FLOWS`` repeats it for the pages)."""
+    """The registry decides (the model's ``BUILT_FLOWS`` is written by it, for the pages)."""
     if not registry.is_built(feed.kind, feed.account_id):
         raise FeedNotBuilt(not_built_reason(feed.kind, feed.account_id))
 

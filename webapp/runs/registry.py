@@ -22,7 +22,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-IN, OUT = "in", "out"
+from webapp.models.feeds import BUILT_FLOWS, IN, KINDS, OUT  # noqa: F401  (IN, OUT: re-exported)
 
 # The modules whose import declares every flow (in the order the pages list their kinds).
 FLOW_MODULES = (
@@ -59,6 +59,10 @@ _loaded = False
 def _add(flow_: Flow) -> Flow:
     flow_ = Flow(**{**flow_.__dict__, "run_kind": flow_.run_kind or flow_.kind})
     _FLOWS[flow_.kind] = flow_
+    if flow_.owner is not None:  # a feed kind: the models name it from here
+        KINDS[flow_.kind] = (flow_.direction, flow_.label)
+        if flow_.built:
+            BUILT_FLOWS[flow_.kind] = flow_.owner
     return flow_
 
 
@@ -80,6 +84,8 @@ def declare(kind: str, *, label: str, **options) -> Flow:
 def unregister(kind: str) -> None:
     """Forget a flow (a test's throwaway one)."""
     _FLOWS.pop(kind, None)
+    KINDS.pop(kind, None)
+    BUILT_FLOWS.pop(kind, None)
 
 
 def load() -> dict[str, Flow]:
