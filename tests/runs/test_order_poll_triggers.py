@@ -117,3 +117,21 @@ def test_a_second_execution_is_refused_in_the_same_words_on_every_path(app, acco
     assert answer.status_code == 409
     assert answer.get_json()["error"] == {"status": 409, "message": words, "job_id": running.id}
     assert [r.id for r in runs_of(feed.id)] == [running.id]
+
+
+def test_the_run_page_names_the_flow_that_ran(app, account, store_user):
+    """The poll and the sender that follows it are both executions of the order feed; the
+    one run page says which flow each one was."""
+    from webapp.outbound import send_owed
+
+    result = app.test_cli_runner().invoke(args=["orders", "import", "--account", str(account.id)])
+    poll_id = json.loads(result.output.strip().splitlines()[-1])["job_id"]
+    send_owed(fresh(Account, account.id))
+    feed = feed_of(account, "import_orders")
+    sender = [r for r in runs_of(feed.id, with_sender=True) if r.kind == "outbound"]
+    assert sender, "the acknowledgements owed by the poll were sent by a run of the feed"
+    client = logged_in(app, store_user.email)
+    poll_page = client.get(f"/store/acme/integration/executions/{poll_id}").text
+    sender_page = client.get(f"/store/acme/integration/executions/{sender[-1].id}").text
+    assert '<dd id="run-flow">Import new orders</dd>' in poll_page
+    assert '<dd id="run-flow">Send outbound calls</dd>' in sender_page

@@ -19,6 +19,7 @@ from webapp.models import runs as R
 from webapp.outbound import run_modes
 from webapp.pagination import clamp_page
 from webapp.runs import lifecycle as service
+from webapp.runs import registry
 from webapp.runs.registry import feed_kinds
 from webapp.runs.table import run_columns
 
@@ -281,7 +282,13 @@ def execution(code: str, run_id: int):
     store = store_or_404(code)
     run = run_or_404(run_id, store)
     page = clamp_page(request.args.get("page"))
-    context = {"store": store, "run": run, "run_mode": run_modes([run]).get(run.id)}
+    flow = registry.for_run(run.kind, run.feed.kind if run.feed else None)
+    context = {
+        "store": store,
+        "run": run,
+        "run_mode": run_modes([run]).get(run.id),
+        "flow_label": flow.label if flow is not None else run.kind.replace("_", " "),
+    }
     if run.kind == "product_import":
         error_type = request.args.get("error_type") or None
         context.update(

@@ -19,6 +19,7 @@ The registry imports no area: the modules that declare flows are listed by name 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ class Flow:
     queue: str = "default"
     cursor: bool = False  # the feed keeps a cursor (its last successful sync)
     func: Callable | None = None  # None: not built
+    module: str = ""  # the module that declared it: the pages list kinds in FLOW_MODULES order
 
     @property
     def built(self) -> bool:
@@ -70,7 +72,7 @@ def flow(kind: str, *, label: str, **options) -> Callable[[Callable], Callable]:
     """Declare the flow ``kind``, run by the decorated function (which receives the run)."""
 
     def register(func: Callable) -> Callable:
-        _add(Flow(kind=kind, label=label, func=func, **options))
+        _add(Flow(kind=kind, label=label, func=func, module=func.__module__, **options))
         return func
 
     return register
@@ -78,7 +80,8 @@ def flow(kind: str, *, label: str, **options) -> Callable[[Callable], Callable]:
 
 def declare(kind: str, *, label: str, **options) -> Flow:
     """Declare a flow that is not built yet (its feed exists and says so)."""
-    return _add(Flow(kind=kind, label=label, **options))
+    module = sys._getframe(1).f_globals.get("__name__", "")
+    return _add(Flow(kind=kind, label=label, module=module, **options))
 
 
 def unregister(kind: str) -> None:
@@ -93,8 +96,24 @@ def load() -> dict[str, Flow]:
     if not _loaded:
         for name in FLOW_MODULES:
             importlib.import_module(name)
+        _in_declared_order()
         _loaded = True
     return _FLOWS
+
+
+def _in_declared_order() -> None:
+    """Whichever module an app imported first, the kinds are listed in FLOW_MODULES order
+    (inbound first), each module's in the order it declares them."""
+    rank = {name: i for i, name in enumerate(FLOW_MODULES)}
+    ordered = sorted(
+        enumerate(_FLOWS.values()), key=lambda p: (rank.get(p[1].module, len(rank)), p[0])
+    )
+    declared = [f for _, f in ordered]
+    _FLOWS.clear()
+    KINDS.clear()
+    BUILT_FLOWS.clear()
+    for flow_ in declared:
+        _add(flow_)
 
 
 def flows() -> list[Flow]:
