@@ -4,6 +4,8 @@ quantities, events, status history and the outbound call the one sender sends.""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -231,3 +233,89 @@ def test_cancel_and_refund_move_quantities_and_status(app, store, sandbox):
     assert all(i.refunded_quantity == i.quantity for i in order.items)
     with pytest.raises(Refused, match="nothing left to refund"):
         record_action(order, "refund")
+
+
+def run_cli(app, *args):
+    return app.test_cli_runner().invoke(args=[str(a) for a in args])
+
+
+def test_cli_ship_and_action_print_the_action_and_export_shows_them(app, store, sandbox):
+    account = lengow(app, store, sandbox, live=False)
+    import_orders(account)
+    order = ready(account, lines=2)
+    first, second = order.items[:2]
+    result = run_cli(
+        app,
+        "orders",
+        "ship",
+        order.id,
+        "--carrier",
+        "colissimo",
+        "--carrier-name",
+        "La Poste",
+        "--tracking",
+        "CLI-1",
+        "--line",
+        f"{first.channel_line_id}:1",
+        "--arg",
+        "shipping_date=2026-12-08",
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["order_id"], summary["type"], summary["state"]) == (order.id, "ship", "dry_run")
+    assert summary["already_recorded"] is False
+    [call] = ship_calls(account)
+    assert call.body["line"] == first.channel_line_id
+    assert call.body["shipping_date"] == "2026-12-08"
+    # The same ship command again: the same action, no second outbound call.
+    again = run_cli(
+        app,
+        "orders",
+        "ship",
+        order.id,
+        "--carrier",
+        "colissimo",
+        "--tracking",
+        "CLI-1",
+        "--line",
+        f"{first.channel_line_id}:1",
+    )
+    assert again.exit_code == 0, again.stderr
+    repeat = json.loads(again.stdout.strip().splitlines()[-1])
+    assert repeat["action_id"] == summary["action_id"] and repeat["already_recorded"] is True
+    assert len(ship_calls(account)) == 1
+    # A refused request: exit 1, the reason on stderr, nothing recorded.
+    before = counts()
+    refused = run_cli(app, "orders", "ship", order.id, "--carrier", "ups")
+    assert refused.exit_code == 1 and "tracking number or a tracking URL" in refused.stderr
+    refused = run_cli(app, "orders", "action", order.id, "refund", "--line", "NOPE:1")
+    assert refused.exit_code == 1 and "has no line NOPE" in refused.stderr
+    assert counts() == before
+    # A cancel of the second line only (Lengow: a cancel with its line), named by its SKU.
+    cancel = run_cli(app, "orders", "action", order.id, "cancel", "--line", second.sku)
+    assert cancel.exit_code == 0, cancel.stderr
+    done = json.loads(cancel.stdout.strip().splitlines()[-1])
+    assert (done["type"], done["state"]) == ("cancel", "dry_run")
+    exported = run_cli(app, "orders", "export", "--store", store.code)
+    assert exported.exit_code == 0, exported.stderr
+    row = next(
+        r for r in map(json.loads, exported.stdout.strip().splitlines()) if r["id"] == order.id
+    )
+    assert [i["line_id"] for i in row["items"]] == [i.channel_line_id for i in order.items]
+    assert row["shipments"] == [
+        {
+            "id": summary["shipment_id"],
+            "carrier": "colissimo",
+            "carrier_name": "La Poste",
+            "tracking_number": "CLI-1",
+            "tracking_url": None,
+            "shipped_at": row["shipments"][0]["shipped_at"],
+            "lines": [{"sku": first.sku, "quantity": 1}],
+        }
+    ]
+    assert [(a["id"], a["type"], a["state"], a["error"]) for a in row["actions"]] == [
+        (summary["action_id"], "ship", "dry_run", None),
+        (done["action_id"], "cancel", "dry_run", None),
+    ]
+    assert row["actions"][0]["arguments"] == {"shipping_date": "2026-12-08"}
+    assert row["actions"][1]["lines"][0]["sku"] == second.sku
