@@ -8,6 +8,12 @@ from webapp.models.catalog import (  # noqa: F401
     ProductTranslation,
 )
 from webapp.models.feeds import Feed, ScheduledJob  # noqa: F401
+from webapp.models.fulfilment import (  # noqa: F401
+    FulfilmentEvent,
+    OrderAction,
+    Shipment,
+    ShipmentLine,
+)
 from webapp.models.orders import (  # noqa: F401
     Order,
     OrderItem,

@@ -90,6 +90,9 @@ class Order(TimestampMixin, db.Model):
         passive_deletes=True,
         order_by="OrderStatusHistory.id",
     )
+    # What was done with the order (webapp/orders/fulfilment.py writes them).
+    shipments = db.relationship("Shipment", order_by="Shipment.id", viewonly=True)
+    actions = db.relationship("OrderAction", order_by="OrderAction.id", viewonly=True)
 
     __table_args__ = (
         db.UniqueConstraint(
@@ -143,6 +146,11 @@ class OrderItem(db.Model):
     unit_price = db.Column(MONEY)
     total = db.Column(MONEY)
     line_status = db.Column(db.String(64))  # the marketplace's status of this line
+    # What became of the quantity (webapp/orders/fulfilment.py): shipped + cancelled never
+    # exceed ``quantity``; refunded never exceeds it either.
+    shipped_quantity = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    cancelled_quantity = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    refunded_quantity = db.Column(db.Integer, nullable=False, default=0, server_default="0")
     # The catalog product the line is for (imported, published or not), found by SKU (the
     # product's id) and then by GTIN; ``product_id`` is the store's published product, when
     # there is one. False ``matched``: no product of the catalog has this SKU or GTIN yet; the

@@ -1,4 +1,4 @@
-"""``flask orders import|export``."""
+"""``flask orders import|recheck|acks|ship|action|export``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp.cli_input import active_account_or_fail
 from webapp.extensions import db
-from webapp.models import Order, Store
+from webapp.models import Order, Shipment, ShipmentLine, Store
 from webapp.models import runs as R
 from webapp.models.base import money_text
 
@@ -86,6 +86,109 @@ def acks(account_id: int) -> None:
     click.echo(json.dumps({**summary, "retry_at": retry_at and retry_at.isoformat()}))
 
 
+def _lines(values) -> list | None:
+    """--line REF[:QTY] values as [(REF, QTY or None)]; None when none was given."""
+    if not values:
+        return None
+    lines = []
+    for value in values:
+        ref, sep, qty = value.rpartition(":")
+        if not sep or not qty.strip().lstrip("-").isdigit():
+            ref, qty = value, None
+        lines.append((ref, int(qty) if qty is not None else None))
+    return lines
+
+
+def _args(values) -> dict:
+    args = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--arg takes KEY=VALUE, not {value!r}.")
+        args[key.strip()] = val
+    return args
+
+
+def _order_or_fail(order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        click.echo(f"No order with id {order_id}.", err=True)
+        sys.exit(1)
+    return order
+
+
+def _print_recorded(order: Order, action_type: str, done) -> None:
+    actions = done.actions
+    summary = {
+        "action_id": actions[0].id if actions else None,
+        "order_id": order.id,
+        "type": action_type,
+        "state": actions[0].state if actions else None,
+        "action_ids": [a.id for a in actions],
+        "states": [a.state for a in actions],
+        "outbound_call_ids": [a.outbound_call_id for a in actions],
+        "already_recorded": done.already,
+        "order_status": db.session.get(Order, order.id).status,
+    }
+    if done.shipment is not None:
+        summary["shipment_id"] = done.shipment.id
+    click.echo(json.dumps(summary))
+
+
+@orders_cli.command("ship")
+@click.argument("order_id", type=int)
+@click.option("--carrier", required=True, help="The marketplace's carrier code.")
+@click.option("--carrier-name", default=None, help="Free text, where the marketplace allows it.")
+@click.option("--tracking", default=None, help="The tracking number.")
+@click.option("--tracking-url", default=None)
+@click.option("--line", "lines", multiple=True, help="REF[:QTY]: a line id, or a SKU of one line.")
+@click.option("--arg", "args", multiple=True, help="KEY=VALUE: a marketplace argument.")
+def ship(order_id, carrier, carrier_name, tracking, tracking_url, lines, args) -> None:
+    """Record a shipment of an order and the ship action that tells the marketplace (sent
+    by the one sender; a dry run in test mode). The same tracking again records nothing.
+    The last line is a JSON summary; a refusal exits 1 with the reason on stderr."""
+    from webapp.orders.fulfilment import Refused, record_shipment
+
+    order = _order_or_fail(order_id)
+    try:
+        done = record_shipment(
+            order,
+            carrier,
+            carrier_name,
+            tracking,
+            tracking_url,
+            _lines(lines),
+            _args(args),
+            by="cli",
+        )
+    except Refused as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        sys.exit(1)
+    _print_recorded(order, "ship", done)
+
+
+@orders_cli.command("action")
+@click.argument("order_id", type=int)
+@click.argument("action_type")
+@click.option("--line", "lines", multiple=True, help="REF[:QTY]: a line id, or a SKU of one line.")
+@click.option("--arg", "args", multiple=True, help="KEY=VALUE: a marketplace argument.")
+def action(order_id, action_type, lines, args) -> None:
+    """Record an order action (accept, refuse, cancel, partial_cancel, refund or another the
+    marketplace offers) and the call that sends it. The last line is a JSON summary; a
+    refusal exits 1 with the reason on stderr."""
+    from webapp.orders.fulfilment import Refused, record_action
+
+    order = _order_or_fail(order_id)
+    try:
+        done = record_action(order, action_type, _lines(lines), _args(args), by="cli")
+    except Refused as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        sys.exit(1)
+    _print_recorded(order, done.actions[0].type if done.actions else action_type, done)
+
+
 @orders_cli.command("export")
 @click.option("--store", "store_code", required=True)
 @click.option("--format", "fmt", default="jsonl", type=click.Choice(["jsonl"]))
@@ -101,6 +204,10 @@ def export(store_code: str, fmt: str) -> None:
             selectinload(Order.items),
             selectinload(Order.status_history),
             selectinload(Order.ack_calls),
+            selectinload(Order.shipments)
+            .selectinload(Shipment.lines)
+            .selectinload(ShipmentLine.item),
+            selectinload(Order.actions),
         )
         .order_by(Order.id)
         .execution_options(yield_per=500)
@@ -125,12 +232,39 @@ def export(store_code: str, fmt: str) -> None:
                     "anonymized": order.anonymized,
                     "items": [
                         {
+                            "line_id": item.channel_line_id,
                             "sku": item.sku,
                             "quantity": item.quantity,
                             "unit_price": money_text(item.unit_price),
                             "matched": item.matched,
                         }
                         for item in order.items
+                    ],
+                    "shipments": [
+                        {
+                            "id": s.id,
+                            "carrier": s.carrier,
+                            "carrier_name": s.carrier_name,
+                            "tracking_number": s.tracking_number,
+                            "tracking_url": s.tracking_url,
+                            "shipped_at": s.shipped_at.isoformat(),
+                            "lines": [
+                                {"sku": line.item.sku, "quantity": line.quantity}
+                                for line in s.lines
+                            ],
+                        }
+                        for s in order.shipments
+                    ],
+                    "actions": [
+                        {
+                            "id": a.id,
+                            "type": a.type,
+                            "state": a.state,
+                            "lines": a.lines,
+                            "arguments": a.arguments,
+                            "error": a.error,
+                        }
+                        for a in order.actions
                     ],
                     "status_history": [
                         {"from": h.from_status, "to": h.to_status, "at": h.created_at.isoformat()}

@@ -35,6 +35,7 @@ from webapp.runs.registry import OUT, flow
 log = logging.getLogger("mercato.outbound")
 
 ORDERS = db.Model.metadata.tables["orders"]
+ACTIONS = db.Model.metadata.tables["order_actions"]
 BATCH = 200
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=6)
@@ -48,6 +49,13 @@ def backoff(attempts: int) -> timedelta:
 
 def _effect(call, now) -> None:
     """What a sent call changes here."""
+    if call.subject_type == "order_action":  # webapp/orders/fulfilment.py recorded it
+        db.session.execute(
+            update(ACTIONS)
+            .where(ACTIONS.c.id == call.subject_id)
+            .values(state="sent", sent_at=now, updated_at=now)
+        )
+        return
     if call.action == ACK_ORDER:
         db.session.execute(
             update(ORDERS)
@@ -101,6 +109,20 @@ def _record_dry_runs(account: Account) -> dict:
             next_attempt_at=None,
             updated_at=now,
         )
+    )
+    # The order actions those calls send are dry runs too (back in test mode).
+    db.session.execute(
+        update(ACTIONS)
+        .where(
+            ACTIONS.c.account_id == account.id,
+            ACTIONS.c.state == "recorded",
+            ACTIONS.c.outbound_call_id.in_(
+                select(CALLS.c.id).where(
+                    CALLS.c.account_id == account.id, CALLS.c.status == DRY_RUN
+                )
+            ),
+        )
+        .values(state="dry_run", updated_at=now)
     )
     db.session.commit()
     return {**_summary(), "dry_run": result.rowcount or 0}
