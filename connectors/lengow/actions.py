@@ -14,7 +14,8 @@ Lengow                                   Mercato      why
 =======================================  ===========  ==========================================
 
 The POST response is the action object itself; the real one says ``queued: false,
-processed: false`` (``prestashop_action_ship_post_response.json``): "sent".
+processed: false`` (``prestashop_action_ship_post_response.json``): "sent". The [C] reading
+is in :mod:`connectors.lengow.unverified`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.capabilities import OrderActionStatus
+from connectors.lengow.unverified import NOT_QUEUED_NOT_PROCESSED
 
 __all__ = ["action_state", "action_status", "matches"]
 
@@ -47,7 +49,7 @@ def action_state(raw: Mapping[str, Any]) -> tuple[str, str | None]:
         return "failed", error
     if raw.get("processed"):
         return "processed", None
-    return "sent", None
+    return NOT_QUEUED_NOT_PROCESSED, None
 
 
 def _str(value: Any) -> str | None:

@@ -35,9 +35,16 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
+from connectors.lengow.unverified import (
+    ANY_STATUS_WHEN_EMPTY,
+    DEFAULT_OPERATOR,
+    DEFAULTS_FOR_REQUIRED_ONLY,
+    DEPENDS_ON_OPERATOR_KEYS,
+    LEGACY_ACCEPT_FREE_VALUES,
+    UNKNOWN_FUNCTION_HOLDS,
+)
+
 __all__ = [
-    "ANY_STATUS_WHEN_EMPTY",
-    "LEGACY_ACCEPT_FREE_VALUES",
     "ActionRule",
     "ArgSpec",
     "Checked",
@@ -50,23 +57,7 @@ __all__ = [
     "validate",
 ]
 
-# -- Unverified (CONNECTORS.md section 1, facts tagged [C]/[U] or not documented) --------------
-# Kept here, in one place, so they can be corrected against the real API in one edit.
-#
-# An action whose ``status`` list is empty (Amazon's buy_shipment_label and
-# set_eligible_shipping_methods in the 2024 amazon_fr payload): read literally, it is offered
-# in no order status. Nothing documents another reading. [U]
-ANY_STATUS_WHEN_EMPTY = False
-# 2016 payloads give ``orders.carriers`` but no ``args_description``: whether a carrier outside
-# that list is refused is not known; Mercato lets it through and the marketplace decides. [U]
-LEGACY_ACCEPT_FREE_VALUES = True
-# The docs name the depends_on key ``operator``; real payloads say ``operation`` [C]. Both read.
-DEPENDS_ON_OPERATOR_KEYS = ("operator", "operation")
-# With no operator given, every condition must hold. [U]
-DEFAULT_OPERATOR = "allOf"
-# A condition whose function Mercato does not know is taken to hold, so that the argument it
-# guards is asked for rather than silently left out. [U]
-UNKNOWN_FUNCTION_HOLDS = True
+# The unverified points (CONNECTORS.md section 1) live in connectors/lengow/unverified.py.
 # Argument types whose value is a number of units (cancel_quantity, refund_quantity). [C]
 QUANTITY_TYPE = "quantity"
 LINE_TYPE = "line_number"
@@ -516,7 +507,8 @@ def check(
                 dropped[name] = resolved.pop(name)
             continue
         needed = name in rule.required or spec.depends_on is not None
-        if name not in resolved and needed and spec.default is not None:
+        fill = needed or not DEFAULTS_FOR_REQUIRED_ONLY
+        if name not in resolved and fill and spec.default is not None:
             resolved[name] = spec.default
         if name not in resolved:
             if needed and not (spec.type == QUANTITY_TYPE and wanted):
