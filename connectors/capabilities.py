@@ -27,10 +27,12 @@ __all__ = [
     "AcceptsOrders",
     "AcknowledgesOrders",
     "CancelsOrders",
+    "ACTION_STATES",
     "Capability",
     "CapabilityInterface",
     "CatalogOut",
     "DigitalKeys",
+    "OrderActionStatus",
     "OrderLookup",
     "OrdersIn",
     "PricesOut",
@@ -39,6 +41,7 @@ __all__ = [
     "Shipment",
     "ShipsOrders",
     "StockOut",
+    "TracksOrderActions",
 ]
 
 # The outbound action that tells a marketplace our id for its order (recorded in
@@ -61,6 +64,7 @@ class Capability(StrEnum):
     PRICES_OUT = "prices_out"
     CATALOG_OUT = "catalog_out"
     DIGITAL_KEYS = "digital_keys"
+    ORDER_ACTION_TRACKING = "order_action_tracking"
 
 
 class CapabilityInterface(ABC):  # noqa: B024 - a marker: the subclasses hold the methods
@@ -77,6 +81,34 @@ class Shipment:
     carrier: str | None = None
     tracking_url: str | None = None
     line: str | None = None  # the marketplace's line id, for a partial shipment
+
+
+# Where a marketplace has an order action (Mercato's words): handed over and not yet taken up
+# ("sent"), waiting in the marketplace's queue ("queued"), done ("processed"), or refused with
+# the marketplace's own text ("failed").
+ACTION_STATES = ("sent", "queued", "processed", "failed")
+
+
+@dataclass(frozen=True)
+class OrderActionStatus:
+    """One order action as the marketplace knows it, in Mercato's states."""
+
+    id: str
+    channel: str
+    channel_order_id: str
+    action_type: str
+    state: str  # one of ACTION_STATES
+    error: str | None = None  # the marketplace's text when failed
+    line: str | None = None
+    tracking_number: str | None = None
+    carrier: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    raw: Mapping[str, Any] | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.state in ("processed", "failed")
 
 
 class ProductsIn(CapabilityInterface):
@@ -147,6 +179,33 @@ class RefundsOrders(CapabilityInterface):
     @abstractmethod
     def refund_order(self, channel: str, channel_order_id: str) -> Any:
         """Refund an order (the marketplace pays the customer back)."""
+
+
+class TracksOrderActions(CapabilityInterface):
+    """The order actions sent are processed later: their states can be read back, many at a
+    time, and an action whose sending ended in doubt can be looked up before sending again."""
+
+    capability = Capability.ORDER_ACTION_TRACKING
+
+    @abstractmethod
+    def list_actions(
+        self,
+        updated_from: str | None = None,
+        channel_order_id: str | None = None,
+        **filters: Any,
+    ) -> Iterator[list[OrderActionStatus]]:
+        """The account's actions (changed since ``updated_from``), a page at a time."""
+
+    @abstractmethod
+    def find_action(
+        self,
+        channel: str,
+        channel_order_id: str,
+        action_type: str,
+        line: str | None = None,
+        tracking_number: str | None = None,
+    ) -> OrderActionStatus | None:
+        """The latest action matching these, or None when the marketplace has none."""
 
 
 class StockOut(CapabilityInterface):

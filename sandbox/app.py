@@ -34,6 +34,10 @@ DEFAULTS = {
     "SANDBOX_CLOCK": None,  # callable -> epoch seconds, replaces START/REALTIME
     "SANDBOX_STEP_SECONDS": 15.0,  # sandbox seconds between lifecycle steps
     "SANDBOX_HISTORY_DAYS": 5.0,  # order dates of the initial orders span this many days
+    # A Lengow order action stays queued this many sandbox seconds (None: SANDBOX_STEP_SECONDS)
+    # and for this many reads of GET /v3.0/orders/actions/ that show it; then it is processed.
+    "SANDBOX_ACTION_SECONDS": None,
+    "SANDBOX_ACTION_POLLS": 0,
 }
 
 # -- faults ----------------------------------------------------------------------------
@@ -44,7 +48,13 @@ PRESETS = {
     "slow": {"slow": {"seconds": 0.5, "every": 4}},
     "expire": {"token_ttl": 60},
     "move": {"move_on_page": 2},
+    # Lengow order actions (each applies to the next `times` actions POSTed):
+    "timeout": {"action_timeout": {"seconds": 2, "times": 1}},  # taken, the answer never comes
+    "action_error": {"action_error": {"times": 1}},  # processed by the marketplace with an error
+    "stuck": {"action_stuck": {"polls": 1, "times": 1}},  # still queued at the next poll
 }
+ACTION_FAULTS = ("action_timeout", "action_error", "action_stuck")
+DEFAULT_ACTION_ERROR = "The marketplace refused the action: tracking number already used"
 PRESET_ALIASES = {
     "rate_limit": "429",
     "server_error": "500",
@@ -74,7 +84,11 @@ def normalize_faults(spec: dict, base: dict | None = None) -> dict:
         raise FaultError("faults must be a JSON object")
     faults = dict(base or {})
     for key, value in spec.items():
-        if key not in ("rate_limit", "server_error", "slow", "token_ttl", "move_on_page"):
+        if (
+            key
+            not in ("rate_limit", "server_error", "slow", "token_ttl", "move_on_page")
+            + ACTION_FAULTS
+        ):
             raise FaultError(f"unknown fault {key!r}")
         if value is None or value is False:
             faults.pop(key, None)
@@ -100,6 +114,20 @@ def normalize_faults(spec: dict, base: dict | None = None) -> dict:
                 "seconds": _number(value.get("seconds", 0.5), "slow.seconds", 0),
                 "every": _number(value.get("every", 1), "slow.every", 1, True),
             }
+        elif key in ACTION_FAULTS:
+            if not isinstance(value, dict):
+                raise FaultError(f"{key} must be an object")
+            fault = {"times": _number(value.get("times", 1), f"{key}.times", 1, True)}
+            if key == "action_timeout":
+                fault["seconds"] = _number(value.get("seconds", 2), f"{key}.seconds", 0)
+            elif key == "action_error":
+                message = value.get("message", DEFAULT_ACTION_ERROR)
+                if not isinstance(message, str) or not message:
+                    raise FaultError("action_error.message must be a text")
+                fault["message"] = message
+            else:
+                fault["polls"] = _number(value.get("polls", 1), f"{key}.polls", 1, True)
+            faults[key] = fault
         elif key == "token_ttl":
             faults[key] = _number(value, "token_ttl", 0)
         else:
@@ -180,6 +208,8 @@ class Sandbox:
                 "token_rejections": 0,
                 "pages_served": 0,
                 "merchant_order_ids_set": 0,  # successful PATCH /v3.0/orders/moi/
+                "actions_created": 0,  # POST /v3.0/orders/actions/ that made an action
+                "actions_timed_out": 0,  # of which the answer was held past the client
             }
             # Filtered, sorted order lists by (account, query without page), reused while the
             # world's version holds: reading page after page costs a slice, not a sort.
@@ -187,6 +217,21 @@ class Sandbox:
 
     def now(self) -> float:
         return self.clock.now()
+
+    def take_fault(self, name: str) -> dict | None:
+        """The fault ``name`` for one more action, counting it down (None when off)."""
+        with self.lock:
+            fault = self.faults.get(name)
+            if not fault:
+                return None
+            left = fault["times"] - 1
+            faults = dict(self.faults)
+            if left <= 0:
+                faults.pop(name)
+            else:
+                faults[name] = {**fault, "times": left}
+            self.faults = faults
+            return fault
 
     def warm(self) -> None:
         """Serialise every order once, so the first reads are as fast as the next ones."""
@@ -394,4 +439,11 @@ def create_sandbox_app(config: dict | None = None, fakes: Iterable[Fake] | None 
     return app
 
 
-__all__ = ["FaultError", "Sandbox", "create_sandbox_app", "normalize_faults", "parse_faults"]
+__all__ = [
+    "DEFAULT_ACTION_ERROR",
+    "FaultError",
+    "Sandbox",
+    "create_sandbox_app",
+    "normalize_faults",
+    "parse_faults",
+]

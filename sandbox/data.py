@@ -612,6 +612,8 @@ class World:
         self.version = 0
         self.events = {"arrived": 0, "transitions": 0, "moved": 0}
         self.actions: list[dict] = []
+        # (channel, marketplace, order id) -> line ids shipped by line-level ship actions
+        self.shipped_lines: dict[tuple, set[str]] = {}
         channels: list[object] = list(self.accounts) + ([LETZSHOP] if letzshop else [])
         for channel in channels:
             self.channels[channel] = []

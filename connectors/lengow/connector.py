@@ -25,8 +25,12 @@ from connectors.base import (
     Shipment,
     ShipsOrders,
 )
+from connectors.capabilities import OrderActionStatus, TracksOrderActions
+from connectors.errors import ConnectorError
+from connectors.lengow.actions import action_status, matches
 from connectors.lengow.auth import LengowTokenProvider
 from connectors.lengow.orders import normalize_order, peek_order
+from connectors.lengow.rules import MarketplaceRules, parse_marketplaces
 from connectors.orders import LazyOrder, UnifiedOrder
 from connectors.pagination import NextLinkPaginator
 from connectors.registry import register
@@ -37,6 +41,7 @@ DEFAULT_BASE_URL = "https://api.lengow.io"
 ORDERS_PATH = "/v3.0/orders/"
 MERCHANT_ORDER_ID_PATH = "/v3.0/orders/moi/"
 ACTIONS_PATH = "/v3.0/orders/actions/"
+MARKETPLACES_PATH = "/v3.0/marketplaces"
 # 530 "Logical Error": bad input (an unknown catalog, invalid rules); retrying won't help.
 REJECT_STATUSES = frozenset({530})
 # Outbound action name -> Lengow action_type (CONNECTORS.md section 1, verified).
@@ -51,6 +56,12 @@ ACTION_TYPES = MappingProxyType(
 )
 
 
+def _action_key(status: OrderActionStatus) -> tuple:
+    """Latest first: by creation time, then by id."""
+    ident = status.id
+    return (status.created_at or "", int(ident) if ident.isdigit() else 0, ident)
+
+
 @register
 class LengowConnector(
     Connector,
@@ -61,6 +72,7 @@ class LengowConnector(
     ShipsOrders,
     CancelsOrders,
     RefundsOrders,
+    TracksOrderActions,
 ):
     code = "lengow"
     name = "Lengow"
@@ -171,6 +183,79 @@ class LengowConnector(
 
     def refund_order(self, channel: str, channel_order_id: str) -> Any:
         return self._act("order.refund", channel, channel_order_id)
+
+    # -- what each marketplace allows, and the actions' states ---------------------------------
+
+    def fetch_marketplace_rules(
+        self, marketplace: str | None = None
+    ) -> dict[str, MarketplaceRules]:
+        """The account's marketplaces (or one) and the actions each takes, with their
+        arguments (:mod:`connectors.lengow.rules`)."""
+        params = {"account_id": self.config["account_id"]}
+        if marketplace:
+            params["marketplace"] = marketplace
+        payload = self.http.request("GET", MARKETPLACES_PATH, params=params)
+        if not isinstance(payload, dict):
+            raise ConnectorError("Lengow's marketplaces answer is not an object")
+        return parse_marketplaces(payload)
+
+    def list_actions(
+        self,
+        updated_from: str | None = None,
+        channel_order_id: str | None = None,
+        *,
+        marketplace: str | None = None,
+        action_type: str | None = None,
+        queued: bool | None = None,
+        line: str | None = None,
+        tracking_number: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[list[OrderActionStatus]]:
+        """The account's actions, a page at a time (``next`` followed; never one request per
+        action), filtered on Lengow's side (CONNECTORS.md: the documented filters)."""
+        params: dict[str, Any] = {"account_id": self.config["account_id"], "page_size": page_size}
+        for key, value in (
+            ("updated_from", updated_from),
+            ("marketplace_order_id", channel_order_id),
+            ("marketplace", marketplace),
+            ("action_type", action_type),
+            ("line", line),
+            ("tracking_number", tracking_number),
+        ):
+            if value is not None:
+                params[key] = value
+        if queued is not None:
+            params["queued"] = "true" if queued else "false"
+        for page in NextLinkPaginator(self.http, ACTIONS_PATH, params):
+            yield [action_status(raw) for raw in page if isinstance(raw, dict)]
+
+    def find_action(
+        self,
+        channel: str,
+        channel_order_id: str,
+        action_type: str,
+        line: str | None = None,
+        tracking_number: str | None = None,
+    ) -> OrderActionStatus | None:
+        """The latest action Lengow has for this order, type, line and tracking number (the
+        lookup before posting again an action whose POST ended in doubt: Lengow takes no
+        idempotency key). Filtered on Lengow's side, checked again here: a filter the API
+        ignored must not adopt another line's action."""
+        found: OrderActionStatus | None = None
+        for page in self.list_actions(
+            channel_order_id=channel_order_id,
+            marketplace=channel,
+            action_type=action_type,
+            line=line,
+            tracking_number=tracking_number,
+        ):
+            for status in page:
+                raw = status.raw or {}
+                if not matches(raw, channel, channel_order_id, action_type, line, tracking_number):
+                    continue
+                if found is None or _action_key(status) > _action_key(found):
+                    found = status
+        return found
 
     # -- connection test -------------------------------------------------------------------------
 

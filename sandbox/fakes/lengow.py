@@ -7,6 +7,7 @@ accounts and their credentials come from ``SANDBOX_ACCOUNTS``.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from urllib.parse import urlencode
 
@@ -286,12 +287,157 @@ def set_merchant_order_id():
     return json_bytes(body)
 
 
-def action_view(action: dict, now: float, step: float) -> dict:
-    if action["queued"] and now - action["_created"] >= step:
-        action["queued"] = False
-        action["processed"] = True
-        action["updated_at"] = iso(action["_created"] + step)
+# -- order actions ------------------------------------------------------------------------
+#
+# An action POSTed stays queued for SANDBOX_ACTION_SECONDS (default: the lifecycle step) and
+# for SANDBOX_ACTION_POLLS reads of the actions list that show it; then it is processed, or it
+# fails with the marketplace's error (fault ``action_error``: queued false, processed false,
+# ``errors`` the text). Fault ``action_stuck`` keeps it queued for more reads; fault
+# ``action_timeout`` creates it and holds the answer past the client's timeout.
+
+CANCEL_REASONS = {
+    "NoInventory": "No inventory",
+    "BuyerCanceled": "Buyer canceled",
+    "ShippingAddressUndeliverable": "Shipping address undeliverable",
+}
+REFUND_REASONS = {
+    "ProductOutofStock": "Product out of stock",
+    "CustomerReturn": "Customer return",
+    "PriceError": "Price Error",
+}
+OTHER_CARRIER = "Other"
+
+
+def _arg(kind="string", valid=None, default=None, free=True, depends_on=None) -> dict:
+    return {
+        "type": kind,
+        "depends_on": depends_on,
+        "valid_values": {k: {"label": v} for k, v in (valid or {}).items()},
+        "default_value": default,
+        "accept_free_values": free,
+    }
+
+
+def action_rules(mp: dict) -> dict:
+    """The ``orders.actions`` of one sandbox marketplace, in the 2024 payloads' shape
+    (``depends_on`` spelled ``operation``, as the real ones are)."""
+    carriers = {**mp["carriers"], OTHER_CARRIER: "Other"}
+    line = _arg("line_number")
+    declared = {
+        "accept": ([], {"line": line}),
+        "refuse": ([], {"line": line}),
+        "ship": (
+            ["carrier", "tracking_number"],
+            {
+                "carrier_name": _arg(
+                    depends_on={
+                        "operation": "allOf",
+                        "conditions": [
+                            {
+                                "key_path": {"root": "action_data", "path": "carrier"},
+                                "function": "equals",
+                                "value": OTHER_CARRIER,
+                            }
+                        ],
+                    }
+                ),
+                "tracking_url": _arg(),
+                "line": line,
+            },
+        ),
+        "cancel": (
+            [],
+            {"line": line, "reason": _arg("list", CANCEL_REASONS, free=False)},
+        ),
+        "refund": (
+            [],
+            {
+                "line": line,
+                "refund_reason": _arg(
+                    "list", REFUND_REASONS, default="ProductOutofStock", free=False
+                ),
+                "refund_price": _arg("price"),
+            },
+        ),
+    }
+    required_desc = {
+        "carrier": _arg("list", carriers, default=""),
+        "tracking_number": _arg(),
+    }
+    out = {}
+    for name, (allowed, _to) in ACTIONS.items():
+        required, optional = declared[name]
+        out[name] = {
+            "status": list(allowed),
+            "args": list(required),
+            "optional_args": list(optional),
+            "args_description": {
+                **{arg: required_desc[arg] for arg in required},
+                **optional,
+            },
+        }
+    return out
+
+
+def _action_problem(rules: dict, data: dict) -> str | None:
+    """What the sandbox marketplace refuses in an action's arguments (None: nothing)."""
+    described = rules["args_description"]
+    for arg in rules["args"]:
+        if data.get(arg) in (None, ""):
+            return f"{arg} is required for {data['action_type']}"
+    for arg, desc in described.items():
+        depends = desc.get("depends_on")
+        if depends:
+            holds = all(
+                str(data.get(c["key_path"]["path"])) == str(c["value"])
+                for c in depends["conditions"]
+            )
+            if holds and data.get(arg) in (None, ""):
+                return f"{arg} is required when " + " and ".join(
+                    f"{c['key_path']['path']} is {c['value']}" for c in depends["conditions"]
+                )
+        value = data.get(arg)
+        if value not in (None, "") and not desc["accept_free_values"]:
+            if str(value) not in desc["valid_values"]:
+                return f"{arg}: {value!r} is not a valid value ({', '.join(desc['valid_values'])})"
+    return None
+
+
+def _action_settings(sb) -> tuple[float, int]:
+    seconds = sb.config.get("SANDBOX_ACTION_SECONDS")
+    if seconds is None:
+        seconds = sb.world.step_seconds
+    return float(seconds), int(sb.config.get("SANDBOX_ACTION_POLLS") or 0)
+
+
+def action_view(action: dict, now: float, seconds: float, polls: int, read: bool) -> dict:
+    """The action as the API shows it now; ``read``: this view counts as one poll."""
+    if action["queued"]:
+        if read:
+            action["_polls"] += 1
+        due = now - action["_created"] >= seconds
+        if due and action["_polls"] >= polls + action["_stuck"]:
+            action["queued"] = False
+            if action["_error"]:
+                action["processed"] = False
+                action["errors"] = action["_error"]
+            else:
+                action["processed"] = True
+            action["_updated"] = max(now, action["_created"])
+            action["updated_at"] = iso(action["_updated"])
     return {k: v for k, v in action.items() if not k.startswith("_")}
+
+
+ACTION_FILTERS = (
+    "id",
+    "marketplace",
+    "marketplace_order_id",
+    "action_type",
+    "line",
+    "tracking_number",
+    "carrier",
+)
+ACTION_DATES = {"updated": "_updated", "created": "_created"}
 
 
 @bp.get("/v3.0/orders/actions/", strict_slashes=False)
@@ -303,29 +449,58 @@ def list_actions():
     account_id, error = account_param(token_account)
     if error:
         return error
-    world = sb.world
-    filters = {
-        k: request.args[k]
-        for k in ("id", "marketplace", "marketplace_order_id", "action_type")
-        if k in request.args
-    }
+    try:
+        page = int(request.args.get("page", 1))
+        page_size = min(int(request.args.get("page_size", MAX_PAGE_SIZE)), MAX_PAGE_SIZE)
+    except ValueError:
+        return lengow_error(400, "page and page_size must be integers")
+    if page < 1 or page_size < 1:
+        return lengow_error(400, "page and page_size must be positive")
+    filters = {k: request.args[k] for k in ACTION_FILTERS if k in request.args}
     flags = {
         k: request.args[k].lower() in ("1", "true")
         for k in ("processed", "queued")
         if k in request.args
     }
+    bounds = []
+    for prefix, attr in ACTION_DATES.items():
+        for suffix, lower in (("_from", True), ("_to", False)):
+            raw = request.args.get(prefix + suffix)
+            if raw is None:
+                continue
+            try:
+                bounds.append((attr, parse_date(raw), lower))
+            except ValueError:
+                return lengow_error(400, f"{prefix + suffix}: invalid date {raw!r}")
+    seconds, polls = _action_settings(sb)
+    world = sb.world
+    start = (page - 1) * page_size
     with world.lock:
         rows = []
         for action in world.actions:
             if action["account_id"] != account_id:
                 continue
-            view = action_view(action, g.now, world.step_seconds)
-            if any(str(view[k]) != v for k, v in filters.items()):
+            if any(str(action[k]) != v for k, v in filters.items()):
                 continue
+            view = action_view(action, g.now, seconds, polls, read=page == 1)
             if any(view[k] != v for k, v in flags.items()):
                 continue
+            if any((action[a] < b) if lower else (action[a] > b) for a, b, lower in bounds):
+                continue
             rows.append(view)
-    return jsonify({"count": len(rows), "next": None, "previous": None, "results": rows})
+    count = len(rows)
+    if page > 1 and start >= count:
+        return lengow_error(404, "Invalid page.")
+    chunk = rows[start : start + page_size]
+    next_url = _page_url(page + 1) if start + page_size < count else b"null"
+    prev_url = _page_url(page - 1) if page > 1 else b"null"
+    body = b'{"count":%d,"next":%s,"previous":%s,"results":%s}' % (
+        count,
+        next_url,
+        prev_url,
+        json.dumps(chunk).encode(),
+    )
+    return json_bytes(body)
 
 
 @bp.post("/v3.0/orders/actions/", strict_slashes=False)
@@ -365,15 +540,32 @@ def create_action():
                 400,
                 f"Action {action_type} is not available from status {order.status}",
             )
-        if action_type == "ship" and not data.get("tracking_number"):
-            return lengow_error(400, "tracking_number is required for ship")
-        world.apply_action(order, action_type, now)
-        if action_type == "ship":
-            for tracking in order.trackings:
-                tracking["number"] = data.get("tracking_number")
-                tracking["carrier"] = data.get("carrier") or tracking["carrier"]
-                tracking["url"] = data.get("tracking_url")
-            order._json = None
+        rules = action_rules(MARKETPLACES[order.marketplace])[action_type]
+        problem = _action_problem(rules, data)
+        if problem:
+            return lengow_error(400, problem)
+        line_ids = [f"{order.ext_id}-{i}" for i in range(1, len(order.spec["lines"]) + 1)]
+        line = data.get("line")
+        if line not in (None, "") and str(line) not in line_ids:
+            return lengow_error(400, f"line {line!r} is not a line of this order")
+        failure = sb.take_fault("action_error")
+        stuck = sb.take_fault("action_stuck")
+        held = sb.take_fault("action_timeout")
+        whole = True
+        if action_type == "ship" and line not in (None, ""):
+            shipped = world.shipped_lines.setdefault(
+                (account_id, order.marketplace, order.ext_id), set()
+            )
+            shipped.add(str(line))
+            whole = shipped >= set(line_ids)
+        if failure is None and whole:
+            world.apply_action(order, action_type, now)
+            if action_type == "ship":
+                for tracking in order.trackings:
+                    tracking["number"] = data.get("tracking_number")
+                    tracking["carrier"] = data.get("carrier") or tracking["carrier"]
+                    tracking["url"] = data.get("tracking_url")
+                order._json = None
         action = {
             "id": len(world.actions) + 1,
             "marketplace_order_id": order.ext_id,
@@ -385,14 +577,23 @@ def create_action():
             "tracking_number": data.get("tracking_number"),
             "tracking_url": data.get("tracking_url"),
             "carrier": data.get("carrier"),
-            "line": data.get("line"),
+            "line": None if line in (None, "") else str(line),
             "created_at": iso(now),
             "updated_at": iso(now),
             "errors": "",
             "_created": now,
+            "_updated": now,
+            "_polls": 0,
+            "_stuck": stuck["polls"] if stuck else 0,
+            "_error": failure["message"] if failure else "",
         }
         world.actions.append(action)
         view = {k: v for k, v in action.items() if not k.startswith("_")}
+    sb.count("actions_created")
+    if held is not None:
+        # The action is taken; the answer comes after the client has given up.
+        sb.count("actions_timed_out")
+        time.sleep(held["seconds"])
     return jsonify(view), 201
 
 
@@ -418,29 +619,6 @@ def marketplaces():
         statuses: dict[str, list[str]] = {}
         for lengow_status, mp_status in mp["status"].items():
             statuses.setdefault(lengow_status, []).append(mp_status)
-        actions = {}
-        for name, (allowed, _to) in ACTIONS.items():
-            args = ["tracking_number", "carrier"] if name == "ship" else []
-            optional = ["tracking_url", "line"] if name == "ship" else ["line"]
-            actions[name] = {
-                "status": list(allowed),
-                "args": args,
-                "optional_args": optional,
-                "args_description": {
-                    arg: {
-                        "type": "string",
-                        "depends_on": None,
-                        "valid_values": (
-                            {k: {"label": v} for k, v in mp["carriers"].items()}
-                            if arg == "carrier"
-                            else {}
-                        ),
-                        "default_value": "",
-                        "accept_free_values": arg != "carrier",
-                    }
-                    for arg in args + optional
-                },
-            }
         out[code] = {
             "package": f"mp_{code}",
             "country_iso_a2": mp["iso2"],
@@ -450,7 +628,7 @@ def marketplaces():
             "orders": {
                 "carriers": {k: {"label": v} for k, v in mp["carriers"].items()},
                 "status": statuses,
-                "actions": actions,
+                "actions": action_rules(mp),
             },
             "logo": f"cdn/partners/{code}.png",
             "description": f"{mp['name']} (sandbox)",

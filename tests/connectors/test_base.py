@@ -104,6 +104,7 @@ def test_capabilities_cover_the_domain() -> None:
         "prices_out",
         "catalog_out",
         "digital_keys",
+        "order_action_tracking",
     }
     assert DemoLengow.has(Capability.ORDERS_IN) and not DemoLengow.has(Capability.STOCK_OUT)
 
@@ -141,6 +142,7 @@ def test_the_real_connectors_declare_what_they_implement() -> None:
         Capability.FULFILMENT_OUT,
         Capability.ORDER_CANCEL,
         Capability.ORDER_REFUND,
+        Capability.ORDER_ACTION_TRACKING,
     }
     assert letzshop.capabilities == {Capability.ORDERS_IN, Capability.FULFILMENT_OUT}
     assert not letzshop.supports(Capability.ORDER_LOOKUP)
