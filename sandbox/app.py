@@ -210,6 +210,9 @@ class Sandbox:
                 "merchant_order_ids_set": 0,  # successful PATCH /v3.0/orders/moi/
                 "actions_created": 0,  # POST /v3.0/orders/actions/ that made an action
                 "actions_timed_out": 0,  # of which the answer was held past the client
+                "letzshop_confirmed": 0,  # orders whose units confirmInventoryUnits accepted
+                "letzshop_declined": 0,  # ... declined
+                "letzshop_shipped": 0,  # updateOrderFulfillment that shipped an order
             }
             # Filtered, sorted order lists by (account, query without page), reused while the
             # world's version holds: reading page after page costs a slice, not a sort.

@@ -1,8 +1,16 @@
-"""Letzshop (GraphQL): orders in, fulfilment out; product feeds come in as CSV imports.
+"""Letzshop (GraphQL): orders in; accept, refuse and ship out; product feeds come in as CSV
+imports.
 
 The API token is static (``Authorization: Bearer``); every call is a POST of a GraphQL
-document (:mod:`.queries`) to the account's base URL, and a GraphQL ``errors`` list is a
-refusal even under HTTP 200.
+document (:mod:`.queries`, where every unverified part of the schema lives) to the account's
+base URL, and a GraphQL ``errors`` list (top level or in the mutation's answer) is a refusal
+even under HTTP 200.
+
+Order actions are outbound calls (``order.accept``, ``order.refuse``, ``order.ship``): built
+as data by :meth:`LetzshopConnector.outbound_request`, recorded, and sent once by
+:meth:`LetzshopConnector.send`. Accept and refuse confirm or decline the order's inventory
+units (Letzshop's own model: a unit is ``confirmed_available`` or ``confirmed_unavailable``).
+None of them is idempotent as far as anyone knows (confirming a confirmed unit: unknown).
 """
 
 from __future__ import annotations
@@ -11,11 +19,26 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import Connector, OrdersIn, Setting, Shipment, ShipsOrders
+from connectors.base import (
+    AcceptsOrders,
+    Connector,
+    OrdersIn,
+    OutboundRequest,
+    Setting,
+    Shipment,
+    ShipsOrders,
+)
 from connectors.errors import RequestRejected
 from connectors.http import BearerTokenProvider
 from connectors.letzshop.orders import normalize_order
-from connectors.letzshop.queries import FULFILMENT_MUTATION, ORDERS_QUERY
+from connectors.letzshop.queries import (
+    CONFIRM_UNITS_MUTATION,
+    FULFILMENT_MUTATION,
+    ORDERS_QUERY,
+    RESULT_FIELDS,
+    confirm_variables,
+    fulfilment_variables,
+)
 from connectors.orders import UnifiedOrder
 from connectors.pagination import CursorPaginator
 from connectors.registry import register
@@ -23,10 +46,29 @@ from connectors.registry import register
 __all__ = ["LetzshopConnector"]
 
 DEFAULT_BASE_URL = "https://letzshop.lu/graphql"
+ACCEPT, REFUSE, SHIP = "order.accept", "order.refuse", "order.ship"
+
+
+def _refusal(answer: Any, field: str | None) -> str | None:
+    """The GraphQL errors of ``answer`` (top level, else in the mutation's own answer)."""
+    if not isinstance(answer, dict):
+        return None
+    errors = answer.get("errors")
+    if not errors and field:
+        result = (answer.get("data") or {}).get(field) or {}
+        errors = result.get("errors") if isinstance(result, dict) else None
+    if not errors:
+        return None
+    if not isinstance(errors, list):
+        return str(errors)
+    return "; ".join(
+        str(e.get("message")) if isinstance(e, dict) and e.get("message") else str(e)
+        for e in errors[:3]
+    )
 
 
 @register
-class LetzshopConnector(Connector, OrdersIn, ShipsOrders):
+class LetzshopConnector(Connector, OrdersIn, AcceptsOrders, ShipsOrders):
     code = "letzshop"
     name = "Letzshop"
     default_base_url = DEFAULT_BASE_URL
@@ -50,27 +92,64 @@ class LetzshopConnector(Connector, OrdersIn, ShipsOrders):
         for page in self._orders({"since": updated_from, "first": 100}):
             yield [normalize_order(node) for node in page]
 
-    def ship_order(self, channel: str, channel_order_id: str, shipment: Shipment) -> Any:
-        """The tracking of a shipped order (seed 001's mutation, unverified: see .queries)."""
-        tracking = {
-            "trackingNumber": shipment.tracking_number,
-            "carrier": shipment.carrier,
-            "trackingUrl": shipment.tracking_url,
-        }
-        variables = {
-            "orderId": channel_order_id,
-            "input": {"status": "SHIPPED", "tracking": {k: v for k, v in tracking.items() if v}},
-        }
+    # -- outbound --------------------------------------------------------------------------------
+
+    outbound_actions = frozenset({ACCEPT, REFUSE, SHIP})
+
+    def outbound_request(self, action: str, params: Mapping[str, Any]) -> OutboundRequest:
+        """One GraphQL POST to the endpoint itself (path ``""``): ``params`` carry ``channel``,
+        ``channel_order_id`` (the order number), an optional ``line`` and, to ship, the
+        ``carrier``, ``tracking_number`` and ``tracking_url`` known."""
+        number = str(params["channel_order_id"])
+        if action in (ACCEPT, REFUSE):
+            variables = confirm_variables(number, action == ACCEPT, params.get("line"))
+            query = CONFIRM_UNITS_MUTATION
+        elif action == SHIP:
+            variables, query = fulfilment_variables(number, params), FULFILMENT_MUTATION
+        else:
+            return super().outbound_request(action, params)
+        return OutboundRequest("POST", "", {"query": query, "variables": variables})
+
+    def send(self, request: OutboundRequest) -> Any:
+        """POST the document to the endpoint; a GraphQL refusal is a :class:`RequestRejected`."""
+        body = request.body if isinstance(request.body, dict) else {}
         answer = self.http.request(
-            "POST", self.base_url, json={"query": FULFILMENT_MUTATION, "variables": variables}
+            request.method,
+            request.path or self.base_url,
+            json=request.body,
+            idempotent=request.idempotent,
         )
-        payload = (answer or {}).get("data", {}) if isinstance(answer, dict) else {}
-        errors = (answer or {}).get("errors") if isinstance(answer, dict) else None
-        errors = errors or ((payload or {}).get("updateOrderFulfillment") or {}).get("errors")
-        if errors:
-            said = "; ".join(str(e.get("message", e)) for e in errors[:3] if isinstance(e, dict))
-            raise RequestRejected(f"Letzshop refused the shipment of {channel_order_id}: {said}")
+        said = _refusal(answer, RESULT_FIELDS.get(body.get("query")))
+        if said:
+            number = (body.get("variables") or {}).get("orderId") or (
+                (body.get("variables") or {}).get("input") or {}
+            ).get("orderNumber")
+            raise RequestRejected(f"Letzshop refused the order action on {number}: {said}")
         return answer
+
+    def _act(self, action: str, channel: str, channel_order_id: str, **extra: Any) -> Any:
+        params = {"channel": channel, "channel_order_id": channel_order_id, **extra}
+        return self.send(self.outbound_request(action, params))
+
+    def accept_order(self, channel: str, channel_order_id: str) -> Any:
+        """Confirm the order's units (Letzshop: ``confirmed_available``)."""
+        return self._act(ACCEPT, channel, channel_order_id)
+
+    def refuse_order(self, channel: str, channel_order_id: str) -> Any:
+        """Decline the order's units (Letzshop: ``confirmed_unavailable``)."""
+        return self._act(REFUSE, channel, channel_order_id)
+
+    def ship_order(self, channel: str, channel_order_id: str, shipment: Shipment) -> Any:
+        """The tracking of a shipped order (seed 001's mutation, unverified: see .queries).
+
+        Letzshop is known not to read tracking back correctly (CONNECTORS.md section 2): what
+        Mercato sent stays the record."""
+        extra = {
+            key: getattr(shipment, key)
+            for key in ("tracking_number", "carrier", "tracking_url", "line")
+            if getattr(shipment, key)
+        }
+        return self._act(SHIP, channel, channel_order_id, **extra)
 
     def probe_connection(self) -> tuple[str, Mapping[str, Any]]:
         """The orders query, one order long (GraphQL errors come back as RequestRejected)."""

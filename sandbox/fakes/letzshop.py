@@ -1,7 +1,12 @@
-"""The Letzshop GraphQL fake: the orders query, a cursor page at a time, behind a bearer token.
+"""The Letzshop GraphQL fake: the orders query, a cursor page at a time, and the order
+actions' mutations (``confirmInventoryUnits`` to accept or decline an order's units,
+``updateOrderFulfillment`` to ship with tracking), behind a bearer token.
 
 Its orders are the shared world's ``letzshop`` channel (``sandbox.data``); its token is
-``SANDBOX_LETZSHOP_TOKEN``.
+``SANDBOX_LETZSHOP_TOKEN``. The mutations speak Mercato's guess of the schema
+(``connectors/letzshop/queries.py``, unverified): a refusal is a GraphQL ``errors`` list in the
+mutation's answer under HTTP 200. The fake keeps no inventory units of its own: an order's units
+are its lines' quantities, all confirmed or declined together.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import re
 
 from flask import Blueprint, g, request
 
-from sandbox.data import LETZSHOP, LETZSHOP_STATUSES, parse_date
+from sandbox.data import LETZSHOP, LETZSHOP_STATUSES, Order, parse_date
 from sandbox.fake import Fake, current, json_bytes
 
 bp = Blueprint("letzshop", __name__)
@@ -25,6 +30,11 @@ def graphql_error(status: int, message: str, code: str = "INTERNAL", headers=Non
 
 
 LETZSHOP_ORDERS_RE = re.compile(r"\borders\s*\(")
+CONFIRM_RE = re.compile(r"\bconfirmInventoryUnits\s*\(")
+FULFILMENT_RE = re.compile(r"\bupdateOrderFulfillment\s*\(")
+# Mercato's order statuses the fake's world walks through, per mutation: from, to.
+PENDING = ("new", "waiting_acceptance")
+SHIPPABLE = ("accepted", "waiting_shipment")
 FIRST_RE = re.compile(r"\bfirst\s*:\s*(\d+)")
 AFTER_RE = re.compile(r'\bafter\s*:\s*"([^"]*)"')
 
@@ -59,9 +69,16 @@ def graphql():
     variables = body.get("variables") or {}
     if not isinstance(variables, dict):
         return graphql_error(400, "variables must be an object", "BAD_REQUEST")
+    if CONFIRM_RE.search(query):
+        return _confirm(sb, variables)
+    if FULFILMENT_RE.search(query):
+        return _fulfil(sb, variables)
     if not LETZSHOP_ORDERS_RE.search(query):
         return graphql_error(
-            400, "The sandbox only answers the orders query", "GRAPHQL_VALIDATION_FAILED"
+            400,
+            "The sandbox answers the orders query, confirmInventoryUnits and "
+            "updateOrderFulfillment only",
+            "GRAPHQL_VALIDATION_FAILED",
         )
     try:
         first = variables.get("first")
@@ -115,6 +132,90 @@ def graphql():
         world.move(LETZSHOP, chunk, now)
         sb.count("moved")
     return json_bytes(out)
+
+
+def _answer(field: str, result: dict | None, problem: str | None = None):
+    errors = [{"message": problem}] if problem else []
+    return json_bytes(json.dumps({"data": {field: {**(result or {}), "errors": errors}}}).encode())
+
+
+def _units(order: Order, state: str) -> list[dict]:
+    return [
+        {"id": f"{order.ext_id}-{line}-{unit}", "state": state}
+        for line, spec in enumerate(order.spec["lines"], 1)
+        for unit in range(1, int(spec["qty"]) + 1)
+    ]
+
+
+def _confirm(sb, variables: dict):
+    """Accept (``isAvailable`` true) or decline (false) every unit of the order."""
+    field = "confirmInventoryUnits"
+    given = variables.get("input")
+    if not isinstance(given, dict) or not isinstance(given.get("isAvailable"), bool):
+        return graphql_error(400, "input.isAvailable must be a boolean", "BAD_USER_INPUT")
+    number = str(given.get("orderNumber") or "")
+    world = sb.world
+    with world.lock:
+        order = world.find(LETZSHOP, "letzshop", number)
+        if order is None:
+            return _answer(field, None, f"Order {number!r} not found")
+        if given.get("inventoryUnitIds"):
+            known = {u["id"] for u in _units(order, "")}
+            unknown = [u for u in given["inventoryUnitIds"] if u not in known]
+            if unknown:
+                return _answer(field, None, f"Unknown inventory unit {unknown[0]!r}")
+            return _answer(field, None, "The sandbox confirms or declines whole orders only")
+        if order.status not in PENDING:
+            return _answer(
+                field,
+                None,
+                f"Order {number} is {order.letzshop_status()}: its units are not unconfirmed",
+            )
+        available = given["isAvailable"]
+        world.apply_action(order, "accept" if available else "refuse", g.now)
+        sb.count("letzshop_confirmed" if available else "letzshop_declined")
+        unit_state = "confirmed_available" if available else "confirmed_unavailable"
+        shipment = {
+            "id": base64.b64encode(f"Shipment:{order.seq}".encode()).decode(),
+            "state": "confirmed" if available else "declined",
+            "inventoryUnits": _units(order, unit_state),
+        }
+    return _answer(field, {"shipment": shipment})
+
+
+def _fulfil(sb, variables: dict):
+    """The order shipped, with its tracking (kept on the order, not read back: as Letzshop)."""
+    field = "updateOrderFulfillment"
+    given = variables.get("input")
+    tracking = given.get("tracking") if isinstance(given, dict) else None
+    if not isinstance(tracking, dict) or given.get("status") != "SHIPPED":
+        return graphql_error(
+            400, "input.status must be SHIPPED, with input.tracking", "BAD_USER_INPUT"
+        )
+    number = str(variables.get("orderId") or "")
+    world = sb.world
+    with world.lock:
+        order = world.find(LETZSHOP, "letzshop", number)
+        if order is None:
+            return _answer(field, None, f"Order {number!r} not found")
+        if order.status not in SHIPPABLE:
+            return _answer(
+                field, None, f"Order {number} is {order.letzshop_status()}: it cannot ship"
+            )
+        if not tracking.get("trackingNumber"):
+            return _answer(field, None, "A shipment needs a tracking number")
+        world.apply_action(order, "ship", g.now)
+        order.trackings = [
+            {
+                "number": tracking["trackingNumber"],
+                "carrier": tracking.get("carrier"),
+                "url": tracking.get("trackingUrl"),
+            }
+        ]
+        sb.count("letzshop_shipped")
+        result = {"order": {"id": order.letzshop_payload()["id"], "orderNumber": number}}
+        result["order"]["status"] = order.letzshop_status()
+    return _answer(field, result)
 
 
 def _state(sb, summary: dict, with_ids: bool) -> dict:

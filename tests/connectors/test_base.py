@@ -144,7 +144,11 @@ def test_the_real_connectors_declare_what_they_implement() -> None:
         Capability.ORDER_REFUND,
         Capability.ORDER_ACTION_TRACKING,
     }
-    assert letzshop.capabilities == {Capability.ORDERS_IN, Capability.FULFILMENT_OUT}
+    assert letzshop.capabilities == {
+        Capability.ORDERS_IN,
+        Capability.ORDER_ACCEPTANCE,
+        Capability.FULFILMENT_OUT,
+    }
     assert not letzshop.supports(Capability.ORDER_LOOKUP)
 
 
