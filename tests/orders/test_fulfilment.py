@@ -215,7 +215,7 @@ def test_cancel_and_refund_move_quantities_and_status(app, store, sandbox):
     account = lengow(app, store, sandbox, live=False)
     import_orders(account)
     order = ready(account)
-    done = record_action(order, "cancel", args={"reason": "out_of_stock"}, by="bob")
+    done = record_action(order, "cancel", args={"reason": "NoInventory"}, by="bob")
     fresh()
     order = db.session.get(Order, order.id)
     assert order.status == "cancelled"
@@ -223,7 +223,7 @@ def test_cancel_and_refund_move_quantities_and_status(app, store, sandbox):
     events = db.session.scalars(select(FulfilmentEvent)).all()
     assert {(e.kind, e.order_action_id) for e in events} == {("cancelled", done.actions[0].id)}
     [call] = calls(account, action="order.cancel")
-    assert call.body["action_type"] == "cancel" and call.body["reason"] == "out_of_stock"
+    assert call.body["action_type"] == "cancel" and call.body["reason"] == "NoInventory"
     with pytest.raises(Refused, match="is cancelled"):
         record_action(order, "cancel")
     refund = record_action(order, "refund")
