@@ -4,12 +4,15 @@ the rules kept per account in Redis for a day, fetched once."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from redis import Redis
 
 from tests.orders.helpers import sandbox_counters
 from tests.orders.test_acks_and_modes import lengow
-from tests.orders.test_fulfilment import counts, ready, ship_calls
+from tests.orders.test_fulfilment import counts, ready, run_cli, ship_calls
+from webapp.accounts import create_account
 from webapp.extensions import db, redis_connection
 from webapp.models import Order
 from webapp.orders import marketplace_rules
@@ -116,3 +119,33 @@ def test_with_redis_down_the_rules_are_fetched_directly(app, store, sandbox, tmp
     finally:
         app.extensions["mercato_redis"] = real
     assert real.exists(marketplace_rules.cache_key(account)) == 0
+
+
+def test_cli_rules_refresh_fetches_keeps_and_summarises(app, store, sandbox):
+    account = lengow(app, store, sandbox, live=False)
+    key = marketplace_rules.cache_key(account)
+    before = requests_made(sandbox)
+    result = run_cli(app, "orders", "rules", "refresh", "--account", account.id)
+    assert result.exit_code == 0, result.output + result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert requests_made(sandbox) > before
+    rules = marketplace_rules.rules_for(account)  # served from what the command kept
+    assert summary == {
+        "account_id": account.id,
+        "marketplaces": len(rules),
+        "actions": {code: sorted(m.actions) for code, m in sorted(rules.items())},
+        "ttl": marketplace_rules.TTL,
+    }
+    assert "ship" in summary["actions"][next(iter(rules))]
+    assert 0 < redis_connection().ttl(key) <= marketplace_rules.TTL
+    # a connector without marketplace rules: exit 1, the reason on stderr
+    letz = create_account(
+        store,
+        "letzshop",
+        "Letzshop",
+        settings={"base_url": sandbox},
+        secrets={"api_token": "t"},
+        by="test-suite",
+    )
+    refused = run_cli(app, "orders", "rules", "refresh", "--account", letz.id)
+    assert refused.exit_code == 1 and "has no marketplace rules" in refused.stderr
