@@ -29,8 +29,8 @@ from connectors.capabilities import OrderActionStatus, TracksOrderActions
 from connectors.errors import ConnectorError
 from connectors.lengow.actions import action_status, matches
 from connectors.lengow.auth import LengowTokenProvider
-from connectors.lengow.orders import normalize_order, peek_order
-from connectors.lengow.rules import MarketplaceRules, parse_marketplaces
+from connectors.lengow.orders import STATUS_MAP, normalize_order, peek_order
+from connectors.lengow.rules import MarketplaceRules, parse_marketplaces, validate
 from connectors.orders import LazyOrder, UnifiedOrder
 from connectors.pagination import NextLinkPaginator
 from connectors.registry import register
@@ -54,6 +54,40 @@ ACTION_TYPES = MappingProxyType(
         "order.refund": "refund",
     }
 )
+
+
+# A unified status as the Lengow status the marketplace rules judge it by (the order moved on by
+# an action recorded here and not yet reported back by Lengow).
+LENGOW_STATUS_OF = MappingProxyType(
+    {
+        "pending": "new",
+        "awaiting_acceptance": "waiting_acceptance",
+        "confirmed": "waiting_shipment",
+        "ready_for_shipment": "to_pickup",
+        "shipped": "shipped",
+        "delivered": "closed",
+        "cancelled": "canceled",
+        "refunded": "refunded",
+    }
+)
+
+
+def lengow_status(unified: str | None) -> str | None:
+    """The Lengow status a unified one stands for; None when none does."""
+    return LENGOW_STATUS_OF.get(unified or "")
+
+
+def _status(rules: Mapping[str, MarketplaceRules], marketplace: str, view: Mapping) -> str:
+    """The order's status for the rules: what Lengow last said, unless an action recorded
+    since moved the order on (a cancel recorded, not yet sent: a refund is judged against
+    ``canceled``); then the Lengow status of the unified one."""
+    said, unified = view.get("marketplace_status"), view.get("status")
+    market = rules.get(marketplace)
+    if said and market is not None:
+        mapped = STATUS_MAP.get(market.lengow_status(said))
+        if mapped is None or mapped[0] == unified:
+            return said
+    return lengow_status(unified) or said or ""
 
 
 def _action_key(status: OrderActionStatus) -> tuple:
@@ -191,13 +225,44 @@ class LengowConnector(
     ) -> dict[str, MarketplaceRules]:
         """The account's marketplaces (or one) and the actions each takes, with their
         arguments (:mod:`connectors.lengow.rules`)."""
+        return parse_marketplaces(self.fetch_marketplaces_payload(marketplace))
+
+    def fetch_marketplaces_payload(self, marketplace: str | None = None) -> dict[str, Any]:
+        """``GET /v3.0/marketplaces`` as Lengow answers it (plain JSON, for a cache to keep;
+        :meth:`parse_marketplace_rules` reads it)."""
         params = {"account_id": self.config["account_id"]}
         if marketplace:
             params["marketplace"] = marketplace
         payload = self.http.request("GET", MARKETPLACES_PATH, params=params)
         if not isinstance(payload, dict):
             raise ConnectorError("Lengow's marketplaces answer is not an object")
+        return payload
+
+    @staticmethod
+    def parse_marketplace_rules(payload: Mapping[str, Any]) -> dict[str, MarketplaceRules]:
         return parse_marketplaces(payload)
+
+    def validate_action(
+        self,
+        order_view: Mapping[str, Any],
+        action_type: str,
+        args: Mapping[str, Any],
+        lines: list[Mapping[str, Any]],
+        rules: Mapping[str, MarketplaceRules] | None = None,
+    ) -> list[str]:
+        """What the order's marketplace refuses in this action (one sentence each; none: it
+        may be recorded), by its rules (:func:`connectors.lengow.rules.validate`; fetched for
+        the order's marketplace when not given). ``order_view``: ``channel`` (the marketplace
+        code), ``status`` (unified) and ``marketplace_status`` (what Lengow last said);
+        ``lines``: the lines a per-line action names (``line_id``, ``quantity``), none for the
+        whole order; ``args``: every argument the request will carry."""
+        marketplace = str(order_view["channel"])
+        if rules is None:
+            rules = self.fetch_marketplace_rules(marketplace)
+        status = _status(rules, marketplace, order_view)
+        wanted = [(str(line["line_id"]), line.get("quantity")) for line in lines or []]
+        problems = validate(rules, marketplace, action_type, status, args, wanted or None)
+        return [str(p) for p in problems]
 
     def list_actions(
         self,

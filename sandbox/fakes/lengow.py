@@ -342,6 +342,8 @@ def action_rules(mp: dict) -> dict:
                     }
                 ),
                 "tracking_url": _arg(),
+                # optional and a date, as in the real amazon_fr payload (2024)
+                "shipping_date": _arg("date"),
                 "line": line,
             },
         ),

@@ -1,4 +1,4 @@
-"""``flask orders import|recheck|acks|ship|action|export``."""
+"""``flask orders import|recheck|acks|ship|action|export|rules refresh``."""
 
 from __future__ import annotations
 
@@ -187,6 +187,31 @@ def action(order_id, action_type, lines, args) -> None:
             click.echo(problem, err=True)
         sys.exit(1)
     _print_recorded(order, done.actions[0].type if done.actions else action_type, done)
+
+
+rules_cli = AppGroup("rules", help="What each marketplace lets an order do (cached a day).")
+orders_cli.add_command(rules_cli)
+
+
+@rules_cli.command("refresh")
+@click.option("--account", "account_id", required=True, type=int)
+def rules_refresh(account_id: int) -> None:
+    """Fetch the account's marketplace rules now and keep them for a day; the last line is a
+    JSON summary (marketplaces, the actions of each). Exit 1 when they cannot be fetched."""
+    from connectors.errors import ConnectorError
+    from webapp.orders import marketplace_rules
+
+    account = active_account_or_fail(account_id)
+    try:
+        rules = marketplace_rules.refresh(account)
+    except ConnectorError as exc:
+        click.echo(f"The marketplace rules could not be fetched: {exc}", err=True)
+        sys.exit(1)
+    if rules is None:
+        click.echo(f"Account {account.id}'s connector has no marketplace rules.", err=True)
+        sys.exit(1)
+    summary = marketplace_rules.summary(rules)
+    click.echo(json.dumps({"account_id": account.id, **summary, "ttl": marketplace_rules.TTL}))
 
 
 @orders_cli.command("export")

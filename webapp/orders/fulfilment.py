@@ -36,6 +36,7 @@ from webapp.models import fulfilment as F
 from webapp.models import orders as O
 from webapp.models.base import utcnow
 from webapp.models.outbound import DRY_RUN
+from webapp.orders import marketplace_rules
 from webapp.outbound.record import call_row, record
 
 ITEMS = OrderItem.__table__
@@ -195,11 +196,15 @@ def _check_action(order: Order, connector, action_type: str, args: dict, problem
 
 def validate_with_marketplace(order: Order, action_type: str, args: dict, lines, connector=None):
     """What the marketplace itself allows (its actions, arguments, valid values), asked of
-    the connector when it offers ``validate_action``; a list of problems (none otherwise)."""
-    connector = connector or connector_for(order_account(order))
+    the connector when it offers ``validate_action``; a list of problems (none otherwise).
+    ``args``: every argument the request will carry; ``lines``: those of a per-line action
+    (none for the whole order). The rules come from :mod:`webapp.orders.marketplace_rules`."""
+    account = order_account(order)
+    connector = connector or connector_for(account)
     validate = getattr(connector, "validate_action", None)
     if validate is None:
         return []
+    rules = marketplace_rules.rules_for(account, connector)
     view = {
         "channel": order.channel,
         "channel_order_id": order.channel_order_id,
@@ -210,7 +215,8 @@ def validate_with_marketplace(order: Order, action_type: str, args: dict, lines,
             for i in order.items
         ],
     }
-    return list(validate(view, action_type, dict(args), list(lines)) or [])
+    kwargs = {} if rules is None else {"rules": rules}
+    return list(validate(view, action_type, dict(args), list(lines), **kwargs) or [])
 
 
 def order_account(order: Order):
@@ -251,7 +257,10 @@ def record_shipment(
     _check_action(order, connector, F.SHIP, args, problems)
     chosen = _resolve(order, F.SHIP, lines, problems)
     if not problems:
-        problems += validate_with_marketplace(order, F.SHIP, args, _lines(chosen), connector)
+        sent = {**args, "carrier": carrier, "tracking_number": tracking_number}
+        sent = {k: v for k, v in {**sent, "tracking_url": tracking_url}.items() if v}
+        per_line = _lines(chosen) if lines is not None else []
+        problems += validate_with_marketplace(order, F.SHIP, sent, per_line, connector)
     if problems:
         raise Refused(problems)
     now = utcnow()
@@ -315,7 +324,8 @@ def record_action(
                 f"{previous.state})."
             )
     if not problems:
-        problems += validate_with_marketplace(order, action_type, args, _lines(chosen), connector)
+        per_line = _lines(chosen) if lines is not None else []
+        problems += validate_with_marketplace(order, action_type, args, per_line, connector)
     if problems:
         raise Refused(problems)
     return _write(
