@@ -21,8 +21,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from connectors import registry as connectors_registry
 from connectors.base import Capability
-from connectors.capabilities import TracksOrderActions
 from connectors.errors import ConnectorError
 from webapp.connector import connector_for
 from webapp.extensions import db
@@ -118,8 +118,7 @@ def confirm_shipping(run: Run) -> dict:
     run = db.session.get(Run, run.id)
     if not account.is_live:
         return summary
-    connector = connector_for(account)
-    if not isinstance(connector, TracksOrderActions):
+    if not connectors_registry.get(account.connector).has(Capability.ORDER_ACTION_TRACKING):
         return summary
     index, earliest = _followed(account.id)
     started = utcnow()
@@ -133,6 +132,7 @@ def confirm_shipping(run: Run) -> dict:
     db.session.commit()
     failures = []
     try:
+        connector = connector_for(account)
         for page in connector.list_actions(updated_from=since.strftime("%Y-%m-%dT%H:%M:%SZ")):
             now = utcnow()
             for status in page:
