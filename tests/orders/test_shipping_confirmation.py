@@ -136,3 +136,21 @@ def test_test_mode_records_dry_runs_and_sends_nothing(app, store, sandbox):
     [call] = ship_calls(account)
     assert call.status == "dry_run" and call.sent_at is None
     assert db.session.get(OrderAction, action_id).state == "dry_run"
+
+
+def test_a_failing_listing_fails_the_execution_and_keeps_the_cursor(app, store, sandbox):
+    account, order, action_id = shipped(app, store, sandbox, live=True, tracking="TRK-F1")
+    feed = shipping_feed(account)
+    execute(feed)
+    cursor = db.session.get(Feed, feed.id).last_sync_at
+    assert db.session.get(OrderAction, action_id).state == "queued" and cursor is not None
+    answer = requests.post(
+        f"{sandbox}/_sandbox/faults", json={"server_error": {"every": 1, "status": 500}}, timeout=5
+    )
+    assert answer.status_code == 200, answer.text
+    run = execute(feed)
+    assert run.status == R.FAILED and run.error_count == 1
+    [message] = db.session.scalars(select(Message).where(Message.import_job_id == run.id)).all()
+    assert message.error_type == "connector_error" and message.account_id == account.id
+    assert db.session.get(Feed, feed.id).last_sync_at == cursor  # read again next time
+    assert db.session.get(OrderAction, action_id).state == "queued"
