@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from tests.feeds.conftest import entries, fresh, runs_of, work
+from tests.feeds.conftest import entries, fresh, not_built_feed, runs_of, work
 from tests.webapp.conftest import csrf_from, logged_in
 from webapp.accounts import create_account
 from webapp.extensions import db
@@ -42,6 +42,9 @@ def test_which_flows_are_built():
     for kind in ("stock_export", "stock_check", "price_export", "catalog_export"):
         assert not flow_is_built(kind, 1) and not flow_is_built(kind, None)
     assert set(BUILT_FLOWS) < set(KINDS)
+    # Built (issue 14): an account's shipping confirmation; there is no store-owned one.
+    assert flow_is_built("shipping_confirmation", 1)
+    assert not flow_is_built("shipping_confirmation", None)
 
 
 def test_defaults_never_enable_a_feed_without_a_flow(app, store, letzshop):
@@ -53,7 +56,7 @@ def test_defaults_never_enable_a_feed_without_a_flow(app, store, letzshop):
 
 def test_pages_say_not_built_and_refuse_enable_and_run_now(app, store_user, letzshop):
     client = logged_in(app, store_user.email)
-    stub = feed_of(letzshop, "shipping_confirmation")
+    stub = not_built_feed(letzshop)
     orders = feed_of(letzshop, "import_orders")
 
     listing = client.get("/store/acme/feeds").text
@@ -90,7 +93,7 @@ def test_pages_say_not_built_and_refuse_enable_and_run_now(app, store_user, letz
 
 
 def test_cli_refuses_enable_and_run_with_a_json_last_line(app, letzshop):
-    stub = feed_of(letzshop, "stock_export") or feed_of(letzshop, "shipping_confirmation")
+    stub = not_built_feed(letzshop)
     runner = app.test_cli_runner()
     enable = runner.invoke(args=["feeds", "enable", str(stub.id)])
     assert enable.exit_code == 1
@@ -109,7 +112,7 @@ def test_cli_refuses_enable_and_run_with_a_json_last_line(app, letzshop):
 
 
 def test_reconcile_disables_enabled_stub_feeds_and_never_schedules_them(app, letzshop):
-    stub = feed_of(letzshop, "shipping_confirmation")
+    stub = not_built_feed(letzshop)
     force_enable(stub)
     # An entry an older release scheduled for it.
     sched = schedule.scheduler()
@@ -131,7 +134,7 @@ def test_reconcile_disables_enabled_stub_feeds_and_never_schedules_them(app, let
 
 
 def test_a_run_queued_before_the_flow_was_refused_fails_and_says_so(app, letzshop):
-    stub = feed_of(letzshop, "shipping_confirmation")
+    stub = not_built_feed(letzshop)
     force_enable(stub)
     run = Run(
         kind=stub.kind,
@@ -158,7 +161,7 @@ def test_monitoring_counts_stub_runs_neither_as_success_nor_failure(app, letzsho
     from webapp.monitoring import figures
 
     orders = feed_of(letzshop, "import_orders")
-    stub = feed_of(letzshop, "shipping_confirmation")
+    stub = not_built_feed(letzshop)
     now = utcnow()
     done = {"started_at": now - timedelta(minutes=2), "completed_at": now - timedelta(minutes=1)}
     db.session.add_all(

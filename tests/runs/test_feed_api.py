@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.api.conftest import make_person
-from tests.feeds.conftest import feed_of, fresh, runs_of, work
+from tests.feeds.conftest import feed_of, fresh, not_built_feed, runs_of, work
 from webapp.extensions import db
 from webapp.models import Run
 from webapp.models import runs as R
@@ -53,7 +53,7 @@ def test_what_cannot_start_is_refused_and_starts_nothing(app, store, other_store
     shop = make_person(app, "api@acme.test", store=store)
     assert start(shop, feed.id, json={"force": True}).status_code == 422  # it takes no field
     assert start(shop, feed.id, data="{", content_type="application/json").status_code == 400
-    not_built = feed_of(account, "shipping_confirmation")
+    not_built = not_built_feed(account)
     refused = start(shop, not_built.id)
     assert refused.status_code == 422 and "not built" in refused.get_json()["error"]["message"]
     feed.enabled = False

@@ -8,13 +8,6 @@ from connectors.base import Capability
 from webapp.runs.registry import IN, OUT, declare
 
 declare(
-    "shipping_confirmation",
-    label="Shipping confirmation",
-    direction=OUT,
-    capability=Capability.FULFILMENT_OUT,
-    interval_seconds=900,
-)
-declare(
     "stock_export",
     label="Stock level export",
     direction=OUT,

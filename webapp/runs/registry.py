@@ -30,6 +30,7 @@ FLOW_MODULES = (
     "webapp.imports.flows",
     "webapp.orders.service",
     "webapp.outbound.sender",
+    "webapp.orders.shipping",
     "webapp.feeds.not_built",
 )
 

@@ -1,0 +1,156 @@
+"""The shipping-confirmation feed, run through the lifecycle against the sandbox served over
+real HTTP: it sends what is owed through the one sender, then reads the marketplace's actions
+back (one listing since its cursor) and moves each order action sent to queued, processed or
+failed with the marketplace's own text in the inbox; in test mode it sends nothing."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from tests.orders.helpers import sandbox_counters
+from tests.orders.test_acks_and_modes import fresh, lengow
+from tests.orders.test_fulfilment import ready, ship_calls
+from tests.sandbox_server import served_sandbox
+from webapp.extensions import db
+from webapp.models import Feed, Message, OrderAction, Run
+from webapp.models import runs as R
+from webapp.orders.fulfilment import record_shipment
+from webapp.orders.service import import_orders
+from webapp.outbound import send_owed
+from webapp.runs import lifecycle
+
+
+@pytest.fixture
+def sandbox():
+    # A Lengow action stays queued for the first read of the list that shows it, and is
+    # processed (or fails) at the second.
+    with served_sandbox(250, SANDBOX_ACTION_SECONDS=0, SANDBOX_ACTION_POLLS=2) as url:
+        yield url
+
+
+def shipping_feed(account) -> Feed:
+    feed = db.session.scalar(
+        select(Feed).where(Feed.account_id == account.id, Feed.kind == "shipping_confirmation")
+    )
+    lifecycle.set_enabled(feed, True)  # refused while the flow was not built
+    db.session.commit()
+    return feed
+
+
+def execute(feed: Feed) -> Run:
+    started = lifecycle.run_feed(feed.id, "cli")
+    assert started.started
+    fresh()
+    return db.session.get(Run, started.run.id)
+
+
+def shipped(app, store, sandbox, *, live: bool, tracking: str):
+    account = lengow(app, store, sandbox, live=live)
+    import_orders(account)
+    send_owed(account)  # the acknowledgements
+    order = ready(account)
+    done = record_shipment(order, "colissimo", None, tracking, None, by="alice")
+    return account, order, done.actions[0].id
+
+
+def listing_reads(sandbox: str) -> int:
+    return sandbox_counters(sandbox).get("requests", 0)
+
+
+def test_a_live_shipment_is_sent_then_queued_then_processed(app, store, sandbox):
+    account, order, action_id = shipped(app, store, sandbox, live=True, tracking="TRK-Q1")
+    feed = shipping_feed(account)
+    assert feed.last_sync_at is None
+
+    first = execute(feed)
+    assert first.status == R.COMPLETED and first.feed_id == feed.id
+    assert first.kind == "shipping_confirmation"
+    [call] = ship_calls(account)
+    assert call.status == "sent"  # sent once, by the one sender
+    action = db.session.get(OrderAction, action_id)
+    assert action.state == "queued" and action.sent_at is not None
+    assert first.updated_count == 1 and first.total_processed >= 1
+    cursor = db.session.get(Feed, feed.id).last_sync_at
+    assert cursor is not None
+
+    second = execute(feed)
+    assert second.status == R.COMPLETED
+    action = db.session.get(OrderAction, action_id)
+    assert (action.state, action.error) == ("processed", None)
+    assert action.processed_at is not None and second.updated_count == 1
+    assert db.session.get(Feed, feed.id).last_sync_at >= cursor
+    [call] = ship_calls(account)
+    assert call.attempts == 1  # nothing sent twice
+
+    # A third execution finds nothing to move and sends nothing.
+    before = listing_reads(sandbox)
+    third = execute(feed)
+    assert third.status == R.COMPLETED and third.updated_count == 0
+    assert db.session.get(OrderAction, action_id).state == "processed"
+    # Its token and one page of the actions list: nothing sent, no request per action.
+    assert listing_reads(sandbox) - before == 2
+    assert (
+        db.session.scalars(
+            select(Message).where(Message.import_job_id.in_((first.id, second.id, third.id)))
+        ).all()
+        == []
+    )
+
+
+def test_a_refused_action_ends_failed_with_the_marketplace_text_in_the_inbox(app, store, sandbox):
+    account, order, action_id = shipped(app, store, sandbox, live=True, tracking="TRK-E1")
+    answer = requests.post(
+        f"{sandbox}/_sandbox/faults",
+        json={"action_error": {"message": "Carrier unknown to Amazon", "times": 1}},
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+    feed = shipping_feed(account)
+    execute(feed)
+    assert db.session.get(OrderAction, action_id).state == "queued"
+    run = execute(feed)
+    action = db.session.get(OrderAction, action_id)
+    assert (action.state, action.error) == ("failed", "Carrier unknown to Amazon")
+    assert action.processed_at is None
+    assert run.status == R.COMPLETED_WITH_ERRORS and run.error_count == 1
+    [message] = db.session.scalars(select(Message).where(Message.import_job_id == run.id)).all()
+    assert (message.severity, message.error_type) == ("error", "order_action_failed")
+    assert (message.subject_type, message.subject_id) == ("order", order.id)
+    assert "Carrier unknown to Amazon" in message.error_message
+    assert message.resolved_at is None  # open in the inbox
+    # Failed is final: the next execution leaves it (and its message) as they are.
+    again = execute(feed)
+    assert db.session.get(OrderAction, action_id).state == "failed"
+    assert again.error_count == 0
+
+
+def test_test_mode_records_dry_runs_and_sends_nothing(app, store, sandbox):
+    account, order, action_id = shipped(app, store, sandbox, live=False, tracking="TRK-T1")
+    feed = shipping_feed(account)
+    before = sandbox_counters(sandbox)
+    run = execute(feed)
+    assert run.status == R.COMPLETED and run.feed_id == feed.id
+    assert sandbox_counters(sandbox) == before  # not a request: nothing sent, nothing read
+    [call] = ship_calls(account)
+    assert call.status == "dry_run" and call.sent_at is None
+    assert db.session.get(OrderAction, action_id).state == "dry_run"
+
+
+def test_a_failing_listing_fails_the_execution_and_keeps_the_cursor(app, store, sandbox):
+    account, order, action_id = shipped(app, store, sandbox, live=True, tracking="TRK-F1")
+    feed = shipping_feed(account)
+    execute(feed)
+    cursor = db.session.get(Feed, feed.id).last_sync_at
+    assert db.session.get(OrderAction, action_id).state == "queued" and cursor is not None
+    answer = requests.post(
+        f"{sandbox}/_sandbox/faults", json={"server_error": {"every": 1, "status": 500}}, timeout=5
+    )
+    assert answer.status_code == 200, answer.text
+    run = execute(feed)
+    assert run.status == R.FAILED and run.error_count == 1
+    [message] = db.session.scalars(select(Message).where(Message.import_job_id == run.id)).all()
+    assert message.error_type == "connector_error" and message.account_id == account.id
+    assert db.session.get(Feed, feed.id).last_sync_at == cursor  # read again next time
+    assert db.session.get(OrderAction, action_id).state == "queued"

@@ -1,0 +1,182 @@
+"""The shipping-confirmation feed: what is owed to the marketplace is sent, and the order
+actions sent are followed until the marketplace has processed (or refused) them.
+
+One execution of an account's ``shipping_confirmation`` feed:
+
+1. sends what is owed through the one sender (:func:`webapp.outbound.send_owed`: live, a run
+   of ``send_outbound``; test mode, dry runs and nothing sent);
+2. when the connector tracks order actions (:class:`connectors.capabilities.TracksOrderActions`),
+   reads the account's actions changed since the feed's cursor, page by page (one listing,
+   never one request per action), matches each to our ``order_actions`` row in flight (by the
+   order's channel and channel order id, the action type, the line and the tracking number
+   the outbound call sent) and moves its state: ``queued``, ``processed``, or ``failed`` with
+   the marketplace's own text and an error message in the inbox about the order;
+3. moves the cursor only after every page was read.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from connectors import registry as connectors_registry
+from connectors.base import Capability
+from connectors.errors import ConnectorError
+from webapp.connector import connector_for
+from webapp.extensions import db
+from webapp.models import OrderAction, OutboundCall, Run
+from webapp.models import fulfilment as F
+from webapp.models import runs as R
+from webapp.models.base import utcnow
+from webapp.outbound.sender import send_owed
+from webapp.runs import lifecycle
+from webapp.runs.registry import OUT, flow
+
+log = logging.getLogger("mercato.orders")
+
+SYNC_OVERLAP = timedelta(minutes=10)
+# What a listing can move a row from (recorded: the sender has not marked it sent yet).
+FOLLOWED = (F.RECORDED, F.SENT, F.QUEUED)
+# Where a marketplace state may take a row ("sent": still handed over, nothing to move).
+MOVES = {F.QUEUED: (F.SENT,), F.PROCESSED: FOLLOWED, F.FAILED: FOLLOWED}
+
+
+def _key(channel, channel_order_id, action_type, line):
+    return (str(channel or ""), str(channel_order_id or ""), str(action_type or ""), line or None)
+
+
+def _followed(account_id: int) -> tuple[dict, object]:
+    """Our rows in flight by (channel, channel order id, action type, line): [(row, tracking)],
+    and the earliest time one was recorded (the listing must reach back to it)."""
+    rows = db.session.execute(
+        select(OrderAction, OutboundCall.params, OutboundCall.body)
+        .join(OutboundCall, OutboundCall.id == OrderAction.outbound_call_id)
+        .where(OrderAction.account_id == account_id, OrderAction.state.in_(FOLLOWED))
+        .order_by(OrderAction.id)
+    ).all()
+    index: dict = {}
+    earliest = None
+    for action, params, body in rows:
+        params = params or {}
+        sent_type = (body or {}).get("action_type") if isinstance(body, dict) else None
+        key = _key(
+            params.get("channel"),
+            params.get("channel_order_id"),
+            sent_type or action.type,
+            params.get("line"),
+        )
+        index.setdefault(key, []).append((action, params.get("tracking_number")))
+        if earliest is None or action.created_at < earliest:
+            earliest = action.created_at
+    return index, earliest
+
+
+def _match(index: dict, status):
+    candidates = index.get(
+        _key(status.channel, status.channel_order_id, status.action_type, status.line), []
+    )
+    for action, tracking in candidates:
+        if tracking is None or str(tracking) == str(status.tracking_number or ""):
+            return action
+    return None
+
+
+def _move(run: Run, action: OrderAction, status, now) -> bool:
+    """Move the row to the marketplace's state; True when it changed."""
+    if status.state not in MOVES or action.state not in MOVES[status.state]:
+        return False
+    action.state = status.state
+    action.updated_at = now
+    if status.state == F.PROCESSED:
+        action.processed_at = now
+        action.error = None
+    elif status.state == F.FAILED:
+        action.error = status.error
+    return True
+
+
+@flow(
+    "shipping_confirmation",
+    label="Shipping confirmation",
+    direction=OUT,
+    owner="account",
+    capability=Capability.FULFILMENT_OUT,
+    interval_seconds=600,
+    cursor=True,
+)
+def confirm_shipping(run: Run) -> dict:
+    """Send what is owed, then read back the states of the order actions sent."""
+    account = run.account
+    feed = run.feed
+    summary = {"sent": 0, "dry_run": 0, "failed_to_send": 0}
+    summary.update({F.QUEUED: 0, F.PROCESSED: 0, F.FAILED: 0})
+    sent = send_owed(account, trigger=run.trigger or "schedule")
+    summary["sent"], summary["dry_run"] = sent["sent"], sent["dry_run"]
+    summary["failed_to_send"] = sent["failed"]
+    run = db.session.get(Run, run.id)
+    if not account.is_live:
+        return summary
+    if not connectors_registry.get(account.connector).has(Capability.ORDER_ACTION_TRACKING):
+        return summary
+    index, earliest = _followed(account.id)
+    started = utcnow()
+    # An action's ``updated_at`` moves when its state does: from the cursor on (less an
+    # overlap) every change is seen; a first read reaches back to the oldest row in flight.
+    if feed is not None and feed.last_sync_at:
+        since = feed.last_sync_at - SYNC_OVERLAP
+    else:
+        since = (earliest or started) - SYNC_OVERLAP
+    run.phase = "downloading"
+    db.session.commit()
+    failures = []
+    try:
+        connector = connector_for(account)
+        for page in connector.list_actions(updated_from=since.strftime("%Y-%m-%dT%H:%M:%SZ")):
+            now = utcnow()
+            for status in page:
+                run.total_processed += 1
+                action = _match(index, status)
+                if action is None:
+                    run.unchanged_count += 1
+                    continue
+                if _move(run, action, status, now):
+                    run.updated_count += 1
+                    summary[status.state] += 1
+                    if status.state == F.FAILED:
+                        failures.append((action.id, action.order_id, action.type, status.error))
+                else:
+                    run.unchanged_count += 1
+            db.session.commit()
+    except ConnectorError as exc:
+        db.session.rollback()
+        run = db.session.get(Run, run.id)
+        run.error_count += 1
+        lifecycle.note(run, exc.severity, "connector_error", str(exc), account_id=account.id)
+        lifecycle.finish(run, R.FAILED, str(exc))
+        return summary
+    for _action_id, order_id, action_type, error in failures:
+        run.error_count += 1
+        lifecycle.note(
+            run,
+            R.ERROR,
+            "order_action_failed",
+            f"The marketplace refused the {action_type} of order #{order_id}: {error}",
+            identifier=str(order_id),
+            subject_type="order",
+            subject_id=order_id,
+            account_id=account.id,
+        )
+    if feed is not None:
+        feed.last_sync_at = started
+    db.session.commit()
+    log.info(
+        "job=shipping_confirmation run_id=%s account_id=%s listed=%s moved=%s failed=%s",
+        run.id,
+        account.id,
+        run.total_processed,
+        run.updated_count,
+        summary["failed"],
+    )
+    return summary
