@@ -103,7 +103,7 @@ def _move(run: Run, action: OrderAction, status, now) -> bool:
     direction=OUT,
     owner="account",
     capability=Capability.FULFILMENT_OUT,
-    interval_seconds=600,
+    interval_seconds=900,  # every 15 min, as accounts have had it since migration 0006
     cursor=True,
 )
 def confirm_shipping(run: Run) -> dict:
