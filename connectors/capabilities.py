@@ -207,6 +207,12 @@ class TracksOrderActions(CapabilityInterface):
     ) -> OrderActionStatus | None:
         """The latest action matching these, or None when the marketplace has none."""
 
+    @abstractmethod
+    def find_sent(self, action: str, params: Mapping[str, Any]) -> OrderActionStatus | None:
+        """The action the outbound call ``action`` with ``params`` creates, if the marketplace
+        already has it: asked before an action whose earlier sending ended in doubt (a
+        timeout, a reset, a 5xx) is sent again."""
+
 
 class StockOut(CapabilityInterface):
     capability = Capability.STOCK_OUT

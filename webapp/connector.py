@@ -22,4 +22,6 @@ def connector_for(account: Account):
         allow=parse_allowlist(config["MERCATO_OUTBOUND_ALLOW"]),
         backoff_base=config.get("MERCATO_CONNECTOR_BACKOFF_BASE", 1.0),
         max_retry_after=config.get("MERCATO_CONNECTOR_MAX_RETRY_AFTER", 120.0),
+        # Tests shorten how long an answer is awaited (a marketplace that never answers).
+        **({"read_timeout": t} if (t := config.get("MERCATO_CONNECTOR_READ_TIMEOUT")) else {}),
     )

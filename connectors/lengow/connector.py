@@ -322,6 +322,19 @@ class LengowConnector(
                     found = status
         return found
 
+    def find_sent(self, action: str, params: Mapping[str, Any]) -> OrderActionStatus | None:
+        """The Lengow action the outbound call ``action`` (an ``order.*`` name) with ``params``
+        creates, if Lengow already has it (see :meth:`find_action`)."""
+        if action not in ACTION_TYPES:
+            return None
+        return self.find_action(
+            params["channel"],
+            params["channel_order_id"],
+            ACTION_TYPES[action],
+            line=params.get("line"),
+            tracking_number=params.get("tracking_number"),
+        )
+
     # -- connection test -------------------------------------------------------------------------
 
     def probe_connection(self) -> tuple[str, Mapping[str, Any]]:

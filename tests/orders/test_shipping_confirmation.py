@@ -5,9 +5,11 @@ failed with the marketplace's own text in the inbox; in test mode it sends nothi
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.orders.helpers import sandbox_counters
 from tests.orders.test_acks_and_modes import fresh, lengow
@@ -16,6 +18,8 @@ from tests.sandbox_server import served_sandbox
 from webapp.extensions import db
 from webapp.models import Feed, Message, OrderAction, Run
 from webapp.models import runs as R
+from webapp.models.base import utcnow
+from webapp.models.outbound import OutboundCall
 from webapp.orders.fulfilment import record_shipment
 from webapp.orders.service import import_orders
 from webapp.outbound import send_owed
@@ -154,3 +158,29 @@ def test_a_failing_listing_fails_the_execution_and_keeps_the_cursor(app, store, 
     assert message.error_type == "connector_error" and message.account_id == account.id
     assert db.session.get(Feed, feed.id).last_sync_at == cursor  # read again next time
     assert db.session.get(OrderAction, action_id).state == "queued"
+
+
+def test_an_action_whose_answer_never_came_is_looked_up_and_adopted_not_posted_again(
+    app, store, sandbox
+):
+    """Lengow takes the ship action but its answer never comes (the client times out): the
+    sender's retry asks Lengow first, finds the action and adopts it; no second POST."""
+    app.config["MERCATO_CONNECTOR_READ_TIMEOUT"] = 1.0
+    account, order, action_id = shipped(app, store, sandbox, live=True, tracking="TRK-T1")
+    fault = {"action_timeout": {"times": 1, "seconds": 2}}
+    requests.post(f"{sandbox}/_sandbox/faults", json=fault, timeout=5)
+    send_owed(account)
+    fresh()
+    [call] = ship_calls(account)
+    assert (call.status, call.attempts) == ("failed", 1)
+    assert sandbox_counters(sandbox)["actions_created"] == 1  # taken, though unanswered
+    due = update(OutboundCall).where(OutboundCall.id == call.id)
+    db.session.execute(due.values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+
+    send_owed(account)  # the backoff is over: look it up, then adopt it
+    fresh()
+    [call] = ship_calls(account)
+    assert (call.status, call.attempts) == ("sent", 2)
+    assert sandbox_counters(sandbox)["actions_created"] == 1  # never posted twice
+    assert db.session.get(OrderAction, action_id).state == "sent"

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select, update
 
+from connectors.capabilities import Capability
 from webapp.connector import connector_for
 from webapp.extensions import db
 from webapp.models import Account, Message, Run
@@ -208,12 +209,29 @@ def _defer(calls: list, summary: dict) -> None:
     summary["deferred"] += len(calls)
 
 
+def _taken_before(connector, call, request) -> bool:
+    """Whether an earlier attempt of this call, whose outcome was unknown, was taken after
+    all. Marketplace APIs have no idempotency keys: before a call that is not idempotent is
+    sent again, a marketplace that can be asked (TracksOrderActions) is asked, and an action
+    it already has is adopted instead of posted twice."""
+    if call.attempts <= 1 or request.idempotent:
+        return False  # a first attempt, or one that may be repeated
+    if not connector.supports(Capability.ORDER_ACTION_TRACKING):
+        return False
+    found = connector.find_sent(call.action, call.params)
+    if found is not None:
+        log.info("outbound_call id=%s state=adopted marketplace_action=%s", call.id, found.state)
+    return found is not None
+
+
 def _send_one(run: Run, connector, call, summary: dict) -> bool:
     from connectors.errors import ConnectorError
 
     run.total_processed += 1
     try:
-        connector.send(connector.outbound_request(call.action, call.params))
+        request = connector.outbound_request(call.action, call.params)
+        if not _taken_before(connector, call, request):
+            connector.send(request)
     except ConnectorError as exc:
         retry_at = utcnow() + retry_delay(call.attempts, exc)
         db.session.execute(
