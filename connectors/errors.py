@@ -70,9 +70,17 @@ class ConnectorError(Exception):
 
 class RetryableError(ConnectorError):
     """429, 5xx, a timeout or a broken connection, still failing after the HTTP layer's retries:
-    worth another go later."""
+    worth another go later. ``outcome_unknown``: the request had left and may have been
+    applied (a read timeout or a 5xx after a call that is not idempotent), so sending it again
+    blindly could apply it twice."""
 
     severity = "retry"
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, outcome_unknown: bool = False
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.outcome_unknown = outcome_unknown
 
 
 class RateLimited(RetryableError):

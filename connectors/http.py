@@ -369,7 +369,8 @@ class ConnectorHttp:
                     raise ConnectorError(message) from None
                 if not safe_to_repeat:
                     raise RetryableError(
-                        f"{message} (not repeated: it may have been applied)"
+                        f"{message} (not repeated: it may have been applied)",
+                        outcome_unknown=True,
                     ) from None
                 if attempt >= self.max_attempts:
                     raise RetryableError(f"{message} (after {attempt} attempts)") from None
@@ -414,7 +415,9 @@ class ConnectorHttp:
                 self._wait(delay, method, display, attempt, status)
                 continue
             if status in self.retry_statuses:  # a POST that may have been applied
-                raise RetryableError(f"{what} (not repeated)", status_code=status)
+                raise RetryableError(
+                    f"{what} (not repeated)", status_code=status, outcome_unknown=True
+                )
             if status >= 500:
                 raise RetryableError(what, status_code=status)
             if 300 <= status < 400:

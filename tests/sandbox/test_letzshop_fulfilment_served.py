@@ -85,3 +85,53 @@ def test_a_letzshop_shipment_is_sent_once(app, store, sandbox):
     db.session.rollback()
     db.session.expire_all()
     assert db.session.get(OrderAction, action.id).state == "sent"
+
+
+def test_a_ship_whose_outcome_is_unknown_is_never_sent_again_by_itself(app, store, sandbox):
+    """Letzshop answers 500 after the ship left, and Letzshop cannot be asked whether it took
+    it: the call waits for a person (an error in the inbox), no retry sends it; the person's
+    retry sends it once."""
+    from webapp.inbox import retry
+    from webapp.models import Message
+
+    app.config["MERCATO_OUTBOUND_ALLOW"] = [sandbox.removeprefix("http://")]
+    app.config["MERCATO_CONNECTOR_BACKOFF_BASE"] = 0.01
+    account = create_account(
+        store,
+        "letzshop",
+        "Letzshop",
+        settings={"base_url": f"{sandbox}/graphql"},
+        secrets={"api_token": TOKEN},
+        live=True,
+        by="test-suite",
+    )
+    import_orders(account)
+    send_owed(account)
+    order = db.session.scalars(
+        select(Order)
+        .where(Order.account_id == account.id, Order.status == "confirmed")
+        .order_by(Order.id)
+    ).first()
+    done = record_shipment(order, "post_lu", None, "LU500", None)
+    call_id = done.actions[0].outbound_call_id
+    fault = {"server_error": {"every": 1, "status": 500}}
+    requests.post(f"{sandbox}/_sandbox/faults", json=fault, timeout=5)
+    send_owed(account)
+    requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
+    db.session.expire_all()
+    call = db.session.get(OutboundCall, call_id)
+    assert (call.status, call.next_attempt_at) == ("unknown", None)
+    [message] = db.session.scalars(
+        select(Message).where(
+            Message.error_type == "outbound_failed", Message.subject_id == call.subject_id
+        )
+    ).all()
+    assert message.severity == "error" and "cannot be asked" in message.error_message
+    assert send_owed(account)["sent"] == 0  # not by itself, however often the sender runs
+    assert retry.sweep()["resolved"] == 0
+    assert letzshop_status(sandbox, order.channel_order_id) == "PAID"
+
+    assert retry.retry_ids([message.id], "shop@acme.test")["resolved"] == 1  # a person's call
+    db.session.expire_all()
+    assert db.session.get(OutboundCall, call_id).status == "sent"
+    assert letzshop_status(sandbox, order.channel_order_id) == "SHIPPED"

@@ -411,7 +411,7 @@ def _poll_again(account: Account) -> Run | None:
 @handler("outbound_failed", swept=False)
 def resend_outbound(message: Message) -> Outcome:
     """A call to the marketplace (a merchant order id...) was not sent: send it now, once."""
-    from webapp.models.outbound import FAILED, SENT, OutboundCall
+    from webapp.models.outbound import FAILED, SENT, UNKNOWN, OutboundCall
     from webapp.outbound import send_owed
 
     def calls():
@@ -431,8 +431,8 @@ def resend_outbound(message: Message) -> Outcome:
     if account is None or account.is_retired:
         return Outcome(False, "The account is retired: reinstate it to send.")
     for call in found:
-        if call.status == FAILED:
-            call.next_attempt_at = utcnow()  # a person asked: due now
+        if call.status in (FAILED, UNKNOWN):  # a person asked (and checked): due now
+            call.status, call.next_attempt_at = FAILED, utcnow()
     db.session.commit()
     send_owed(account, trigger="retry")
     db.session.expire_all()

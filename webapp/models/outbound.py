@@ -21,6 +21,9 @@ DRY_RUN = "dry_run"  # owed, recorded in test mode, not sent; going live sends i
 SENDING = "sending"  # claimed by a sweep (a crashed sweep's claim is taken over later)
 SENT = "sent"
 FAILED = "failed"  # the last attempt failed; retried after next_attempt_at
+# The last attempt may have been applied (a timeout or a 5xx after it left) and the marketplace
+# cannot be asked: never sent again by itself; a person checks, then retries from the inbox.
+UNKNOWN = "unknown"
 # Owed from test mode, and an administrator chose, going live, never to send it.
 DISCARDED = "discarded"
 OWED = (PENDING, DRY_RUN, FAILED)

@@ -28,7 +28,7 @@ from webapp.extensions import db
 from webapp.models import Account, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
-from webapp.models.outbound import ACK_ORDER, DRY_RUN, FAILED, PENDING, SENDING, SENT
+from webapp.models.outbound import ACK_ORDER, DRY_RUN, FAILED, PENDING, SENDING, SENT, UNKNOWN
 from webapp.outbound.record import CALLS, _due, has_due
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
@@ -224,15 +224,64 @@ def _taken_before(connector, call, request) -> bool:
     return found is not None
 
 
+def _in_doubt(connector, request, exc) -> bool:
+    """The call may have been applied and nobody can tell: sending it again could apply it
+    twice, and this marketplace cannot be asked (:func:`_taken_before`)."""
+    return (
+        getattr(exc, "outcome_unknown", False)
+        and request is not None
+        and not request.idempotent
+        and not connector.supports(Capability.ORDER_ACTION_TRACKING)
+    )
+
+
+def _hold(run: Run, call, exc) -> None:
+    """Keep a call in doubt from being sent again by itself: ``unknown``, with an error for a
+    person, whose retry from the inbox sends it (once they know it was not applied)."""
+    now = utcnow()
+    db.session.execute(
+        update(CALLS)
+        .where(CALLS.c.id == call.id, CALLS.c.status == SENDING)
+        .values(status=UNKNOWN, last_error=str(exc), next_attempt_at=None, updated_at=now)
+    )
+    db.session.execute(
+        insert(Message),
+        [
+            {
+                "import_job_id": run.id,
+                "severity": R.ERROR,
+                "error_type": "outbound_failed",
+                "error_message": (
+                    f"{call.action} for {call.subject_type} {call.subject_id} may have been "
+                    f"applied ({exc}), and the marketplace cannot be asked: check it there, then "
+                    "retry from the inbox only if it was not applied. It is not sent again by "
+                    "itself."
+                ),
+                "identifier": str(call.subject_id),
+                "subject_type": call.subject_type,
+                "subject_id": call.subject_id,
+                "created_at": now,
+            }
+        ],
+    )
+    run.error_count += 1
+    db.session.commit()
+
+
 def _send_one(run: Run, connector, call, summary: dict) -> bool:
     from connectors.errors import ConnectorError
 
     run.total_processed += 1
+    request = None
     try:
         request = connector.outbound_request(call.action, call.params)
         if not _taken_before(connector, call, request):
             connector.send(request)
     except ConnectorError as exc:
+        if _in_doubt(connector, request, exc):
+            _hold(run, call, exc)
+            summary["failed"] += 1
+            return False
         retry_at = utcnow() + retry_delay(call.attempts, exc)
         db.session.execute(
             update(CALLS)
