@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from tests.conftest import pg_url, redis_url
-from tests.models.revisions import before
+from tests.conftest import redis_url
+from tests.models.revisions import before, migration_database
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models.base import utcnow
@@ -24,29 +24,7 @@ SCHEMA = "mig0019_fulfilment"
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'm.sqlite3'}"
-        return
-    url = pg_url()
-    if url is None:
-        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL variant not run here")
-    # A schema of its own in the test database: the suite's public schema is left alone.
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-        # Alembic's own table, empty, found before public's on the search path (public stays
-        # on it for pg_trgm's operator classes).
-        conn.execute(
-            text(
-                f"CREATE TABLE {SCHEMA}.alembic_version (version_num varchar(32) NOT NULL "
-                "CONSTRAINT alembic_version_pkc PRIMARY KEY)"
-            )
-        )
-    yield url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{SCHEMA},public"
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-    engine.dispose()
+    yield from migration_database(request.param, tmp_path, SCHEMA)
 
 
 def tables() -> set[str]:
