@@ -280,3 +280,71 @@ def test_refund_with_the_marketplaces_reason_and_a_bad_reason_refused(app, store
     )
     assert refund.state == "dry_run" and refund.arguments == {"refund_reason": "CustomerReturn"}
     assert db.session.get(Order, order.id).status == "refunded"
+
+
+def test_accept_on_an_order_awaiting_acceptance_and_the_marketplaces_error_shown(
+    app, store, sandbox, client
+):
+    account = lengow(app, store, sandbox, live=False)
+    import_orders(account)
+    order = db.session.scalars(
+        select(Order)
+        .where(Order.account_id == account.id, Order.status == "awaiting_acceptance")
+        .order_by(Order.id)
+    ).first()
+    assert order is not None, "the sandbox has no order awaiting acceptance"
+    forms = action_forms.forms_for(order, account)
+    assert forms.get("accept").offered and forms.get("refuse").offered
+    assert not forms.get("ship").offered  # Lengow ships only from waiting_shipment
+    page = client.get(page_url(store, order))
+    assert 'id="accept-form"' in page.text and 'id="refuse-form"' in page.text
+    assert 'id="ship-not-offered"' in page.text
+    data = {"csrf_token": csrf_from(page.text)}
+    response = client.post(page_url(store, order, "/actions/accept"), data=data)
+    assert response.status_code == 302
+    fresh()
+    [accept] = db.session.scalars(select(OrderAction).where(OrderAction.order_id == order.id))
+    assert (accept.type, accept.state) == ("accept", "dry_run")
+    assert db.session.get(Order, order.id).status == "confirmed"
+    # Twice is refused (422), nothing more recorded.
+    page = client.get(page_url(store, order))
+    assert 'id="accept-form"' not in page.text  # no longer offered once confirmed
+    response = client.post(page_url(store, order, "/actions/accept"), data=data)
+    assert response.status_code == 422 and 'id="problems-accept"' in response.text
+    assert "Accept is not offered now" in response.text
+    # An action the marketplace refused shows its own text, escaped.
+    accept.state, accept.error = "failed", "<b>Order already accepted</b> on the marketplace"
+    db.session.commit()
+    html = client.get(page_url(store, order)).text
+    assert "&lt;b&gt;Order already accepted&lt;/b&gt; on the marketplace" in html
+    assert 'data-state="failed"' in html
+    # An action type the account's connector cannot send: 404.
+    assert client.post(page_url(store, order, "/actions/gift_wrap"), data=data).status_code == 404
+
+
+def test_letzshop_gets_its_own_fields_without_marketplace_rules(app, store, sandbox, client):
+    from webapp.accounts import create_account
+
+    app.config["MERCATO_OUTBOUND_ALLOW"] = [sandbox.removeprefix("http://")]
+    letz = create_account(
+        store,
+        "letzshop",
+        "Letzshop",
+        settings={"base_url": f"{sandbox}/graphql"},
+        secrets={"api_token": "sandbox-letzshop-token"},
+        live=False,
+        by="test-suite",
+    )
+    import_orders(letz)
+    order = db.session.scalars(
+        select(Order).where(Order.account_id == letz.id, Order.status == "confirmed")
+    ).first()
+    assert order is not None
+    forms = action_forms.forms_for(order, letz)
+    assert forms.source == "connector" and forms.marketplace is None
+    assert set(forms.actions) == {"ship", "accept", "refuse"}  # what Letzshop can send
+    ship = forms.get("ship")
+    assert ship.offered and ship.carrier.kind == "text" and ship.fields == []
+    html = client.get(page_url(store, order)).text
+    assert 'id="ship-form"' in html and 'id="ship-carrier" name="carrier"' in html
+    assert "arg__" not in html

@@ -203,6 +203,8 @@ def _act(code: str, order_id: int, action_type: str):
     sent = action_forms.submitted(found, form, request.form)
     by = current_user.email
     try:
+        if not form.offered:
+            raise Refused([f"{form.label} is not offered now: {form.why_not}."])
         if sent.problems:
             raise Refused(sent.problems)
         if action_type == "ship":
