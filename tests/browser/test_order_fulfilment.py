@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 from playwright.sync_api import expect
 from sqlalchemy import select
 from werkzeug.serving import make_server
@@ -85,16 +86,17 @@ def order_to_ship(live_server, users, sandbox):
             and all(i.channel_line_id for i in o.items)
             and any(i.quantity for i in o.items)
         )
-        order_id = found.id
+        order = (found.id, found.channel_order_id)
         db.session.remove()
-    return order_id
+    return order
 
 
 def test_ship_partially_watch_it_processed_then_ship_the_rest(
     page, live_server, users, sandbox, rq_worker, order_to_ship
 ):
+    order_id, channel_order_id = order_to_ship
     login(page, live_server, users.store_email, users.password)
-    page.goto(f"{live_server.url}/store/{users.store_code}/orders/{order_to_ship}")
+    page.goto(f"{live_server.url}/store/{users.store_code}/orders/{order_id}")
     expect(page.locator("#fulfilment h2")).to_have_text("Fulfilment")
     expect(page.locator("#no-actions")).to_be_visible()
     form = page.locator("#ship-form")
@@ -149,6 +151,22 @@ def test_ship_partially_watch_it_processed_then_ship_the_rest(
     expect(actions.nth(1)).to_have_attribute("data-state", "processed", timeout=40_000)
     for cell in page.locator("#lines td.qty-remaining").all():
         expect(cell).to_have_text("0")
+    # The marketplace holds one ship action per shipment: nothing was sent twice.
+    token = requests.post(
+        f"{sandbox}/access/get_token",
+        data={"access_token": "sandbox-access-5622", "secret": "sandbox-secret-5622"},
+        timeout=10,
+    ).json()["token"]
+    held = requests.get(
+        f"{sandbox}/v3.0/orders/actions/",
+        params={"account_id": 5622, "marketplace_order_id": channel_order_id},
+        headers={"Authorization": token},
+        timeout=10,
+    ).json()["results"]
+    assert sorted((a["action_type"], a["tracking_number"]) for a in held) == [
+        ("ship", "BR-PART-1"),
+        ("ship", "BR-REST-2"),
+    ]
     shot(page, "63_order_shipped_desktop")
     page.set_viewport_size({"width": 1366, "height": 900})
     shot(page, "64_order_shipped_1366")

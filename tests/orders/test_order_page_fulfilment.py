@@ -6,6 +6,7 @@ polling, against orders imported from the sandbox over real HTTP."""
 from __future__ import annotations
 
 import html as htmllib
+import json
 import re
 
 import pytest
@@ -71,7 +72,9 @@ def test_the_ship_form_follows_the_marketplaces_rules(app, store, sandbox, clien
     # Accept is not offered for a confirmed order, and says why.
     accept = forms.get("accept")
     assert accept is not None and not accept.offered and "waiting_acceptance" in accept.why_not
-    assert forms.as_dict()["actions"][0]["type"] == "ship"  # plain JSON for the API/CLI
+    described = json.loads(json.dumps(forms.as_dict()))  # plain JSON, for the API and CLI
+    assert described["actions"][0]["type"] == "ship"
+    assert described["actions"][0]["carrier"]["choices"][0] == list(ship.carrier.choices[0])
 
     page = client.get(page_url(store, order))
     html = page.text
