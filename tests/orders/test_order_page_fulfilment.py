@@ -351,3 +351,36 @@ def test_letzshop_gets_its_own_fields_without_marketplace_rules(app, store, sand
     html = client.get(page_url(store, order)).text
     assert 'id="ship-form"' in html and 'id="ship-carrier" name="carrier"' in html
     assert "arg__" not in html
+
+
+def test_cancel_one_line_with_the_marketplaces_reason(app, store, sandbox, client):
+    account = lengow(app, store, sandbox, live=False)
+    import_orders(account)
+    order = ready(account, lines=2)
+    first, *rest = order.items
+    page = client.get(page_url(store, order))
+    assert 'id="cancel-form"' in page.text and 'id="cancel-lines"' in page.text
+    data = {"csrf_token": csrf_from(page.text), "arg__reason": "NoInventory"}
+    data[action_forms.line_field(first)] = str(first.quantity)
+    for item in rest:
+        data[action_forms.line_field(item)] = ""
+    response = client.post(page_url(store, order, "/actions/cancel"), data=data)
+    assert response.status_code == 302, response.text
+    fresh()
+    [cancel] = db.session.scalars(select(OrderAction).where(OrderAction.order_id == order.id))
+    assert (cancel.type, cancel.state, cancel.arguments) == (
+        "cancel",
+        "dry_run",
+        {"reason": "NoInventory"},
+    )
+    assert [line["line_id"] for line in cancel.lines] == [first.channel_line_id]
+    order = db.session.get(Order, order.id)
+    assert order.status == "confirmed"  # other lines remain
+    html = client.get(page_url(store, order)).text
+    row = html[html.index(f'data-line="{first.channel_line_id}"') :].split("</tr>")[0]
+    assert f'<td class="qty-cancelled">{first.quantity}</td>' in row
+    # The ship form now offers only the other lines.
+    assert (
+        f'name="{action_forms.line_field(first)}"'
+        not in html.split('id="ship-form"')[1].split("</form>")[0]
+    )

@@ -29,9 +29,26 @@ from webapp.models import Order, OrderItem
 from webapp.models import fulfilment as F
 from webapp.models import orders as O
 from webapp.orders import marketplace_rules
-from webapp.orders.fulfilment import CAPABILITIES, CLOSED, DONE, outbound_action, remaining
+from webapp.orders.fulfilment import (
+    CANCELLING,
+    CAPABILITIES,
+    CLOSED,
+    DONE,
+    outbound_action,
+    remaining,
+)
 
-__all__ = ["ActionForm", "FieldSpec", "Forms", "forms_for", "line_field", "submitted"]
+__all__ = [
+    "ActionForm",
+    "FieldSpec",
+    "Forms",
+    "describe",
+    "forms_for",
+    "line_default",
+    "line_field",
+    "open_lines",
+    "submitted",
+]
 
 log = logging.getLogger("mercato.orders")
 
@@ -87,6 +104,7 @@ class ActionForm:
     # ship: the marketplace takes a free-text carrier name (and when).
     carrier_name: FieldSpec | None = None
     per_line: bool = False  # the marketplace takes the action line by line
+    line_required: bool = False  # ... and only line by line (Amazon's refund, Menlook's ship)
     # The marketplace's conditions of conditional arguments (connector objects with
     # ``holds(action_data, order)``); not part of the plain description.
     conditions: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -185,10 +203,11 @@ def _fixed(order: Order, action_type: str) -> ActionForm:
     form = ActionForm(action_type, LABELS[action_type], offered=why is None, why_not=why)
     if action_type == F.SHIP:
         form.carrier = FieldSpec("carrier", "Carrier", required=False)
+        form.per_line = True  # a partial shipment names its lines
     return form
 
 
-def _from_rules(order: Order, action_type: str, rule, market, status: str) -> ActionForm:
+def describe(order: Order, action_type: str, rule, market, status: str) -> ActionForm:
     why = _ours(order, action_type)
     if why is None and not rule.offered_in(status):
         where = ", ".join(rule.statuses) or "no status"
@@ -199,6 +218,7 @@ def _from_rules(order: Order, action_type: str, rule, market, status: str) -> Ac
         offered=why is None,
         why_not=why,
         per_line=rule.takes(LINE_ARG),
+        line_required=LINE_ARG in rule.required,
     )
     for name in (*rule.required, *rule.optional):
         if name == LINE_ARG:
@@ -259,7 +279,7 @@ def forms_for(order: Order, account, connector=None) -> Forms:
     status = status_of(rules, _view(order)) if status_of else (order.marketplace_status or "")
     status = market.lengow_status(status)  # a marketplace's own status, as the rules name it
     actions = {
-        t: _from_rules(order, t, market.actions[t], market, status)
+        t: describe(order, t, market.actions[t], market, status)
         for t in types
         if t in market.actions
     }
@@ -291,9 +311,7 @@ def _text(data: Mapping[str, str], name: str) -> str | None:
 
 def submitted(order: Order, form: ActionForm, data: Mapping[str, str]) -> Submitted:
     """``data`` (the posted form) for ``form``: its arguments (empty ones left out), the
-    shipment's own inputs, and the lines: None for what remains of the whole order (every
-    open line in full, or no line field posted), otherwise [(line id or SKU, quantity)] for
-    the lines above 0."""
+    shipment's own inputs, and the lines (:func:`_read_lines`)."""
     values = {k: str(v) for k, v in data.items() if k != "csrf_token"}
     args = {}
     for spec in form.fields:
@@ -303,6 +321,7 @@ def submitted(order: Order, form: ActionForm, data: Mapping[str, str]) -> Submit
     out = Submitted(args=args, lines=None, values=values)
     if form.type != F.SHIP:
         _drop_inapplicable(form, out)
+        _read_lines(order, form, data, out)
         return out
     out.carrier = _text(data, "carrier")
     out.carrier_name = _text(data, "carrier_name")
@@ -312,33 +331,63 @@ def submitted(order: Order, form: ActionForm, data: Mapping[str, str]) -> Submit
         # The marketplace's own argument too (where its condition holds: below).
         out.args["carrier_name"] = out.carrier_name
     _drop_inapplicable(form, out)
-    if not any(key.startswith(LINE_PREFIX) for key in data):
-        return out  # no line named: what remains of the whole order
-    open_lines = [(i, remaining(i, F.SHIP)) for i in order.items]
-    open_lines = [(i, left) for i, left in open_lines if left > 0]
+    _read_lines(order, form, data, out)
+    return out
+
+
+def open_lines(order: Order, action_type: str) -> list[tuple[OrderItem, int]]:
+    """The order's lines an action of this type can still take, with how many units."""
+    counts = action_type in (F.SHIP, F.REFUND, *CANCELLING)
+    pairs = [(i, remaining(i, action_type) if counts else i.quantity) for i in order.items]
+    return [(i, left) for i, left in pairs if left > 0]
+
+
+def line_default(form: ActionForm, left: int) -> int | str:
+    """What a line's quantity input of ``form`` starts with: everything for a shipment or a
+    line-by-line action, nothing (the whole order) otherwise."""
+    return left if form.type == F.SHIP or form.line_required else ""
+
+
+def _read_lines(order: Order, form: ActionForm, data: Mapping[str, str], out: Submitted) -> None:
+    """The lines of the posted form: None (the whole order) when every open line is taken in
+    full, or no line is named where that is allowed; otherwise [(line id or SKU, quantity)]."""
+    lines = open_lines(order, form.type)
+    posted = form.per_line and any(key.startswith(LINE_PREFIX) for key in data)
+    if not posted:
+        if form.line_required:  # line by line only: every open line, in full
+            out.lines = [(_ref(i), left) for i, left in lines]
+        return
     chosen, whole = [], True
-    for item, left in open_lines:
+    for item, left in lines:
         raw = (data.get(line_field(item)) or "").strip()
         name = item.sku or item.channel_line_id or f"#{item.id}"
-        if raw == "":
-            quantity = 0
-        else:
-            try:
-                quantity = int(raw)
-            except ValueError:
-                out.problems.append(f"Line {name}: the quantity {raw!r} is not a whole number.")
-                continue
+        try:
+            quantity = int(raw) if raw else 0
+        except ValueError:
+            out.problems.append(f"Line {name}: the quantity {raw!r} is not a whole number.")
+            continue
         if quantity < 0:
             out.problems.append(f"Line {name}: the quantity cannot be below 0 (got {quantity}).")
             continue
         if quantity != left:
             whole = False
         if quantity > 0:
-            chosen.append((item.channel_line_id or item.sku or str(item.id), quantity))
-    if not out.problems and not chosen:
-        out.problems.append("Choose at least one line to ship (a quantity above 0).")
-    out.lines = None if whole else chosen
-    return out
+            chosen.append((_ref(item), quantity))
+    if out.problems:
+        return
+    if not chosen:
+        if form.type == F.SHIP:
+            out.problems.append("Choose at least one line to ship (a quantity above 0).")
+        elif form.line_required:
+            out.problems.append(
+                f"Choose at least one line: {form.label.lower()} is taken line by line here."
+            )
+        return  # no line: the whole order
+    out.lines = None if whole and not form.line_required else chosen
+
+
+def _ref(item: OrderItem) -> str:
+    return item.channel_line_id or item.sku or str(item.id)
 
 
 def _drop_inapplicable(form: ActionForm, sub: Submitted) -> None:

@@ -135,6 +135,8 @@ def _order_page(store, found, *, errors=None, values=None, status=200):
             form_errors=errors or {},
             form_values=values or {},
             line_field=action_forms.line_field,
+            line_default=action_forms.line_default,
+            open_lines=action_forms.open_lines,
             **_fulfilment_context(store, found, account),
         ),
         status,
@@ -219,7 +221,7 @@ def _act(code: str, order_id: int, action_type: str):
                 by=by,
             )
         else:
-            done = record_action(found, action_type, None, sent.args, by=by)
+            done = record_action(found, action_type, sent.lines, sent.args, by=by)
     except Refused as exc:
         db.session.rollback()
         found = _order_or_404(store, order_id)
