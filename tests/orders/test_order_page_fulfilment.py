@@ -10,14 +10,16 @@ import json
 import re
 
 import pytest
+import requests
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from tests.inprocess_worker import InProcessWorker
+from tests.orders.helpers import sandbox_counters
 from tests.orders.test_acks_and_modes import fresh, lengow
 from tests.orders.test_fulfilment import ready, ship_calls
 from tests.webapp.conftest import csrf_from, logged_in, make_user
-from webapp.extensions import db, queue
+from webapp.extensions import db, queue, redis_connection
 from webapp.models import Order, OrderAction, OutboundCall, Run, Shipment
 from webapp.models.base import utcnow
 from webapp.orders import action_forms, marketplace_rules
@@ -384,3 +386,30 @@ def test_cancel_one_line_with_the_marketplaces_reason(app, store, sandbox, clien
         f'name="{action_forms.line_field(first)}"'
         not in html.split('id="ship-form"')[1].split("</form>")[0]
     )
+
+
+def test_marketplace_down_the_page_answers_at_once_and_offers_nothing(app, store, sandbox, client):
+    account = lengow(app, store, sandbox, live=False)
+    import_orders(account)
+    order = ready(account)
+    assert not redis_connection().exists(marketplace_rules.cache_key(account))
+    faults = requests.post(
+        f"{sandbox}/_sandbox/faults", json={"server_error": {"every": 1}}, timeout=10
+    )
+    assert faults.status_code == 200, faults.text
+    page = client.get(page_url(store, order))
+    assert page.status_code == 200
+    assert 'id="rules-note"' in page.text and "could not be read" in page.text
+    assert 'id="ship-form"' not in page.text and "rules are unavailable" in page.text
+    # Remembered for a minute: the next view does not ask the marketplace again.
+    before = sandbox_counters(sandbox)["requests"]
+    assert client.get(page_url(store, order)).status_code == 200
+    assert sandbox_counters(sandbox)["requests"] == before
+    data = {"csrf_token": csrf_from(page.text), "carrier": "UPS", "tracking_number": "D-1"}
+    response = client.post(page_url(store, order, "/ship"), data=data)
+    assert response.status_code == 422 and "Ship is not offered now" in response.text
+    assert recorded()[0] == 0
+    # Back up: asked on demand (flask orders rules refresh), the form is back.
+    requests.delete(f"{sandbox}/_sandbox/faults", timeout=10)
+    marketplace_rules.refresh(account)
+    assert 'id="ship-form"' in client.get(page_url(store, order)).text

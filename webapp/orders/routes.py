@@ -18,6 +18,7 @@ from flask_login import current_user, login_required
 
 from connectors import registry
 from connectors.base import Capability
+from connectors.errors import ConnectorError
 from webapp import outbound
 from webapp.access import store_or_404
 from webapp.extensions import db
@@ -222,13 +223,18 @@ def _act(code: str, order_id: int, action_type: str):
             )
         else:
             done = record_action(found, action_type, sent.lines, sent.args, by=by)
-    except Refused as exc:
+    except (Refused, ConnectorError) as exc:
         db.session.rollback()
+        problems = (
+            exc.problems
+            if isinstance(exc, Refused)
+            else [f"The marketplace's rules could not be read: {exc}. Try again later."]
+        )
         found = _order_or_404(store, order_id)
         return _order_page(
             store,
             found,
-            errors={action_type: exc.problems},
+            errors={action_type: problems},
             values={action_type: sent.values},
             status=422,
         )
