@@ -53,7 +53,16 @@ def sandbox(live_server, monkeypatch):
 
 @pytest.fixture
 def order_to_ship(live_server, users, sandbox):
-    """A live Lengow account on the sandbox, polled once, its shipping-confirmation feed on;
+    return _order_to_ship(live_server, users, sandbox, live=True)
+
+
+@pytest.fixture
+def test_mode_order(live_server, users, sandbox):
+    return _order_to_ship(live_server, users, sandbox, live=False)
+
+
+def _order_to_ship(live_server, users, sandbox, *, live: bool):
+    """A Lengow account on the sandbox, polled once, its shipping-confirmation feed on;
     the id of a confirmed order with two lines or more."""
     from webapp.accounts import create_account
     from webapp.models import Order, Store
@@ -68,7 +77,7 @@ def order_to_ship(live_server, users, sandbox):
             "Lengow Menzzo",
             settings={"account_id": "5622", "base_url": sandbox},
             secrets={"access_token": "sandbox-access-5622", "secret": "sandbox-secret-5622"},
-            live=True,
+            live=live,
         )
         run = import_orders(account)
         assert run.imported_count > 0, run.error_message
@@ -176,3 +185,30 @@ def test_ship_partially_watch_it_processed_then_ship_the_rest(
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     wide = page.evaluate(WIDER_THAN_SCREEN)
     assert overflow <= 1, f"the page is {overflow}px wider than a phone: {wide}"
+
+
+def test_test_mode_ship_is_a_dry_run_showing_the_exact_request(
+    page, live_server, users, sandbox, test_mode_order
+):
+    order_id, channel_order_id = test_mode_order
+    login(page, live_server, users.store_email, users.password)
+    page.goto(f"{live_server.url}/store/{users.store_code}/orders/{order_id}")
+    expect(page.locator("#dry-run-note")).to_contain_text("dry run")
+    form = page.locator("#ship-form")
+    expect(form.locator("button[type=submit]")).to_have_text("Record shipment (dry run)")
+    form.locator("#ship-carrier").fill("Colissimo")
+    form.locator("#ship-tracking-number").fill("DRY-1")
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    expect(page.locator(".flash-info")).to_contain_text("dry run")
+    action = page.locator("#actions tr[data-action]").first
+    expect(action).to_have_attribute("data-state", "dry_run")
+    request = page.locator("tr.action-request .outbound-request")
+    expect(request.locator(".request-line")).to_contain_text("POST ")
+    expect(request.locator("pre")).to_contain_text('"tracking_number": "DRY-1"')
+    expect(request.locator("pre")).to_contain_text(channel_order_id)
+    live = page.locator("#fulfilment-live")
+    expect(live).to_have_attribute("data-in-flight", "no")
+    assert live.get_attribute("hx-trigger") is None
+    expect(page.locator("#order-status")).to_have_text("shipped")
+    page.locator("#fulfilment").screenshot(path=SCREENSHOTS / "67_order_dry_run_ship.png")
