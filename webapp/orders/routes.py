@@ -183,10 +183,12 @@ def order_ship(code: str, order_id: int):
     return _act(code, order_id, "ship")
 
 
-@bp.post("/orders/<int:order_id>/actions/<action_type>")
+@bp.post("/orders/<int:order_id>/actions")
 @login_required
-def order_action(code: str, order_id: int, action_type: str):
-    if action_type == "ship":
+def order_action(code: str, order_id: int):
+    """Accept, refuse, cancel, refund: the form says which (``action_type``)."""
+    action_type = (request.form.get("action_type") or "").strip()
+    if not action_type or action_type == "ship":
         abort(404)
     return _act(code, order_id, action_type)
 
