@@ -40,6 +40,29 @@ def scheduled_tick(feed_id: int) -> dict:
             db.session.remove()
 
 
+def follow_up(feed_id: int) -> dict:
+    """A feed's own follow-up came due (the shipping confirmation following order actions
+    still queued at the marketplace): start an execution unless one is running or the feed
+    may no longer run. The schedule is left as it is."""
+    from webapp.extensions import db
+    from webapp.models import Feed
+    from webapp.runs import lifecycle
+
+    with app().app_context():
+        try:
+            feed = db.session.get(Feed, feed_id)
+            if feed is None:
+                return {"feed_id": feed_id, "state": "gone"}
+            try:
+                started = lifecycle.start_feed(feed, "schedule")
+            except lifecycle.FeedError as exc:
+                return {"feed_id": feed_id, "state": "not_started", "reason": str(exc)}
+            state = "started" if started.started else "skipped_running"
+            return {"feed_id": feed_id, "run_id": started.run.id, "state": state}
+        finally:
+            db.session.remove()
+
+
 def sweep_abandoned_runs() -> dict:
     from webapp.extensions import db
     from webapp.feeds.sweep import sweep

@@ -392,6 +392,7 @@ def _demo_accounts(store: Store, sandbox_url: str) -> list:
                 account = create_account(
                     store, connector, name, settings=settings, secrets=secrets, live=True
                 )
+                _demo_follow_shipping(account)
             elif account.settings.get("base_url") != settings["base_url"]:
                 check_base_url(settings["base_url"])
                 account.settings = {**account.settings, "base_url": settings["base_url"]}
@@ -400,6 +401,22 @@ def _demo_accounts(store: Store, sandbox_url: str) -> list:
     except AccountError as exc:
         raise click.ClickException(f"Demo accounts not created: {exc}") from exc
     return accounts
+
+
+def _demo_follow_shipping(account) -> None:
+    """The demo's accounts are live on the sandbox: their shipping confirmation (outbound
+    feeds start off) is turned on, so that an order shipped from its page is sent and seen
+    processed within seconds."""
+    from webapp.runs import lifecycle
+
+    feed = lifecycle.account_feed(account, "shipping_confirmation")
+    if feed is None:
+        return
+    try:
+        lifecycle.set_enabled(feed, True)
+    except lifecycle.FeedError as exc:
+        click.echo(f"Shipping confirmation of {account.name} left off: {exc}", err=True)
+    db.session.commit()
 
 
 @demo_cli.command("import-orders")

@@ -242,6 +242,12 @@ class LengowConnector(
     def parse_marketplace_rules(payload: Mapping[str, Any]) -> dict[str, MarketplaceRules]:
         return parse_marketplaces(payload)
 
+    @staticmethod
+    def rules_status(rules: Mapping[str, MarketplaceRules], order_view: Mapping[str, Any]) -> str:
+        """The status the marketplace rules judge the order by (``order_view`` as for
+        :meth:`validate_action`): what a form offering the actions needs to know."""
+        return _status(rules, str(order_view["channel"]), order_view)
+
     def validate_action(
         self,
         order_view: Mapping[str, Any],

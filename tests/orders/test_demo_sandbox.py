@@ -13,7 +13,7 @@ from sandbox.app import create_sandbox_app
 from sandbox.catalog import DISCONTINUED
 from tests.sandbox_server import serve_in_thread
 from webapp.extensions import db
-from webapp.models import Account, MarketplaceProduct, Message, Order, OrderItem, Product
+from webapp.models import Account, Feed, MarketplaceProduct, Message, Order, OrderItem, Product
 
 
 @pytest.fixture
@@ -46,6 +46,11 @@ def test_seed_creates_the_sandbox_accounts_once_and_follows_the_port(app, sandbo
     ]
     assert accounts[0].settings["account_id"] == "5622" and accounts[0].is_live
     assert "sandbox-access-5622" not in accounts[0].secrets_encrypted
+    # Live on the sandbox: an order shipped from its page is followed to processed.
+    shipping = db.session.scalars(
+        select(Feed).where(Feed.kind == "shipping_confirmation").order_by(Feed.account_id)
+    ).all()
+    assert [(f.account_id, f.enabled) for f in shipping] == [(a.id, True) for a in accounts]
     moved = sandbox.replace(sandbox.rsplit(":", 1)[1], "5999")
     app.config["MERCATO_OUTBOUND_ALLOW"].append("127.0.0.1:5999")
     cli(app, "demo", "seed", "--sandbox-url", moved)

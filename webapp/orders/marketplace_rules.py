@@ -7,6 +7,10 @@ The connector fetches the rules as plain JSON (``fetch_marketplaces_payload``) a
 ``<MERCATO_QUEUE_PREFIX>mercato:marketplace_rules:<account id>`` for :data:`TTL` seconds.
 :func:`rules_for` serves the kept copy, fetching (and keeping) it when absent; :func:`refresh`
 fetches it again now. With Redis down the rules are fetched directly (nothing kept).
+
+A fetch that failed is remembered for :data:`FAILED_TTL` seconds: until then :func:`rules_for`
+raises the same error at once instead of asking again, so a page that needs the rules while
+the marketplace is down answers at once (and does not hammer it); :func:`refresh` asks anyway.
 """
 
 from __future__ import annotations
@@ -20,16 +24,47 @@ from redis.exceptions import RedisError
 
 from webapp.extensions import redis_connection
 
-__all__ = ["TTL", "cache_key", "refresh", "rules_for", "summary"]
+__all__ = ["FAILED_TTL", "TTL", "cache_key", "failed_key", "refresh", "rules_for", "summary"]
 
 log = logging.getLogger(__name__)
 
 TTL = 24 * 3600  # seconds: the rules change rarely (a marketplace adds a carrier, a reason)
+FAILED_TTL = 60  # seconds a failed fetch is not tried again by rules_for
 
 
 def cache_key(account) -> str:
     prefix = current_app.config.get("MERCATO_QUEUE_PREFIX", "")
     return f"{prefix}mercato:marketplace_rules:{account.id}"
+
+
+def failed_key(account) -> str:
+    return cache_key(account) + ":failed"
+
+
+def _fetch(account, connector) -> dict:
+    """Fetch the payload; a failure is remembered (:data:`FAILED_TTL`) and raised again."""
+    from connectors.errors import ConnectorError
+
+    try:
+        return connector.fetch_marketplaces_payload()
+    except ConnectorError as exc:
+        try:
+            redis_connection().set(failed_key(account), str(exc), ex=FAILED_TTL)
+        except RedisError:
+            pass
+        raise
+
+
+def _recent_failure(account) -> None:
+    from connectors.errors import ConnectorError
+
+    try:
+        failed = redis_connection().get(failed_key(account))
+    except RedisError:
+        return
+    if failed is not None:
+        text = failed.decode() if isinstance(failed, bytes) else str(failed)
+        raise ConnectorError(f"{text} (asked less than {FAILED_TTL} s ago; not asked again yet)")
 
 
 def _connector(account, connector):
@@ -60,7 +95,8 @@ def _payload(account, connector) -> dict[str, Any]:
             payload = None
         if isinstance(payload, dict):
             return payload
-    payload = connector.fetch_marketplaces_payload()
+    _recent_failure(account)
+    payload = _fetch(account, connector)
     _keep(account, payload)
     return payload
 
@@ -80,8 +116,12 @@ def refresh(account, connector=None):
     connector = _connector(account, connector)
     if not hasattr(connector, "fetch_marketplaces_payload"):
         return None
-    payload = connector.fetch_marketplaces_payload()
+    payload = _fetch(account, connector)
     _keep(account, payload)
+    try:
+        redis_connection().delete(failed_key(account))
+    except RedisError:
+        pass
     return connector.parse_marketplace_rules(payload)
 
 

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from connectors import registry
 from connectors.base import Capability
+from connectors.errors import ConnectorError
 from webapp import outbound
 from webapp.access import store_or_404
 from webapp.extensions import db
 from webapp.htmx import is_htmx, partial_response
 from webapp.models.base import money_text, utcnow
 from webapp.models.orders import ORDER_STATUSES
-from webapp.orders import queries
+from webapp.orders import action_forms, fulfilment_view, queries
+from webapp.orders.fulfilment import Refused, record_action, record_shipment
 from webapp.pagination import clamp_page
 
 bp = Blueprint("orders", __name__, url_prefix="/store/<code>")
@@ -85,32 +96,163 @@ def orders_table(code: str):
     return response
 
 
+def _order_or_404(store, order_id: int):
+    found = queries.order_detail(store.id, order_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _account_of(store, order):
+    accounts = {a.id: a for a in queries.store_accounts(store.id, include_retired=True)}
+    return accounts.get(order.account_id)
+
+
+def _order_page(store, found, *, errors=None, values=None, status=200):
+    account = _account_of(store, found)
+    ack = outbound.ack_calls([found.id]).get(found.id)
+    forms = (
+        action_forms.forms_for(found, account)
+        if account is not None and not account.is_retired
+        else None
+    )
+    return (
+        render_template(
+            "orders/order.html",
+            store=store,
+            order=found,
+            account=account,
+            ack=ack,
+            ack_request=(
+                outbound.shown_request(ack, outbound.readable_secrets(account))
+                if ack is not None and account is not None
+                else None
+            ),
+            discarded_by=_discarded_by(ack),
+            acknowledges=acknowledging_connectors(),
+            products=queries.matched_products(found),
+            raw_json=json.dumps(found.raw or {}, indent=2, ensure_ascii=False, sort_keys=True),
+            forms=forms,
+            form_errors=errors or {},
+            form_values=values or {},
+            line_field=action_forms.line_field,
+            line_default=action_forms.line_default,
+            open_lines=action_forms.open_lines,
+            **_fulfilment_context(store, found, account),
+        ),
+        status,
+    )
+
+
+def _fulfilment_context(store, found, account) -> dict:
+    return {
+        **fulfilment_view.fulfilment(found, account),
+        "poll_seconds": current_app.config.get("MERCATO_ORDER_ACTIONS_POLL_SECONDS", 2),
+        "fulfilment_url": url_for("orders.order_fulfilment", code=store.code, order_id=found.id),
+    }
+
+
 @bp.get("/orders/<int:order_id>")
 @login_required
 def order(code: str, order_id: int):
     store = store_or_404(code)
-    found = queries.order_detail(store.id, order_id)
-    if found is None:
-        abort(404)
-    accounts = {a.id: a for a in queries.store_accounts(store.id, include_retired=True)}
-    account = accounts.get(found.account_id)
-    ack = outbound.ack_calls([found.id]).get(found.id)
-    return render_template(
-        "orders/order.html",
+    return _order_page(store, _order_or_404(store, order_id))
+
+
+@bp.get("/orders/<int:order_id>/fulfilment")
+@login_required
+def order_fulfilment(code: str, order_id: int):
+    """The shipments and actions block alone, polled while an action is in flight."""
+    store = store_or_404(code)
+    found = _order_or_404(store, order_id)
+    if not is_htmx():
+        return redirect(url_for("orders.order", code=store.code, order_id=found.id))
+    account = _account_of(store, found)
+    return partial_response(
+        "orders/_fulfilment.html",
         store=store,
         order=found,
         account=account,
-        ack=ack,
-        ack_request=(
-            outbound.shown_request(ack, outbound.readable_secrets(account))
-            if ack is not None and account is not None
-            else None
-        ),
-        discarded_by=_discarded_by(ack),
-        acknowledges=acknowledging_connectors(),
-        products=queries.matched_products(found),
-        raw_json=json.dumps(found.raw or {}, indent=2, ensure_ascii=False, sort_keys=True),
+        **_fulfilment_context(store, found, account),
     )
+
+
+@bp.post("/orders/<int:order_id>/ship")
+@login_required
+def order_ship(code: str, order_id: int):
+    return _act(code, order_id, "ship")
+
+
+@bp.post("/orders/<int:order_id>/actions")
+@login_required
+def order_action(code: str, order_id: int):
+    """Accept, refuse, cancel, refund: the form says which (``action_type``)."""
+    action_type = (request.form.get("action_type") or "").strip()
+    if not action_type or action_type == "ship":
+        abort(404)
+    return _act(code, order_id, action_type)
+
+
+def _act(code: str, order_id: int, action_type: str):
+    """Record what a form of the order page asks (a refusal: the page again, 422, with every
+    problem next to the form and its values kept; nothing recorded)."""
+    store = store_or_404(code)
+    found = _order_or_404(store, order_id)
+    account = _account_of(store, found)
+    if account is None or account.is_retired:
+        abort(404)
+    forms = action_forms.forms_for(found, account)
+    form = forms.get(action_type)
+    if form is None:
+        abort(404)
+    sent = action_forms.submitted(found, form, request.form)
+    by = current_user.email
+    try:
+        if not form.offered:
+            raise Refused([f"{form.label} is not offered now: {form.why_not}."])
+        if sent.problems:
+            raise Refused(sent.problems)
+        if action_type == "ship":
+            done = record_shipment(
+                found,
+                sent.carrier,
+                sent.carrier_name,
+                sent.tracking_number,
+                sent.tracking_url,
+                sent.lines,
+                sent.args,
+                by=by,
+            )
+        else:
+            done = record_action(found, action_type, sent.lines, sent.args, by=by)
+    except (Refused, ConnectorError) as exc:
+        db.session.rollback()
+        problems = (
+            exc.problems
+            if isinstance(exc, Refused)
+            else [f"The marketplace's rules could not be read: {exc}. Try again later."]
+        )
+        found = _order_or_404(store, order_id)
+        return _order_page(
+            store,
+            found,
+            errors={action_type: problems},
+            values={action_type: sent.values},
+            status=422,
+        )
+    if done.already:
+        tracking = done.shipment.tracking_key
+        flash(f"This shipment was recorded before (tracking {tracking}): nothing new.", "info")
+    elif account.is_live:
+        fulfilment_view.send_soon(account)
+        flash(f"{form.label} recorded: it is being sent to {found.channel}.", "success")
+    else:
+        flash(
+            f"{form.label} recorded as a dry run (test mode): nothing was sent to "
+            f"{found.channel}; the exact request is shown below.",
+            "info",
+        )
+    return redirect(url_for("orders.order", code=store.code, order_id=found.id) + "#fulfilment")
 
 
 def _discarded_by(call):

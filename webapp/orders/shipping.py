@@ -11,7 +11,11 @@ One execution of an account's ``shipping_confirmation`` feed:
    order's channel and channel order id, the action type, the line and the tracking number
    the outbound call sent) and moves its state: ``queued``, ``processed``, or ``failed`` with
    the marketplace's own text and an error message in the inbox about the order;
-3. moves the cursor only after every page was read.
+3. moves the cursor only after every page was read;
+4. while actions it sent are still queued at the marketplace, asks for a follow-up run soon
+   (:func:`follow_later`): a few seconds after a fresh action, longer as it ages, never later
+   than the schedule. So an action recorded on the order page is seen processed within
+   seconds, and nothing polls once no action is in flight.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from connectors import registry as connectors_registry
 from connectors.base import Capability
 from connectors.errors import ConnectorError
 from webapp.connector import connector_for
-from webapp.extensions import db
-from webapp.models import OrderAction, OutboundCall, Run
+from webapp.extensions import db, queue
+from webapp.models import Feed, OrderAction, OutboundCall, Run
 from webapp.models import fulfilment as F
 from webapp.models import runs as R
 from webapp.models.base import utcnow
@@ -37,6 +41,8 @@ from webapp.runs.registry import OUT, flow
 log = logging.getLogger("mercato.orders")
 
 SYNC_OVERLAP = timedelta(minutes=10)
+FOLLOW_JOB = "jobs.feeds.follow_up"
+INTERVAL_SECONDS = 900
 # What a listing can move a row from (recorded: the sender has not marked it sent yet).
 FOLLOWED = (F.RECORDED, F.SENT, F.QUEUED)
 # Where a marketplace state may take a row ("sent": still handed over, nothing to move).
@@ -103,7 +109,7 @@ def _move(run: Run, action: OrderAction, status, now) -> bool:
     direction=OUT,
     owner="account",
     capability=Capability.FULFILMENT_OUT,
-    interval_seconds=900,  # every 15 min, as accounts have had it since migration 0006
+    interval_seconds=INTERVAL_SECONDS,  # every 15 min, as accounts have had it since 0006
     cursor=True,
 )
 def confirm_shipping(run: Run) -> dict:
@@ -171,6 +177,8 @@ def confirm_shipping(run: Run) -> dict:
     if feed is not None:
         feed.last_sync_at = started
     db.session.commit()
+    if feed is not None:
+        follow_later(feed, account.id)
     log.info(
         "job=shipping_confirmation run_id=%s account_id=%s listed=%s moved=%s failed=%s",
         run.id,
@@ -180,3 +188,40 @@ def confirm_shipping(run: Run) -> dict:
         summary["failed"],
     )
     return summary
+
+
+def follow_later(feed: Feed, account_id: int) -> float | None:
+    """Ask for another run of the feed while actions sent are still in flight (sent, queued):
+    after half the age of the newest one, at least ``MERCATO_SHIPPING_FOLLOW_SECONDS`` (5 s)
+    and at most the feed's interval. One follow-up per feed is pending at a time (its job id
+    is the feed's); none when nothing is in flight. Returns the delay in seconds, or None."""
+    from datetime import UTC
+
+    from flask import current_app
+
+    from webapp.runs.lifecycle import job_prefix
+
+    newest = db.session.scalar(
+        select(OrderAction.updated_at)
+        .where(OrderAction.account_id == account_id, OrderAction.state.in_((F.SENT, F.QUEUED)))
+        .order_by(OrderAction.updated_at.desc())
+        .limit(1)
+    )
+    if newest is None:
+        return None
+    now = utcnow()
+    floor = float(current_app.config.get("MERCATO_SHIPPING_FOLLOW_SECONDS", 5))
+    age = max(0.0, (now - newest).total_seconds())
+    delay = min(max(floor, age / 2), float(INTERVAL_SECONDS))
+    try:
+        queue("default").enqueue_at(
+            (now + timedelta(seconds=delay)).replace(tzinfo=UTC),
+            FOLLOW_JOB,
+            feed.id,
+            job_id=f"{job_prefix()}follow-{feed.id}",
+            description=f"follow the order actions of feed {feed.id}",
+        )
+    except Exception:  # noqa: BLE001 - a queue outage must not fail the run: the schedule follows
+        log.warning("follow-up of feed %s not queued", feed.id, exc_info=True)
+        return None
+    return delay
