@@ -54,7 +54,7 @@ from webapp.imports.reader import (
     text_stream,
 )
 from webapp.imports.request import ImportRequestError, work_dir
-from webapp.imports.uploads import discard, save_upload
+from webapp.imports.uploads import discard, save_upload, upload_name
 from webapp.models import Order, Run, Store
 from webapp.models import runs as R
 from webapp.orders.fulfilment import Refused, record_shipment
@@ -164,11 +164,41 @@ def create_run(
     ).run
 
 
+class AlreadyRunning(ImportRequestError):
+    """A file of the same name is still pending or processing for the store (a double click,
+    a retried script): nothing was created; ``run`` is the one in flight. (Were both to run,
+    nothing would be recorded twice: a shipment is one per order and tracking.)"""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        super().__init__(
+            f"Bulk shipping #{run.id} of the same file is still {run.status}; wait for it "
+            "to finish."
+        )
+
+
+def active_duplicate(store: Store, name: str) -> Run | None:
+    return db.session.scalar(
+        select(Run)
+        .where(
+            Run.store_id == store.id,
+            Run.kind == KIND,
+            Run.status.in_(R.ACTIVE_STATUSES),
+            Run.source_name == name,
+        )
+        .order_by(Run.id)
+        .limit(1)
+    )
+
+
 def start(store: Store, upload, *, user_id: int | None = None, trigger: str = "ui") -> Run:
     """Save an uploaded shipments file and enqueue its run; a refused upload (none, empty,
-    too large) raises :class:`ImportRequestError` and leaves nothing behind."""
+    too large, the same file still running) raises :class:`ImportRequestError` and leaves
+    nothing behind."""
     if upload is None or not getattr(upload, "filename", ""):
         raise ImportRequestError("Choose a CSV file of shipments to upload.")
+    if (running := active_duplicate(store, upload_name(upload.filename))) is not None:
+        raise AlreadyRunning(running)
     path, name = save_upload(upload)
     try:
         if os.path.getsize(path) > MAX_BYTES:
