@@ -230,3 +230,61 @@ def shipments_of(order) -> list[Shipment]:
 def _no_leftover_jobs(app):
     yield
     queue("default").empty()
+
+
+def test_two_workers_running_the_same_file_at_once_record_each_shipment_once(
+    app, backend, store, tmp_path
+):
+    """Two runs of one file executed at the same moment (a file uploaded twice, two
+    workers): every shipment, its quantities and its ship calls exist once."""
+    if backend != "postgresql":
+        pytest.skip("two concurrent runs are asserted on PostgreSQL; SQLite serialises them")
+    import threading
+
+    from webapp.models import OrderAction, OutboundCall
+    from webapp.runs import lifecycle
+
+    account = letzshop(store)
+    rows = ["order,carrier,tracking_number,sku,quantity"]
+    for n in range(30):
+        order_with(account, f"RACE-{n}", [("RED-M", 2, 0, 0), ("BLUE-L", 1, 0, 0)])
+        rows.append(f"RACE-{n},dhl,R{n}-A,RED-M,1")
+        rows.append(f"RACE-{n},dhl,R{n}-A,BLUE-L,1")
+        rows.append(f"RACE-{n},dhl,R{n}-B,,")  # the rest: the other RED-M
+    db.session.commit()
+    csv = tmp_path / "race.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    run_ids = [shipments.create_run(store, str(csv), trigger="cli").id for _ in range(2)]
+    barrier = threading.Barrier(2)
+    failures: list[str] = []
+
+    def worker(run_id: int) -> None:
+        try:
+            with app.app_context():
+                barrier.wait(timeout=10)
+                lifecycle.execute(run_id)
+                db.session.remove()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(run_id,)) for run_id in run_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    db.session.expire_all()
+    runs = [db.session.get(Run, run_id) for run_id in run_ids]
+    assert [r.status for r in runs] == ["completed", "completed"], [
+        (r.status, r.error_message) for r in runs
+    ]
+    assert sum(r.imported_count for r in runs) == 60  # each shipment recorded by one run
+    assert all(r.imported_count + r.unchanged_count == 60 for r in runs)
+    assert db.session.scalar(select(func.count()).select_from(Shipment)) == 60
+    items = db.session.scalars(select(OrderItem)).all()
+    assert all(i.shipped_quantity == i.quantity for i in items)
+    actions = db.session.scalar(select(func.count()).select_from(OrderAction))
+    calls = db.session.scalar(
+        select(func.count()).select_from(OutboundCall).where(OutboundCall.action == "order.ship")
+    )
+    assert actions == calls == 90  # two lines of parcel A, one of parcel B, per order
