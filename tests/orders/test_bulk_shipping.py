@@ -121,6 +121,9 @@ def test_good_rows_are_recorded_and_each_bad_row_names_its_problem(app, store, s
     # What was recorded: the whole order, the two-line parcel, the order named by id.
     [w] = shipments_of(whole)
     assert w.tracking_number == "TRK-W" and w.carrier == "dhl"
+    history = db.session.get(Order, whole.id).status_history[-1]
+    assert history.changed_by == f"cli (CSV #{summary['job_id']})"
+    assert "TRK-W" in history.reason
     [p] = shipments_of(partial)
     assert p.tracking_number == "TRK-P"
     assert {(line.order_item_id, line.quantity) for line in p.lines} == {
@@ -192,6 +195,7 @@ def test_a_file_without_the_needed_columns_fails_the_run_and_says_why(app, store
     summary = run_cli(app, "acme", csv, exit_code=1)
     assert summary["status"] == "failed"
     assert "no tracking_number" in summary["error"]
+    assert messages(summary["job_id"]) == {}  # the run says it; no inbox entry for a file
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     summary = run_cli(app, "acme", empty, exit_code=1)

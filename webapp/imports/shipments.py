@@ -237,10 +237,9 @@ def ship_from_file(run: Run) -> dict:
     path = Path(run.source_path or "")
     try:
         outcome = _execute(run, path)
-    except FeedError as exc:
-        lifecycle.note(run, R.ERROR, "unreadable_file", str(exc))
+    except FeedError as exc:  # the file as a whole: the run says why (as a product import)
+        db.session.rollback()
         run = db.session.get(Run, run.id)
-        run.error_count = (run.error_count or 0) + 1
         lifecycle.finish(run, R.FAILED, str(exc))
         return summary(run)
     finally:
@@ -285,9 +284,15 @@ def _execute(run: Run, path: Path) -> Outcome:
     return outcome
 
 
+WHO_MAX = 64  # order_status_history.changed_by
+
+
 def _who(run: Run) -> str:
-    user = run.user
-    return f"{user.email} (CSV #{run.id})" if user is not None else f"{run.trigger} (CSV #{run.id})"
+    """Who recorded the shipments, as the order's history shows it: the person (or the
+    trigger) and the run, within the history's 64 characters."""
+    suffix = f" (CSV #{run.id})"
+    who = run.user.email if run.user is not None else run.trigger
+    return who[: WHO_MAX - len(suffix)] + suffix
 
 
 def _bad(run: Run, outcome: Outcome, row_number: int, problem: str, data=None) -> None:
