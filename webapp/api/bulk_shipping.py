@@ -108,6 +108,7 @@ def store_bulk_shipping() -> Response:
 @bp.get("/store/orders/shipments/bulk/<int:job_id>")
 def store_bulk_shipping_run(job_id: int) -> Response:
     """The run's summary and one page of its messages (by row number)."""
+    page_no, limit = page_args(default_limit=50)  # a wrong value is 422 whatever the run
     query = select(Run).where(Run.id == job_id, Run.kind == shipments.KIND)
     user = api_user()
     if not user.is_admin:
@@ -115,7 +116,6 @@ def store_bulk_shipping_run(job_id: int) -> Response:
     run = db.session.scalar(query)
     if run is None:
         raise ApiError(404, NOT_FOUND)
-    page_no, limit = page_args(default_limit=50)
     page = queries.messages_page(run.id, page_no, limit)
     return jsonify(
         {
