@@ -288,3 +288,24 @@ def test_two_workers_running_the_same_file_at_once_record_each_shipment_once(
         select(func.count()).select_from(OutboundCall).where(OutboundCall.action == "order.ship")
     )
     assert actions == calls == 90  # two lines of parcel A, one of parcel B, per order
+
+
+def test_an_order_id_two_accounts_share_asks_for_the_mercato_id(app, store, tmp_path):
+    from webapp.runs import lifecycle
+
+    first = order_with(letzshop(store, "Letzshop A"), "SAME-1", [("A", 1, 0, 0)])
+    second = order_with(letzshop(store, "Letzshop B"), "SAME-1", [("A", 1, 0, 0)])
+    db.session.commit()
+    csv = tmp_path / "same.csv"
+    csv.write_text(f"order,tracking_number\nSAME-1,T-1\n#{second.id},T-2\n")
+    run = lifecycle.execute(shipments.create_run(store, str(csv), trigger="cli").id)
+    assert (run.imported_count, run.error_count) == (1, 1)
+    [message] = db.session.scalars(select(Message).where(Message.import_job_id == run.id))
+    assert message.row_number == 2
+    assert f"names 2 orders (#{first.id} (letzshop), #{second.id} (letzshop))" in (
+        message.error_message
+    )
+    assert shipments_of(first) == [] and [s.tracking_number for s in shipments_of(second)] == [
+        "T-2"
+    ]
+    assert csv.exists()  # a file of the command line's is the operator's: never removed

@@ -123,9 +123,19 @@ class Row:
         return self.tracking_number or self.tracking_url
 
 
+@dataclass(frozen=True)
+class Named:
+    """An order a row names: its id and channel only (the order itself, with its payload,
+    is read when its shipment is recorded)."""
+
+    id: int
+    channel: str
+    channel_order_id: str
+
+
 @dataclass
 class Shipment:
-    order: Order
+    order: Named
     rows: list[Row] = field(default_factory=list)
 
 
@@ -408,27 +418,28 @@ def _row(number: int, values: dict[str, str]) -> Row:
     )
 
 
-def _orders(store_id: int, rows: list[Row]) -> tuple[dict[str, list[Order]], dict[int, Order]]:
+def _orders(store_id: int, rows: list[Row]) -> tuple[dict[str, list[Named]], dict[int, Named]]:
     """The store's orders the rows name: by marketplace order id, and by Mercato id."""
-    by_channel_id: dict[str, list[Order]] = {}
-    by_id: dict[int, Order] = {}
+    by_channel_id: dict[str, list[Named]] = {}
+    by_id: dict[int, Named] = {}
     refs = sorted({r.order_ref for r in rows if not r.order_ref.startswith("#")})
     ids = sorted({i for r in rows if (i := _mercato_id(r.order_ref)) is not None})
+    columns = (Order.id, Order.channel, Order.channel_order_id)
     for start in range(0, len(refs), LOOKUP_CHUNK):
         chunk = refs[start : start + LOOKUP_CHUNK]
-        found = db.session.scalars(
-            select(Order)
+        found = db.session.execute(
+            select(*columns)
             .where(Order.store_id == store_id, Order.channel_order_id.in_(chunk))
             .order_by(Order.id)
         )
         for order in found:
-            by_channel_id.setdefault(order.channel_order_id, []).append(order)
+            by_channel_id.setdefault(order.channel_order_id, []).append(Named(*order))
     for start in range(0, len(ids), LOOKUP_CHUNK):
         chunk = ids[start : start + LOOKUP_CHUNK]
-        found = db.session.scalars(
-            select(Order).where(Order.store_id == store_id, Order.id.in_(chunk))
+        found = db.session.execute(
+            select(*columns).where(Order.store_id == store_id, Order.id.in_(chunk))
         )
-        by_id.update({order.id: order for order in found})
+        by_id.update({order.id: Named(*order) for order in found})
     return by_channel_id, by_id
 
 
@@ -471,7 +482,7 @@ def _group(run: Run, store_id: int, rows: list[Row], outcome: Outcome) -> list[S
     return list(shipments.values())
 
 
-def _order_for(ref: str, by_channel_id, by_id) -> Order:
+def _order_for(ref: str, by_channel_id, by_id) -> Named:
     mercato_id = _mercato_id(ref)
     if mercato_id is not None:
         order = by_id.get(mercato_id)
