@@ -9,8 +9,9 @@ each) over 90 days across six channels and two accounts, a second store a tenth 
 then VACUUM ANALYZE.  Each page is requested through the Flask test client logged in as
 the big store's user: 3 warm-up requests, then ``--requests`` timed ones; the table shows
 median and max in ms.  Baseline, same run: the deepest page with a plain ``OFFSET`` (every
-skipped row read) against the id-first page the app uses.  Figures are printed, never
-asserted.
+skipped row read) against the id-first page the app uses.  Then "to ship" again once the
+history has mostly left (all but one order in 20 shipped), without and with its partial
+index (migration 0020).  Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -92,6 +93,13 @@ def load(url: str, orders: int) -> None:
             "FROM STDIN"
         ) as copy:
             copy.write(item_buf.getvalue())
+        # What has left: every line of a shipped or delivered order, half of a processing
+        # order's (the "to ship" filter reads these quantities).
+        cur.execute(
+            "UPDATE order_items i SET shipped_quantity = i.quantity FROM orders o "
+            "WHERE o.id = i.order_id AND (o.status IN ('shipped', 'delivered') "
+            "OR (o.status = 'processing' AND i.id % 2 = 0))"
+        )
         cur.execute("SELECT setval('orders_id_seq', %s)", (order_id,))
         conn.commit()
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
@@ -157,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "search customer": ("/store/big/orders/table?q=customer+4242", hx),
             "search SKU": ("/store/big/orders/table?q=SKU-777", hx),
+            "to ship": ("/store/big/orders/table?to_ship=1", hx),
+            "to ship + channel": ("/store/big/orders/table?to_ship=1&channel=cdiscount", hx),
+            "to ship, page 200": ("/store/big/orders/table?to_ship=1&page=200", hx),
             "order detail": ("/store/big/orders/500", {}),
             "bell (120 new)": ("/store/big/orders/bell", hx),
         }
@@ -193,9 +204,51 @@ def main(argv: list[str] | None = None) -> int:
             f"\ndeepest page, query alone: id-first {id_first:.1f} ms, plain OFFSET "
             f"(baseline) {plain:.1f} ms: {plain / id_first:.1f}x"
         )
+        to_ship = queries.OrderFilters(to_ship=True)
+        query, count = queries.orders_query(1, to_ship)
+        for label, statement in (("to ship, page 1", query.limit(per_page)), ("count", count)):
+            compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+            plan = db.session.execute(db.text(f"EXPLAIN (ANALYZE, COSTS OFF) {compiled}"))
+            print(f"\nplan of {label}:")
+            print("\n".join(row[0] for row in plan))
+        db.session.rollback()  # end the EXPLAINs' transaction: it would block DROP INDEX
+        to_ship_history(args.pg_url, client, hx, args.requests)
         db.session.remove()
         db.engine.dispose()
     return 0
+
+
+def to_ship_history(url: str, client, hx: dict, requests: int) -> None:
+    """ "To ship" in a store whose history has mostly left (all but one order in 20 fully
+    shipped), with and without ``ix_order_items_to_ship`` (migration 0020), same run."""
+    import psycopg
+
+    index = (
+        "CREATE INDEX ix_order_items_to_ship ON order_items (order_id) "
+        "WHERE quantity - shipped_quantity - cancelled_quantity > 0"
+    )
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(
+            "UPDATE order_items i SET shipped_quantity = i.quantity FROM orders o "
+            "WHERE o.id = i.order_id AND o.id % 20 <> 0"
+        )
+        conn.execute("VACUUM ANALYZE order_items")
+
+    def fetch():
+        response = client.get("/store/big/orders/table?to_ship=1", headers=hx)
+        assert response.status_code == 200
+        return response
+
+    print("\n'to ship' with 1 order in 20 not yet shipped (the page with its count):")
+    for label, statement in (
+        ("without ix_order_items_to_ship", "DROP INDEX ix_order_items_to_ship"),
+        ("with ix_order_items_to_ship", index),
+    ):
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute(statement)
+            conn.execute("VACUUM ANALYZE order_items")
+        median, worst = timed(fetch, requests)
+        print(f"{label:<34}{median:>10.1f}{worst:>9.1f}")
 
 
 if __name__ == "__main__":

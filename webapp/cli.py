@@ -313,6 +313,28 @@ def _finish(run: Run) -> None:
         sys.exit(1)
 
 
+@click.command("ship-csv")
+@click.option("--store", "store_code", required=True)
+@click.option(
+    "--source", required=True, help="The shipments CSV file (see the orders page's template)."
+)
+def orders_ship_csv(store_code: str, source: str) -> None:
+    """Record the shipments of a CSV file inline, as a bulk-shipping run (one shipment per
+    order and tracking; a message per bad row); the last line printed is its JSON summary
+    (exit 1 when the file could not be read at all)."""
+    from webapp.imports import shipments
+    from webapp.runs.lifecycle import execute
+
+    store = store_or_fail(store_code)
+    run = shipments.create_run(store, _local_path(source), trigger="cli")
+    run = execute(run.id)
+    if run.status == R.FAILED and run.error_message:
+        click.echo(f"Bulk shipping failed: {run.error_message}", err=True)
+    click.echo(json.dumps(shipments.summary(run)))
+    if run.status == R.FAILED:
+        sys.exit(1)
+
+
 DEMO_PASSWORD = "mercato-demo"  # noqa: S105 (printed for a local demo on purpose)
 
 
@@ -529,3 +551,4 @@ def register_cli(app: Flask) -> None:
     groups = (stores_cli, users_cli, imports_cli, products_cli, demo_cli, secrets_cli, tokens_cli)
     for group in (*groups, accounts_cli, orders_cli, sandbox_cli, feeds_cli, inbox_cli):
         app.cli.add_command(group)
+    orders_cli.add_command(orders_ship_csv)  # reads the file with the import engine

@@ -62,7 +62,10 @@ def test_every_run_kind_has_one_flow_to_execute_it():
     assert registry.for_run("outbound", "import_orders").kind == "send_outbound"
     assert registry.for_run("product_import", None).kind == "product_import"
     assert registry.for_run("product_import", "import_products").kind == "import_products"
-    assert registry.follower_run_kinds() == ("outbound",)
+    assert registry.for_run("bulk_shipping", None).kind == "bulk_shipping"
+    # Runs of no feed kind of their own; bulk shipping has no feed at all, so it never counts
+    # among a feed's executions either way.
+    assert registry.follower_run_kinds() == ("bulk_shipping", "outbound")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from webapp.api.auth import public
 from webapp.api.params import MAX_LIMIT
 from webapp.ids import MAX_ID
 from webapp.imports.service import DEFAULT_BATCH, LANGUAGES, MAX_BATCH, MIN_BATCH
+from webapp.imports.shipments import MAX_BYTES as SHIPMENTS_MAX_BYTES
 from webapp.models import runs as R
 from webapp.models.catalog import DEFAULT_MARKETPLACE
 from webapp.pagination import MAX_PAGE
@@ -829,6 +830,164 @@ PATHS.update(
                 parameters=[_param("StoreCode")],
                 requestBody=_STORE_UPDATE_BODY,
             ),
+        },
+    }
+)
+
+# -- bulk shipping (webapp/api/bulk_shipping.py) -------------------------------------------
+SCHEMAS.update(
+    {
+        "BulkShippingUpload": {
+            "type": "object",
+            "required": ["file"],
+            "additionalProperties": False,
+            "properties": {
+                "file": {
+                    "type": "string",
+                    "contentMediaType": "application/octet-stream",
+                    "description": "The shipments CSV (any delimiter or encoding; at most "
+                    f"{SHIPMENTS_MAX_BYTES // (1024 * 1024)} MB). Columns: `order` (the "
+                    "marketplace order id, or `#` and the Mercato id), `carrier`, "
+                    "`carrier_name`, `tracking_number` and/or `tracking_url`, and for a "
+                    "partial shipment `sku` (or the marketplace line id) and `quantity`; "
+                    "`arg:NAME` columns are marketplace arguments. Rows with the same order "
+                    "and tracking are one shipment.",
+                },
+                "store_id": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_ID,
+                    "description": "Required for admins; a store user may omit it (their "
+                    "store) and naming another store answers 404.",
+                },
+            },
+        },
+        "BulkShippingText": {
+            "type": "object",
+            "required": ["csv"],
+            "additionalProperties": False,
+            "properties": {
+                "csv": {
+                    **_TEXT,
+                    "minLength": 1,
+                    "description": "The shipments CSV's text (columns as for `file`).",
+                },
+                "file_name": {
+                    **_TEXT,
+                    "maxLength": 255,
+                    "default": "shipments.csv",
+                    "description": "The name the run shows (and compares for 409).",
+                },
+                "store_id": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_ID,
+                    "description": "As in BulkShippingUpload.",
+                },
+            },
+        },
+        "BulkShippingRun": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [
+                "job_id",
+                "kind",
+                "status",
+                "rows",
+                "shipments_recorded",
+                "already_recorded",
+                "bad_rows",
+                "error",
+                "source_name",
+                "trigger",
+                "store",
+                "created_at",
+                "completed_at",
+                "messages",
+            ],
+            "properties": {
+                "job_id": {"type": "integer"},
+                "kind": {"type": "string", "enum": ["bulk_shipping"]},
+                "status": _JOB_STATUS,
+                "rows": {"type": "integer", "description": "Data rows read (blank lines not)."},
+                "shipments_recorded": {"type": "integer"},
+                "already_recorded": {
+                    "type": "integer",
+                    "description": "Shipments of the file recorded before (the same order and "
+                    "tracking): nothing new was written for them.",
+                },
+                "bad_rows": {
+                    "type": "integer",
+                    "description": "Rows not recorded; each has a message naming its row.",
+                },
+                "error": _nullable("string", description="Why the whole file failed."),
+                "source_name": _nullable("string"),
+                "trigger": {"type": "string"},
+                "store": _ref("Store"),
+                "created_at": {"type": "string", "format": "date-time"},
+                "completed_at": _nullable("string", format="date-time"),
+                "messages": {
+                    "type": "object",
+                    "required": ["items", "total", "page", "limit"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "items": {"type": "array", "items": _ref("Message")},
+                        "total": {"type": "integer"},
+                        "page": {"type": "integer"},
+                        "limit": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    }
+)
+PATHS.update(
+    {
+        "/store/orders/shipments/bulk": {
+            "post": _operation(
+                "storeBulkShipping",
+                "Ship orders from a CSV file (a bulk shipping run).",
+                "store",
+                {
+                    "202": _json(
+                        _ref("ImportAccepted"),
+                        "The run was created and queued; follow `Location` for its summary "
+                        "and messages.",
+                        {
+                            "Location": {
+                                "schema": {"type": "string"},
+                                "description": "URL of the run.",
+                            }
+                        },
+                    ),
+                    **_errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
+                },
+                description="multipart/form-data with the CSV as `file`, or JSON with its "
+                "text as `csv`. 409: a file of the same name is still pending or processing "
+                "for the store (`error.job_id`). Each shipment is "
+                "recorded on its own (one bad order never stops the others); a bad row gets "
+                "a message naming its row and problem. Uploading the same file again records "
+                "nothing new. An account in test mode records dry runs only.",
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": _ref("BulkShippingText")},
+                        "multipart/form-data": {"schema": _ref("BulkShippingUpload")},
+                    },
+                },
+            )
+        },
+        "/store/orders/shipments/bulk/{job_id}": {
+            "get": _operation(
+                "storeGetBulkShipping",
+                "A bulk shipping run: its counts and a page of its messages (by row).",
+                "store",
+                {
+                    "200": _json(_ref("BulkShippingRun"), "The run."),
+                    **_errors(401, 404, 422, 429),
+                },
+                parameters=[_param("JobId"), _param("Page"), _param("MessageLimit")],
+            )
         },
     }
 )

@@ -31,7 +31,10 @@ def save_upload(upload: FileStorage) -> tuple[str, str]:
     limit = current_app.config["MERCATO_UPLOAD_MAX_BYTES"]
     folder = work_dir() / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
-    name = secure_filename(upload.filename) or "feed"
+    # The name on disk is a hint only (the run keeps the original): its tail, so the
+    # extension stays, and short enough that the prefix never makes it too long for the
+    # file system (255 bytes).
+    name = (secure_filename(upload.filename) or "feed")[-100:]
     path = folder / f"{secrets.token_hex(8)}-{name}"
     size = 0
     try:

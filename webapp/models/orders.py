@@ -173,6 +173,14 @@ class OrderItem(db.Model):
             postgresql_where=db.text("NOT matched"),
             sqlite_where=db.text("NOT matched"),
         ),
+        # The lines with something left to ship: the orders list's "to ship" filter (its
+        # condition is webapp.orders.queries.to_ship_condition's, term for term; 0020).
+        db.Index(
+            "ix_order_items_to_ship",
+            "order_id",
+            postgresql_where=db.text("quantity - shipped_quantity - cancelled_quantity > 0"),
+            sqlite_where=db.text("quantity - shipped_quantity - cancelled_quantity > 0"),
+        ),
         # The lines of a catalog product: publishing it links them; deleting it unlinks them.
         db.Index(
             "ix_order_items_catalog_product",

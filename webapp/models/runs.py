@@ -38,6 +38,7 @@ PHASE_WORDS: dict[tuple[str | None, str | None], str] = {
     ("order_import", None): "Fetching orders",
     ("order_recheck", None): "Rechecking parked orders",
     ("order_recheck", "downloading"): "Rechecking parked orders",
+    ("bulk_shipping", None): "Recording shipments",
 }
 # Kinds whose ``progress`` is a real percentage (the others count what they have read).
 PERCENT_KINDS = ("product_import",)

@@ -262,6 +262,12 @@ def record_shipment(
         per_line = _lines(chosen) if lines is not None else []
         problems += validate_with_marketplace(order, F.SHIP, sent, per_line, connector)
     if problems:
+        # A request racing us may have recorded this very shipment between our look-up and
+        # our reading of the lines (what it shipped is then "nothing left"): it is the same
+        # shipment, not a refusal.
+        racing = _shipment(order.id, key)
+        if racing is not None:
+            return _same_shipment(order, racing, lines)
         raise Refused(problems)
     now = utcnow()
     shipment = F.Shipment(

@@ -17,10 +17,17 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from webapp.extensions import db
 from webapp.ids import NO_ROW, id_arg
 from webapp.models import Account, Order, OrderItem, Product
+from webapp.models import orders as O
 from webapp.models.orders import ORDER_STATUSES
 from webapp.pagination import Page, distinct_values, paginate
 
 BELL_CAP = 99  # the bell says "99+" beyond this: counting further is work nobody reads
+# "To ship": an order in one of these statuses with something left to ship on a line
+# (quantity - shipped - cancelled > 0). Not the others: pending (parked, not paid or not
+# authorised yet), awaiting acceptance (accept it first), shipped, delivered, fulfilled,
+# cancelled, refunded (nothing to ship). A partially refunded order may still have lines
+# to send.
+TO_SHIP_STATUSES = (O.CONFIRMED, O.PROCESSING, O.READY_FOR_SHIPMENT, O.PARTIALLY_REFUNDED)
 
 
 @dataclass
@@ -31,6 +38,7 @@ class OrderFilters:
     status: str = ""
     date_from: date | None = None
     date_to: date | None = None
+    to_ship: bool = False
 
     @classmethod
     def from_args(cls, args) -> OrderFilters:
@@ -43,6 +51,7 @@ class OrderFilters:
             status=status if status in ORDER_STATUSES else "",
             date_from=_date(args.get("from")),
             date_to=_date(args.get("to")),
+            to_ship=(args.get("to_ship") or "").strip().lower() in ("1", "on", "true", "yes"),
         )
 
     def params(self) -> dict[str, str]:
@@ -54,6 +63,7 @@ class OrderFilters:
             "status": self.status,
             "from": self.date_from.isoformat() if self.date_from else "",
             "to": self.date_to.isoformat() if self.date_to else "",
+            "to_ship": "1" if self.to_ship else "",
         }
         return {k: v for k, v in values.items() if v}
 
@@ -84,9 +94,21 @@ def orders_query(store_id: int, filters: OrderFilters) -> tuple[Select, Select]:
         conditions.append(Order.ordered_at < end)
     if filters.q:
         conditions.append(_search(store_id, filters.q))
+    if filters.to_ship:
+        conditions.append(to_ship_condition())
     query = select(Order).where(*conditions).order_by(Order.ordered_at.desc(), Order.id.desc())
     count = select(func.count()).select_from(Order).where(*conditions)
     return query, count
+
+
+def to_ship_condition(order=Order):
+    """The order is in a status where shipping makes sense and a line has something left to
+    ship. Answered per order by ``ix_orders_store_status`` then a probe of its lines
+    (``order_items.order_id``): no scan of the lines of every order."""
+    left = OrderItem.quantity - OrderItem.shipped_quantity - OrderItem.cancelled_quantity
+    return order.status.in_(TO_SHIP_STATUSES) & (
+        select(OrderItem.id).where(OrderItem.order_id == order.id, left > 0).exists()
+    )
 
 
 def search_text(order=Order):

@@ -7,7 +7,9 @@ from __future__ import annotations
 IMPORTS = ("run", "created", "source", "status", "counts", "duration")
 # A feed's executions (and every feed's, on the executions page): which feed, which account.
 EXECUTIONS = ("run", "feed", "account", "trigger", "status", "started", "duration", "counts")
-TABLES = {"imports": IMPORTS, "executions": EXECUTIONS}
+# Bulk shipping uploads (the orders list's CSV): who uploaded, when, what came of it.
+SHIPMENTS = ("run", "creator", "started", "status", "duration", "counts")
+TABLES = {"imports": IMPORTS, "executions": EXECUTIONS, "shipments": SHIPMENTS}
 
 
 def run_columns(table: str, *, store: bool = False, creator: bool = False) -> tuple[str, ...]:
@@ -15,5 +17,5 @@ def run_columns(table: str, *, store: bool = False, creator: bool = False) -> tu
     run's number (an execution row also links to its messages)."""
     base = TABLES[table]
     extra = ("store",) * store + ("creator",) * creator
-    tail = ("messages",) if table == "executions" else ()
+    tail = ("messages",) if table in ("executions", "shipments") else ()
     return base[:1] + extra + base[1:] + tail
