@@ -135,6 +135,7 @@ def test_cli_rules_refresh_fetches_keeps_and_summarises(app, store, sandbox):
         "marketplaces": len(rules),
         "actions": {code: sorted(m.actions) for code, m in sorted(rules.items())},
         "ttl": marketplace_rules.TTL,
+        "cached_at": marketplace_rules.cached_at(account).isoformat() + "Z",
     }
     assert "ship" in summary["actions"][next(iter(rules))]
     assert 0 < redis_connection().ttl(key) <= marketplace_rules.TTL
