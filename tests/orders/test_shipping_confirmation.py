@@ -184,3 +184,76 @@ def test_an_action_whose_answer_never_came_is_looked_up_and_adopted_not_posted_a
     assert (call.status, call.attempts) == ("sent", 2)
     assert sandbox_counters(sandbox)["actions_created"] == 1  # never posted twice
     assert db.session.get(OrderAction, action_id).state == "sent"
+
+
+def test_an_action_queued_too_long_raises_an_inbox_message_closed_when_it_settles(
+    app, store, sandbox
+):
+    """Fault action_stuck: the marketplace keeps the ship queued for three more reads. Sent
+    longer ago than MERCATO_ACTION_STUCK_AFTER and still queued, it raises one "retry" message
+    about its order (never a second one); the inbox sweep does not close it while the action is
+    in flight, the execution that sees it processed does."""
+    from webapp.inbox import retry
+
+    app.config["MERCATO_ACTION_STUCK_AFTER"] = 3600
+    account, order, action_id = shipped(app, store, sandbox, live=True, tracking="TRK-S1")
+    answer = requests.post(
+        f"{sandbox}/_sandbox/faults", json={"action_stuck": {"polls": 3, "times": 1}}, timeout=5
+    )
+    assert answer.status_code == 200, answer.text
+    feed = shipping_feed(account)
+
+    def stuck_messages():
+        return db.session.scalars(
+            select(Message).where(Message.error_type == "order_action_stuck").order_by(Message.id)
+        ).all()
+
+    first = execute(feed)
+    assert db.session.get(OrderAction, action_id).state == "queued"
+    assert stuck_messages() == [] and first.outcome["stuck"] == 0  # sent just now
+    # two hours pass
+    db.session.execute(
+        update(OrderAction)
+        .where(OrderAction.id == action_id)
+        .values(sent_at=utcnow() - timedelta(hours=2))
+    )
+    db.session.commit()
+    second = execute(feed)
+    assert db.session.get(OrderAction, action_id).state == "queued"
+    assert second.outcome["stuck"] == 1 and second.status == R.COMPLETED
+    [message] = stuck_messages()
+    assert (message.severity, message.subject_type, message.subject_id) == (
+        "retry",
+        "order",
+        order.id,
+    )
+    assert (message.account_id, message.store_id) == (account.id, order.store_id)
+    assert message.row_data["order_action_id"] == action_id and message.resolved_at is None
+    assert (
+        f"ship of order #{order.id}" in message.error_message and "2.0 h" in message.error_message
+    )
+
+    third = execute(feed)  # still queued: no second message
+    assert third.outcome["stuck"] == 0 and len(stuck_messages()) == 1
+    # the inbox sweep retries it when due: still in flight, it stays open (a later successful
+    # execution of the feed does not close it)
+    db.session.execute(
+        update(Message)
+        .where(Message.id == message.id)
+        .values(next_retry_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+    assert retry.sweep()["failed"] == 1
+    fresh()
+    message = db.session.get(Message, message.id)
+    assert message.resolved_at is None and message.attempts == 1
+    assert "Still queued" in message.last_retry_error
+
+    for _ in range(3):
+        if db.session.get(OrderAction, action_id).state == "processed":
+            break
+        execute(feed)
+    assert db.session.get(OrderAction, action_id).state == "processed"
+    message = db.session.get(Message, message.id)
+    assert message.resolved_at is not None and message.resolved_by == "action processed"
+    assert sandbox_counters(sandbox)["actions_created"] == 1  # processed once, never re-sent
