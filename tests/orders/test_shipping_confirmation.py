@@ -257,3 +257,76 @@ def test_an_action_queued_too_long_raises_an_inbox_message_closed_when_it_settle
     message = db.session.get(Message, message.id)
     assert message.resolved_at is not None and message.resolved_by == "action processed"
     assert sandbox_counters(sandbox)["actions_created"] == 1  # processed once, never re-sent
+
+
+FAULTS = {
+    "429": ({"rate_limit": {"every": 2, "retry_after": 1}}, None),
+    # the POST of the first execution (its token, then the POST): "every" is set below
+    "500": ({"server_error": {"every": 2, "status": 500}}, None),
+    "timeout": ({"action_timeout": {"seconds": 2, "times": 1}}, None),
+    "action_error": (
+        {"action_error": {"message": "Tracking number already used", "times": 1}},
+        "Tracking number already used",
+    ),
+    "stuck": ({"action_stuck": {"polls": 2, "times": 1}}, None),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_each_fault_on_its_own_ends_processed_once_or_failed_in_the_inbox(
+    app, store, sandbox, fault
+):
+    """End to end, one fault switched on at a time: the ship is recorded, the feed's executions
+    send it (the one sender, its backoff made due at once) and follow it until the marketplace
+    settles it. The sandbox holds exactly one ship action for the shipment, processed; or, with
+    the marketplace's error, the action is failed with its text in the inbox."""
+    app.config["MERCATO_CONNECTOR_READ_TIMEOUT"] = 1.0
+    spec, error = FAULTS[fault]
+    account, order, action_id = shipped(app, store, sandbox, live=True, tracking=f"TRK-{fault}")
+    feed = shipping_feed(account)
+    if fault == "500":  # the next execution's second request, the POST; then none for long
+        spec = {"server_error": {"every": sandbox_counters(sandbox)["requests"] + 2}}
+    answer = requests.post(f"{sandbox}/_sandbox/faults", json=spec, timeout=5)
+    assert answer.status_code == 200, answer.text
+    states = []
+    for _ in range(10):
+        execute(feed)
+        action = db.session.get(OrderAction, action_id)
+        states.append(action.state)
+        if action.state in ("processed", "failed"):
+            break
+        # the sender's backoff (a failed or doubtful attempt) is over at once
+        db.session.execute(
+            update(OutboundCall)
+            .where(OutboundCall.account_id == account.id, OutboundCall.status == "failed")
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+    requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
+    fresh()
+    action = db.session.get(OrderAction, action_id)
+    [call] = ship_calls(account)
+    assert call.status == "sent", (states, call.status, call.last_error)
+    seen = sandbox_counters(sandbox)
+    assert seen["actions_created"] == 1, (states, seen)  # one ship for one shipment
+    if fault == "429":
+        assert seen["rate_limited"] >= 1
+    if fault == "500":
+        assert seen["server_errors"] >= 1
+        assert call.attempts >= 2  # a POST answered 500, looked up, then sent
+    if fault == "timeout":
+        assert seen["actions_timed_out"] == 1
+        assert call.attempts == 2  # taken unanswered, then found and adopted: not posted again
+    if error is None:
+        assert action.state == "processed", states
+        assert action.processed_at is not None and action.error is None
+    else:
+        assert (action.state, action.error) == ("failed", error)
+        [message] = db.session.scalars(
+            select(Message).where(
+                Message.error_type == "order_action_failed", Message.subject_id == order.id
+            )
+        ).all()
+        assert error in message.error_message and message.resolved_at is None
+    if fault == "stuck":
+        assert states.count("queued") >= 2  # still queued past the next poll
