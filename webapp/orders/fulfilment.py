@@ -194,9 +194,26 @@ def _check_action(order: Order, connector, action_type: str, args: dict, problem
         problems.append(f"Order #{order.id} is {order.status}: there is nothing to {action_type}.")
 
 
+def _sent_units(order: Order) -> dict[str, list[str]]:
+    """The marketplace units (Letzshop's inventory units) each earlier action of the order
+    named, by action type; failed actions name none."""
+    rows = db.session.execute(
+        select(F.OrderAction.type, OutboundCall.params)
+        .join(OutboundCall, OutboundCall.id == F.OrderAction.outbound_call_id)
+        .where(F.OrderAction.order_id == order.id, F.OrderAction.state != F.FAILED)
+    ).all()
+    out: dict[str, list[str]] = {}
+    for action_type, params in rows:
+        units = (params or {}).get("units") if isinstance(params, dict) else None
+        if units:
+            out.setdefault(action_type, []).extend(str(u) for u in units)
+    return out
+
+
 def _order_view(order: Order) -> dict:
     """The order as a connector's rules hooks read it."""
     return {
+        "sent_units": _sent_units(order),
         "channel": order.channel,
         "channel_order_id": order.channel_order_id,
         "status": order.status,
