@@ -132,8 +132,6 @@ class LetzshopConnector(Connector, OrdersIn, AcceptsOrders, ShipsOrders):
         the order as Letzshop sent it; ``order_view["sent_units"]``: ``{action type: [unit
         ids]}`` named by the order's earlier actions (not failed)."""
         args = {k: v for k, v in args.items() if v not in (None, "")}
-        if not lines:
-            return [], [dict(args)]
         raw = order_view.get("raw") or {}
         by_line: dict[str, list[dict]] = {}
         for item in raw.get("items") or [] if isinstance(raw, Mapping) else []:
@@ -142,6 +140,19 @@ class LetzshopConnector(Connector, OrdersIn, AcceptsOrders, ShipsOrders):
                 by_line[line_id] = item_units(item) or []
         sent = {k: set(v) for k, v in (order_view.get("sent_units") or {}).items()}
         answered = sent.get("accept", set()) | sent.get("refuse", set())
+        if not lines:
+            if action_type in ("accept", "refuse") and answered:
+                # part of the order was answered unit by unit: the rest, by name
+                rest = [
+                    u["id"]
+                    for units in by_line.values()
+                    for u in units
+                    if u["state"] == UNCONFIRMED and u["id"] not in answered
+                ]
+                if not rest:
+                    return ["Every unit of this order was confirmed or declined already."], []
+                return [], [{**args, "units": rest}]
+            return [], [dict(args)]
         problems, requests = [], []
         for line in lines:
             line_id = str(line["line_id"])

@@ -185,3 +185,18 @@ def test_resolve_names_the_units_a_part_of_a_line_takes_never_one_twice():
         "order.ship", {"channel": "letzshop", "channel_order_id": "R1", **requests[0]}
     )
     assert request.body["variables"]["input"]["inventoryUnitIds"] == ["R1-1-3"]
+
+
+def test_answering_the_rest_of_an_order_names_the_units_not_answered_yet():
+    lz = letzshop()
+    node = _node("PENDING", [["unconfirmed"] * 2, ["unconfirmed"]])
+    fresh = {"raw": node, "sent_units": {}}
+    assert lz.resolve_action(fresh, "accept", {}, []) == ([], [{}])  # all, by the number
+    partly = {"raw": node, "sent_units": {"refuse": ["R1-1-2"]}}
+    assert lz.resolve_action(partly, "accept", {}, []) == (
+        [],
+        [{"units": ["R1-1-1", "R1-2-1"]}],
+    )
+    done = {"raw": node, "sent_units": {"accept": ["R1-1-1", "R1-2-1"], "refuse": ["R1-1-2"]}}
+    problems, requests = lz.resolve_action(done, "refuse", {}, [])
+    assert problems and requests == []
