@@ -160,3 +160,44 @@ def test_the_connector_hook_resolves_one_request_per_line_in_order():
     assert problems and problems[0].startswith("shipping_method is required") and requests == []
     # validate_action says the same problems
     assert lengow().validate_action(view(), "ship", {"carrier": "UPS"}, [], rules) == problems
+
+
+def test_a_condition_on_the_order_reads_the_order_lengow_sent():
+    """seed 003's depends_on rooted at ``order`` (no real payload has one): the hook reads the
+    order's raw payload, so the argument goes with a pickup order only."""
+    pickup = {
+        "operator": "allOf",
+        "conditions": [
+            {
+                "key_path": {"root": "order", "path": "order_meta.delivery_type"},
+                "function": "equals",
+                "value": "pickup",
+            }
+        ],
+    }
+    rules = parse_marketplaces(
+        {
+            "shop_fr": {
+                "name": "Shop",
+                "orders": {
+                    "actions": {
+                        "ship": {
+                            "status": ["waiting_shipment"],
+                            "args": ["tracking_number"],
+                            "optional_args": ["pickup_code"],
+                            "args_description": {"pickup_code": {"depends_on": pickup}},
+                        }
+                    }
+                },
+            }
+        }
+    )
+    given = {"tracking_number": "T1", "pickup_code": "PK-9"}
+    home = {**view(channel="shop_fr"), "raw": {"order_meta": {"delivery_type": "home"}}}
+    problems, requests = lengow().resolve_action(home, "ship", given, [], rules)
+    assert problems == [] and requests == [{"tracking_number": "T1"}]
+    store = {**home, "raw": {"order_meta": {"delivery_type": "pickup"}}}
+    problems, requests = lengow().resolve_action(store, "ship", given, [], rules)
+    assert requests == [given]
+    problems, _ = lengow().resolve_action(store, "ship", {"tracking_number": "T1"}, [], rules)
+    assert problems and problems[0].startswith("pickup_code is required for ship on Shop")
