@@ -3,7 +3,8 @@
 Pure Python, no HTTP: :func:`parse_marketplaces` turns the payload (an object keyed by
 marketplace code) into :class:`MarketplaceRules`; :func:`check` (and :func:`validate`, its
 problems only) says whether an action with its arguments and lines may be recorded for an order
-in a given status, with the defaults applied and one request per line.
+in a given status, with the defaults applied and one request per line; :func:`resolve` gives
+those requests as they are sent (only the action's own arguments, typed values formatted).
 
 The payload (CONNECTORS.md section 1, "Marketplace rules"): ``orders.actions.<type>`` is
 ``{status: [lengow statuses], args: [required], optional_args: [...], args_description:

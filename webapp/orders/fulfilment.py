@@ -4,10 +4,12 @@
 order (the account's connector offers the action, the lines exist, the quantities remain, a
 ship has a tracking number or URL, and whatever the marketplace itself checks:
 :func:`validate_with_marketplace`). A refusal raises :class:`Refused` with one clear message
-per problem and writes nothing. Otherwise one transaction writes the shipment and its lines,
-the order action(s), the lines' quantities, the fulfilment events (for the stock), the
-order's unified status with a history entry carrying the tracking, and the outbound call that
-sends each action (:func:`webapp.outbound.record`): the one sender sends it (live) or it is a
+per problem and writes nothing. The request each action sends carries its arguments as the
+marketplace resolves them (:func:`resolve_with_marketplace`, the connector's ``resolve_action``:
+Lengow's rules, Letzshop's inventory units). Otherwise one transaction writes the shipment and
+its lines, the order action(s), the lines' quantities, the fulfilment events (for the stock),
+the order's unified status with a history entry carrying the tracking, and the outbound call
+that sends each action (:func:`webapp.outbound.record`): the one sender sends it (live) or it is a
 dry run with the exact request (test mode).
 
 Exactly once: a shipment is one per (order, tracking number or URL), so the same ship
