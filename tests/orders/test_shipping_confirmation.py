@@ -232,11 +232,12 @@ def test_an_action_queued_too_long_raises_an_inbox_message_closed_when_it_settle
     assert (
         f"ship of order #{order.id}" in message.error_message and "2.0 h" in message.error_message
     )
-    # in the store's inbox, under its own cause
+    # in the store's inbox (grade retry), under its own cause
     from tests.webapp.conftest import logged_in, make_user
 
     make_user("stuck@acme.test", store=store)
-    inbox = logged_in(app, "stuck@acme.test").get(f"/store/{store.code}/inbox").text
+    client = logged_in(app, "stuck@acme.test")
+    inbox = client.get(f"/store/{store.code}/inbox?cause=order_action_stuck&severity=retry").text
     assert "Order actions with no answer" in inbox and f"ship of order #{order.id}" in inbox
 
     third = execute(feed)  # still queued: no second message
