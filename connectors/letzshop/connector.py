@@ -128,7 +128,8 @@ class LetzshopConnector(Connector, OrdersIn, AcceptsOrders, ShipsOrders):
         of ``lines``, one for the whole order without lines). A line of quantity N is N
         inventory units: a request for part of a line names ``units``, the line's units this
         action may still take (accept and refuse: unconfirmed ones not named by an earlier
-        accept or refuse; ship: ones not declined nor shipped before). ``order_view["raw"]`` is
+        accept or refuse; ship: ones not declined nor shipped before); a line whose units are
+        not known names the line only (the order as a whole). ``order_view["raw"]`` is
         the order as Letzshop sent it; ``order_view["sent_units"]``: ``{action type: [unit
         ids]}`` named by the order's earlier actions (not failed)."""
         args = {k: v for k, v in args.items() if v not in (None, "")}
@@ -158,10 +159,9 @@ class LetzshopConnector(Connector, OrdersIn, AcceptsOrders, ShipsOrders):
             line_id = str(line["line_id"])
             units = by_line.get(line_id)
             if not units:
-                problems.append(
-                    f"Letzshop gave no inventory units for line {line_id}: the order can only "
-                    "be answered as a whole."
-                )
+                # No unit known for this line (an order read before units were): the request
+                # names the line only, and Letzshop answers the order as a whole, as before.
+                requests.append({**args, "line": line_id})
                 continue
             if action_type in ("accept", "refuse"):
                 free = [u["id"] for u in units if u["state"] == UNCONFIRMED]
