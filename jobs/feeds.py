@@ -99,3 +99,16 @@ def reconcile_schedules() -> dict:
             return {"created": created, **reconcile().as_dict()}
         finally:
             db.session.remove()
+
+
+def refresh_marketplace_rules() -> dict:
+    """Daily: every account's marketplace rules fetched again and kept (one failing account
+    does not stop the others: webapp.orders.marketplace_rules.refresh_all)."""
+    from webapp.extensions import db
+    from webapp.orders.marketplace_rules import refresh_all
+
+    with app().app_context():
+        try:
+            return refresh_all()
+        finally:
+            db.session.remove()

@@ -213,6 +213,9 @@ class Sandbox:
                 "letzshop_confirmed": 0,  # orders whose units confirmInventoryUnits accepted
                 "letzshop_declined": 0,  # ... declined
                 "letzshop_shipped": 0,  # updateOrderFulfillment that shipped an order
+                "letzshop_units_confirmed": 0,  # inventory units confirmed available
+                "letzshop_units_declined": 0,  # ... declined (confirmed unavailable)
+                "letzshop_units_shipped": 0,  # units shipped one by one
             }
             # Filtered, sorted order lists by (account, query without page), reused while the
             # world's version holds: reading page after page costs a slice, not a sort.

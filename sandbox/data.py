@@ -304,6 +304,7 @@ class Order:
         "moi",
         "spec",
         "trackings",
+        "units",
         "_json",
     )
 
@@ -319,6 +320,9 @@ class Order:
         self.moi = None
         self.spec = spec
         self.trackings: list[dict] = []
+        # Letzshop inventory units answered one by one: unit id -> state (the others follow
+        # the order's status, letzshop_unit_state).
+        self.units: dict[str, str] = {}
         self._json: bytes | None = None
 
     def sort_key(self) -> tuple[float, int]:
@@ -527,11 +531,20 @@ class Order:
         customer = spec["customer"]
         items = []
         subtotal = 0.0
-        for line in spec["lines"]:
+        for number, line in enumerate(spec["lines"], 1):
             line_total = round(line["unit"] * line["qty"], 2)
             subtotal += line_total
+            item_id = f"{self.ext_id}-{number}"
+            units = None
+            if self.status != "new":  # not paid yet: nothing offered to the seller
+                units = [
+                    {"id": unit, "state": self.units.get(unit, self.letzshop_unit_state())}
+                    for unit in (f"{item_id}-{k}" for k in range(1, int(line["qty"]) + 1))
+                ]
             items.append(
                 {
+                    "id": item_id,
+                    "inventoryUnits": units,
                     "product": {
                         "id": line["mp_product"],
                         "sku": line["sku"],
@@ -574,6 +587,21 @@ class Order:
 
     def letzshop_status(self) -> str:
         return LETZSHOP_STATUS[self.status]
+
+    def letzshop_unit_state(self) -> str:
+        """The state of a unit not answered on its own, by the order's status."""
+        if self.status in ("new", "waiting_acceptance"):
+            return "unconfirmed"
+        if self.status in ("refused", "canceled"):
+            return "confirmed_unavailable"
+        return "confirmed_available"
+
+    def letzshop_unit_ids(self) -> list[list[str]]:
+        """Each line's inventory unit ids (a unit per piece)."""
+        return [
+            [f"{self.ext_id}-{n}-{k}" for k in range(1, int(line["qty"]) + 1)]
+            for n, line in enumerate(self.spec["lines"], 1)
+        ]
 
     def letzshop_json(self) -> bytes:
         if self._json is None:

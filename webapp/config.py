@@ -191,6 +191,11 @@ def load(env: dict[str, str] | None = None) -> dict:
         "MERCATO_CONNECTOR_BACKOFF_BASE": parse_seconds(
             "MERCATO_CONNECTOR_BACKOFF_BASE", env.get("MERCATO_CONNECTOR_BACKOFF_BASE"), 1.0
         ),
+        # An order action the marketplace has not settled (sent, or queued) this long after it
+        # was sent raises an inbox message about its order (webapp/orders/shipping.py).
+        "MERCATO_ACTION_STUCK_AFTER": parse_seconds(
+            "MERCATO_ACTION_STUCK_AFTER", env.get("MERCATO_ACTION_STUCK_AFTER"), 7200.0
+        ),
         # Reverse proxies in front of web whose X-Forwarded-For/-Proto are believed (Heroku: 1).
         "MERCATO_TRUSTED_PROXIES": parse_count(
             "MERCATO_TRUSTED_PROXIES", env.get("MERCATO_TRUSTED_PROXIES"), 0

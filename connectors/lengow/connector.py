@@ -30,7 +30,7 @@ from connectors.errors import ConnectorError
 from connectors.lengow.actions import action_status, matches
 from connectors.lengow.auth import LengowTokenProvider
 from connectors.lengow.orders import STATUS_MAP, normalize_order, peek_order
-from connectors.lengow.rules import MarketplaceRules, parse_marketplaces, validate
+from connectors.lengow.rules import MarketplaceRules, parse_marketplaces, resolve
 from connectors.orders import LazyOrder, UnifiedOrder
 from connectors.pagination import NextLinkPaginator
 from connectors.registry import register
@@ -42,6 +42,9 @@ ORDERS_PATH = "/v3.0/orders/"
 MERCHANT_ORDER_ID_PATH = "/v3.0/orders/moi/"
 ACTIONS_PATH = "/v3.0/orders/actions/"
 MARKETPLACES_PATH = "/v3.0/marketplaces"
+# What Mercato knows of a shipment and sends where the marketplace's action takes it (left out,
+# not refused, where it does not: Amazon's ship takes no tracking_url).
+SHIPMENT_ARGS = frozenset({"carrier", "carrier_name", "tracking_number", "tracking_url"})
 # 530 "Logical Error": bad input (an unknown catalog, invalid rules); retrying won't help.
 REJECT_STATUSES = frozenset({530})
 # Outbound action name -> Lengow action_type (CONNECTORS.md section 1, verified).
@@ -259,16 +262,44 @@ class LengowConnector(
         """What the order's marketplace refuses in this action (one sentence each; none: it
         may be recorded), by its rules (:func:`connectors.lengow.rules.validate`; fetched for
         the order's marketplace when not given). ``order_view``: ``channel`` (the marketplace
-        code), ``status`` (unified) and ``marketplace_status`` (what Lengow last said);
-        ``lines``: the lines a per-line action names (``line_id``, ``quantity``), none for the
-        whole order; ``args``: every argument the request will carry."""
+        code), ``status`` (unified), ``marketplace_status`` (what Lengow last said) and
+        ``raw`` (the order as Lengow sent it, for conditions on the order); ``lines``: the
+        lines a per-line action names (``line_id``, ``quantity``), none for the whole order;
+        ``args``: every argument the request will carry."""
+        problems, _ = self.resolve_action(order_view, action_type, args, lines, rules)
+        return problems
+
+    def resolve_action(
+        self,
+        order_view: Mapping[str, Any],
+        action_type: str,
+        args: Mapping[str, Any],
+        lines: list[Mapping[str, Any]],
+        rules: Mapping[str, MarketplaceRules] | None = None,
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """The problems (as :meth:`validate_action`) and, when there are none, the arguments
+        of each request to send, one per line of ``lines`` in their order (one for the whole
+        order without lines), as the marketplace's rules resolve them
+        (:func:`connectors.lengow.rules.resolve`): its defaults, only what it knows for the
+        action, ``depends_on`` applied, typed values formatted. What Mercato knows of a
+        shipment (``SHIPMENT_ARGS``) is sent only where the action takes it."""
         marketplace = str(order_view["channel"])
         if rules is None:
             rules = self.fetch_marketplace_rules(marketplace)
         status = _status(rules, marketplace, order_view)
         wanted = [(str(line["line_id"]), line.get("quantity")) for line in lines or []]
-        problems = validate(rules, marketplace, action_type, status, args, wanted or None)
-        return [str(p) for p in problems]
+        raw = order_view.get("raw")
+        checked = resolve(
+            rules,
+            marketplace,
+            action_type,
+            status,
+            args,
+            wanted or None,
+            order=raw if isinstance(raw, Mapping) else None,
+            soft=SHIPMENT_ARGS,
+        )
+        return [str(p) for p in checked.problems], checked.requests
 
     def list_actions(
         self,

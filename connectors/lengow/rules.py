@@ -3,7 +3,8 @@
 Pure Python, no HTTP: :func:`parse_marketplaces` turns the payload (an object keyed by
 marketplace code) into :class:`MarketplaceRules`; :func:`check` (and :func:`validate`, its
 problems only) says whether an action with its arguments and lines may be recorded for an order
-in a given status, with the defaults applied and one request per line.
+in a given status, with the defaults applied and one request per line; :func:`resolve` gives
+those requests as they are sent (only the action's own arguments, typed values formatted).
 
 The payload (CONNECTORS.md section 1, "Marketplace rules"): ``orders.actions.<type>`` is
 ``{status: [lengow statuses], args: [required], optional_args: [...], args_description:
@@ -30,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
@@ -54,6 +55,7 @@ __all__ = [
     "Problem",
     "check",
     "parse_marketplaces",
+    "resolve",
     "validate",
 ]
 
@@ -433,6 +435,7 @@ def check(
     order_lines: Any = None,
     *,
     order: Mapping[str, Any] | None = None,
+    soft: frozenset[str] | set[str] = frozenset(),
 ) -> Checked:
     """Whether ``action_type`` with ``args`` may be recorded for an order of ``marketplace`` in
     ``order_status`` (a Lengow status, or one of the marketplace's own).
@@ -441,7 +444,9 @@ def check(
     (None: the whole line); none means the whole order. ``order_lines``: what the order still
     has open for this action, ``{line_id: quantity}`` or pairs (a line id seen twice adds up);
     without it lines are not checked against the order. ``order``: the order as Lengow sends it,
-    for ``depends_on`` conditions rooted at ``order``."""
+    for ``depends_on`` conditions rooted at ``order``. ``soft``: arguments sent only when the
+    action takes them (what Mercato knows of a shipment: a tracking URL, a carrier name), left
+    out rather than refused when it does not."""
     given = {k: v for k, v in (args or {}).items() if not _empty(v)}
     problems: list[Problem] = []
     market = rules.get(marketplace)
@@ -478,6 +483,10 @@ def check(
             )
         )
 
+    dropped: dict[str, Any] = {}
+    for name in list(given):
+        if name in soft and not rule.takes(name):
+            dropped[name] = given.pop(name)
     for name in given:
         if not rule.takes(name):
             takes = ", ".join(a for a in (*rule.required, *rule.optional) if a != LINE_ARG)
@@ -496,7 +505,6 @@ def check(
         if name != LINE_ARG and spec.depends_on is None and name not in resolved:
             if spec.default is not None:
                 resolved[name] = spec.default
-    dropped: dict[str, Any] = {}
     for name in (*rule.required, *rule.optional):
         if name == LINE_ARG:
             continue
@@ -611,3 +619,90 @@ def validate(
         order_lines,
         order=order,
     ).problems
+
+
+# -- the request as sent ---------------------------------------------------------------------
+
+
+def _iso_date(value: Any) -> str:
+    """A date argument as ISO 8601: ``YYYY-MM-DD`` for a day, UTC with ``Z`` for a moment."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        return value.isoformat()
+    else:
+        text = str(value).strip()
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds") + "Z"
+
+
+def _json_number(value: Any) -> int | float:
+    amount = _number(value)
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
+
+
+def formatted(spec: ArgSpec, value: Any) -> Any:
+    """``value`` as the request carries it, by the argument's type: a date in ISO 8601, a
+    quantity a whole number, a price a JSON number, a line id a string; a value that does not
+    read as its type is left as given (:func:`check` names the problem)."""
+    try:
+        if spec.type == "date":
+            return _iso_date(value)
+        if spec.type == QUANTITY_TYPE:
+            return int(_number(value))
+        if spec.type == "price":
+            return _json_number(value)
+        if spec.type == LINE_TYPE:
+            return str(value)
+    except (TypeError, ValueError, InvalidOperation):
+        return value
+    return value
+
+
+def resolve(
+    rules: Mapping[str, MarketplaceRules],
+    marketplace: str,
+    action_type: str,
+    order_status: str,
+    args: Mapping[str, Any] | None = None,
+    lines: Any = None,
+    order_lines: Any = None,
+    *,
+    order: Mapping[str, Any] | None = None,
+    soft: frozenset[str] | set[str] = frozenset(),
+) -> Checked:
+    """:func:`check`, with ``requests`` as they are sent: one argument set per request (per
+    line for a partial action), holding only the arguments the marketplace knows for the
+    action (plus ``line``), the defaults filled in, those ``depends_on`` rules out left out
+    and each value in its type's format (:func:`formatted`). With problems, no request."""
+    checked = check(
+        rules,
+        marketplace,
+        action_type,
+        order_status,
+        args,
+        lines,
+        order_lines,
+        order=order,
+        soft=soft,
+    )
+    if not checked.ok:
+        return checked
+    rule = rules[marketplace].actions[action_type]
+
+    def shaped(request: Mapping[str, Any]) -> dict[str, Any]:
+        out = {}
+        for name, value in request.items():
+            spec = rule.args.get(name)
+            if spec is None and name != LINE_ARG:
+                continue  # not an argument of this action: never sent
+            out[name] = formatted(spec, value) if spec is not None else str(value)
+        return out
+
+    checked.args = shaped(checked.args)
+    checked.requests = [shaped(r) for r in checked.requests]
+    return checked

@@ -33,11 +33,15 @@ from connectors.http import BearerTokenProvider
 from connectors.letzshop.orders import normalize_order
 from connectors.letzshop.queries import (
     CONFIRM_UNITS_MUTATION,
+    CONFIRMED_UNAVAILABLE,
     FULFILMENT_MUTATION,
     ORDERS_QUERY,
     RESULT_FIELDS,
+    UNCONFIRMED,
     confirm_variables,
     fulfilment_variables,
+    item_line_id,
+    item_units,
 )
 from connectors.orders import UnifiedOrder
 from connectors.pagination import CursorPaginator
@@ -102,13 +106,81 @@ class LetzshopConnector(Connector, OrdersIn, AcceptsOrders, ShipsOrders):
         ``carrier``, ``tracking_number`` and ``tracking_url`` known."""
         number = str(params["channel_order_id"])
         if action in (ACCEPT, REFUSE):
-            variables = confirm_variables(number, action == ACCEPT, params.get("line"))
+            variables = confirm_variables(number, action == ACCEPT, params.get("units"))
             query = CONFIRM_UNITS_MUTATION
         elif action == SHIP:
             variables, query = fulfilment_variables(number, params), FULFILMENT_MUTATION
         else:
             return super().outbound_request(action, params)
         return OutboundRequest("POST", "", {"query": query, "variables": variables})
+
+    # -- the units an action names --------------------------------------------------------------
+
+    def resolve_action(
+        self,
+        order_view: Mapping[str, Any],
+        action_type: str,
+        args: Mapping[str, Any],
+        lines: list[Mapping[str, Any]],
+        rules: Any = None,
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """The problems and, when there are none, the arguments of each request (one per line
+        of ``lines``, one for the whole order without lines). A line of quantity N is N
+        inventory units: a request for part of a line names ``units``, the line's units this
+        action may still take (accept and refuse: unconfirmed ones not named by an earlier
+        accept or refuse; ship: ones not declined nor shipped before); a line whose units are
+        not known names the line only (the order as a whole). ``order_view["raw"]`` is
+        the order as Letzshop sent it; ``order_view["sent_units"]``: ``{action type: [unit
+        ids]}`` named by the order's earlier actions (not failed)."""
+        args = {k: v for k, v in args.items() if v not in (None, "")}
+        raw = order_view.get("raw") or {}
+        by_line: dict[str, list[dict]] = {}
+        for item in raw.get("items") or [] if isinstance(raw, Mapping) else []:
+            line_id = item_line_id(item)
+            if line_id is not None:
+                by_line[line_id] = item_units(item) or []
+        sent = {k: set(v) for k, v in (order_view.get("sent_units") or {}).items()}
+        answered = sent.get("accept", set()) | sent.get("refuse", set())
+        if not lines:
+            if action_type in ("accept", "refuse") and answered:
+                # part of the order was answered unit by unit: the rest, by name
+                rest = [
+                    u["id"]
+                    for units in by_line.values()
+                    for u in units
+                    if u["state"] == UNCONFIRMED and u["id"] not in answered
+                ]
+                if not rest:
+                    return ["Every unit of this order was confirmed or declined already."], []
+                return [], [{**args, "units": rest}]
+            return [], [dict(args)]
+        problems, requests = [], []
+        for line in lines:
+            line_id = str(line["line_id"])
+            units = by_line.get(line_id)
+            if not units:
+                # No unit known for this line (an order read before units were): the request
+                # names the line only, and Letzshop answers the order as a whole, as before.
+                requests.append({**args, "line": line_id})
+                continue
+            if action_type in ("accept", "refuse"):
+                free = [u["id"] for u in units if u["state"] == UNCONFIRMED]
+                free = [u for u in free if u not in answered]
+                verb = "confirm or decline"
+            else:
+                declined = {u["id"] for u in units if u["state"] == CONFIRMED_UNAVAILABLE}
+                gone = declined | sent.get("refuse", set()) | sent.get(action_type, set())
+                free = [u["id"] for u in units if u["id"] not in gone]
+                verb = action_type
+            wanted = int(line.get("quantity") or len(free))
+            if wanted > len(free):
+                problems.append(
+                    f"Line {line_id}: {wanted} unit(s) asked but {len(free)} left to {verb} "
+                    f"on Letzshop."
+                )
+                continue
+            requests.append({**args, "line": line_id, "units": free[:wanted]})
+        return problems, ([] if problems else requests)
 
     def send(self, request: OutboundRequest) -> Any:
         """POST the document to the endpoint; a GraphQL refusal is a :class:`RequestRejected`."""

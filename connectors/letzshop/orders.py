@@ -5,7 +5,10 @@ Status map (seed 001, appendix B):
 ==========  ==========  =======================================
 Letzshop    Mercato     first seen
 ==========  ==========  =======================================
-PENDING     pending     parked: not paid yet
+PENDING     pending     parked: not paid yet; but booked as
+                        awaiting_acceptance when its items carry
+                        inventory units all unconfirmed (they wait
+                        for the seller to confirm or decline them)
 PAID        confirmed   booked
 PROCESSING  processing  booked
 SHIPPED     shipped     booked
@@ -18,6 +21,7 @@ REFUNDED    refunded    booked
 
 from __future__ import annotations
 
+from connectors.letzshop.queries import UNCONFIRMED, item_line_id, item_units
 from connectors.orders import BOOK, PARK, OrderLine, UnifiedOrder, money, timestamp
 
 __all__ = ["CHANNEL", "STATUS_MAP", "normalize_order"]
@@ -34,8 +38,23 @@ STATUS_MAP: dict[str, tuple[str, str]] = {
 }
 
 
+AWAITING_ACCEPTANCE = ("awaiting_acceptance", BOOK)
+
+
+def _awaits_acceptance(node: dict) -> bool:
+    """Every item carries its units, and every unit waits for the seller's answer."""
+    items = node.get("items") or []
+    units = [item_units(item) for item in items]
+    if not items or any(u is None or not u for u in units):
+        return False
+    return all(unit["state"] == UNCONFIRMED for group in units for unit in group)
+
+
 def normalize_order(node: dict) -> UnifiedOrder:
-    status, disposition = STATUS_MAP.get((node.get("status") or "").upper(), ("pending", PARK))
+    said = (node.get("status") or "").upper()
+    status, disposition = STATUS_MAP.get(said, ("pending", PARK))
+    if said == "PENDING" and _awaits_acceptance(node):
+        status, disposition = AWAITING_ACCEPTANCE
     customer = node.get("customer") or {}
     totals = node.get("totals") or {}
     name = " ".join(p for p in (customer.get("firstName"), customer.get("lastName")) if p)
@@ -44,7 +63,7 @@ def normalize_order(node: dict) -> UnifiedOrder:
         product = item.get("product") or {}
         lines.append(
             OrderLine(
-                channel_line_id=None,
+                channel_line_id=item_line_id(item),
                 sku=product.get("sku") or product.get("id"),
                 title=product.get("name"),
                 quantity=int(item.get("quantity") or 1),

@@ -5,8 +5,11 @@ actions' mutations (``confirmInventoryUnits`` to accept or decline an order's un
 Its orders are the shared world's ``letzshop`` channel (``sandbox.data``); its token is
 ``SANDBOX_LETZSHOP_TOKEN``. The mutations speak Mercato's guess of the schema
 (``connectors/letzshop/queries.py``, unverified): a refusal is a GraphQL ``errors`` list in the
-mutation's answer under HTTP 200. The fake keeps no inventory units of its own: an order's units
-are its lines' quantities, all confirmed or declined together.
+mutation's answer under HTTP 200. An order's inventory units are its lines' pieces (a unit per
+piece, listed under each item); they are confirmed, declined or shipped all together (by the
+order's number) or one by one (``inventoryUnits: [{inventoryUnitId, isAvailable}]`` to confirm
+or decline, ``inventoryUnitIds`` to ship). Once no unit is unconfirmed the order is accepted (some
+available) or refused (none); once every available unit is shipped, it ships.
 """
 
 from __future__ import annotations
@@ -139,52 +142,93 @@ def _answer(field: str, result: dict | None, problem: str | None = None):
     return json_bytes(json.dumps({"data": {field: {**(result or {}), "errors": errors}}}).encode())
 
 
-def _units(order: Order, state: str) -> list[dict]:
-    return [
-        {"id": f"{order.ext_id}-{line}-{unit}", "state": state}
-        for line, spec in enumerate(order.spec["lines"], 1)
-        for unit in range(1, int(spec["qty"]) + 1)
-    ]
+def _units(order: Order) -> list[dict]:
+    ids = [unit for line in order.letzshop_unit_ids() for unit in line]
+    return [{"id": u, "state": order.units.get(u, order.letzshop_unit_state())} for u in ids]
+
+
+def _shipment(order: Order) -> dict:
+    states = {u["state"] for u in _units(order)}
+    state = "unconfirmed" if "unconfirmed" in states else "confirmed"
+    if states == {"confirmed_unavailable"}:
+        state = "declined"
+    return {
+        "id": base64.b64encode(f"Shipment:{order.seq}".encode()).decode(),
+        "state": state,
+        "inventoryUnits": _units(order),
+    }
 
 
 def _confirm(sb, variables: dict):
-    """Accept (``isAvailable`` true) or decline (false) every unit of the order."""
+    """Accept (``isAvailable`` true) or decline (false) the order's units: all of them, or the
+    ``inventoryUnits`` listed one by one."""
     field = "confirmInventoryUnits"
     given = variables.get("input")
-    if not isinstance(given, dict) or not isinstance(given.get("isAvailable"), bool):
+    if not isinstance(given, dict):
+        return graphql_error(400, "input must be an object", "BAD_USER_INPUT")
+    listed = given.get("inventoryUnits")
+    if listed is None and not isinstance(given.get("isAvailable"), bool):
         return graphql_error(400, "input.isAvailable must be a boolean", "BAD_USER_INPUT")
+    if listed is not None and (
+        not isinstance(listed, list)
+        or not listed
+        or not all(
+            isinstance(u, dict)
+            and isinstance(u.get("inventoryUnitId"), str)
+            and isinstance(u.get("isAvailable"), bool)
+            for u in listed
+        )
+    ):
+        return graphql_error(
+            400,
+            "input.inventoryUnits must list {inventoryUnitId, isAvailable} objects",
+            "BAD_USER_INPUT",
+        )
     number = str(given.get("orderNumber") or "")
     world = sb.world
     with world.lock:
         order = world.find(LETZSHOP, "letzshop", number)
         if order is None:
             return _answer(field, None, f"Order {number!r} not found")
-        if given.get("inventoryUnitIds"):
-            known = {u["id"] for u in _units(order, "")}
-            unknown = [u for u in given["inventoryUnitIds"] if u not in known]
-            if unknown:
-                return _answer(field, None, f"Unknown inventory unit {unknown[0]!r}")
-            return _answer(field, None, "The sandbox confirms or declines whole orders only")
         if order.status not in PENDING:
             return _answer(
                 field,
                 None,
                 f"Order {number} is {order.letzshop_status()}: its units are not unconfirmed",
             )
-        available = given["isAvailable"]
-        world.apply_action(order, "accept" if available else "refuse", g.now)
-        sb.count("letzshop_confirmed" if available else "letzshop_declined")
-        unit_state = "confirmed_available" if available else "confirmed_unavailable"
-        shipment = {
-            "id": base64.b64encode(f"Shipment:{order.seq}".encode()).decode(),
-            "state": "confirmed" if available else "declined",
-            "inventoryUnits": _units(order, unit_state),
-        }
+        states = {u["id"]: u["state"] for u in _units(order)}
+        if listed is None:
+            listed = [
+                {"inventoryUnitId": unit, "isAvailable": given["isAvailable"]} for unit in states
+            ]
+        for unit in listed:
+            unit_id = unit["inventoryUnitId"]
+            if unit_id not in states:
+                return _answer(field, None, f"Unknown inventory unit {unit_id!r}")
+            if states[unit_id] != "unconfirmed":
+                return _answer(field, None, f"Inventory unit {unit_id} is {states[unit_id]}")
+        for unit in listed:
+            available = unit["isAvailable"]
+            order.units[unit["inventoryUnitId"]] = (
+                "confirmed_available" if available else "confirmed_unavailable"
+            )
+            sb.count("letzshop_units_confirmed" if available else "letzshop_units_declined")
+        order.touch(g.now)
+        now_states = {u["state"] for u in _units(order)}
+        if "unconfirmed" not in now_states:
+            accepted = "confirmed_available" in now_states
+            world.apply_action(order, "accept" if accepted else "refuse", g.now)
+            sb.count("letzshop_confirmed" if accepted else "letzshop_declined")
+            order.units = {
+                u: state for u, state in order.units.items() if state != order.letzshop_unit_state()
+            }
+        shipment = _shipment(order)
     return _answer(field, {"shipment": shipment})
 
 
 def _fulfil(sb, variables: dict):
-    """The order shipped, with its tracking (kept on the order, not read back: as Letzshop)."""
+    """The order (or the ``inventoryUnitIds`` listed) shipped, with its tracking (kept on the
+    order, not read back: as Letzshop)."""
     field = "updateOrderFulfillment"
     given = variables.get("input")
     tracking = given.get("tracking") if isinstance(given, dict) else None
@@ -192,6 +236,11 @@ def _fulfil(sb, variables: dict):
         return graphql_error(
             400, "input.status must be SHIPPED, with input.tracking", "BAD_USER_INPUT"
         )
+    listed = given.get("inventoryUnitIds")
+    if listed is not None and (
+        not isinstance(listed, list) or not listed or not all(isinstance(u, str) for u in listed)
+    ):
+        return graphql_error(400, "input.inventoryUnitIds must list unit ids", "BAD_USER_INPUT")
     number = str(variables.get("orderId") or "")
     world = sb.world
     with world.lock:
@@ -204,15 +253,30 @@ def _fulfil(sb, variables: dict):
             )
         if not tracking.get("trackingNumber"):
             return _answer(field, None, "A shipment needs a tracking number")
-        world.apply_action(order, "ship", g.now)
-        order.trackings = [
+        states = {u["id"]: u["state"] for u in _units(order)}
+        for unit_id in listed or []:
+            if unit_id not in states:
+                return _answer(field, None, f"Unknown inventory unit {unit_id!r}")
+            if states[unit_id] != "confirmed_available":
+                return _answer(
+                    field, None, f"Inventory unit {unit_id} is {states[unit_id]}: it cannot ship"
+                )
+        if listed:
+            for unit_id in listed:
+                order.units[unit_id] = "shipped"
+            sb.count("letzshop_units_shipped", len(listed))
+        order.trackings.append(
             {
                 "number": tracking["trackingNumber"],
                 "carrier": tracking.get("carrier"),
                 "url": tracking.get("trackingUrl"),
             }
-        ]
-        sb.count("letzshop_shipped")
+        )
+        order.touch(g.now)
+        left = [u for u in _units(order) if u["state"] == "confirmed_available"]
+        if not listed or not left:
+            world.apply_action(order, "ship", g.now)
+            sb.count("letzshop_shipped")
         result = {"order": {"id": order.letzshop_payload()["id"], "orderNumber": number}}
         result["order"]["status"] = order.letzshop_status()
     return _answer(field, result)

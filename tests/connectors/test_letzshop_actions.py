@@ -51,12 +51,16 @@ def test_accept_and_refuse_are_requests_built_as_data() -> None:
         },
     )
     assert not accept.idempotent
-    refuse = letzshop().outbound_request("order.refuse", {**params, "line": "UNIT-7"})
+    # a line's units named one by one (the shape of CONNECTORS.md's simulator guidance)
+    units = {**params, "line": "L-1", "units": ["UNIT-7", "UNIT-8"]}
+    refuse = letzshop().outbound_request("order.refuse", units)
     assert refuse.body["variables"] == {
         "input": {
             "orderNumber": "R100000013",
-            "isAvailable": False,
-            "inventoryUnitIds": ["UNIT-7"],
+            "inventoryUnits": [
+                {"inventoryUnitId": "UNIT-7", "isAvailable": False},
+                {"inventoryUnitId": "UNIT-8", "isAvailable": False},
+            ],
         }
     }
     assert letzshop().describe(accept)["url"] == LETZSHOP
@@ -121,3 +125,79 @@ def test_ship_order_sends_through_the_outbound_request(rsps: responses.RequestsM
         "order.ship", {**params, "tracking_number": "TRK1", "carrier": "DPD"}
     )
     assert sent(rsps) == expected.body
+
+
+def _node(status: str, units: list[list[str]] | None) -> dict:
+    items = []
+    for n, states in enumerate(units or [[]], 1):
+        item = {"id": f"R1-{n}", "product": {"sku": f"S{n}"}, "quantity": len(states) or 1}
+        if units is not None:
+            item["inventoryUnits"] = [
+                {"id": f"R1-{n}-{k}", "state": s} for k, s in enumerate(states, 1)
+            ]
+        items.append(item)
+    return {"id": "T3JkZXI6MQ==", "orderNumber": "R1", "status": status, "items": items}
+
+
+def test_a_pending_order_whose_units_wait_for_the_seller_is_booked_awaiting_acceptance():
+    from connectors.letzshop.orders import normalize_order
+    from connectors.orders import BOOK, PARK
+
+    waiting = normalize_order(_node("PENDING", [["unconfirmed", "unconfirmed"], ["unconfirmed"]]))
+    assert (waiting.status, waiting.disposition) == ("awaiting_acceptance", BOOK)
+    assert [(line.channel_line_id, line.quantity) for line in waiting.lines] == [
+        ("R1-1", 2),
+        ("R1-2", 1),
+    ]
+    unpaid = normalize_order(_node("PENDING", None))  # no units offered yet: not paid
+    assert (unpaid.status, unpaid.disposition) == ("pending", PARK)
+    answered = normalize_order(_node("PENDING", [["confirmed_available", "unconfirmed"]]))
+    assert answered.disposition == PARK  # not every unit waits: Letzshop is moving it on
+
+
+def test_resolve_names_the_units_a_part_of_a_line_takes_never_one_twice():
+    lz = letzshop()
+    node = _node("PENDING", [["unconfirmed"] * 3, ["unconfirmed"]])
+    view = {"raw": node, "sent_units": {"accept": ["R1-1-1"]}}
+    line = {"line_id": "R1-1", "quantity": 2}
+    problems, requests = lz.resolve_action(view, "refuse", {}, [line])
+    assert problems == [] and requests == [{"line": "R1-1", "units": ["R1-1-2", "R1-1-3"]}]
+    too_many = {"line_id": "R1-1", "quantity": 3}
+    problems, requests = lz.resolve_action(view, "accept", {}, [too_many])
+    assert problems == ["Line R1-1: 3 unit(s) asked but 2 left to confirm or decline on Letzshop."]
+    assert requests == []
+    # shipping: not a declined unit, not one shipped before
+    shipped = _node(
+        "PROCESSING", [["confirmed_available", "confirmed_unavailable", "confirmed_available"]]
+    )
+    view = {"raw": shipped, "sent_units": {"ship": ["R1-1-1"]}}
+    tracking = {"tracking_number": "LU1", "carrier": "Post"}
+    problems, requests = lz.resolve_action(
+        view, "ship", tracking, [{"line_id": "R1-1", "quantity": 1}]
+    )
+    assert requests == [{**tracking, "line": "R1-1", "units": ["R1-1-3"]}]
+    # the whole order: no units, answered by its number
+    assert lz.resolve_action(view, "ship", tracking, []) == ([], [tracking])
+    # no unit known (an order read before units were): the line only, the order as a whole
+    bare = {"raw": _node("PROCESSING", None), "sent_units": {}}
+    line = [{"line_id": "R1-1", "quantity": 1}]
+    assert lz.resolve_action(bare, "ship", tracking, line) == ([], [{**tracking, "line": "R1-1"}])
+    request = lz.outbound_request(
+        "order.ship", {"channel": "letzshop", "channel_order_id": "R1", **requests[0]}
+    )
+    assert request.body["variables"]["input"]["inventoryUnitIds"] == ["R1-1-3"]
+
+
+def test_answering_the_rest_of_an_order_names_the_units_not_answered_yet():
+    lz = letzshop()
+    node = _node("PENDING", [["unconfirmed"] * 2, ["unconfirmed"]])
+    fresh = {"raw": node, "sent_units": {}}
+    assert lz.resolve_action(fresh, "accept", {}, []) == ([], [{}])  # all, by the number
+    partly = {"raw": node, "sent_units": {"refuse": ["R1-1-2"]}}
+    assert lz.resolve_action(partly, "accept", {}, []) == (
+        [],
+        [{"units": ["R1-1-1", "R1-2-1"]}],
+    )
+    done = {"raw": node, "sent_units": {"accept": ["R1-1-1", "R1-2-1"], "refuse": ["R1-1-2"]}}
+    problems, requests = lz.resolve_action(done, "refuse", {}, [])
+    assert problems and requests == []

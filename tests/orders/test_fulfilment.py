@@ -77,7 +77,8 @@ def test_test_mode_records_the_ship_as_a_dry_run_with_the_exact_request(app, sto
         "marketplace": order.channel,
         "marketplace_order_id": order.channel_order_id,
         "action_type": "ship",
-        "carrier": "colissimo",
+        # as the marketplace spells its carrier code; the name only goes with "Other"
+        "carrier": "Colissimo",
         "tracking_number": "TRK-1",
     }
     order = db.session.get(Order, order.id)

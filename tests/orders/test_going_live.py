@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from tests.orders.helpers import sandbox_counters
 from tests.orders.test_acks_and_modes import calls, fresh, lengow
 from webapp.extensions import db
-from webapp.models import Account, AccountModeChange, OutboundCall
+from webapp.models import Account, AccountModeChange, Order, OrderAction, OutboundCall
 from webapp.models.base import utcnow
 from webapp.orders.service import import_orders
 from webapp.outbound import go_live, owed, send_owed
@@ -198,3 +198,71 @@ def test_two_admins_going_live_at_once_record_one_decision_and_send_once(
         )
         == 0
     )
+
+
+def owed_actions(app, store, sandbox):
+    """A test-mode account with an order shipped and another cancelled: dry runs of both."""
+    from tests.orders.test_fulfilment import ready
+    from webapp.orders.fulfilment import record_action, record_shipment
+
+    account = lengow(app, store, sandbox, live=False)
+    import_orders(account)
+    first = ready(account)
+    ship = record_shipment(first, "Colissimo", None, "TRK-LIVE", None).actions[0]
+    second = next(
+        o
+        for o in db.session.scalars(
+            select(Order).where(Order.account_id == account.id, Order.status == "confirmed")
+        )
+        if o.id != first.id
+    )
+    cancel = record_action(second, "cancel", args={"reason": "NoInventory"}).actions[0]
+    return account, ship.id, cancel.id
+
+
+def test_going_live_shows_order_actions_by_kind_and_sends_each_once(app, store, sandbox):
+    account, ship_id, cancel_id = owed_actions(app, store, sandbox)
+    acks = len(calls(account, action=ACK))
+    summary = owed(account)
+    assert {a["action"]: a["count"] for a in summary.actions} == {
+        ACK: acks,
+        "order.cancel": 1,
+        "order.ship": 1,
+    }
+    shown = invoke(app, "accounts", "live", account.id, input="n\n").output
+    assert "1  Order actions: ship (order.ship)" in shown
+    assert "1  Order actions: cancel (order.cancel)" in shown
+    assert f"e.g. POST {sandbox}/v3.0/orders/actions/" in shown
+    assert sandbox_counters(sandbox)["actions_created"] == 0
+    result = invoke(app, "accounts", "live", account.id, "--yes", "--by", "erin")
+    assert result.exit_code == 0, result.output
+    said = last_json(result)
+    assert (said["choice"], said["released"], said["sent"]) == ("send", acks + 2, acks + 2)
+    assert said["owed"]["order.ship"]["count"] == 1
+    fresh()
+    assert sandbox_counters(sandbox)["actions_created"] == 2  # one ship, one cancel
+    for action_id in (ship_id, cancel_id):
+        action = db.session.get(OrderAction, action_id)
+        assert action.state == "sent" and action.sent_at is not None and action.error is None
+    assert {c.status for c in calls(account)} == {"sent"}
+    # once: another step, another go-live, send nothing more
+    assert send_owed(db.session.get(Account, account.id))["sent"] == 0
+    assert invoke(app, "accounts", "live", account.id, "--yes").exit_code == 0
+    assert sandbox_counters(sandbox)["actions_created"] == 2
+
+
+def test_going_live_discarding_never_sends_the_order_actions(app, store, sandbox):
+    account, ship_id, cancel_id = owed_actions(app, store, sandbox)
+    went = go_live(account, by="fred", discard=True)
+    assert went.owed.token and {a["action"] for a in went.owed.actions} >= {
+        "order.ship",
+        "order.cancel",
+    }
+    fresh()
+    assert {c.status for c in calls(account)} == {"discarded"}
+    for action_id in (ship_id, cancel_id):
+        action = db.session.get(OrderAction, action_id)
+        assert action.state == "dry_run"
+        assert action.error == "Not sent: discarded by fred when the account went live."
+    assert send_owed(db.session.get(Account, account.id))["sent"] == 0
+    assert sandbox_counters(sandbox)["actions_created"] == 0

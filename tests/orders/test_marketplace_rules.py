@@ -135,6 +135,7 @@ def test_cli_rules_refresh_fetches_keeps_and_summarises(app, store, sandbox):
         "marketplaces": len(rules),
         "actions": {code: sorted(m.actions) for code, m in sorted(rules.items())},
         "ttl": marketplace_rules.TTL,
+        "cached_at": marketplace_rules.cached_at(account).isoformat() + "Z",
     }
     assert "ship" in summary["actions"][next(iter(rules))]
     assert 0 < redis_connection().ttl(key) <= marketplace_rules.TTL
@@ -149,3 +150,56 @@ def test_cli_rules_refresh_fetches_keeps_and_summarises(app, store, sandbox):
     )
     refused = run_cli(app, "orders", "rules", "refresh", "--account", letz.id)
     assert refused.exit_code == 1 and "has no marketplace rules" in refused.stderr
+
+
+def test_the_request_sent_is_the_one_the_rules_resolve(app, store, sandbox):
+    """Live through the sandbox, whose marketplace checks the arguments it receives: a ship
+    line by line with a date in another zone and a carrier name that only goes with "Other",
+    then a refund with a price as a number. The sandbox's refund_reason is optional with a
+    default: not sent (defaults fill required arguments only, as the Lengow plugin does:
+    connectors/lengow/unverified.py DEFAULTS_FOR_REQUIRED_ONLY)."""
+    from tests.orders.test_acks_and_modes import calls
+    from webapp.outbound import send_owed
+
+    account = lengow(app, store, sandbox, live=True)
+    import_orders(account)
+    send_owed(account)  # the acknowledgements
+    order = ready(account)
+    line = order.items[0]
+    done = record_shipment(
+        order,
+        "ups",  # the marketplace's code is "UPS"
+        "United Parcel Service",  # only sent with carrier "Other": Amazon refuses it otherwise
+        "1Z-RES",
+        "https://ups.example/1Z-RES",
+        [(line.channel_line_id, None)],
+        args={"shipping_date": "2026-12-06T10:00:00+01:00"},
+    )
+    [call] = ship_calls(account)
+    assert call.body == {
+        "account_id": 5622,
+        "marketplace": order.channel,
+        "marketplace_order_id": order.channel_order_id,
+        "action_type": "ship",
+        "carrier": "UPS",
+        "tracking_number": "1Z-RES",
+        "tracking_url": "https://ups.example/1Z-RES",
+        "shipping_date": "2026-12-06T09:00:00Z",
+        "line": line.channel_line_id,
+    }
+    # what the merchant asked stays on the action; the call carries what is sent
+    assert done.actions[0].arguments == {"shipping_date": "2026-12-06T10:00:00+01:00"}
+    rest = [(i.channel_line_id, None) for i in db.session.get(Order, order.id).items[1:]]
+    if rest:
+        record_shipment(db.session.get(Order, order.id), "UPS", None, "1Z-RES2", None, rest)
+    assert send_owed(account)["sent"] == 1 + bool(rest)
+    assert {c.status for c in ship_calls(account)} == {"sent"}
+    order = db.session.get(Order, order.id)
+    assert order.status == "shipped"
+    record_action(order, "refund", [(line.channel_line_id, None)], {"refund_price": "12.50"})
+    [refund] = calls(account, action="order.refund")
+    assert "refund_reason" not in refund.body
+    assert refund.body["refund_price"] == 12.5 and refund.body["line"] == line.channel_line_id
+    assert send_owed(account)["sent"] == 1
+    db.session.expire_all()
+    assert calls(account, action="order.refund")[0].status == "sent"

@@ -184,3 +184,156 @@ def test_an_action_whose_answer_never_came_is_looked_up_and_adopted_not_posted_a
     assert (call.status, call.attempts) == ("sent", 2)
     assert sandbox_counters(sandbox)["actions_created"] == 1  # never posted twice
     assert db.session.get(OrderAction, action_id).state == "sent"
+
+
+def test_an_action_queued_too_long_raises_an_inbox_message_closed_when_it_settles(
+    app, store, sandbox
+):
+    """Fault action_stuck: the marketplace keeps the ship queued for three more reads. Sent
+    longer ago than MERCATO_ACTION_STUCK_AFTER and still queued, it raises one "retry" message
+    about its order (never a second one); the inbox sweep does not close it while the action is
+    in flight, the execution that sees it processed does."""
+    from webapp.inbox import retry
+
+    app.config["MERCATO_ACTION_STUCK_AFTER"] = 3600
+    account, order, action_id = shipped(app, store, sandbox, live=True, tracking="TRK-S1")
+    answer = requests.post(
+        f"{sandbox}/_sandbox/faults", json={"action_stuck": {"polls": 3, "times": 1}}, timeout=5
+    )
+    assert answer.status_code == 200, answer.text
+    feed = shipping_feed(account)
+
+    def stuck_messages():
+        return db.session.scalars(
+            select(Message).where(Message.error_type == "order_action_stuck").order_by(Message.id)
+        ).all()
+
+    first = execute(feed)
+    assert db.session.get(OrderAction, action_id).state == "queued"
+    assert stuck_messages() == [] and first.outcome["stuck"] == 0  # sent just now
+    # two hours pass
+    db.session.execute(
+        update(OrderAction)
+        .where(OrderAction.id == action_id)
+        .values(sent_at=utcnow() - timedelta(hours=2))
+    )
+    db.session.commit()
+    second = execute(feed)
+    assert db.session.get(OrderAction, action_id).state == "queued"
+    assert second.outcome["stuck"] == 1 and second.status == R.COMPLETED
+    [message] = stuck_messages()
+    assert (message.severity, message.subject_type, message.subject_id) == (
+        "retry",
+        "order",
+        order.id,
+    )
+    assert (message.account_id, message.store_id) == (account.id, order.store_id)
+    assert message.row_data["order_action_id"] == action_id and message.resolved_at is None
+    assert (
+        f"ship of order #{order.id}" in message.error_message and "2.0 h" in message.error_message
+    )
+    # in the store's inbox (grade retry), under its own cause
+    from tests.webapp.conftest import logged_in, make_user
+
+    make_user("stuck@acme.test", store=store)
+    client = logged_in(app, "stuck@acme.test")
+    inbox = client.get(f"/store/{store.code}/inbox?cause=order_action_stuck&severity=retry").text
+    assert "Order actions with no answer" in inbox and f"ship of order #{order.id}" in inbox
+
+    third = execute(feed)  # still queued: no second message
+    assert third.outcome["stuck"] == 0 and len(stuck_messages()) == 1
+    # the inbox sweep retries it when due: still in flight, it stays open (a later successful
+    # execution of the feed does not close it)
+    db.session.execute(
+        update(Message)
+        .where(Message.id == message.id)
+        .values(next_retry_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+    assert retry.sweep()["failed"] == 1
+    fresh()
+    message = db.session.get(Message, message.id)
+    assert message.resolved_at is None and message.attempts == 1
+    assert "Still queued" in message.last_retry_error
+
+    for _ in range(3):
+        if db.session.get(OrderAction, action_id).state == "processed":
+            break
+        execute(feed)
+    assert db.session.get(OrderAction, action_id).state == "processed"
+    message = db.session.get(Message, message.id)
+    assert message.resolved_at is not None and message.resolved_by == "action processed"
+    assert sandbox_counters(sandbox)["actions_created"] == 1  # processed once, never re-sent
+
+
+FAULTS = {
+    "429": ({"rate_limit": {"every": 2, "retry_after": 1}}, None),
+    # the POST of the first execution (its token, then the POST): "every" is set below
+    "500": ({"server_error": {"every": 2, "status": 500}}, None),
+    "timeout": ({"action_timeout": {"seconds": 2, "times": 1}}, None),
+    "action_error": (
+        {"action_error": {"message": "Tracking number already used", "times": 1}},
+        "Tracking number already used",
+    ),
+    "stuck": ({"action_stuck": {"polls": 2, "times": 1}}, None),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_each_fault_on_its_own_ends_processed_once_or_failed_in_the_inbox(
+    app, store, sandbox, fault
+):
+    """End to end, one fault switched on at a time: the ship is recorded, the feed's executions
+    send it (the one sender, its backoff made due at once) and follow it until the marketplace
+    settles it. The sandbox holds exactly one ship action for the shipment, processed; or, with
+    the marketplace's error, the action is failed with its text in the inbox."""
+    app.config["MERCATO_CONNECTOR_READ_TIMEOUT"] = 1.0
+    spec, error = FAULTS[fault]
+    account, order, action_id = shipped(app, store, sandbox, live=True, tracking=f"TRK-{fault}")
+    feed = shipping_feed(account)
+    if fault == "500":  # the next execution's second request, the POST; then none for long
+        spec = {"server_error": {"every": sandbox_counters(sandbox)["requests"] + 2}}
+    answer = requests.post(f"{sandbox}/_sandbox/faults", json=spec, timeout=5)
+    assert answer.status_code == 200, answer.text
+    states = []
+    for _ in range(10):
+        execute(feed)
+        action = db.session.get(OrderAction, action_id)
+        states.append(action.state)
+        if action.state in ("processed", "failed"):
+            break
+        # the sender's backoff (a failed or doubtful attempt) is over at once
+        db.session.execute(
+            update(OutboundCall)
+            .where(OutboundCall.account_id == account.id, OutboundCall.status == "failed")
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+    requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
+    fresh()
+    action = db.session.get(OrderAction, action_id)
+    [call] = ship_calls(account)
+    assert call.status == "sent", (states, call.status, call.last_error)
+    seen = sandbox_counters(sandbox)
+    assert seen["actions_created"] == 1, (states, seen)  # one ship for one shipment
+    if fault == "429":
+        assert seen["rate_limited"] >= 1
+    if fault == "500":
+        assert seen["server_errors"] >= 1
+        assert call.attempts >= 2  # a POST answered 500, looked up, then sent
+    if fault == "timeout":
+        assert seen["actions_timed_out"] == 1
+        assert call.attempts == 2  # taken unanswered, then found and adopted: not posted again
+    if error is None:
+        assert action.state == "processed", states
+        assert action.processed_at is not None and action.error is None
+    else:
+        assert (action.state, action.error) == ("failed", error)
+        [message] = db.session.scalars(
+            select(Message).where(
+                Message.error_type == "order_action_failed", Message.subject_id == order.id
+            )
+        ).all()
+        assert error in message.error_message and message.resolved_at is None
+    if fault == "stuck":
+        assert states.count("queued") >= 2  # still queued past the next poll

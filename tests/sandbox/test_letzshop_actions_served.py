@@ -98,7 +98,7 @@ def test_unknown_orders_and_units_are_refused(sandbox: str) -> None:
         lz.ship_order("letzshop", "NOPE", Shipment("LU1"))
     number = orders(lz, "PENDING")[0]["orderNumber"]
     request = lz.outbound_request(
-        "order.accept", {"channel": "letzshop", "channel_order_id": number, "line": "U-9"}
+        "order.accept", {"channel": "letzshop", "channel_order_id": number, "units": ["U-9"]}
     )
     with pytest.raises(RequestRejected, match="Unknown inventory unit 'U-9'"):
         lz.send(request)

@@ -33,7 +33,7 @@ from webapp.extensions import db
 from webapp.htmx import is_htmx, partial_response
 from webapp.models import Account
 from webapp.models.outbound import OUTBOUND_STATUSES
-from webapp.orders import queries
+from webapp.orders import marketplace_rules, queries
 from webapp.pagination import clamp_page, paginate
 
 bp = Blueprint("accounts", __name__, url_prefix="/store/<code>")
@@ -124,6 +124,8 @@ def account(code: str, account_id: int):
         secrets=_masked(account),
         owed=outbound.owed(account),
         history=outbound.mode_history(account.id),
+        has_rules=marketplace_rules.has_rules(account),
+        rules_cached_at=marketplace_rules.cached_at(account),
         **_calls_context(store, account),
     )
 

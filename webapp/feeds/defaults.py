@@ -52,6 +52,8 @@ GLOBAL_JOBS: dict[str, tuple[str, int]] = {
     "sync_retry_failed": ("jobs.feeds.retry_failed_feeds", 600),
     "sweep_abandoned_runs": ("jobs.feeds.sweep_abandoned_runs", 60),
     "reconcile_schedules": ("jobs.feeds.reconcile_schedules", 300),
+    # Each account's marketplace rules (Lengow's GET /v3.0/marketplaces), fetched again daily.
+    "refresh_marketplace_rules": ("jobs.feeds.refresh_marketplace_rules", 86400),
 }
 
 

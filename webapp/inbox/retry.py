@@ -441,3 +441,22 @@ def resend_outbound(message: Message) -> Outcome:
         return Outcome(True, "Sent.")
     errors = sorted({c.last_error for c in found if c.last_error})
     return Outcome(False, "; ".join(errors) or "Not sent yet (test mode records, never sends).")
+
+
+@handler("order_action_stuck")
+def check_stuck_action(message: Message) -> Outcome:
+    """An order action the marketplace had not settled long after it was sent
+    (webapp/orders/shipping.py flags it): closed once the shipping confirmation saw it
+    processed or failed; still in flight, it waits (and reaches a person after MAX_ATTEMPTS)."""
+    from webapp.models import OrderAction
+
+    data = message.row_data if isinstance(message.row_data, dict) else {}
+    action = db.session.get(OrderAction, data.get("order_action_id") or 0)
+    if action is None:
+        return Outcome(True, "The order action no longer exists.")
+    if action.state in ("processed", "failed"):
+        return Outcome(True, f"The marketplace has {action.state} it.")
+    return Outcome(
+        False,
+        f"Still {action.state} at the marketplace: the shipping confirmation follows it.",
+    )

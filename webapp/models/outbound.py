@@ -31,10 +31,23 @@ OUTBOUND_STATUSES = (PENDING, DRY_RUN, SENDING, SENT, FAILED, DISCARDED)
 
 # Actions: their names are the connectors' (connectors.base, e.g. ACK_ORDER, "tell the
 # marketplace our id for its order"). What each is called on the pages and in the CLI's summary.
-ACTION_LABELS = {ACK_ORDER: "Merchant order ids (order acknowledgements)"}
+ACTION_LABELS = {
+    ACK_ORDER: "Merchant order ids (order acknowledgements)",
+    # Order actions (webapp/orders/fulfilment.py records them as "order.<type>").
+    "order.ship": "Order actions: ship",
+    "order.accept": "Order actions: accept",
+    "order.refuse": "Order actions: refuse",
+    "order.cancel": "Order actions: cancel",
+    "order.partial_cancel": "Order actions: partial cancel",
+    "order.refund": "Order actions: refund",
+}
 
 
 def action_label(action: str) -> str:
+    """What the pages and the CLI call an outbound action; an order action the marketplace
+    alone offers ("order.set_delivery_date") by its type."""
+    if action not in ACTION_LABELS and action.startswith("order."):
+        return "Order actions: " + action.removeprefix("order.").replace("_", " ")
     return ACTION_LABELS.get(action, action)
 
 

@@ -194,13 +194,26 @@ orders_cli.add_command(rules_cli)
 
 
 @rules_cli.command("refresh")
-@click.option("--account", "account_id", required=True, type=int)
-def rules_refresh(account_id: int) -> None:
+@click.option("--account", "account_id", type=int, help="One account (else --all).")
+@click.option(
+    "--all", "every", is_flag=True, help="Every account with marketplace rules (the daily job)."
+)
+def rules_refresh(account_id: int | None, every: bool) -> None:
     """Fetch the account's marketplace rules now and keep them for a day; the last line is a
-    JSON summary (marketplaces, the actions of each). Exit 1 when they cannot be fetched."""
+    JSON summary (marketplaces, the actions of each, when they were fetched). Exit 1 when they
+    cannot be fetched. With --all, every account's, each on its own (exit 1 if one failed)."""
     from connectors.errors import ConnectorError
     from webapp.orders import marketplace_rules
 
+    if every == (account_id is not None):
+        raise click.UsageError("Give exactly one of --account or --all.")
+    if every:
+        result = marketplace_rules.refresh_all()
+        for key, entry in result["accounts"].items():
+            if "error" in entry:
+                click.echo(f"Account {key}: {entry['error']}", err=True)
+        click.echo(json.dumps(result))
+        sys.exit(1 if result["failed"] else 0)
     account = active_account_or_fail(account_id)
     try:
         rules = marketplace_rules.refresh(account)
@@ -211,7 +224,17 @@ def rules_refresh(account_id: int) -> None:
         click.echo(f"Account {account.id}'s connector has no marketplace rules.", err=True)
         sys.exit(1)
     summary = marketplace_rules.summary(rules)
-    click.echo(json.dumps({"account_id": account.id, **summary, "ttl": marketplace_rules.TTL}))
+    at = marketplace_rules.cached_at(account)
+    click.echo(
+        json.dumps(
+            {
+                "account_id": account.id,
+                **summary,
+                "ttl": marketplace_rules.TTL,
+                "cached_at": at.isoformat() + "Z" if at else None,
+            }
+        )
+    )
 
 
 @orders_cli.command("export")

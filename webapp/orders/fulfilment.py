@@ -4,10 +4,12 @@
 order (the account's connector offers the action, the lines exist, the quantities remain, a
 ship has a tracking number or URL, and whatever the marketplace itself checks:
 :func:`validate_with_marketplace`). A refusal raises :class:`Refused` with one clear message
-per problem and writes nothing. Otherwise one transaction writes the shipment and its lines,
-the order action(s), the lines' quantities, the fulfilment events (for the stock), the
-order's unified status with a history entry carrying the tracking, and the outbound call that
-sends each action (:func:`webapp.outbound.record`): the one sender sends it (live) or it is a
+per problem and writes nothing. The request each action sends carries its arguments as the
+marketplace resolves them (:func:`resolve_with_marketplace`, the connector's ``resolve_action``:
+Lengow's rules, Letzshop's inventory units). Otherwise one transaction writes the shipment and
+its lines, the order action(s), the lines' quantities, the fulfilment events (for the stock),
+the order's unified status with a history entry carrying the tracking, and the outbound call
+that sends each action (:func:`webapp.outbound.record`): the one sender sends it (live) or it is a
 dry run with the exact request (test mode).
 
 Exactly once: a shipment is one per (order, tracking number or URL), so the same ship
@@ -194,6 +196,43 @@ def _check_action(order: Order, connector, action_type: str, args: dict, problem
         problems.append(f"Order #{order.id} is {order.status}: there is nothing to {action_type}.")
 
 
+def _sent_units(order: Order) -> dict[str, list[str]]:
+    """The marketplace units (Letzshop's inventory units) each earlier action of the order
+    named, by action type; failed actions name none."""
+    rows = db.session.execute(
+        select(F.OrderAction.type, OutboundCall.params)
+        .join(OutboundCall, OutboundCall.id == F.OrderAction.outbound_call_id)
+        .where(F.OrderAction.order_id == order.id, F.OrderAction.state != F.FAILED)
+    ).all()
+    out: dict[str, list[str]] = {}
+    for action_type, params in rows:
+        units = (params or {}).get("units") if isinstance(params, dict) else None
+        if units:
+            out.setdefault(action_type, []).extend(str(u) for u in units)
+    return out
+
+
+def _order_view(order: Order) -> dict:
+    """The order as a connector's rules hooks read it."""
+    return {
+        "sent_units": _sent_units(order),
+        "channel": order.channel,
+        "channel_order_id": order.channel_order_id,
+        "status": order.status,
+        "marketplace_status": order.marketplace_status,
+        "raw": order.raw if isinstance(order.raw, dict) else None,
+        "lines": [
+            {"line_id": i.channel_line_id, "sku": i.sku, "quantity": i.quantity}
+            for i in order.items
+        ],
+    }
+
+
+def _rules_kwargs(account, connector) -> dict:
+    rules = marketplace_rules.rules_for(account, connector)
+    return {} if rules is None else {"rules": rules}
+
+
 def validate_with_marketplace(order: Order, action_type: str, args: dict, lines, connector=None):
     """What the marketplace itself allows (its actions, arguments, valid values), asked of
     the connector when it offers ``validate_action``; a list of problems (none otherwise).
@@ -204,19 +243,27 @@ def validate_with_marketplace(order: Order, action_type: str, args: dict, lines,
     validate = getattr(connector, "validate_action", None)
     if validate is None:
         return []
-    rules = marketplace_rules.rules_for(account, connector)
-    view = {
-        "channel": order.channel,
-        "channel_order_id": order.channel_order_id,
-        "status": order.status,
-        "marketplace_status": order.marketplace_status,
-        "lines": [
-            {"line_id": i.channel_line_id, "sku": i.sku, "quantity": i.quantity}
-            for i in order.items
-        ],
-    }
-    kwargs = {} if rules is None else {"rules": rules}
-    return list(validate(view, action_type, dict(args), list(lines), **kwargs) or [])
+    kwargs = _rules_kwargs(account, connector)
+    return list(validate(_order_view(order), action_type, dict(args), list(lines), **kwargs) or [])
+
+
+def resolve_with_marketplace(
+    order: Order, action_type: str, args: dict, lines, connector=None
+) -> tuple[list[str], list[dict] | None]:
+    """The problems (as :func:`validate_with_marketplace`) and the arguments each request
+    carries as the marketplace's rules resolve them (``resolve_action``: its defaults, only
+    the arguments it knows for the action, ``depends_on`` applied, typed values formatted),
+    one per line of ``lines`` (one for the whole order without lines). None for the requests:
+    the connector has no rules, the arguments are sent as given."""
+    account = order_account(order)
+    connector = connector or connector_for(account)
+    hook = getattr(connector, "resolve_action", None)
+    if hook is None:
+        return validate_with_marketplace(order, action_type, args, lines, connector), None
+    kwargs = _rules_kwargs(account, connector)
+    problems, requests = hook(_order_view(order), action_type, dict(args), list(lines), **kwargs)
+    problems = list(problems or [])
+    return problems, (None if problems else [dict(r) for r in requests])
 
 
 def order_account(order: Order):
@@ -256,11 +303,17 @@ def record_shipment(
     problems: list[str] = []
     _check_action(order, connector, F.SHIP, args, problems)
     chosen = _resolve(order, F.SHIP, lines, problems)
+    carrier_name = (carrier_name or "").strip() or None
+    requests = None
     if not problems:
         sent = {**args, "carrier": carrier, "tracking_number": tracking_number}
-        sent = {k: v for k, v in {**sent, "tracking_url": tracking_url}.items() if v}
+        sent.update(
+            tracking_url=tracking_url, carrier_name=carrier_name or args.get("carrier_name")
+        )
+        sent = {k: v for k, v in sent.items() if v}
         per_line = _lines(chosen) if lines is not None else []
-        problems += validate_with_marketplace(order, F.SHIP, sent, per_line, connector)
+        found, requests = resolve_with_marketplace(order, F.SHIP, sent, per_line, connector)
+        problems += found
     if problems:
         # A request racing us may have recorded this very shipment between our look-up and
         # our reading of the lines (what it shipped is then "nothing left"): it is the same
@@ -273,7 +326,7 @@ def record_shipment(
     shipment = F.Shipment(
         order_id=order.id,
         carrier=carrier,
-        carrier_name=(carrier_name or "").strip() or None,
+        carrier_name=carrier_name,
         tracking_number=tracking_number,
         tracking_url=tracking_url,
         tracking_key=key,
@@ -305,6 +358,7 @@ def record_shipment(
         by,
         now,
         shipment=shipment,
+        requests=requests,
     )
 
 
@@ -329,13 +383,25 @@ def record_action(
                 f"Order #{order.id} already has a {action_type} action (#{previous.id}, "
                 f"{previous.state})."
             )
+    requests = None
     if not problems:
         per_line = _lines(chosen) if lines is not None else []
-        problems += validate_with_marketplace(order, action_type, args, per_line, connector)
+        found, requests = resolve_with_marketplace(order, action_type, args, per_line, connector)
+        problems += found
     if problems:
         raise Refused(problems)
     return _write(
-        order, account, connector, action_type, chosen, lines is not None, args, {}, by, utcnow()
+        order,
+        account,
+        connector,
+        action_type,
+        chosen,
+        lines is not None,
+        args,
+        {},
+        by,
+        utcnow(),
+        requests=requests,
     )
 
 
@@ -414,8 +480,12 @@ def _write(
     now,
     *,
     shipment=None,
+    requests=None,
 ):
-    """One transaction: the action(s), quantities, events, status and outbound calls."""
+    """One transaction: the action(s), quantities, events, status and outbound calls.
+
+    ``requests``: the arguments of each action's request as the marketplace's rules resolved
+    them (one per action, in order); None: ``args`` and ``params`` as given."""
     actions = []
     groups = [[pair] for pair in chosen] if per_line else [chosen]
     for group in groups:
@@ -445,8 +515,11 @@ def _write(
     previous = (
         None if per_line or shipment is not None else _last_failed(order, action_type, actions)
     )
-    for action in actions:
+    for index, action in enumerate(actions):
         call_params = dict(base)
+        if requests is not None:
+            resolved = requests[index] if index < len(requests) else {}
+            call_params = {**{k: base[k] for k in ("channel", "channel_order_id")}, **resolved}
         if per_line:
             call_params["line"] = action.lines[0]["line_id"]
         if shipment is not None:

@@ -11,12 +11,19 @@ fetches it again now. With Redis down the rules are fetched directly (nothing ke
 A fetch that failed is remembered for :data:`FAILED_TTL` seconds: until then :func:`rules_for`
 raises the same error at once instead of asking again, so a page that needs the rules while
 the marketplace is down answers at once (and does not hammer it); :func:`refresh` asks anyway.
+
+:func:`refresh_all` is the daily refresh (the global job ``refresh_marketplace_rules``,
+scheduled by rq-scheduler as the other periodic jobs are): every account whose connector has
+marketplace rules, live or in test mode, each on its own (one failing does not stop the
+rest), logged; when each copy was fetched is kept next to it (:func:`cached_at`) and shown on
+the account page and by ``flask orders rules refresh``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
@@ -24,7 +31,18 @@ from redis.exceptions import RedisError
 
 from webapp.extensions import redis_connection
 
-__all__ = ["FAILED_TTL", "TTL", "cache_key", "failed_key", "refresh", "rules_for", "summary"]
+__all__ = [
+    "FAILED_TTL",
+    "TTL",
+    "cache_key",
+    "cached_at",
+    "failed_key",
+    "has_rules",
+    "refresh",
+    "refresh_all",
+    "rules_for",
+    "summary",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +93,17 @@ def _connector(account, connector):
     return connector_for(account)
 
 
+def _at_key(account) -> str:
+    return f"{cache_key(account)}:at"
+
+
 def _keep(account, payload: dict) -> None:
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     try:
-        redis_connection().set(cache_key(account), json.dumps(payload), ex=TTL)
+        pipe = redis_connection().pipeline()
+        pipe.set(cache_key(account), json.dumps(payload), ex=TTL)
+        pipe.set(_at_key(account), now, ex=TTL)
+        pipe.execute()
     except RedisError as exc:
         log.warning("marketplace rules of account %s not cached (Redis: %s)", account.id, exc)
 
@@ -123,6 +149,73 @@ def refresh(account, connector=None):
     except RedisError:
         pass
     return connector.parse_marketplace_rules(payload)
+
+
+def cached_at(account) -> datetime | None:
+    """When the kept copy of the account's rules was fetched (UTC, naive); None: none kept (or
+    Redis unreachable)."""
+    try:
+        raw = redis_connection().get(_at_key(account))
+    except RedisError:
+        return None
+    if raw is None:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+def has_rules(account) -> bool:
+    """Whether the account's connector has marketplace rules (without building a client)."""
+    from connectors import registry
+
+    try:
+        cls = registry.get(account.connector)
+    except KeyError:
+        return False
+    return hasattr(cls, "fetch_marketplaces_payload")
+
+
+def refresh_all() -> dict[str, Any]:
+    """The daily refresh: the rules of every account that has them and is not retired, live
+    or in test mode, fetched again and kept. One account failing (its marketplace down, its
+    secrets wrong) is logged and counted; the others are refreshed all the same."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import Account
+
+    accounts = [
+        a
+        for a in db.session.scalars(select(Account).order_by(Account.id))
+        if not a.is_retired and has_rules(a)
+    ]
+    out: dict[str, Any] = {"refreshed": 0, "failed": 0, "accounts": {}}
+    for account in accounts:
+        try:
+            rules = refresh(account)
+        except Exception as exc:  # noqa: BLE001 - one account never stops the others
+            out["failed"] += 1
+            out["accounts"][str(account.id)] = {"error": f"{type(exc).__name__}: {exc}"}
+            log.warning("job=refresh_marketplace_rules account_id=%s failed: %s", account.id, exc)
+            continue
+        out["refreshed"] += 1
+        at = cached_at(account)
+        out["accounts"][str(account.id)] = {
+            "marketplaces": len(rules or {}),
+            "cached_at": at.isoformat() + "Z" if at else None,
+        }
+        log.info(
+            "job=refresh_marketplace_rules account_id=%s marketplaces=%s",
+            account.id,
+            len(rules or {}),
+        )
+    log.info(
+        "job=refresh_marketplace_rules refreshed=%s failed=%s", out["refreshed"], out["failed"]
+    )
+    return out
 
 
 def summary(rules) -> dict[str, Any]:

@@ -16,6 +16,10 @@ One execution of an account's ``shipping_confirmation`` feed:
    (:func:`follow_later`): a few seconds after a fresh action, longer as it ages, never later
    than the schedule. So an action recorded on the order page is seen processed within
    seconds, and nothing polls once no action is in flight.
+5. flags the actions the marketplace has not settled long after they were sent (still
+   ``sent`` or ``queued`` ``MERCATO_ACTION_STUCK_AFTER`` seconds later, 2 h by default): one
+   inbox message per action (cause ``order_action_stuck``, grade "retry", about its order),
+   closed when the action settles (processed or failed), here or by the inbox's retry.
 """
 
 from __future__ import annotations
@@ -23,14 +27,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import func, select
 
 from connectors import registry as connectors_registry
 from connectors.base import Capability
 from connectors.errors import ConnectorError
 from webapp.connector import connector_for
 from webapp.extensions import db, queue
-from webapp.models import Feed, OrderAction, OutboundCall, Run
+from webapp.models import Feed, Message, OrderAction, OutboundCall, Run
 from webapp.models import fulfilment as F
 from webapp.models import runs as R
 from webapp.models.base import utcnow
@@ -47,6 +52,10 @@ INTERVAL_SECONDS = 900
 FOLLOWED = (F.RECORDED, F.SENT, F.QUEUED)
 # Where a marketplace state may take a row ("sent": still handed over, nothing to move).
 MOVES = {F.QUEUED: (F.SENT,), F.PROCESSED: FOLLOWED, F.FAILED: FOLLOWED}
+# An action sent and not settled by the marketplace after MERCATO_ACTION_STUCK_AFTER.
+STUCK = "order_action_stuck"
+UNSETTLED = (F.SENT, F.QUEUED)
+SETTLED = (F.PROCESSED, F.FAILED)
 
 
 def _key(channel, channel_order_id, action_type, line):
@@ -103,6 +112,104 @@ def _move(run: Run, action: OrderAction, status, now) -> bool:
     return True
 
 
+def _stuck_messages(account_id: int) -> dict[int, Message]:
+    """The open stuck-action messages of the account, by order action id."""
+    found = db.session.scalars(
+        select(Message).where(
+            Message.error_type == STUCK,
+            Message.account_id == account_id,
+            Message.resolved_at.is_(None),
+        )
+    )
+    return {
+        int(m.row_data["order_action_id"]): m
+        for m in found
+        if isinstance(m.row_data, dict) and m.row_data.get("order_action_id") is not None
+    }
+
+
+def close_settled(account_id: int, now=None) -> int:
+    """Close the stuck-action messages whose action has settled (processed or failed); the
+    number closed."""
+    now = now or utcnow()
+    open_ = _stuck_messages(account_id)
+    if not open_:
+        return 0
+    states = dict(
+        db.session.execute(
+            select(OrderAction.id, OrderAction.state).where(OrderAction.id.in_(list(open_)))
+        ).all()
+    )
+    closed = 0
+    for action_id, message in open_.items():
+        state = states.get(action_id)
+        if state in SETTLED or state is None:
+            message.resolved_at = now
+            message.resolved_by = f"action {state or 'gone'}"
+            message.next_retry_at = None
+            closed += 1
+    db.session.commit()
+    return closed
+
+
+def flag_stuck(run: Run, account, now=None) -> int:
+    """One "retry" inbox message per order action of the account still ``sent`` or
+    ``queued`` at the marketplace ``MERCATO_ACTION_STUCK_AFTER`` seconds after it was sent
+    (none twice for one action); the number raised."""
+    now = now or utcnow()
+    after = timedelta(seconds=float(current_app.config.get("MERCATO_ACTION_STUCK_AFTER", 7200)))
+    since = func.coalesce(OrderAction.sent_at, OrderAction.created_at)
+    stuck = db.session.scalars(
+        select(OrderAction)
+        .where(
+            OrderAction.account_id == account.id,
+            OrderAction.state.in_(UNSETTLED),
+            since <= now - after,
+        )
+        .order_by(OrderAction.id)
+    ).all()
+    if not stuck:
+        return 0
+    flagged = _stuck_messages(account.id)
+    raised = 0
+    for action in stuck:
+        if action.id in flagged:
+            continue
+        waited = now - (action.sent_at or action.created_at)
+        hours = waited.total_seconds() / 3600
+        where = "queued at" if action.state == F.QUEUED else "sent to"
+        db.session.add(
+            Message(
+                import_job_id=run.id,
+                severity=R.RETRY,
+                error_type=STUCK,
+                error_message=(
+                    f"The {action.type} of order #{action.order_id} (action #{action.id}) is "
+                    f"still {where} the marketplace {hours:.1f} h after it was sent, with no "
+                    "answer: it closes by itself when the marketplace processes or refuses it."
+                ),
+                identifier=str(action.order_id),
+                row_data={"order_action_id": action.id, "state": action.state},
+                subject_type="order",
+                subject_id=action.order_id,
+                store_id=action.store_id,
+                account_id=account.id,
+                next_retry_at=now + after,
+                created_at=now,
+            )
+        )
+        raised += 1
+    db.session.commit()
+    if raised:
+        log.warning(
+            "job=shipping_confirmation run_id=%s account_id=%s stuck_actions=%s",
+            run.id,
+            account.id,
+            raised,
+        )
+    return raised
+
+
 @flow(
     "shipping_confirmation",
     label="Shipping confirmation",
@@ -117,7 +224,7 @@ def confirm_shipping(run: Run) -> dict:
     account = run.account
     feed = run.feed
     summary = {"sent": 0, "dry_run": 0, "failed_to_send": 0}
-    summary.update({F.QUEUED: 0, F.PROCESSED: 0, F.FAILED: 0})
+    summary.update({F.QUEUED: 0, F.PROCESSED: 0, F.FAILED: 0, "stuck": 0})
     sent = send_owed(account, trigger=run.trigger or "schedule")
     summary["sent"], summary["dry_run"] = sent["sent"], sent["dry_run"]
     summary["failed_to_send"] = sent["failed"]
@@ -177,6 +284,9 @@ def confirm_shipping(run: Run) -> dict:
     if feed is not None:
         feed.last_sync_at = started
     db.session.commit()
+    close_settled(account.id)
+    summary["stuck"] = flag_stuck(run, account)
+    run = db.session.get(Run, run.id)
     if feed is not None:
         follow_later(feed, account.id)
     log.info(

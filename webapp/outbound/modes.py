@@ -185,6 +185,7 @@ def go_live(
             or 0
         )
         _resolve_failures(account, change, by, now)
+        _order_actions(change, now, "discarded by " + by)
     else:
         result.released = (
             db.session.execute(
@@ -196,6 +197,7 @@ def go_live(
             ).rowcount
             or 0
         )
+        _order_actions(change, now, None)
     db.session.commit()
     db.session.refresh(account)
     log.info(
@@ -211,22 +213,51 @@ def go_live(
 
 
 def _resolve_failures(account: Account, change: AccountModeChange, by: str, now) -> None:
-    """A discarded call will never be sent: its retry messages have nothing left to retry."""
-    discarded = select(CALLS.c.subject_id).where(
-        CALLS.c.account_id == account.id,
-        CALLS.c.mode_change_id == change.id,
-        CALLS.c.status == DISCARDED,
-    )
+    """A discarded call will never be sent: its retry messages have nothing left to retry
+    (messages about the call's own subject: an order, an order action)."""
     messages = Message.__table__
-    db.session.execute(
-        update(messages)
-        .where(
-            messages.c.error_type == "outbound_failed",
-            messages.c.resolved_at.is_(None),
-            messages.c.subject_type == "order",
-            messages.c.subject_id.in_(discarded),
+    kinds = db.session.scalars(
+        select(CALLS.c.subject_type)
+        .where(CALLS.c.mode_change_id == change.id, CALLS.c.status == DISCARDED)
+        .distinct()
+    ).all()
+    for kind in kinds:
+        discarded = select(CALLS.c.subject_id).where(
+            CALLS.c.account_id == account.id,
+            CALLS.c.mode_change_id == change.id,
+            CALLS.c.status == DISCARDED,
+            CALLS.c.subject_type == kind,
         )
-        .values(resolved_at=now, resolved_by=f"discarded by {by}"[:255])
+        db.session.execute(
+            update(messages)
+            .where(
+                messages.c.error_type == "outbound_failed",
+                messages.c.resolved_at.is_(None),
+                messages.c.subject_type == kind,
+                messages.c.subject_id.in_(discarded),
+            )
+            .values(resolved_at=now, resolved_by=f"discarded by {by}"[:255])
+        )
+
+
+def _order_actions(change: AccountModeChange, now, discarded_by: str | None) -> None:
+    """The order actions whose calls this change released are owed again ("recorded": the
+    sender sends each once, then the shipping confirmation follows it); those it discarded
+    stay dry runs, with why they will never be sent."""
+    actions = db.Model.metadata.tables["order_actions"]
+    theirs = select(CALLS.c.subject_id).where(
+        CALLS.c.mode_change_id == change.id, CALLS.c.subject_type == "order_action"
+    )
+    values = {"updated_at": now}
+    if discarded_by is None:
+        values["state"] = "recorded"
+    else:
+        values["error"] = f"Not sent: {discarded_by} when the account went live."[:2000]
+    db.session.execute(
+        update(actions)
+        .where(actions.c.id.in_(theirs), actions.c.state == "dry_run")
+        .values(values)
+        .execution_options(synchronize_session=False)
     )
 
 
