@@ -1,4 +1,4 @@
-"""``flask orders import|recheck|acks|ship|action|export|rules refresh``."""
+"""``flask orders import|recheck|acks|ship|action|actions send|export|rules refresh``."""
 
 from __future__ import annotations
 
@@ -173,6 +173,40 @@ def action(order_id, action_type, lines, args) -> None:
             click.echo(problem, err=True)
         sys.exit(1)
     _print_recorded(order, done.actions[0].type if done.actions else action_type, done)
+
+
+actions_cli = AppGroup("actions", help="Order actions owed to the marketplaces.")
+orders_cli.add_command(actions_cli)
+
+
+@actions_cli.command("send")
+@click.option("--account", "account_id", required=True, type=int)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seconds to follow the actions' states until none is queued.",
+)
+def actions_send(account_id: int, wait: float) -> None:
+    """Send what the account owes (the one sender; dry runs in test mode) as an execution of
+    its shipping confirmation feed, then read the marketplace's actions back, again every
+    few seconds until none is queued or WAIT is over. The last line is a JSON summary
+    {"sent", "processed", "failed", "queued", "dry_run", ...}; exit 1 when the feed cannot
+    run or an execution failed."""
+    from webapp.orders.shipping import FollowError, send_and_follow
+
+    account = active_account_or_fail(account_id)
+    try:
+        summary = send_and_follow(account, wait=wait, trigger="cli")
+    except FollowError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    if summary["status"] == R.FAILED:
+        click.echo(f"Execution #{summary['run_ids'][-1]} failed; see its page.", err=True)
+    click.echo(json.dumps(summary))
+    if summary["status"] == R.FAILED:
+        sys.exit(1)
 
 
 rules_cli = AppGroup("rules", help="What each marketplace lets an order do (cached a day).")

@@ -17,9 +17,10 @@ One execution of an account's ``shipping_confirmation`` feed:
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from connectors import registry as connectors_registry
 from connectors.base import Capability
@@ -180,3 +181,65 @@ def confirm_shipping(run: Run) -> dict:
         summary["failed"],
     )
     return summary
+
+
+# -- sending and following from the CLI ------------------------------------------------------
+
+# How often ``send_and_follow`` reads the marketplace's actions again while some are queued.
+FOLLOW_EVERY = 2.0
+# Order action states still waiting for the marketplace's answer.
+AWAITING = (F.SENT, F.QUEUED)
+
+
+class FollowError(Exception):
+    """The account's shipping confirmation cannot run (no such feed, disabled, retired...)."""
+
+
+def awaiting_count(account_id: int) -> int:
+    """The account's order actions sent and not yet processed or failed."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(OrderAction)
+        .where(OrderAction.account_id == account_id, OrderAction.state.in_(AWAITING))
+    )
+
+
+def send_and_follow(account, *, wait: float = 0.0, trigger: str = "cli", sleep=time.sleep):
+    """Send what the account owes, then follow its actions' states until none is queued or
+    ``wait`` seconds are over: each step is one execution of the account's shipping
+    confirmation feed, run inline through the lifecycle (the one sender, then one paged
+    listing of the marketplace's actions; never a request per action).
+
+    Returns ``{"sent", "processed", "failed", "queued", "dry_run", "runs", "run_ids",
+    "status"}``: calls sent and dry runs recorded, actions that reached processed or failed,
+    across the executions; ``queued``: the account's actions still awaiting the marketplace
+    at the end. Raises :class:`FollowError` when the feed cannot run (a second command while
+    one runs waits for it: that execution's outcome is not counted)."""
+    feed = lifecycle.account_feed(account, "shipping_confirmation")
+    if feed is None:
+        raise FollowError(f"Account {account.id} has no shipping confirmation feed.")
+    totals = {"sent": 0, "processed": 0, "failed": 0, "queued": 0, "dry_run": 0}
+    run_ids: list[int] = []
+    status = None
+    deadline = time.monotonic() + max(0.0, wait)
+    while True:
+        try:
+            started = lifecycle.run_feed(feed.id, trigger)
+        except lifecycle.FeedError as exc:
+            raise FollowError(str(exc)) from exc
+        run = started.run
+        if started.started:
+            run_ids.append(run.id)
+            outcome = getattr(run, "outcome", None) or {}
+            for key in ("sent", "dry_run", F.PROCESSED, F.FAILED):
+                totals[key] += int(outcome.get(key) or 0)
+        status = run.status
+        if status == R.FAILED:
+            break
+        db.session.expire_all()
+        left = deadline - time.monotonic()
+        if not account.is_live or left <= 0 or not awaiting_count(account.id):
+            break
+        sleep(min(FOLLOW_EVERY, left))
+    totals["queued"] = awaiting_count(account.id)
+    return {**totals, "runs": len(run_ids), "run_ids": run_ids, "status": status}
