@@ -12,7 +12,7 @@ beforehand (not timed) ships N orders that are waiting for shipment, and the run
 - follow: the shipping confirmation feed reading the account's actions back, a page at a time,
   until every action is processed (``send_and_follow``);
 - the sandbox's serving floor, measured in the same run: the same N action POSTs (the exact
-  bodies Mercato records, for another sandbox account, 6395, recorded in test mode), sent with
+  bodies Mercato records, built by the connector for another sandbox account, 6395), sent with
   one ``requests.Session`` from one process, and every page of the actions list read the same
   way: what the sandbox can serve;
 - the ratio of each step's rate to its floor (target: send >= 0.5 of the POST floor), and the
@@ -209,20 +209,31 @@ def record_all(account, order_ids: list[int], count: int, marks, tag: str) -> tu
     return recorded, memory
 
 
-def floor_bodies(account) -> list[dict]:
-    """The exact bodies recorded (dry runs) for the floor account's ship actions."""
+def floor_bodies(account, order_ids: list[int]) -> list[dict]:
+    """The exact bodies Mercato would record for the floor account's ship actions, built by
+    the account's connector as :func:`webapp.outbound.record.call_row` builds them."""
     from sqlalchemy import select
 
+    from webapp.connector import connector_for
     from webapp.extensions import db
-    from webapp.models import OutboundCall
+    from webapp.models import Order
+    from webapp.orders import marketplace_rules
 
-    return list(
-        db.session.scalars(
-            select(OutboundCall.body)
-            .where(OutboundCall.account_id == account.id, OutboundCall.action == "order.ship")
-            .order_by(OutboundCall.id)
-        )
-    )
+    connector = connector_for(account)
+    rules = marketplace_rules.rules_for(account, connector)
+    bodies = []
+    for channel, channel_order_id, order_id in db.session.execute(
+        select(Order.channel, Order.channel_order_id, Order.id).where(Order.id.in_(order_ids))
+    ):
+        params = {
+            "channel": channel,
+            "channel_order_id": channel_order_id,
+            "carrier": carrier_for(rules, channel),
+            "tracking_number": f"FLOOR-{order_id}",
+        }
+        request = connector.outbound_request("order.ship", params)
+        bodies.append(connector.describe(request)["body"])
+    return bodies
 
 
 def token(session, base: str, account_id: str) -> str:
@@ -310,9 +321,9 @@ def bench(url: str, base: str, workdir: Path, count: int, profile: str | None) -
             run = import_orders(account)
             assert run.status != "failed", run.error_message
             marketplace_rules.refresh(account)
-        floor_ids = waiting_orders(floor_account, count)
-        recorded, _ = record_all(floor_account, floor_ids, count, set(), "FLOOR")
-        out["floor_bodies"] = floor_bodies(floor_account)
+        out["floor_bodies"] = floor_bodies(
+            floor_account, waiting_orders(floor_account, count)[:count]
+        )
         go_live(live, by="bench", discard=True)
         feed = lifecycle.account_feed(live, "shipping_confirmation")
         lifecycle.set_enabled(feed, True)
