@@ -13,8 +13,9 @@ beforehand (not timed) ships N orders that are waiting for shipment, and the run
   until every action is processed (``send_and_follow``);
 - the sandbox's serving floor, measured in the same run: the same N action POSTs (the exact
   bodies Mercato records, built by the connector for another sandbox account, 6395), sent with
-  one ``requests.Session`` from one process, and every page of the actions list read the same
-  way: what the sandbox can serve;
+  one ``requests.Session`` from one process, half before the steps and half after (the same
+  load and sandbox size as the steps see), and every page of the bench account's actions list
+  read the same way right after the follow: what the sandbox can serve;
 - the ratio of each step's rate to its floor (target: send >= 0.5 of the POST floor), and the
   resident memory of this process when 2,500, 5,000, 7,500 and 10,000 (quarters of N) were
   recorded, sent and processed (read by a watcher thread from the database), which should stay
@@ -330,6 +331,11 @@ def bench(url: str, base: str, workdir: Path, count: int, profile: str | None) -
         db.session.commit()
         order_ids = waiting_orders(live, count)
         out["setup_seconds"] = time.perf_counter() - started
+        # The POST floor: half before the steps, half after, so it sees the machine's load
+        # and the sandbox's size as the steps do.
+        bodies = out.pop("floor_bodies")
+        half = len(bodies) // 2
+        floor_first = post_floor(base, bodies[:half])
 
         # Record.
         profiler = profiled(profile == "record")
@@ -375,6 +381,13 @@ def bench(url: str, base: str, workdir: Path, count: int, profile: str | None) -
                 profiler.stop()
                 out["profile"] = profiler.output_text(unicode=False, color=False)
         out["followed"] = followed
+        # The list floor right after the follow, on the same account's list (same size).
+        out["list_floor"] = list_floor(base, BENCH_ACCOUNT)
+        floor_second = post_floor(base, bodies[half:])
+        out["post_floor"] = (
+            floor_first[0] + floor_second[0],
+            floor_first[1] + floor_second[1],
+        )
         out["live_account"] = live.id
         db.session.remove()
         db.engine.dispose()
@@ -419,8 +432,8 @@ def main() -> None:
     try:
         reset_postgresql(url)
         out = bench(url, base, workdir, args.actions, args.profile)
-        created, post_seconds = post_floor(base, out["floor_bodies"])
-        listed, list_seconds = list_floor(base, FLOOR_ACCOUNT)
+        created, post_seconds = out["post_floor"]
+        listed, list_seconds = out["list_floor"]
     finally:
         sandbox.terminate()
         sandbox.join()
@@ -431,8 +444,8 @@ def main() -> None:
     print(f"sandbox: {args.orders:,} orders per account, own process, no added latency")
     print(f"PostgreSQL; setup (imports, floor bodies; not timed): {out['setup_seconds']:.0f} s")
     print(
-        f"serving floor, POST actions (one requests.Session, one process): {created:,} in "
-        f"{post_seconds:5.2f} s = {post_rate:7,.0f} actions/s"
+        "serving floor, POST actions (one requests.Session, half before, half after): "
+        f"{created:,} in {post_seconds:5.2f} s = {post_rate:7,.0f} actions/s"
     )
     print(
         f"serving floor, actions list (100 a page): {listed:,} in {list_seconds:5.2f} s = "
