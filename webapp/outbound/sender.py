@@ -10,9 +10,10 @@ that booked orders (:func:`webapp.runs.lifecycle.then`), when an account goes li
   that only one sender can win), sent, then ``sent`` with its effect applied (the order shows
   ``acknowledged_at``, the order action ``sent``); those results are written a few dozen
   calls at a time (``FLUSH_CALLS``/``FLUSH_SECONDS``), except for a call that could neither be
-  repeated nor looked up after a crash, which is written at once.  A failure is ``failed`` with ``next_attempt_at`` after the backoff
-  (:func:`backoff`, or the marketplace's Retry-After when it gave one) and a ``retry``
-  message; the sender then wakes itself at the earliest ``next_attempt_at``
+  repeated nor looked up after a crash, which is written at once. A failure is ``failed``
+  with ``next_attempt_at`` after the backoff (:func:`backoff`, or the marketplace's
+  Retry-After when it gave one) and a ``retry`` message; the sender then wakes itself at the
+  earliest ``next_attempt_at``
   (:func:`webapp.runs.lifecycle.wake_at`).
 - test mode: nothing is sent; what is owed stays (or becomes) a ``dry_run``.
 """
