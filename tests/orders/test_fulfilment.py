@@ -314,7 +314,7 @@ def test_cli_ship_and_action_print_the_action_and_export_shows_them(app, store, 
             "tracking_number": "CLI-1",
             "tracking_url": None,
             "shipped_at": row["shipments"][0]["shipped_at"],
-            "lines": [{"sku": first.sku, "quantity": 1}],
+            "lines": [{"line_id": first.channel_line_id, "sku": first.sku, "quantity": 1}],
         }
     ]
     assert [(a["id"], a["type"], a["state"], a["error"]) for a in row["actions"]] == [

@@ -236,7 +236,7 @@ def test_metrics_expose_the_seed_figures_and_real_queue_depths(app, store, opera
     assert other.labels["kind"] == "recheck_parked_orders"
     assert 410 <= lag.value <= 430
     assert found["sync_error_rate"].samples[0].value == 0.5
-    assert found["fulfillment_sync_queue_depth"].samples == []  # no fulfilment queue served yet
+    assert found["fulfillment_sync_queue_depth"].samples[0].value == 0  # nothing owed
     assert found["digital_fulfillment_success_rate"].samples == []  # no attempts yet
     queued = {s.labels["queue"]: s.value for s in found["mercato_rq_queued_jobs"].samples}
     assert queued["imports"] == 2 and queued["default"] == 0
@@ -246,22 +246,73 @@ def test_metrics_expose_the_seed_figures_and_real_queue_depths(app, store, opera
     assert found["mercato_alerts"].samples[0].value == 1  # the 50 % error rate
 
 
-def test_no_fulfilment_queue_is_measured_until_a_worker_serves_one(admin_client, operator_token):
-    """No worker listens on a fulfilment queue yet: its depth has no sample (as the digital
-    success rate has none), and no queue of that name is counted anywhere, even when a job
-    sits in it."""
+def owe_actions(account, states: dict[str, int]) -> None:
+    """Order actions of one order of ``account``, ``count`` in each state (real rows)."""
+    from webapp.models import Order, OrderAction
+
+    order = Order(
+        store_id=account.store_id,
+        account_id=account.id,
+        channel="amazon_fr",
+        channel_order_id=f"AMZ-{account.id}-{len(states)}",
+        status="confirmed",
+    )
+    db.session.add(order)
+    db.session.flush()
+    for state, count in states.items():
+        for _ in range(count):
+            db.session.add(
+                OrderAction(
+                    store_id=account.store_id,
+                    order_id=order.id,
+                    account_id=account.id,
+                    type="ship",
+                    lines=[],
+                    arguments={},
+                    state=state,
+                    created_by="test",
+                )
+            )
+    db.session.commit()
+
+
+def test_the_fulfilment_queue_depth_counts_order_actions_owed_and_not_settled(
+    admin_client, store, other_store, operator_token
+):
+    """Recorded (not sent yet), sent and queued (not processed yet) count; dry runs (test
+    mode owes nothing), processed and failed (final) do not. No RQ queue named fulfilment is
+    counted: the depth is what is owed, wherever it waits."""
+    owe_actions(
+        lengow(store),
+        {"recorded": 2, "sent": 3, "queued": 4, "dry_run": 5, "processed": 6, "failed": 7},
+    )
+    owe_actions(lengow(other_store, name="Lengow Globex"), {"queued": 1, "processed": 1})
     queue("fulfilment").enqueue("os.getcwd")
     client = admin_client
     found = families(client.get("/metrics", headers=bearer(operator_token)).get_data(as_text=True))
-    assert found["fulfillment_sync_queue_depth"].samples == []
+    assert found["fulfillment_sync_queue_depth"].samples[0].value == 2 + 3 + 4 + 1
     queued = {s.labels["queue"] for s in found["mercato_rq_queued_jobs"].samples}
     assert queued == {"imports", "default"}
     platform = client.get("/health/marketplace-integrations").get_json()["platform"]
-    assert platform["fulfillment_sync_queue_depth"] is None
+    assert platform["fulfillment_sync_queue_depth"] == 10
     assert set(platform["queues"]) == {"imports", "default"}
     page = client.get("/admin/monitoring").get_data(as_text=True)
     assert "Queue fulfilment" not in page
-    assert re.search(r"Fulfilment queue</small><strong>—</strong>", page)
+    assert re.search(r"Fulfilment queue</small><strong>10</strong>", page)
+    from webapp.monitoring.figures import compute
+
+    assert compute(store_id=store.id).fulfillment_sync_queue_depth == 9
+    assert compute(store_id=other_store.id).fulfillment_sync_queue_depth == 1
+    assert not [a for a in compute().alerts if a["metric"] == "fulfillment_sync_queue_depth"]
+
+
+def test_more_than_100_owed_actions_raise_the_alert(app, store):
+    from webapp.monitoring.figures import compute
+
+    owe_actions(lengow(store), {"sent": 101})
+    [alert] = [a for a in compute().alerts if a["metric"] == "fulfillment_sync_queue_depth"]
+    assert (alert["value"], alert["threshold"]) == (101, 100)
+    assert "above" in alert["message"]
 
 
 def test_failed_rq_jobs_are_counted(app, admin_client):

@@ -109,6 +109,12 @@ SCHEMAS: dict[str, Schema] = {
                         "description": "409: the active job of the same source. "
                         "503: the job that could not be queued (marked failed).",
                     },
+                    "problems": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Orders (422): every reason the shipment or action "
+                        "was refused, one sentence each; nothing was recorded.",
+                    },
                     "fields": {
                         "type": "object",
                         "additionalProperties": {"type": "string"},

@@ -17,10 +17,11 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import QUEUE_NAMES, db, queue
-from webapp.models import Account, Feed, Message, Run, ScheduledJob
+from webapp.models import Account, Feed, Message, OrderAction, Run, ScheduledJob
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.models.feeds import NOT_BUILT_RUN_KIND
+from webapp.models.fulfilment import IN_FLIGHT
 from webapp.runs.registry import follower_run_kinds
 
 # metric -> (threshold, "max" if crossing above alerts, "min" if falling below alerts)
@@ -101,7 +102,7 @@ class Figures:
     sync_error_rate: float
     finished_last_hour: int
     failed_last_hour: int
-    fulfillment_sync_queue_depth: int | None
+    fulfillment_sync_queue_depth: int | None  # fulfilment_queue_depth(): owed order actions
     digital_fulfillment_success_rate: float | None
     queues: dict[str, dict[str, int]]
     alerts: list[dict] = field(default_factory=list)
@@ -234,6 +235,34 @@ def error_rate(now: datetime, store_id: int | None = None) -> tuple[float, int, 
     return (failed / finished if finished else 0.0), finished, failed
 
 
+# The order actions counted by ``fulfillment_sync_queue_depth``: owed to a marketplace and not
+# settled yet. ``recorded``: its outbound call not sent yet (pending, failed and waiting for
+# its retry, being sent, or held as unknown for a person); ``sent`` and ``queued``: sent, the
+# marketplace has not processed it yet. Not counted: dry runs (test mode owes nothing),
+# processed, failed (final: the inbox has them).
+OWED_ACTION_STATES = IN_FLIGHT
+
+
+def fulfilment_queue_depth(store_id: int | None = None) -> int:
+    """Order actions (ship, accept, refuse, cancel, refund...) owed to the marketplaces and not
+    settled yet: recorded and not sent, or sent and not processed (:data:`OWED_ACTION_STATES`).
+    Counted per account on ``ix_order_actions_account_state``."""
+    accounts = select(Account.id)
+    if store_id is not None:
+        accounts = accounts.where(Account.store_id == store_id)
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(OrderAction)
+            .where(
+                OrderAction.account_id.in_(accounts),
+                OrderAction.state.in_(OWED_ACTION_STATES),
+            )
+        )
+        or 0
+    )
+
+
 def queue_figures() -> dict[str, dict[str, int]]:
     """Per RQ queue: jobs waiting, running, failed, scheduled (deferred by a retry)."""
     figures = {}
@@ -262,9 +291,7 @@ def compute(now: datetime | None = None, store_id: int | None = None) -> Figures
         sync_error_rate=rate,
         finished_last_hour=finished,
         failed_last_hour=failed,
-        # No fulfilment sync is built yet, so no queue of them is served: no samples until
-        # it lands (nothing measures a queue nobody listens on).
-        fulfillment_sync_queue_depth=None,
+        fulfillment_sync_queue_depth=fulfilment_queue_depth(store_id),
         # No digital fulfilment runs yet (it arrives with the CodesWholesale issue): no samples.
         digital_fulfillment_success_rate=None,
         queues=queues,

@@ -144,7 +144,11 @@ class _Collector:
             )
         yield from lags.values()
         fulfilment = GaugeMetricFamily(
-            "fulfillment_sync_queue_depth", "Fulfilment syncs waiting to be sent."
+            "fulfillment_sync_queue_depth",
+            "Order actions (ship, accept, refuse, cancel, refund...) owed to the marketplaces "
+            "and not settled: recorded and not sent yet (pending, failed awaiting a retry, "
+            "unknown), or sent and not yet processed by the marketplace (sent, queued). Dry "
+            "runs, processed and failed actions are not counted.",
         )
         if found.fulfillment_sync_queue_depth is not None:
             fulfilment.add_metric([], found.fulfillment_sync_queue_depth)

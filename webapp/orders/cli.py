@@ -1,4 +1,4 @@
-"""``flask orders import|recheck|acks|ship|action|export|rules refresh``."""
+"""``flask orders import|recheck|acks|ship|action|actions send|export|rules refresh``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import sys
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from webapp.cli_input import active_account_or_fail
 from webapp.extensions import db
-from webapp.models import Order, Shipment, ShipmentLine, Store
+from webapp.models import Order, Store
 from webapp.models import runs as R
-from webapp.models.base import money_text
 
 orders_cli = AppGroup("orders", help="The unified order book.")
 
@@ -118,21 +116,9 @@ def _order_or_fail(order_id: int) -> Order:
 
 
 def _print_recorded(order: Order, action_type: str, done) -> None:
-    actions = done.actions
-    summary = {
-        "action_id": actions[0].id if actions else None,
-        "order_id": order.id,
-        "type": action_type,
-        "state": actions[0].state if actions else None,
-        "action_ids": [a.id for a in actions],
-        "states": [a.state for a in actions],
-        "outbound_call_ids": [a.outbound_call_id for a in actions],
-        "already_recorded": done.already,
-        "order_status": db.session.get(Order, order.id).status,
-    }
-    if done.shipment is not None:
-        summary["shipment_id"] = done.shipment.id
-    click.echo(json.dumps(summary))
+    from webapp.orders.records import recorded
+
+    click.echo(json.dumps(recorded(order, action_type, done)))
 
 
 @orders_cli.command("ship")
@@ -187,6 +173,40 @@ def action(order_id, action_type, lines, args) -> None:
             click.echo(problem, err=True)
         sys.exit(1)
     _print_recorded(order, done.actions[0].type if done.actions else action_type, done)
+
+
+actions_cli = AppGroup("actions", help="Order actions owed to the marketplaces.")
+orders_cli.add_command(actions_cli)
+
+
+@actions_cli.command("send")
+@click.option("--account", "account_id", required=True, type=int)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seconds to follow the actions' states until none is queued.",
+)
+def actions_send(account_id: int, wait: float) -> None:
+    """Send what the account owes (the one sender; dry runs in test mode) as an execution of
+    its shipping confirmation feed, then read the marketplace's actions back, again every
+    few seconds until none is queued or WAIT is over. The last line is a JSON summary
+    {"sent", "processed", "failed", "queued", "dry_run", ...}; exit 1 when the feed cannot
+    run or an execution failed."""
+    from webapp.orders.shipping import FollowError, send_and_follow
+
+    account = active_account_or_fail(account_id)
+    try:
+        summary = send_and_follow(account, wait=wait, trigger="cli")
+    except FollowError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    if summary["status"] == R.FAILED:
+        click.echo(f"Execution #{summary['run_ids'][-1]} failed; see its page.", err=True)
+    click.echo(json.dumps(summary))
+    if summary["status"] == R.FAILED:
+        sys.exit(1)
 
 
 rules_cli = AppGroup("rules", help="What each marketplace lets an order do (cached a day).")
@@ -245,81 +265,14 @@ def export(store_code: str, fmt: str) -> None:
     store = db.session.scalar(select(Store).where(Store.code == store_code))
     if store is None:
         raise click.ClickException(f"No store with code {store_code!r}.")
+    from webapp.orders.records import order_record, with_fulfilment
+
     query = (
         select(Order)
         .where(Order.store_id == store.id)
-        .options(
-            selectinload(Order.items),
-            selectinload(Order.status_history),
-            selectinload(Order.ack_calls),
-            selectinload(Order.shipments)
-            .selectinload(Shipment.lines)
-            .selectinload(ShipmentLine.item),
-            selectinload(Order.actions),
-        )
+        .options(*with_fulfilment())
         .order_by(Order.id)
         .execution_options(yield_per=500)
     )
     for order in db.session.scalars(query):
-        sys.stdout.write(
-            json.dumps(
-                {
-                    "id": order.id,
-                    "account_id": order.account_id,
-                    "channel": order.channel,
-                    "channel_order_id": order.channel_order_id,
-                    "marketplace_status": order.marketplace_status,
-                    "status": order.status,
-                    "currency": order.currency,
-                    "total": money_text(order.total),
-                    "original_currency": order.original_currency,
-                    "original_total": money_text(order.original_total),
-                    "acknowledged": order.acknowledged,
-                    "ack_state": order.ack_state,
-                    "merchant_order_id": order.merchant_order_id,
-                    "anonymized": order.anonymized,
-                    "items": [
-                        {
-                            "line_id": item.channel_line_id,
-                            "sku": item.sku,
-                            "quantity": item.quantity,
-                            "unit_price": money_text(item.unit_price),
-                            "matched": item.matched,
-                        }
-                        for item in order.items
-                    ],
-                    "shipments": [
-                        {
-                            "id": s.id,
-                            "carrier": s.carrier,
-                            "carrier_name": s.carrier_name,
-                            "tracking_number": s.tracking_number,
-                            "tracking_url": s.tracking_url,
-                            "shipped_at": s.shipped_at.isoformat(),
-                            "lines": [
-                                {"sku": line.item.sku, "quantity": line.quantity}
-                                for line in s.lines
-                            ],
-                        }
-                        for s in order.shipments
-                    ],
-                    "actions": [
-                        {
-                            "id": a.id,
-                            "type": a.type,
-                            "state": a.state,
-                            "lines": a.lines,
-                            "arguments": a.arguments,
-                            "error": a.error,
-                        }
-                        for a in order.actions
-                    ],
-                    "status_history": [
-                        {"from": h.from_status, "to": h.to_status, "at": h.created_at.isoformat()}
-                        for h in order.status_history
-                    ],
-                },
-                ensure_ascii=False,
-            )
-            + "\n"
-        )
+        sys.stdout.write(json.dumps(order_record(order), ensure_ascii=False) + "\n")

@@ -82,6 +82,12 @@ class Refused(Exception):
         super().__init__(" ".join(self.problems))
 
 
+class Conflict(Refused):
+    """Refused because another request changed the order at the same moment (a racing
+    request recorded the same action, or took the same quantities): reading the order again
+    shows what was recorded."""
+
+
 @dataclass
 class Recorded:
     actions: list[F.OrderAction]
@@ -551,7 +557,7 @@ def _write(
         ).one()
         if call.subject_id != action.id:  # another request owes it already
             db.session.rollback()
-            raise Refused([f"Order #{order.id}: this {action_type} is already recorded."])
+            raise Conflict([f"Order #{order.id}: this {action_type} is already recorded."])
         action.outbound_call_id = call.id
         action.state = F.DRY_RUN if call.status == DRY_RUN else F.RECORDED
     _follow_status(order, action_type, actions, shipment, by, now)
@@ -597,7 +603,7 @@ def _move_quantities(order, action_type, chosen, actions, per_line, now) -> None
             .values({column: ITEMS.c[column] + quantity})
         ).rowcount
         if moved != 1:
-            raise Refused(
+            raise Conflict(
                 [f"Line {item.channel_line_id or item.sku} changed meanwhile: try again."]
             )
         if action_type != F.REFUND:

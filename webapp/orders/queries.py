@@ -79,8 +79,10 @@ def _date(value) -> date | None:
         return None
 
 
-def orders_query(store_id: int, filters: OrderFilters) -> tuple[Select, Select]:
-    conditions = [Order.store_id == store_id]
+def orders_query(store_id: int | None, filters: OrderFilters) -> tuple[Select, Select]:
+    """The store's orders under the filters (every store's when ``store_id`` is None: an
+    admin over the API), newest first, and their count."""
+    conditions = [] if store_id is None else [Order.store_id == store_id]
     if filters.channel:
         conditions.append(Order.channel == filters.channel)
     if filters.account_id:
@@ -125,14 +127,15 @@ def search_text(order=Order):
     )
 
 
-def _search(store_id: int, term: str):
+def _search(store_id: int | None, term: str):
     """Channel order id, customer name or email containing the term, a line's SKU equal to
     it (SKUs are codes; the SKU index answers), or our own order id ("#123"). Each part is
     answered by an index and the parts are united, so no part forces a scan of the store."""
     inner = aliased(Order)
     parts = [
         select(inner.id).where(
-            inner.store_id == store_id, search_text(inner).like(f"%{term.lower()}%")
+            *([] if store_id is None else [inner.store_id == store_id]),
+            search_text(inner).like(f"%{term.lower()}%"),
         ),
         select(OrderItem.order_id).where(OrderItem.sku == term),
     ]
@@ -142,7 +145,7 @@ def _search(store_id: int, term: str):
     return Order.id.in_(union_all(*parts))
 
 
-def orders_page(store_id: int, filters: OrderFilters, page: int, per_page: int) -> Page:
+def orders_page(store_id: int | None, filters: OrderFilters, page: int, per_page: int) -> Page:
     query, count = orders_query(store_id, filters)
     return paginate(query, count, page, per_page, key=Order.id)
 

@@ -25,10 +25,12 @@ One execution of an account's ``shipping_confirmation`` feed:
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 
 from connectors import registry as connectors_registry
 from connectors.base import Capability
@@ -45,6 +47,7 @@ from webapp.runs.registry import OUT, flow
 
 log = logging.getLogger("mercato.orders")
 
+ACTIONS = OrderAction.__table__
 SYNC_OVERLAP = timedelta(minutes=10)
 FOLLOW_JOB = "jobs.feeds.follow_up"
 INTERVAL_SECONDS = 900
@@ -62,29 +65,50 @@ def _key(channel, channel_order_id, action_type, line):
     return (str(channel or ""), str(channel_order_id or ""), str(action_type or ""), line or None)
 
 
+@dataclass
+class _Row:
+    """An order action in flight, as the listing needs it (not an ORM object: a page's commit
+    would expire it, and reading it again would cost a query per action)."""
+
+    id: int
+    order_id: int
+    type: str
+    state: str
+
+
 def _followed(account_id: int) -> tuple[dict, object]:
     """Our rows in flight by (channel, channel order id, action type, line): [(row, tracking)],
     and the earliest time one was recorded (the listing must reach back to it)."""
     rows = db.session.execute(
-        select(OrderAction, OutboundCall.params, OutboundCall.body)
+        select(
+            OrderAction.id,
+            OrderAction.order_id,
+            OrderAction.type,
+            OrderAction.state,
+            OrderAction.created_at,
+            OutboundCall.params,
+            OutboundCall.body,
+        )
         .join(OutboundCall, OutboundCall.id == OrderAction.outbound_call_id)
         .where(OrderAction.account_id == account_id, OrderAction.state.in_(FOLLOWED))
         .order_by(OrderAction.id)
     ).all()
     index: dict = {}
     earliest = None
-    for action, params, body in rows:
-        params = params or {}
-        sent_type = (body or {}).get("action_type") if isinstance(body, dict) else None
+    for row in rows:
+        params = row.params or {}
+        body = row.body
+        sent_type = body.get("action_type") if isinstance(body, dict) else None
         key = _key(
             params.get("channel"),
             params.get("channel_order_id"),
-            sent_type or action.type,
+            sent_type or row.type,
             params.get("line"),
         )
+        action = _Row(row.id, row.order_id, row.type, row.state)
         index.setdefault(key, []).append((action, params.get("tracking_number")))
-        if earliest is None or action.created_at < earliest:
-            earliest = action.created_at
+        if earliest is None or row.created_at < earliest:
+            earliest = row.created_at
     return index, earliest
 
 
@@ -98,17 +122,21 @@ def _match(index: dict, status):
     return None
 
 
-def _move(run: Run, action: OrderAction, status, now) -> bool:
-    """Move the row to the marketplace's state; True when it changed."""
+def _move(action: _Row, status, now, moves: list[dict]) -> bool:
+    """Move the row to the marketplace's state (written with the page: ``moves``); True when
+    it changed."""
     if status.state not in MOVES or action.state not in MOVES[status.state]:
         return False
     action.state = status.state
-    action.updated_at = now
-    if status.state == F.PROCESSED:
-        action.processed_at = now
-        action.error = None
-    elif status.state == F.FAILED:
-        action.error = status.error
+    moves.append(
+        {
+            "action_id": action.id,
+            "state": status.state,
+            "processed_at": now if status.state == F.PROCESSED else None,
+            # The marketplace's text when it failed; processed (or still queued) has none.
+            "error": status.error if status.state == F.FAILED else None,
+        }
+    )
     return True
 
 
@@ -210,6 +238,23 @@ def flag_stuck(run: Run, account, now=None) -> int:
     return raised
 
 
+def _write_moves(moves: list[dict], now) -> None:
+    """A page's moves in one statement (executemany)."""
+    if not moves:
+        return
+    db.session.execute(
+        update(ACTIONS)
+        .where(ACTIONS.c.id == bindparam("action_id"))
+        .values(
+            state=bindparam("state"),
+            processed_at=bindparam("processed_at"),
+            error=bindparam("error"),
+            updated_at=now,
+        ),
+        moves,
+    )
+
+
 @flow(
     "shipping_confirmation",
     label="Shipping confirmation",
@@ -248,19 +293,21 @@ def confirm_shipping(run: Run) -> dict:
         connector = connector_for(account)
         for page in connector.list_actions(updated_from=since.strftime("%Y-%m-%dT%H:%M:%SZ")):
             now = utcnow()
+            moves: list[dict] = []
             for status in page:
                 run.total_processed += 1
                 action = _match(index, status)
                 if action is None:
                     run.unchanged_count += 1
                     continue
-                if _move(run, action, status, now):
+                if _move(action, status, now, moves):
                     run.updated_count += 1
                     summary[status.state] += 1
                     if status.state == F.FAILED:
                         failures.append((action.id, action.order_id, action.type, status.error))
                 else:
                     run.unchanged_count += 1
+            _write_moves(moves, now)
             db.session.commit()
     except ConnectorError as exc:
         db.session.rollback()
@@ -335,3 +382,65 @@ def follow_later(feed: Feed, account_id: int) -> float | None:
         log.warning("follow-up of feed %s not queued", feed.id, exc_info=True)
         return None
     return delay
+
+
+# -- sending and following from the CLI ------------------------------------------------------
+
+# How often ``send_and_follow`` reads the marketplace's actions again while some are queued.
+FOLLOW_EVERY = 2.0
+# Order action states still waiting for the marketplace's answer.
+AWAITING = (F.SENT, F.QUEUED)
+
+
+class FollowError(Exception):
+    """The account's shipping confirmation cannot run (no such feed, disabled, retired...)."""
+
+
+def awaiting_count(account_id: int) -> int:
+    """The account's order actions sent and not yet processed or failed."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(OrderAction)
+        .where(OrderAction.account_id == account_id, OrderAction.state.in_(AWAITING))
+    )
+
+
+def send_and_follow(account, *, wait: float = 0.0, trigger: str = "cli", sleep=time.sleep):
+    """Send what the account owes, then follow its actions' states until none is queued or
+    ``wait`` seconds are over: each step is one execution of the account's shipping
+    confirmation feed, run inline through the lifecycle (the one sender, then one paged
+    listing of the marketplace's actions; never a request per action).
+
+    Returns ``{"sent", "processed", "failed", "queued", "dry_run", "runs", "run_ids",
+    "status"}``: calls sent and dry runs recorded, actions that reached processed or failed,
+    across the executions; ``queued``: the account's actions still awaiting the marketplace
+    at the end. Raises :class:`FollowError` when the feed cannot run (a second command while
+    one runs waits for it: that execution's outcome is not counted)."""
+    feed = lifecycle.account_feed(account, "shipping_confirmation")
+    if feed is None:
+        raise FollowError(f"Account {account.id} has no shipping confirmation feed.")
+    totals = {"sent": 0, "processed": 0, "failed": 0, "queued": 0, "dry_run": 0}
+    run_ids: list[int] = []
+    status = None
+    deadline = time.monotonic() + max(0.0, wait)
+    while True:
+        try:
+            started = lifecycle.run_feed(feed.id, trigger)
+        except lifecycle.FeedError as exc:
+            raise FollowError(str(exc)) from exc
+        run = started.run
+        if started.started:
+            run_ids.append(run.id)
+            outcome = getattr(run, "outcome", None) or {}
+            for key in ("sent", "dry_run", F.PROCESSED, F.FAILED):
+                totals[key] += int(outcome.get(key) or 0)
+        status = run.status
+        if status == R.FAILED:
+            break
+        db.session.expire_all()
+        left = deadline - time.monotonic()
+        if not account.is_live or left <= 0 or not awaiting_count(account.id):
+            break
+        sleep(min(FOLLOW_EVERY, left))
+    totals["queued"] = awaiting_count(account.id)
+    return {**totals, "runs": len(run_ids), "run_ids": run_ids, "status": status}

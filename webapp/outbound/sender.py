@@ -8,9 +8,12 @@ that booked orders (:func:`webapp.runs.lifecycle.then`), when an account goes li
 
 - live account: each due call is claimed (``pending``/``failed`` -> ``sending``, one UPDATE
   that only one sender can win), sent, then ``sent`` with its effect applied (the order shows
-  ``acknowledged_at``).  A failure is ``failed`` with ``next_attempt_at`` after the backoff
-  (:func:`backoff`, or the marketplace's Retry-After when it gave one) and a ``retry``
-  message; the sender then wakes itself at the earliest ``next_attempt_at``
+  ``acknowledged_at``, the order action ``sent``); those results are written a few dozen
+  calls at a time (``FLUSH_CALLS``/``FLUSH_SECONDS``), except for a call that could neither be
+  repeated nor looked up after a crash, which is written at once. A failure is ``failed``
+  with ``next_attempt_at`` after the backoff (:func:`backoff`, or the marketplace's
+  Retry-After when it gave one) and a ``retry`` message; the sender then wakes itself at the
+  earliest ``next_attempt_at``
   (:func:`webapp.runs.lifecycle.wake_at`).
 - test mode: nothing is sent; what is owed stays (or becomes) a ``dry_run``.
 """
@@ -18,9 +21,10 @@ that booked orders (:func:`webapp.runs.lifecycle.then`), when an account goes li
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from connectors.capabilities import Capability
 from webapp.connector import connector_for
@@ -41,6 +45,13 @@ BATCH = 200
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=6)
 GIVE_UP_AFTER = 3  # failures in a row before a step leaves the rest for the retry
+# Sent calls whose results (``sent``, the effect) are written in one transaction: at most this
+# many, or after this long. A call whose result is not written yet stays ``sending``; if the
+# sender dies before writing it, the next sender takes the claim over (STALE_CLAIM) and, the
+# call not being idempotent, asks the marketplace first (:func:`_taken_before`). A call that
+# could be neither repeated nor looked up is written at once (:func:`_write_at_once`).
+FLUSH_CALLS = 50
+FLUSH_SECONDS = 0.5
 
 
 def backoff(attempts: int) -> timedelta:
@@ -48,24 +59,30 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
 
 
-def _effect(call, now) -> None:
-    """What a sent call changes here."""
-    if call.subject_type == "order_action":  # webapp/orders/fulfilment.py recorded it
+def _effects(calls: list, now) -> None:
+    """What sent calls change here, a statement per kind (not one per call)."""
+    actions = [c.subject_id for c in calls if c.subject_type == "order_action"]
+    if actions:  # webapp/orders/fulfilment.py recorded them
         db.session.execute(
             update(ACTIONS)
-            .where(ACTIONS.c.id == call.subject_id)
+            .where(ACTIONS.c.id.in_(actions))
             .values(state="sent", sent_at=now, updated_at=now)
         )
-        return
-    if call.action == ACK_ORDER:
+    acks = [
+        {"order": c.subject_id, "merchant_order_id": c.params["merchant_order_id"]}
+        for c in calls
+        if c.subject_type != "order_action" and c.action == ACK_ORDER
+    ]
+    if acks:
         db.session.execute(
             update(ORDERS)
-            .where(ORDERS.c.id == call.subject_id)
+            .where(ORDERS.c.id == bindparam("order"))
             .values(
-                merchant_order_id=call.params["merchant_order_id"],
+                merchant_order_id=bindparam("merchant_order_id"),
                 acknowledged_at=now,
                 updated_at=now,
-            )
+            ),
+            acks,
         )
 
 
@@ -175,9 +192,11 @@ def send_outbound(run: Run) -> dict:
         connector = connector or connector_for(account)
         streak = 0
         pending = sorted(claimed, key=lambda c: c.id)
+        results = _Results()
         while pending and streak < GIVE_UP_AFTER:
             call = pending.pop(0)
-            streak = 0 if _send_one(run, connector, call, summary) else streak + 1
+            streak = 0 if _send_one(run, connector, call, summary, results) else streak + 1
+        _flush(run, results)
         if pending:  # the marketplace keeps failing: the rest waits for the same retry
             _defer(pending, summary)
             break
@@ -268,16 +287,59 @@ def _hold(run: Run, call, exc) -> None:
     db.session.commit()
 
 
-def _send_one(run: Run, connector, call, summary: dict) -> bool:
+class _Results:
+    """Sent calls whose results are not written yet, and the calls tried since the last write."""
+
+    def __init__(self) -> None:
+        self.sent: list = []
+        self.tried = 0
+        self.since = time.monotonic()
+
+    def due(self) -> bool:
+        return len(self.sent) >= FLUSH_CALLS or time.monotonic() - self.since >= FLUSH_SECONDS
+
+
+def _flush(run: Run, results: _Results) -> None:
+    """Write the results of the calls sent since the last write, in one transaction: each
+    call ``sent`` (one UPDATE), their effects, the inbox entries they answer, the run's
+    counts."""
+    if not results.sent and not results.tried:
+        return
+    now = utcnow()
+    sent = results.sent
+    if sent:
+        db.session.execute(
+            update(CALLS)
+            .where(CALLS.c.id.in_([c.id for c in sent]))
+            .values(status=SENT, sent_at=now, last_error=None, next_attempt_at=None, updated_at=now)
+        )
+        _effects(sent, now)
+        for call in sent:
+            if call.attempts > 1:  # it failed before: its inbox entries are answered
+                _close_failures(call, run, now)
+    run.total_processed += results.tried
+    run.imported_count += len(sent)
+    db.session.commit()
+    results.sent, results.tried, results.since = [], 0, time.monotonic()
+
+
+def _write_at_once(connector, request) -> bool:
+    """A call sent again after a crash would be applied twice and cannot be looked up first:
+    its result is written as soon as it is sent (the smallest window)."""
+    return not request.idempotent and not connector.supports(Capability.ORDER_ACTION_TRACKING)
+
+
+def _send_one(run: Run, connector, call, summary: dict, results: _Results) -> bool:
     from connectors.errors import ConnectorError
 
-    run.total_processed += 1
+    results.tried += 1
     request = None
     try:
         request = connector.outbound_request(call.action, call.params)
         if not _taken_before(connector, call, request):
             connector.send(request)
     except ConnectorError as exc:
+        _flush(run, results)  # what was sent before this one is written first
         if _in_doubt(connector, request, exc):
             _hold(run, call, exc)
             summary["failed"] += 1
@@ -313,20 +375,11 @@ def _send_one(run: Run, connector, call, summary: dict) -> bool:
         summary["failed"] += 1
         db.session.commit()
         return False
-    else:
-        now = utcnow()
-        db.session.execute(
-            update(CALLS)
-            .where(CALLS.c.id == call.id)
-            .values(status=SENT, sent_at=now, last_error=None, next_attempt_at=None, updated_at=now)
-        )
-        _effect(call, now)
-        if call.attempts > 1:  # it failed before: its inbox entries are answered
-            _close_failures(call, run, now)
-        run.imported_count += 1
-        summary["sent"] += 1
-        db.session.commit()
-        return True
+    results.sent.append(call)
+    summary["sent"] += 1
+    if _write_at_once(connector, request) or results.due():
+        _flush(run, results)
+    return True
 
 
 def _close_failures(call, run: Run, now) -> None:
