@@ -51,6 +51,13 @@ def supplier_account(app, store, url, *, version="v2", secret="sandbox-cw-secret
     )
 
 
+def change(url: str, product_id: str, **fields) -> None:
+    answer = requests.post(
+        f"{url}/_sandbox/codeswholesale/products/{product_id}", json=fields, timeout=5
+    )
+    assert answer.status_code == 200, answer.text
+
+
 def catalog_feed(account) -> Feed:
     return db.session.scalars(
         select(Feed).where(Feed.account_id == account.id, Feed.kind == "supplier_catalog")
@@ -134,20 +141,43 @@ def test_a_second_sync_changes_only_what_changed(app, store, url):
     account = supplier_account(app, store, url)
     first = run_catalog(account)
     assert first.imported_count == 2383
-    product_id = "0091e17d-ade7-4806-8d75-ea22b2192a55"  # 7 Days to Die
-    requests.post(
-        f"{url}/_sandbox/codeswholesale/products/{product_id}",
-        json={"quantity": 0, "price": "1.99"},
-        timeout=5,
+    changed = "0091e17d-ade7-4806-8d75-ea22b2192a55"  # 7 Days to Die
+    delisted = next(  # a product in stock
+        r["productId"]
+        for r in catalogue_records(DUMP, "v2")
+        if r["quantity"] and r["productId"] != changed
     )
+    change(url, changed, quantity=0, price="1.99")
+    change(url, delisted, listed=False)
+    before = products(store)[delisted]
+    assert before.availability == "in_stock" and before.quantity > 0
+    stock = before.quantity
+
     second = run_catalog(account)
     assert second.id != first.id and second.status == R.COMPLETED
-    assert (second.imported_count, second.updated_count, second.unchanged_count) == (0, 1, 2382)
-    product = products(store)[product_id]
-    db.session.refresh(product)
-    assert product.quantity == 0 and product.availability == "out_of_stock"
-    assert product.price == Decimal("1.99")
-    assert json.loads(product.extra["tier_prices"])[0]["value"] == "1.99"
+    assert (second.imported_count, second.updated_count, second.unchanged_count) == (0, 2, 2381)
+    got = products(store)
+    for product in got.values():
+        db.session.refresh(product)
+    assert got[changed].quantity == 0 and got[changed].availability == "out_of_stock"
+    assert got[changed].price == Decimal("1.99")
+    assert json.loads(got[changed].extra["tier_prices"])[0]["value"] == "1.99"
+    # Gone from the catalogue: no longer offered as available, and said on the run.
+    assert got[delisted].quantity == 0 and got[delisted].availability == "out_of_stock"
+    said = db.session.scalars(
+        select(Message.error_message).where(
+            Message.import_job_id == second.id, Message.error_type == "left_catalogue"
+        )
+    ).one()
+    assert said.startswith("1 products are no longer")
+
+    # Back in the catalogue exactly as before: written again, in stock again.
+    change(url, delisted, listed=True)
+    third = run_catalog(account)
+    assert (third.imported_count, third.updated_count, third.unchanged_count) == (0, 1, 2382)
+    back = products(store)[delisted]
+    db.session.refresh(back)
+    assert back.availability == "in_stock" and back.quantity == stock
 
 
 def test_refused_credentials_fail_the_run_with_a_message_for_the_account(app, store, url):

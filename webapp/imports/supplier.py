@@ -10,6 +10,7 @@ tier's price as the supplier's cost in the account's currency, its stock as quan
 availability (``preorder`` before its release date), and in ``extra``: ``is_digital``,
 ``product_type`` = digital, ``identifier``, ``platform``, ``regions``, ``languages`` (JSON
 lists), ``release_date`` (ISO, UTC) and ``tier_prices`` (JSON ``[{from, to, value}]``).
+Every sync reads the whole catalogue, so a product it no longer lists is marked out of stock.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import insert, or_, select, update
 
 from connectors.base import Capability
 from connectors.errors import ConnectorError
@@ -30,7 +31,7 @@ from webapp.extensions import db
 from webapp.imports.engine import ImportRunner, fail, reset_for_execution
 from webapp.imports.reader import FeedError
 from webapp.imports.request import work_dir
-from webapp.models import Message, Run
+from webapp.models import MarketplaceProduct, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.runs.lifecycle import finish
@@ -38,7 +39,7 @@ from webapp.runs.registry import flow
 
 log = logging.getLogger("mercato.feeds")
 
-__all__ = ["COLUMNS", "product_row", "sync_supplier_catalog", "write_catalog"]
+__all__ = ["COLUMNS", "mark_gone", "product_row", "sync_supplier_catalog", "write_catalog"]
 
 # The engine maps the first seven onto its fields; the rest are kept in ``extra``.
 COLUMNS = (
@@ -60,6 +61,7 @@ COLUMNS = (
 )
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 MAX_MESSAGES = 1000  # odd records said, beyond which they are only counted
+GONE_CHUNK = 1000  # products marked gone per statement
 
 
 def _availability(product: SupplierProduct, now: datetime) -> str:
@@ -92,11 +94,12 @@ def product_row(product: SupplierProduct, currency: str, now: datetime) -> list[
 
 
 def write_catalog(pages, path: Path, currency: str, now: datetime | None = None):
-    """Write the connector's ``pages`` as the engine's CSV at ``path``; returns (products
-    written, [(catalogue record number, product id or None, severity, type, sentence)])."""
+    """Write the connector's ``pages`` as the engine's CSV at ``path``; returns (the product
+    ids written, [(catalogue record number, product id or None, severity, type, sentence)])."""
     now = now or datetime.now(UTC)
     said: list[tuple[int, str | None, str, str, str]] = []
-    written = record = 0
+    seen: set[str] = set()
+    record = 0
     # Not a CSV anybody opens: the engine reads it back, and every cell must arrive as the
     # supplier sent it (no spreadsheet defusing, see webapp/csvsafe.py).
     with path.open("w", newline="", encoding="utf-8") as fh:
@@ -108,11 +111,64 @@ def write_catalog(pages, path: Path, currency: str, now: datetime | None = None)
                 if not isinstance(item, SupplierProduct):
                     said.append((record, None, R.ERROR, "unreadable_record", str(item)))
                     continue
-                written += 1
+                seen.add(item.product_id)
                 out.writerow(product_row(item, currency, now))
                 for warning in item.warnings:
                     said.append((record, item.product_id, R.WARNING, "supplier_data", warning))
-    return written, said
+    return seen, said
+
+
+def mark_gone(run: Run, seen: set[str]) -> int:
+    """The account's supplier products the catalogue no longer lists: out of stock, quantity
+    0 (never sold as available again), their content hash cleared so that coming back, even
+    exactly as before, is a change the next sync writes.  Returns how many."""
+    mp = MarketplaceProduct
+    still_offered = db.session.execute(
+        select(mp.id, mp.marketplace_product_id).where(
+            mp.store_id == run.store_id,
+            mp.marketplace == run.marketplace,
+            or_(
+                mp.availability.is_(None),
+                mp.availability != "out_of_stock",
+                mp.quantity.is_(None),
+                mp.quantity != 0,
+            ),
+        )
+    ).all()
+    gone = [pk for pk, product_id in still_offered if product_id not in seen]
+    now = utcnow()
+    for start in range(0, len(gone), GONE_CHUNK):
+        db.session.execute(
+            update(mp)
+            .where(mp.id.in_(gone[start : start + GONE_CHUNK]))
+            .values(
+                quantity=0,
+                availability="out_of_stock",
+                content_hash=0,
+                last_import_job_id=run.id,
+                updated_at=now,
+            )
+        )
+    if gone:
+        run.updated_count += len(gone)
+        db.session.execute(
+            insert(Message),
+            [
+                {
+                    "import_job_id": run.id,
+                    "severity": R.INFO,
+                    "error_type": "left_catalogue",
+                    "row_number": 0,
+                    "error_message": (
+                        f"{len(gone)} products are no longer in the supplier's catalogue: "
+                        "now out of stock."
+                    ),
+                    "created_at": now,
+                }
+            ],
+        )
+    db.session.commit()
+    return len(gone)
 
 
 def _record(run: Run, said: list[tuple]) -> None:
@@ -159,12 +215,12 @@ def sync_supplier_catalog(run: Run) -> None:
     path = work_dir() / f"run-{run.id}.supplier.csv"
     try:
         connector = connector_for(account)
-        written, said = write_catalog(connector.fetch_catalog(), path, connector.currency)
+        seen, said = write_catalog(connector.fetch_catalog(), path, connector.currency)
         log.info(
             "job=supplier_catalog run_id=%s account_id=%s products=%s unreadable=%s",
             run.id,
             account.id,
-            written,
+            len(seen),
             sum(1 for s in said if s[2] == R.ERROR),
         )
         run.marketplace = account.connector
@@ -172,6 +228,8 @@ def sync_supplier_catalog(run: Run) -> None:
         db.session.commit()
         ImportRunner(run, path).execute()
         _record(run, said)
+        if seen:  # an empty catalogue is the supplier's glitch, not every product gone
+            mark_gone(run, seen)
     except ConnectorError as exc:
         fail(run, str(exc))
         db.session.execute(
