@@ -334,8 +334,8 @@ def _selected(st: State) -> list[Product]:
     products = [st.products[i] for i in st.order if st.products[i].listed]
     if wanted:
         products = [p for p in products if p.product_id in wanted]
-    since = request.args.get("updatedSince") or request.args.get("inStockDaysAgo")
-    if request.args.get("updatedSince"):
+    since = request.args.get("updatedSince")
+    if since:
         try:
             moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
         except ValueError:
