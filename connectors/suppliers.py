@@ -26,6 +26,8 @@ __all__ = [
     "SupplierOrderLine",
     "SupplierProduct",
     "TierPrice",
+    "decode_tiers",
+    "encode_tiers",
 ]
 
 CODE_TEXT = "text"  # the key is text
@@ -45,6 +47,27 @@ class TierPrice:
 
     def as_json(self) -> dict[str, Any]:
         return {"from": self.from_quantity, "to": self.to_quantity, "value": str(self.value)}
+
+
+def encode_tiers(tiers) -> str:
+    """Tiers as one plain text, ``1-9:3.33;10-49:3.23;50-:3.13`` (no quote in it: a cell
+    with none stays on the import engine's columnar path)."""
+    return ";".join(
+        f"{t.from_quantity}-{'' if t.to_quantity is None else t.to_quantity}:{t.value}"
+        for t in tiers
+    )
+
+
+def decode_tiers(text: str | None) -> tuple[TierPrice, ...]:
+    """The tiers :func:`encode_tiers` wrote (ValueError when it is not that)."""
+    tiers = []
+    for part in (text or "").split(";"):
+        if not part.strip():
+            continue
+        bounds, _, value = part.partition(":")
+        start, _, end = bounds.partition("-")
+        tiers.append(TierPrice(int(start), int(end) if end.strip() else None, Decimal(value)))
+    return tuple(tiers)
 
 
 @dataclass(frozen=True, slots=True)

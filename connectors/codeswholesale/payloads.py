@@ -131,7 +131,14 @@ def _prices(value: Any, warnings: list[str]) -> tuple[TierPrice, ...]:
         if end is not None and end < start:
             end = None
         tiers.setdefault(start, TierPrice(start, end, amount))
-    return tuple(tiers[k] for k in sorted(tiers))
+    ordered = [tiers[k] for k in sorted(tiers)]
+    # v3 sends no "to": a tier ends where the next one starts.
+    return tuple(
+        TierPrice(t.from_quantity, nxt.from_quantity - 1, t.value)
+        if t.to_quantity is None and nxt is not None
+        else t
+        for t, nxt in zip(ordered, [*ordered[1:], None], strict=True)
+    )
 
 
 def _image(value: Any) -> str | None:

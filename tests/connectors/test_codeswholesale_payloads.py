@@ -19,7 +19,13 @@ from connectors.codeswholesale.payloads import (
     parse_product,
 )
 from connectors.errors import RetryableError
-from connectors.suppliers import CODE_IMAGE, CODE_PRE_ORDER, CODE_TEXT
+from connectors.suppliers import (
+    CODE_IMAGE,
+    CODE_PRE_ORDER,
+    CODE_TEXT,
+    decode_tiers,
+    encode_tiers,
+)
 from sandbox.fakes.codeswholesale import catalogue_records
 from tests.conftest import real_fixture
 
@@ -147,3 +153,19 @@ def test_error_codes_are_graded_from_the_body():
     graded = grade(400, b'{"code":"10002","message":"low"}', "application/json", "POST x")
     assert isinstance(graded, RetryableError) and graded.code == 10002
     assert grade(400, b'{"code":12345,"message":"other"}', "", "POST x") is None
+
+
+def test_tiers_round_trip_through_their_plain_text():
+    product = parse_product(
+        {
+            "productId": "p",
+            "name": "n",
+            "prices": [{"from": 1, "value": 3.33}, {"from": 10, "value": 3.2}],
+        }
+    )
+    text = encode_tiers(product.prices)
+    assert text == "1-9:3.33;10-:3.2" and '"' not in text
+    assert decode_tiers(text) == product.prices
+    assert decode_tiers("") == ()
+    with pytest.raises(ValueError):
+        decode_tiers("cheap")

@@ -8,15 +8,15 @@ what a feed of the same rows costs and never a query each.  Each product becomes
 product of marketplace ``codeswholesale`` (the account's connector): its title, the default
 tier's price as the supplier's cost in the account's currency, its stock as quantity and
 availability (``preorder`` before its release date), and in ``extra``: ``is_digital``,
-``product_type`` = digital, ``identifier``, ``platform``, ``regions``, ``languages`` (JSON
-lists), ``release_date`` (ISO, UTC) and ``tier_prices`` (JSON ``[{from, to, value}]``).
+``product_type`` = digital, ``identifier``, ``platform``, ``regions``, ``languages`` (each
+joined with ", "), ``release_date`` (ISO, UTC) and ``tier_prices``
+(``1-9:3.33;10-49:3.23;50-:3.13``, :func:`connectors.suppliers.decode_tiers` reads it).
 Every sync reads the whole catalogue, so a product it no longer lists is marked out of stock.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from sqlalchemy import insert, or_, select, update
 
 from connectors.base import Capability
 from connectors.errors import ConnectorError
-from connectors.suppliers import SupplierProduct
+from connectors.suppliers import SupplierProduct, encode_tiers
 from webapp.connector import connector_for
 from webapp.extensions import db
 from webapp.imports.engine import ImportRunner, fail, reset_for_execution
@@ -59,7 +59,9 @@ COLUMNS = (
     "release_date",
     "tier_prices",
 )
-_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Lists in one cell: no quote in any cell Mercato writes here (a value with a quote sends
+# the rest of the file off the engine's columnar path, see webapp/imports/columnar.py).
+LIST_SEPARATOR = ", "
 MAX_MESSAGES = 1000  # odd records said, beyond which they are only counted
 GONE_CHUNK = 1000  # products marked gone per statement
 
@@ -86,10 +88,10 @@ def product_row(product: SupplierProduct, currency: str, now: datetime) -> list[
         "digital",
         product.identifier or "",
         product.platform or "",
-        _json(list(product.regions)) if product.regions else "",
-        _json(list(product.languages)) if product.languages else "",
+        LIST_SEPARATOR.join(product.regions),
+        LIST_SEPARATOR.join(product.languages),
         released.strftime("%Y-%m-%dT%H:%M:%SZ") if released is not None else "",
-        _json([t.as_json() for t in product.prices]) if product.prices else "",
+        encode_tiers(product.prices),
     ]
 
 
