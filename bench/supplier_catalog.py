@@ -119,6 +119,7 @@ def bench_backend(url: str, dump_base: str, synthetic_base: str, workdir: Path) 
             for what in ("first sync", "re-sync (unchanged)"):
                 run, seconds, cpu = timed(lambda feed_id=feed.id: run_feed(feed_id).run)
                 figures.append((f"{label}: {what}", run.total_processed, seconds, cpu, run.status))
+                print("  ...", *figures[-1], flush=True)
             # The engine alone on the same rows: the catalogue written as the flow writes it,
             # imported as a store's upload.
             connector = connector_for(account)
