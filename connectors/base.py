@@ -41,6 +41,7 @@ from connectors.capabilities import (
     Shipment,
     ShipsOrders,
     StockOut,
+    SupplierCatalog,
 )
 from connectors.egress import Allowlist, Resolver
 from connectors.errors import ConnectorError, redact
@@ -68,6 +69,7 @@ __all__ = [
     "Shipment",
     "ShipsOrders",
     "StockOut",
+    "SupplierCatalog",
 ]
 
 MASKED = "********"

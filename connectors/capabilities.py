@@ -16,11 +16,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from connectors.orders import UnifiedOrder
+from connectors.suppliers import AccountBalance, SupplierCode, SupplierOrder, SupplierProduct
 
 __all__ = [
     "ACK_ORDER",
@@ -41,6 +43,7 @@ __all__ = [
     "Shipment",
     "ShipsOrders",
     "StockOut",
+    "SupplierCatalog",
     "TracksOrderActions",
 ]
 
@@ -64,6 +67,7 @@ class Capability(StrEnum):
     PRICES_OUT = "prices_out"
     CATALOG_OUT = "catalog_out"
     DIGITAL_KEYS = "digital_keys"
+    SUPPLIER_CATALOG = "supplier_catalog"
     ORDER_ACTION_TRACKING = "order_action_tracking"
 
 
@@ -238,13 +242,45 @@ class CatalogOut(CapabilityInterface):
         """Point the marketplace at (or send it) the merchant's catalog feed."""
 
 
+class SupplierCatalog(CapabilityInterface):
+    """A supplier whose catalogue Mercato reads (digital goods: platform, regions, languages,
+    quantity-tier prices as the supplier's cost, stock)."""
+
+    capability = Capability.SUPPLIER_CATALOG
+
+    @abstractmethod
+    def fetch_catalog(self, updated_since: str | None = None) -> Iterator[list[SupplierProduct]]:
+        """The supplier's products (changed since ``updated_since`` where the API can say),
+        a page at a time, every page."""
+
+
 class DigitalKeys(CapabilityInterface):
+    """Keys bought from a supplier.  A purchase names Mercato's own reference; when its answer
+    was lost (``RetryableError.outcome_unknown``) the reference is looked up in the supplier's
+    order history before anything is bought again: no supplier here rejects a repeat."""
+
     capability = Capability.DIGITAL_KEYS
 
     @abstractmethod
-    def order_keys(self, sku: str, quantity: int) -> Any:
-        """Buy ``quantity`` keys of a product from the supplier; returns its order reference."""
+    def buy_keys(
+        self,
+        reference: str,
+        product_id: str,
+        quantity: int,
+        *,
+        unit_price: Decimal | None = None,
+        allow_pre_order: bool = True,
+    ) -> SupplierOrder:
+        """Buy ``quantity`` keys of ``product_id`` under Mercato's ``reference``."""
 
     @abstractmethod
-    def fetch_keys(self, order_reference: str) -> list[str]:
-        """The keys of a supplier order, once delivered."""
+    def find_purchase(self, reference: str, placed_on: date | None = None) -> SupplierOrder | None:
+        """The supplier's order made under ``reference`` (around ``placed_on``), or None."""
+
+    @abstractmethod
+    def fetch_code(self, code_id: str) -> SupplierCode:
+        """One key again (a pre-order's, once assigned)."""
+
+    @abstractmethod
+    def account_balance(self) -> AccountBalance:
+        """What the supplier account may still spend."""

@@ -60,6 +60,7 @@ __all__ = [
     "DEFAULT_RETRY_STATUSES",
     "BearerTokenProvider",
     "ConnectorHttp",
+    "ErrorHook",
     "TokenProvider",
     "parse_retry_after",
 ]
@@ -68,6 +69,10 @@ logger = logging.getLogger("mercato.connectors")
 
 DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 NON_IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
+# (status, body, content type, the sentence built so far) -> the error to raise for a refusal
+# (a 4xx the layer would raise as RequestRejected), or None for that default: how a connector
+# grades its API's own error codes (CodesWholesale's "too low stock" is worth a retry).
+ErrorHook = Callable[[int, bytes, str, str], "ConnectorError | None"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,6 +194,7 @@ class ConnectorHttp:
         retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
         reject_statuses: Collection[int] = frozenset(),
         default_headers: Mapping[str, str] | None = None,
+        error_hook: ErrorHook | None = None,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
         clock: Callable[[], float] = time.monotonic,
@@ -216,6 +222,7 @@ class ConnectorHttp:
         self.retry_statuses = frozenset(retry_statuses)
         self.reject_statuses = frozenset(reject_statuses)
         self.default_headers = {"Accept": "application/json", **(default_headers or {})}
+        self.error_hook = error_hook
         self._sleep = sleep
         self._random = random
         self._clock = clock
@@ -422,6 +429,10 @@ class ConnectorHttp:
                 raise RetryableError(what, status_code=status)
             if 300 <= status < 400:
                 raise ConnectorError(f"{what} (an unexpected redirect)", status_code=status)
+            if self.error_hook is not None:
+                graded = self.error_hook(status, response.content, self._ctype(response), what)
+                if graded is not None:
+                    raise graded
             raise RequestRejected(what, status_code=status)
 
     def _wait(

@@ -44,7 +44,14 @@ def _accounts(value: str) -> list[int]:
     type=float,
     help="seconds between order lifecycle steps (status changes, new orders)",
 )
-def serve(host, port, seed, orders, faults, accounts, step) -> None:
+@click.option(
+    "--cw-catalog",
+    type=click.Path(exists=True, dir_okay=False),
+    help="a CodesWholesale catalogue dump CSV to serve (id, short name, name, platform, "
+    "date release), e.g. ../shared/fixtures/real/codeswholesale/"
+    "cw_products_catalog_dump_2018.csv; default: a generated catalogue",
+)
+def serve(host, port, seed, orders, faults, accounts, step, cw_catalog) -> None:
     """Serve the sandbox with werkzeug's threaded server (no debugger, no reloader)."""
     from werkzeug.serving import make_server
 
@@ -63,6 +70,7 @@ def serve(host, port, seed, orders, faults, accounts, step) -> None:
             "SANDBOX_FAULTS": faults,
             "SANDBOX_ACCOUNTS": _accounts(accounts),
             "SANDBOX_STEP_SECONDS": step,
+            "SANDBOX_CW_CATALOG": cw_catalog,
         }
     )
     sandbox = app.extensions["sandbox"]

@@ -104,6 +104,7 @@ def test_capabilities_cover_the_domain() -> None:
         "prices_out",
         "catalog_out",
         "digital_keys",
+        "supplier_catalog",
         "order_action_tracking",
     }
     assert DemoLengow.has(Capability.ORDERS_IN) and not DemoLengow.has(Capability.STOCK_OUT)

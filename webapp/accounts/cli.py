@@ -37,7 +37,7 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 
 @accounts_cli.command("add")
 @click.option("--store", "store_code", required=True)
-@click.option("--connector", required=True, help="lengow or letzshop")
+@click.option("--connector", required=True, help="codeswholesale, lengow or letzshop")
 @click.option("--name", required=True)
 @click.option("--setting", "settings", multiple=True, help="KEY=VALUE, e.g. account_id=5622")
 @click.option(

@@ -5,7 +5,7 @@ decorated function in its area."""
 from __future__ import annotations
 
 from connectors.base import Capability
-from webapp.runs.registry import IN, OUT, declare
+from webapp.runs.registry import OUT, declare
 
 declare(
     "stock_export",
@@ -27,12 +27,5 @@ declare(
     direction=OUT,
     capability=Capability.PRICES_OUT,
     cron_expression="0 2 * * *",
-)
-declare(
-    "supplier_catalog",
-    label="Sync supplier catalog",
-    direction=IN,
-    capability=Capability.DIGITAL_KEYS,
-    interval_seconds=6 * 3600,
 )
 declare("catalog_export", label="Catalog export", direction=OUT, cron_expression="0 1 * * *")
