@@ -525,7 +525,8 @@ def register_cli(app: Flask) -> None:
     from webapp.feeds.cli import feeds_cli
     from webapp.inbox.cli import inbox_cli
     from webapp.orders.cli import orders_cli
+    from webapp.stock.cli import stock_cli
 
     groups = (stores_cli, users_cli, imports_cli, products_cli, demo_cli, secrets_cli, tokens_cli)
-    for group in (*groups, accounts_cli, orders_cli, sandbox_cli, feeds_cli, inbox_cli):
+    for group in (*groups, accounts_cli, orders_cli, sandbox_cli, feeds_cli, inbox_cli, stock_cli):
         app.cli.add_command(group)
