@@ -523,6 +523,7 @@ def register_cli(app: Flask) -> None:
     from webapp.accounts.cli import accounts_cli
     from webapp.catalog.cli import products_cli
     from webapp.feeds.cli import feeds_cli
+    from webapp.imports import stock_file  # noqa: F401  (adds `flask stock import`)
     from webapp.inbox.cli import inbox_cli
     from webapp.orders.cli import orders_cli
     from webapp.stock.cli import stock_cli

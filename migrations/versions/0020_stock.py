@@ -204,6 +204,8 @@ def upgrade():
         sa.Column("store_id", sa.Integer(), nullable=False),
         sa.Column("feed_is_stock_source", sa.Boolean(), nullable=False),
         sa.Column("restock_on_refund", sa.Boolean(), nullable=False),
+        sa.Column("stock_file_url", sa.Text(), nullable=True),
+        sa.Column("stock_file_secret", sa.Text(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["store_id"],

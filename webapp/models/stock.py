@@ -219,4 +219,8 @@ class StoreStockSettings(db.Model):
     feed_is_stock_source = db.Column(db.Boolean, nullable=False, default=False)
     # A refund of a shipped line puts its quantity back on hand.
     restock_on_refund = db.Column(db.Boolean, nullable=False, default=False)
+    # The stock file the scheduled "import stock" feed reads: masked to show, the real URL
+    # encrypted when it carries credentials (as a run's source).
+    stock_file_url = db.Column(db.Text)
+    stock_file_secret = db.Column(db.Text)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)

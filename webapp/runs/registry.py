@@ -28,6 +28,7 @@ from webapp.models.feeds import BUILT_FLOWS, IN, KINDS, OUT  # noqa: F401  (IN, 
 # The modules whose import declares every flow (in the order the pages list their kinds).
 FLOW_MODULES = (
     "webapp.imports.flows",
+    "webapp.imports.stock_file",
     "webapp.orders.service",
     "webapp.outbound.sender",
     "webapp.orders.shipping",
