@@ -84,3 +84,28 @@ def test_by_url_tsv_and_the_scheduled_feed_reads_the_store_url(app, store, serve
     assert run.status == "failed" and "web page" in run.error_message
     assert level(store.id, "A") == (9, 0)
     assert db.session.scalar(select(Run.kind).where(Run.id == run.id)) == "stock_import"
+
+
+def test_the_product_feed_sets_on_hand_when_the_store_says_it_is_the_stock_source(
+    app, store, tmp_path
+):
+    from webapp.imports.service import create_run, execute
+    from webapp.stock.service import update_store_settings
+
+    feed = tmp_path / "feed.csv"
+    feed.write_text("id,title,price,quantity\nP-1,One,1.00,5\nP-2,Two,2.00,0\nP-3,Three,3.00,\n")
+    execute(create_run(store, source_path=str(feed), trigger="cli").id)
+    assert movements(store.id) == [], "not the stock source yet: nothing moves"
+    update_store_settings(store, feed_is_stock_source=True)
+    feed.write_text("id,title,price,quantity\nP-1,One,1.00,7\nP-2,Two,2.00,0\nP-3,Three,3.00,\n")
+    run = execute(create_run(store, source_path=str(feed), trigger="cli").id)
+    assert run.status == "completed", run.error_message
+    # P-1 changed (5 -> 7): its level follows; P-2 and P-3 were unchanged products.
+    assert level(store.id, "P-1") == (7, 0)
+    [m] = movements(store.id)
+    assert (m.reason, m.on_hand_delta, m.run_id) == ("feed_import", 7, run.id)
+    feed.write_text("id,title,price,quantity\nP-1,One,1.00,3\nP-4,Four,4.00,0\n")
+    run = execute(create_run(store, source_path=str(feed), trigger="cli").id)
+    assert level(store.id, "P-1") == (3, 0) and level(store.id, "P-4") == (0, 0)
+    assert [m.on_hand_delta for m in movements(store.id, "feed_import")] == [7, -4, 0]
+    levels_match_movements(store.id)

@@ -145,6 +145,27 @@ def move_levels(store_id: int, deltas: dict[tuple[str, int], tuple[int, int]], n
     db.session.execute(stmt, rows)
 
 
+def ensure_levels(store_id: int, keys: list[tuple[str, int]], now=None) -> None:
+    """Levels (0, 0) for these (sku, warehouse) where there are none."""
+    if not keys:
+        return
+    now = now or utcnow()
+    db.session.execute(
+        _insert(LEVELS).on_conflict_do_nothing(),
+        [
+            {
+                "store_id": store_id,
+                "sku": sku,
+                "warehouse_id": wh,
+                "on_hand": 0,
+                "reserved": 0,
+                "updated_at": now,
+            }
+            for sku, wh in sorted(keys)
+        ],
+    )
+
+
 def apply(store_id: int, movements: list[dict]) -> list[dict]:
     """Insert the movements (each skipped if it clashes with an idempotency index) and move
     the levels by those inserted; returns the inserted ones (sku, warehouse, deltas)."""
@@ -236,21 +257,5 @@ def set_on_hand(
         db.session.execute(MOVEMENTS.insert(), movements)
         move_levels(store_id, deltas, now)
         # A new level with quantity 0 still exists: the SKU is known to the stock.
-        fresh = [k for k in keys if k not in current and wanted[k] == 0]
-        if fresh:
-            stmt = _insert(LEVELS).on_conflict_do_nothing()
-            db.session.execute(
-                stmt,
-                [
-                    {
-                        "store_id": store_id,
-                        "sku": sku,
-                        "warehouse_id": wh,
-                        "on_hand": 0,
-                        "reserved": 0,
-                        "updated_at": now,
-                    }
-                    for sku, wh in fresh
-                ],
-            )
+        ensure_levels(store_id, [k for k in keys if k not in current and wanted[k] == 0], now)
     return len(movements)
