@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.sandbox_server import served_sandbox
+from tests.webapp.conftest import (  # noqa: F401  (the logged-in clients)
+    other_client,
+    other_user,
+    store_client,
+    store_user,
+)
 
 
 @pytest.fixture

@@ -28,10 +28,10 @@ from webapp.models.feeds import BUILT_FLOWS, IN, KINDS, OUT  # noqa: F401  (IN, 
 # The modules whose import declares every flow (in the order the pages list their kinds).
 FLOW_MODULES = (
     "webapp.imports.flows",
-    "webapp.imports.stock_file",
     "webapp.orders.service",
     "webapp.outbound.sender",
     "webapp.orders.shipping",
+    "webapp.imports.stock_file",
     "webapp.feeds.not_built",
 )
 
