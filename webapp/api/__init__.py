@@ -55,4 +55,4 @@ for _code in default_exceptions:
         bp.register_error_handler(_code, from_http_exception)
 bp.register_error_handler(InternalServerError, from_internal_error)
 
-from webapp.api import admin, feeds, inbox, openapi, products, store, stores  # noqa: E402, F401  (register the routes)
+from webapp.api import admin, feeds, inbox, openapi, products, stock, store, stores  # noqa: E402, F401  (register the routes)
