@@ -27,7 +27,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select, text
 
 from webapp.extensions import db
-from webapp.models import FulfilmentEvent, OrderAction, OrderItem
+from webapp.models import FulfilmentEvent, Order, OrderAction, OrderItem
 from webapp.models import fulfilment as F
 from webapp.models import orders as O
 from webapp.models import stock as S
@@ -58,7 +58,7 @@ SELECT o.store_id, {_SKU}, :warehouse, 'order_reserved', 0,
 FROM orders o
 JOIN order_items i ON i.order_id = o.id
 LEFT JOIN marketplace_products mp ON mp.id = i.marketplace_product_id
-WHERE o.id IN :orders AND o.store_id = :store AND o.status IN ({_sql_list(OPEN)})
+WHERE o.id IN :orders AND o.status IN ({_sql_list(OPEN)})
   AND {_SKU} IS NOT NULL
   AND i.quantity - i.shipped_quantity - i.cancelled_quantity > 0
 ORDER BY i.id
@@ -71,22 +71,21 @@ RETURNING sku, warehouse_id, on_hand_delta, reserved_delta
 CLOSE_SQL = f"""
 INSERT INTO stock_movements (store_id, sku, warehouse_id, reason, on_hand_delta,
     reserved_delta, order_item_id, actor, created_at)
-SELECT r.store_id, r.sku, r.warehouse_id,
-    CASE WHEN o.status IN ({_SHIPPED}) THEN 'order_shipped' ELSE 'order_cancelled' END,
-    CASE WHEN o.status IN ({_SHIPPED}) THEN -h.held ELSE 0 END,
-    -h.held, r.order_item_id, :actor, :now
-FROM orders o
-JOIN order_items i ON i.order_id = o.id
-JOIN stock_movements r ON r.order_item_id = i.id AND r.reason = 'order_reserved'
-JOIN (
-    SELECT m.order_item_id, SUM(m.reserved_delta) AS held
-    FROM stock_movements m JOIN order_items mi ON mi.id = m.order_item_id
-    WHERE mi.order_id IN :orders
-    GROUP BY m.order_item_id
-) h ON h.order_item_id = i.id
-WHERE o.id IN :orders AND o.store_id = :store AND o.status IN ({_CLOSING})
-  AND h.held > 0
-ORDER BY r.order_item_id
+SELECT store_id, sku, warehouse_id,
+    CASE WHEN status IN ({_SHIPPED}) THEN 'order_shipped' ELSE 'order_cancelled' END,
+    CASE WHEN status IN ({_SHIPPED}) THEN -held ELSE 0 END,
+    -held, order_item_id, :actor, :now
+FROM (
+    SELECT r.store_id, r.sku, r.warehouse_id, r.order_item_id, o.status,
+        (SELECT SUM(m.reserved_delta) FROM stock_movements m
+         WHERE m.order_item_id = r.order_item_id) AS held
+    FROM orders o
+    JOIN order_items i ON i.order_id = o.id
+    JOIN stock_movements r ON r.order_item_id = i.id AND r.reason = 'order_reserved'
+    WHERE o.id IN :orders AND o.status IN ({_CLOSING})
+) c
+WHERE held > 0
+ORDER BY order_item_id
 ON CONFLICT DO NOTHING
 RETURNING sku, warehouse_id, on_hand_delta, reserved_delta
 """  # noqa: S608 - constants only; every value is bound
@@ -109,15 +108,32 @@ def follow_orders(store_id: int, order_ids, *, actor: str = "system") -> dict:
     reserved = closed = 0
     for start in range(0, len(order_ids), 1000):
         chunk = order_ids[start : start + 1000]
-        params = {"orders": chunk, "store": store_id, "actor": actor, "now": now}
-        rows = db.session.execute(
-            _expanding(RESERVE_SQL, "orders"), {**params, "warehouse": warehouse}
-        ).all()
-        reserved += len(rows)
-        inserted += rows
-        rows = db.session.execute(_expanding(CLOSE_SQL, "orders"), params).all()
-        closed += len(rows)
-        inserted += rows
+        # By primary key only: a condition on the store as well lets a planner without fresh
+        # statistics (a new store's first orders) walk every order of the store instead.
+        statuses = [
+            (i, status)
+            for i, status, store in db.session.execute(
+                select(Order.id, Order.status, Order.store_id).where(Order.id.in_(chunk))
+            )
+            if store == store_id
+        ]
+        # Each statement only for the orders it concerns (a page of new orders closes none).
+        opened = [i for i, status in statuses if status in OPEN]
+        closing = [i for i, status in statuses if status in SHIPPED_LIKE + CANCELLED_LIKE]
+        params = {"actor": actor, "now": now}
+        if opened:
+            rows = db.session.execute(
+                _expanding(RESERVE_SQL, "orders"),
+                {**params, "orders": opened, "warehouse": warehouse},
+            ).all()
+            reserved += len(rows)
+            inserted += rows
+        if closing:
+            rows = db.session.execute(
+                _expanding(CLOSE_SQL, "orders"), {**params, "orders": closing}
+            ).all()
+            closed += len(rows)
+            inserted += rows
     _move(store_id, inserted, now)
     return {"reserved": reserved, "closed": closed}
 
