@@ -128,3 +128,47 @@ def test_cli_set_show_and_stock_settings(app, store, other_store):
     ]
     result, out = cli(app, "stock", "show", "--store", "acme", "--sku", "G-1")
     assert result.exit_code == 1
+
+
+def test_products_publish_by_store_with_overrides(app, store, other_store):
+    from decimal import Decimal
+
+    for sku, price in (("P-1", "10"), ("P-2", "20"), ("P-3", None)):
+        db.session.add(
+            MarketplaceProduct(
+                store_id=store.id,
+                marketplace_product_id=sku,
+                price=Decimal(price) if price else None,
+                currency="EUR",
+                content_hash=1,
+            )
+        )
+    db.session.add(
+        MarketplaceProduct(
+            store_id=other_store.id, marketplace_product_id="P-9", price=1, content_hash=1
+        )
+    )
+    db.session.commit()
+    result, out = cli(
+        app,
+        "products",
+        "publish",
+        "--store",
+        "acme",
+        "--sku",
+        "P-1",
+        "--sku",
+        "P-9",
+        "--sale-price",
+        "5",
+        "--inactive",
+    )
+    assert result.exit_code == 1 and out == {"published": 1, "refused": {}, "unknown": ["P-9"]}
+    product = db.session.query(Product).one()
+    assert (product.sale_price, product.is_active) == (Decimal("5"), False)
+    result, out = cli(app, "products", "publish", "--store", "acme", "--all")
+    assert out["published"] == 2 and list(out["refused"]) == ["P-3"]  # no price to publish
+    assert db.session.query(Product).filter_by(store_id=store.id).count() == 2
+    assert db.session.query(Product).filter_by(store_id=other_store.id).count() == 0
+    usage = app.test_cli_runner().invoke(args=["products", "publish", "--store", "acme"])
+    assert usage.exit_code == 2 and "--all or --sku" in usage.output

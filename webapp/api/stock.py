@@ -2,7 +2,7 @@
 
 The same rules as the pages and ``flask stock`` (:mod:`webapp.stock.service`). A store user
 reaches their own store's stock only (naming another ``store_id`` answers 404, like an
-unknown one); an admin names the store with ``store_id`` (422 without).
+unknown one); an admin names the store with ``store_id`` (without it there is no store: 404).
 
 The operations and schemas are added to the contract (``webapp.api.openapi``) from here.
 """
@@ -29,8 +29,8 @@ def _store() -> Store:
     user = api_user()
     wanted = id_query_arg("store_id")
     if user.is_admin:
-        if wanted is None:
-            raise ApiError(422, "'store_id' is required: admins name the store.")
+        if wanted is None:  # an admin has no store of their own
+            raise ApiError(404, "No store: admins name the store with 'store_id'.")
         store = db.session.get(Store, wanted)
     else:
         if wanted is not None and wanted != user.store_id:
@@ -118,7 +118,8 @@ def store_stock_movements() -> Response:
 _STORE_PARAM = {
     "name": "store_id",
     "in": "query",
-    "description": "Admins: the store (required). A store user: their own store, or omitted.",
+    "description": "Admins: the store (without it: 404, an admin has no store of their "
+    "own). A store user: their own store, or omitted (another store's id: 404).",
     "schema": _ID,
 }
 _SKU_PARAM = {
