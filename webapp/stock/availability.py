@@ -10,8 +10,9 @@ and the store's overrides: a SKU whose published products are all inactive or ou
 (the product's availability, else its source's) is 0. A SKU no product publishes keeps its
 figure (the stock knows it; which products a channel lists is the caller's business).
 
-Set-based: one query per batch of SKUs (the levels grouped by SKU in the unique index's
-order, each SKU's overrides read by one index probe); the arithmetic is done on the batch.
+Set-based: two queries per batch of SKUs (the levels grouped by SKU in the unique index's
+order; the batch's published products by the catalog's unique index); the arithmetic is
+done on the batch.
 The SKUs are those the stock knows (a level in any warehouse); :func:`available_quantities`
 with ``skus`` answers 0 for one it does not know.
 """
@@ -21,11 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import and_, bindparam, case, func, select, text
 
 from webapp.extensions import db
-from webapp.models import Account, InventorySyncConfig
+from webapp.models import Account, InventorySyncConfig, MarketplaceProduct, Product
 from webapp.models.stock import ZERO_HOLD
+from webapp.pagination import distinct_values
 
 
 @dataclass(frozen=True)
@@ -63,60 +65,83 @@ def rules_by_account(account_ids: Iterable[int]) -> dict[int, Rules]:
     return {i: found.get(i, Rules()) for i in ids}
 
 
-# Whether a SKU may be sold, by the store's published products of that SKU: 1 when none
-# publishes it or one is active and not out of stock. PostgreSQL probes the catalog's
-# (store_id, lower(sku)) index (migration 0015); the exact comparison keeps the case.
-_SELLABLE = """(
-    SELECT CASE WHEN COUNT(*) = 0 THEN 1
-        WHEN SUM(CASE WHEN p.is_active
-            AND COALESCE(p.availability, mp.availability, '') <> 'out_of_stock'
-            THEN 1 ELSE 0 END) > 0 THEN 1 ELSE 0 END
-    FROM marketplace_products mp JOIN products p ON p.marketplace_product_id = mp.id
-    WHERE mp.store_id = :store AND {match}
-)"""
-_PG_MATCH = (
-    "lower(mp.marketplace_product_id) = lower(lv.sku) AND mp.marketplace_product_id = lv.sku"
-)
-_SQLITE_MATCH = "mp.marketplace_product_id = lv.sku"
-
 _BATCH_SQL = """
-WITH lv AS (
-    SELECT sku, SUM(on_hand) AS on_hand, SUM(reserved) AS reserved
-    FROM stock_levels
-    WHERE store_id = :store AND {where}
-    GROUP BY sku
-    ORDER BY sku
-    {limit}
-)
-SELECT lv.sku, lv.on_hand, lv.reserved, {sellable} AS sellable
-FROM lv ORDER BY lv.sku
+SELECT sku, SUM(on_hand) AS on_hand, SUM(reserved) AS reserved
+FROM stock_levels
+WHERE store_id = :store AND {where}
+GROUP BY sku
+ORDER BY sku
+{limit}
 """
+MP = MarketplaceProduct.__table__
+PRODUCTS = Product.__table__
+# A published product blocks its SKU when it is inactive or out of stock (its own
+# availability, else its source's).
+_SELLS = and_(
+    PRODUCTS.c.is_active,
+    func.coalesce(PRODUCTS.c.availability, MP.c.availability, "") != "out_of_stock",
+)
 
 
-def _sql(where: str, limit: str):
-    postgresql = db.session.get_bind().dialect.name == "postgresql"
-    sellable = _SELLABLE.format(match=_PG_MATCH if postgresql else _SQLITE_MATCH)
-    return _BATCH_SQL.format(where=where, limit=limit, sellable=sellable)
+def _with_sellable(store_id: int, rows, marketplaces: list[str] | None = None, *, span=False):
+    """(sku, on_hand, reserved, sellable) of a batch: one query reads the batch's published
+    products by the catalog's unique index (store, marketplace, id): the store's few
+    marketplaces (a loose index scan) and the batch's SKUs, as the range from its first to
+    its last (``span``: a batch in SKU order) or as a list."""
+    if not rows:
+        return []
+    if marketplaces is None:
+        marketplaces = store_marketplaces(store_id)
+    selling: dict[str, bool] = {}
+    if marketplaces:
+        query = (
+            select(
+                MP.c.marketplace_product_id,
+                func.max(case((_SELLS, 1), else_=0)),
+            )
+            .select_from(MP.join(PRODUCTS, PRODUCTS.c.marketplace_product_id == MP.c.id))
+            .where(
+                MP.c.store_id == store_id,
+                MP.c.marketplace.in_(marketplaces),
+                MP.c.marketplace_product_id.between(rows[0][0], rows[-1][0])
+                if span
+                else MP.c.marketplace_product_id.in_([r[0] for r in rows]),
+            )
+            .group_by(MP.c.marketplace_product_id)
+        )
+        selling = {sku: bool(ok) for sku, ok in db.session.execute(query)}
+    return [(sku, on_hand, reserved, selling.get(sku, True)) for sku, on_hand, reserved in rows]
 
 
-def levels_batch(store_id: int, *, after: str | None = None, limit: int = 5000):
+def store_marketplaces(store_id: int) -> list[str]:
+    return distinct_values(MP.c.marketplace, MP.c.store_id == store_id)
+
+
+def levels_batch(store_id: int, *, after: str | None = None, limit: int = 5000, marketplaces=None):
     """[(sku, on_hand, reserved, sellable)] of the store's next ``limit`` SKUs after
     ``after``, in SKU order (summed over warehouses)."""
-    sql = _sql("sku > :after" if after is not None else "1 = 1", "LIMIT :limit")
+    sql = _BATCH_SQL.format(
+        where="sku > :after" if after is not None else "1 = 1", limit="LIMIT :limit"
+    )
     params = {"store": store_id, "limit": limit}
     if after is not None:
         params["after"] = after
-    return db.session.execute(text(sql), params).all()
+    rows = db.session.execute(text(sql), params).all()
+    return _with_sellable(store_id, rows, marketplaces, span=True)
 
 
 def levels_of(store_id: int, skus: list[str]):
     """[(sku, on_hand, reserved, sellable)] of these SKUs (those the stock knows)."""
-    rows = []
-    stmt = text(_sql("sku IN :skus", "")).bindparams(bindparam("skus", expanding=True))
+    result = []
+    stmt = text(_BATCH_SQL.format(where="sku IN :skus", limit="")).bindparams(
+        bindparam("skus", expanding=True)
+    )
+    marketplaces = store_marketplaces(store_id)
     for start in range(0, len(skus), 5000):
         chunk = skus[start : start + 5000]
-        rows += db.session.execute(stmt, {"store": store_id, "skus": chunk}).all()
-    return rows
+        rows = db.session.execute(stmt, {"store": store_id, "skus": chunk}).all()
+        result += _with_sellable(store_id, rows, marketplaces)
+    return result
 
 
 def available_quantities(account: Account, skus: Iterable[str] | None = None) -> dict[str, int]:
@@ -137,9 +162,10 @@ def iter_available(account: Account, batch: int = 5000) -> Iterator[tuple[str, i
     query per ``batch`` SKUs, each after the last SKU of the one before."""
     rules = rules_for(account)
     store_id = account.store_id
+    marketplaces = store_marketplaces(store_id)
     after = None
     while True:
-        rows = levels_batch(store_id, after=after, limit=batch)
+        rows = levels_batch(store_id, after=after, limit=batch, marketplaces=marketplaces)
         for sku, on_hand, reserved, sellable in rows:
             yield sku, rules.available(int(on_hand), int(reserved), bool(sellable))
         if len(rows) < batch:

@@ -191,7 +191,7 @@ def movements(store: Store, sku: str, *, before: int | None = None, limit: int =
 def movement_dict(m: StockMovement, warehouse_code: str) -> dict:
     return {
         "id": m.id,
-        "at": m.created_at.isoformat(),
+        "at": m.created_at.isoformat(timespec="seconds") + "Z",  # naive UTC
         "sku": m.sku,
         "warehouse": warehouse_code,
         "reason": m.reason,
