@@ -127,3 +127,48 @@ def test_account_rules_form_and_another_stores_account_is_404(
     assert (
         store_client.post(f"/store/acme/accounts/{theirs.id}/stock", data=form).status_code == 404
     )
+
+
+def test_a_stock_file_uploaded_from_the_page_is_read_by_the_worker(
+    app, store, other_store, store_client
+):
+    import io
+
+    from tests.webapp.conftest import run_worker
+    from webapp.models import Run, StoreStockSettings
+
+    csrf = csrf_from(store_client.get("/store/acme/stock").text)
+    refused = store_client.post(
+        "/store/acme/stock/file", data={"csrf_token": csrf}, follow_redirects=True
+    )
+    assert "Choose a stock file or enter its URL" in refused.text
+    started = store_client.post(
+        "/store/acme/stock/file",
+        data={"csrf_token": csrf, "file": (io.BytesIO(b"sku;qty\nU-1;12\n"), "stock.csv")},
+        content_type="multipart/form-data",
+    )
+    assert started.status_code == 302 and "/integration/executions/" in started.location
+    run_worker(app)
+    db.session.rollback()
+    run = db.session.query(Run).one()
+    assert (run.kind, run.status, run.trigger) == ("stock_import", "completed", "ui")
+    assert level(store.id, "U-1") == (12, 0)
+    # The URL the schedule reads: masked to show, kept encrypted.
+    app.config["MERCATO_OUTBOUND_ALLOW"] = ["127.0.0.1:8765"]
+    store_client.post(
+        "/store/acme/stock/file",
+        data={
+            "csrf_token": csrf,
+            "source_url": "http://u:pw@127.0.0.1:8765/s.csv",
+            "schedule": "y",
+        },
+    )
+    db.session.rollback()
+    settings = db.session.get(StoreStockSettings, store.id)
+    assert "pw" not in settings.stock_file_url and "127.0.0.1:8765/s.csv" in settings.stock_file_url
+    assert settings.stock_file_secret and "pw" not in settings.stock_file_secret
+    page = store_client.get("/store/acme/stock").text
+    assert "127.0.0.1:8765/s.csv" in page and "pw@" not in page
+    assert (
+        store_client.post("/store/globex/stock/file", data={"csrf_token": csrf}).status_code == 404
+    )

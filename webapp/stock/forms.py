@@ -4,6 +4,7 @@ which the CLI and the API share."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -34,3 +35,12 @@ class StockSettingsForm(FlaskForm):
 class StoreStockForm(FlaskForm):
     feed_is_stock_source = BooleanField("The product feed's quantity is the stock")
     restock_on_refund = BooleanField("A refund after shipping puts the quantity back on hand")
+
+
+class StockFileForm(FlaskForm):
+    """A stock file now (an upload or a URL), or the URL the scheduled feed reads; handled
+    by the store's pages (:mod:`webapp.store.stock_file`), which read files."""
+
+    file = FileField("Stock file (CSV or TSV)")
+    source_url = StringField("or its URL", validators=[Optional(), Length(max=2000)])
+    schedule = BooleanField("Read this URL on the store's Import stock schedule")

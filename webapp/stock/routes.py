@@ -13,7 +13,7 @@ from webapp.htmx import is_htmx, partial_response
 from webapp.ids import id_arg
 from webapp.models import Account
 from webapp.stock import levels, service
-from webapp.stock.forms import AdjustForm, StockSettingsForm, StoreStockForm
+from webapp.stock.forms import AdjustForm, StockFileForm, StockSettingsForm, StoreStockForm
 
 bp = Blueprint("stock", __name__, url_prefix="/store/<code>")
 PAGE = 50
@@ -41,6 +41,8 @@ def stock(code: str):
         "first_url": url_for("stock.stock", code=store.code) if after else None,
         "adjust": AdjustForm(formdata=None),
         "store_form": form,
+        "file_form": StockFileForm(formdata=None),
+        "stock_file_url": settings.stock_file_url,
     }
     if is_htmx():
         return partial_response("stock/_rows.html", **context)

@@ -7,4 +7,4 @@ from flask import Blueprint
 
 bp = Blueprint("store", __name__, url_prefix="/store/<code>")
 
-from webapp.store import routes  # noqa: E402, F401
+from webapp.store import routes, stock_file  # noqa: E402, F401
