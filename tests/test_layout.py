@@ -217,4 +217,5 @@ def test_each_area_owns_its_pages():
         "store.job_errors_csv",
         "store.message",
         "store.settings",
+        "store.stock_file",  # a stock file read from the stock page (files are the imports')
     }

@@ -169,6 +169,10 @@ def test_a_stock_file_uploaded_from_the_page_is_read_by_the_worker(
     assert settings.stock_file_secret and "pw" not in settings.stock_file_secret
     page = store_client.get("/store/acme/stock").text
     assert "127.0.0.1:8765/s.csv" in page and "pw@" not in page
+    from webapp.models import Feed
+
+    feed = db.session.query(Feed).filter_by(store_id=store.id, kind="import_stock").one()
+    assert feed.enabled and feed.schedule.interval_seconds == 900
     assert (
         store_client.post("/store/globex/stock/file", data={"csrf_token": csrf}).status_code == 404
     )

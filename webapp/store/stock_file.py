@@ -12,9 +12,11 @@ from connectors.egress import mask_url
 from webapp.access import store_or_404
 from webapp.crypto import encrypt
 from webapp.extensions import db
+from webapp.feeds.defaults import ensure_store_feed
+from webapp.feeds.schedule import reconcile_quietly
 from webapp.imports.request import ImportRequestError
 from webapp.imports.service import validate_url
-from webapp.imports.stock_file import create_stock_run
+from webapp.imports.stock_file import FEED_KIND, create_stock_run
 from webapp.imports.uploads import discard, save_upload
 from webapp.models import StoreStockSettings
 from webapp.models import runs as R
@@ -71,10 +73,13 @@ def _schedule(store, url: str | None, back):
     if settings is None:
         settings = levels.store_settings(store.id)
         db.session.add(settings)
+    feed = ensure_store_feed(store, FEED_KIND)
     if url is None:
         settings.stock_file_url = settings.stock_file_secret = None
+        feed.enabled = False
         db.session.commit()
-        flash("The scheduled stock file URL is removed.", "success")
+        reconcile_quietly([feed.id])
+        flash("The scheduled stock file URL is removed; the Import stock feed is off.", "success")
         return back
     try:
         url = validate_url(url)
@@ -85,6 +90,8 @@ def _schedule(store, url: str | None, back):
     masked = mask_url(url)
     settings.stock_file_url = masked
     settings.stock_file_secret = encrypt(url) if masked != url else None
+    feed.enabled = True
     db.session.commit()
-    flash(f"The Import stock feed reads {masked} on its schedule.", "success")
+    reconcile_quietly([feed.id])
+    flash(f"The Import stock feed (#{feed.id}) reads {masked} on its schedule.", "success")
     return back
