@@ -134,3 +134,27 @@ def test_imported_orders_reserve_then_ship_cancel_and_refund_consume_once(app, s
     fresh()
     assert db.session.scalar(select(func.count(StockMovement.id))) >= count
     assert sum(m.reserved_delta for m in movements(store.id)) == open_reservations(account.id)
+
+
+def test_the_demo_store_stock_comes_from_its_feed_and_sandbox_orders_reserve_it(
+    app, store, sandbox
+):
+    from sandbox.catalog import rows
+    from webapp.demo import seed_demo_catalog
+    from webapp.models import StockLevel
+    from webapp.stock.availability import available_quantities
+
+    seed_demo_catalog(store, echo=lambda _line: None)
+    feed = {row["id"]: int(row["quantity"]) for row in rows()}
+    held = dict(db.session.query(StockLevel.sku, StockLevel.on_hand).all())
+    assert held == feed
+    account = lengow(app, store, sandbox, live=False)
+    import_orders(account)
+    fresh()
+    reserved = sum(m.reserved_delta for m in movements(store.id) if m.order_item_id)
+    assert reserved == open_reservations(account.id) > 0
+    available = available_quantities(account)
+    for sku, on_hand, held_now in db.session.query(
+        StockLevel.sku, StockLevel.on_hand, StockLevel.reserved
+    ):
+        assert available[sku] == max(0, on_hand - held_now), sku
