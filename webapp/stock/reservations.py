@@ -175,13 +175,19 @@ def follow_fulfilment(order, *, actor: str = "system") -> int:
             S.StockMovement.reserved_delta,
             S.StockMovement.sku,
             S.StockMovement.warehouse_id,
+            S.StockMovement.on_hand_delta,
         ).where(S.StockMovement.order_item_id.in_(list(items)))
     ).all()
     held = dict.fromkeys(items, 0)
+    # What the marketplace's shipped status already took off the shelf, per item: a ship
+    # recorded in Mercato afterwards deducts only what goes beyond it.
+    by_status = dict.fromkeys(items, 0)
     place: dict[int, tuple[str, int]] = {}
     seen_events, seen_refunds = set(), set()
-    for item_id, reason, event_id, action_id, d_reserved, sku, wh in done:
+    for item_id, reason, event_id, action_id, d_reserved, sku, wh, d_on_hand in done:
         held[item_id] += d_reserved
+        if reason == S.ORDER_SHIPPED and event_id is None and action_id is None:
+            by_status[item_id] -= d_on_hand
         if reason == S.ORDER_RESERVED:
             place[item_id] = (sku, wh)
         if event_id is not None:
@@ -207,10 +213,17 @@ def follow_fulfilment(order, *, actor: str = "system") -> int:
         .where(FulfilmentEvent.order_item_id.in_(list(items)))
         .order_by(FulfilmentEvent.id)
     ).all()
+    shipped_events = dict.fromkeys(items, 0)  # quantities of the ship events so far
     for event in events:
+        item_id = event.order_item_id
+        before = shipped_events[item_id]
+        if event.kind == F.SHIPPED_EVENT:
+            shipped_events[item_id] += event.quantity
         if event.id in seen_events:
             continue
-        item = items[event.order_item_id]
+        # The line's shipped quantity is the larger of the status's and the events'.
+        leaves = max(by_status[item_id], shipped_events[item_id]) - max(by_status[item_id], before)
+        item = items[item_id]
         spot = where(item)
         if spot is None:
             continue
@@ -223,7 +236,7 @@ def follow_fulfilment(order, *, actor: str = "system") -> int:
                 "sku": spot[0],
                 "warehouse_id": spot[1],
                 "reason": S.ORDER_SHIPPED if shipped else S.ORDER_CANCELLED,
-                "on_hand_delta": -event.quantity if shipped else 0,
+                "on_hand_delta": -leaves if shipped else 0,
                 "reserved_delta": -release,
                 "order_item_id": item.id,
                 "fulfilment_event_id": event.id,
