@@ -27,6 +27,7 @@ COLUMNS = (
     "description",
     "price",
     "availability",
+    "quantity",
     "brand",
     "gtin",
     "item_group_id",
@@ -54,6 +55,8 @@ def rows() -> Iterator[dict[str, str]]:
                 "description": f"{title}, variante {variant} ({category}).",
                 "price": f"{price:.2f} EUR",
                 "availability": "in stock",
+                # The merchant's stock: the demo store takes its feed as its stock source.
+                "quantity": str(5 + (idx * 7 + variant * 3) % 36),
                 "brand": "Mercato Demo",
                 "gtin": _gtin(idx, variant),
                 "item_group_id": f"SKU-{idx:03d}",

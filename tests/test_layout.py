@@ -221,4 +221,5 @@ def test_each_area_owns_its_pages():
         # engine, which the orders area cannot import (the engine imports orders).
         "store.ship_csv",
         "store.ship_csv_template",
+        "store.stock_file",  # a stock file read from the stock page (files are the imports')
     }

@@ -55,12 +55,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.inbox import bp as inbox_bp
     from webapp.monitoring import bp as monitoring_bp
     from webapp.orders.routes import bp as orders_bp
+    from webapp.stock.routes import bp as stock_bp
     from webapp.store import bp as store_bp
     from webapp.tokens import bp as tokens_bp
 
     blueprints = (
         *(monitoring_bp, auth_bp, store_bp, catalog_bp, orders_bp, accounts_bp),
-        *(admin_bp, tokens_bp, api_bp, inbox_bp, feeds_bp),
+        *(admin_bp, tokens_bp, api_bp, inbox_bp, feeds_bp, stock_bp),
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -2,7 +2,8 @@
 
 The feed itself (its SKUs, and the few left out on purpose) is the sandbox's
 (``sandbox.catalog``); this imports it through the real import engine, one run in the store's
-import history, and publishes it, so the demo's orders match their products.
+import history, and publishes it, so the demo's orders match their products. The store takes
+the feed as its stock source, so its stock is seeded from the feed's quantities.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from webapp.imports.service import create_run, execute
 from webapp.models import MarketplaceProduct, Product, Store
 from webapp.models.catalog import DEFAULT_MARKETPLACE
 from webapp.orders import matching
+from webapp.stock.service import update_store_settings
 
 
 def seed_demo_catalog(store: Store, echo: Callable[[str], None] = print) -> None:
@@ -28,6 +30,8 @@ def seed_demo_catalog(store: Store, echo: Callable[[str], None] = print) -> None
     )
     if has_products is not None:
         return
+    # The demo store's stock comes from its feed's quantity column (then orders reserve it).
+    update_store_settings(store, feed_is_stock_source=True)
     with tempfile.TemporaryDirectory(prefix="mercato-demo-") as folder:
         path = Path(folder) / "demo-catalog.csv"
         write_feed(path)

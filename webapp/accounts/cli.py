@@ -259,3 +259,29 @@ def test_mode(account_id: int, by: str | None) -> None:
             {"account_id": account.id, "mode": account.mode, "changed": changed, **_sent(summary)}
         )
     )
+
+
+@accounts_cli.command("stock-settings")
+@click.argument("account_id", type=int)
+@click.option("--safety-stock", default=None, help="Units kept back from every channel.")
+@click.option("--oos-threshold", default=None, help="At or below it, the SKU is out of stock.")
+@click.option("--zero-stock", type=click.Choice(["send", "hold"]), default=None)
+@click.option("--strategy", type=click.Choice(["realtime", "scheduled", "manual"]), default=None)
+def stock_settings(account_id, safety_stock, oos_threshold, zero_stock, strategy) -> None:
+    """Print (and with options change) the account's stock rules."""
+    from webapp.stock import service as stock
+
+    account = account_or_fail(account_id)
+    try:
+        config = stock.update_settings(
+            account,
+            safety_stock=safety_stock,
+            oos_threshold=oos_threshold,
+            zero_stock=zero_stock,
+            strategy=strategy,
+        )
+    except stock.StockError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        click.echo(json.dumps({"error": str(exc), "field": exc.field}))
+        sys.exit(1)
+    click.echo(json.dumps(config.as_dict()))

@@ -46,6 +46,11 @@ def store_items(store: Store, *, admin: bool) -> list[NavItem]:
             url_for("catalog.products", code=code),
             ("catalog.products", "catalog.publish"),
         ),
+        NavItem(
+            "Stock",
+            url_for("stock.stock", code=code),
+            ("stock.stock", "stock.sku", "stock.account_stock"),
+        ),
         NavItem("Orders", url_for("orders.orders", code=code), ("orders.orders", "orders.order")),
         NavItem(
             "Accounts",

@@ -63,6 +63,7 @@ from webapp.api import (  # noqa: E402, F401  (register the routes)
     openapi,
     orders,
     products,
+    stock,
     store,
     stores,
 )

@@ -102,15 +102,26 @@ def show(product_id: int) -> None:
 
 
 @products_cli.command("publish")
-@click.argument("product_id", type=int)
+@click.argument("product_id", type=int, required=False)
+@click.option("--store", "store_code", default=None, help="With --all or --sku: the store.")
+@click.option("--all", "every", is_flag=True, help="Every imported product of the store.")
+@click.option("--sku", "skus", multiple=True, help="An imported product's id (repeatable).")
 @click.option("--price", help="Your price (empty: the imported one), e.g. 19.99.")
 @click.option("--sale-price", help="Your sale price, never above the price.")
 @click.option(
     "--availability", type=click.Choice([*publishing.AVAILABILITIES]), help="Default: imported."
 )
 @click.option("--inactive", is_flag=True, help="In the catalog, but not active.")
-def publish(product_id: int, price, sale_price, availability, inactive: bool) -> None:
-    """Publish a product with your overrides (or replace them)."""
+def publish(
+    product_id, store_code, every, skus, price, sale_price, availability, inactive: bool
+) -> None:
+    """Publish a product (catalog id PRODUCT_ID), or a store's products (--store with --all or
+    --sku ...), with your overrides (or replace them)."""
+    if product_id is None:
+        _publish_store(store_code, every, skus, price, sale_price, availability, inactive)
+        return
+    if store_code or every or skus:
+        raise click.UsageError("Give PRODUCT_ID, or --store with --all or --sku, not both.")
     source = _product(product_id)
     errors: dict[str, str] = {}
     overrides = publishing.Overrides(availability=availability, is_active=not inactive)
@@ -131,6 +142,38 @@ def publish(product_id: int, price, sale_price, availability, inactive: bool) ->
         click.echo(json.dumps({"product_id": product_id, "refused": errors}))
         sys.exit(1)
     click.echo(json.dumps(product_json(source)["publication"]))
+
+
+def _publish_store(store_code, every, skus, price, sale_price, availability, inactive) -> None:
+    """Every product asked (by its feed id, or all of the store's), each with the same
+    overrides; a refusal is reported and the others are published. Exit 1 on any refusal."""
+    if not store_code or every == bool(skus):
+        raise click.UsageError("Give --store with either --all or --sku SKU (repeatable).")
+    store = store_or_fail(store_code)
+    query = select(MarketplaceProduct).where(MarketplaceProduct.store_id == store.id)
+    if skus:
+        query = query.where(MarketplaceProduct.marketplace_product_id.in_(sorted(set(skus))))
+    found = list(db.session.scalars(query.order_by(MarketplaceProduct.id)))
+    known = {mp.marketplace_product_id for mp in found}
+    unknown = sorted(set(skus) - known)
+    published, refused = 0, {}
+    for source in found:
+        overrides = publishing.Overrides(availability=availability, is_active=not inactive)
+        try:
+            overrides.price = publishing.parse_price(price, "price", source.currency)
+            overrides.sale_price = publishing.parse_price(sale_price, "sale price", source.currency)
+            publishing.publish(store, source, overrides)
+            published += 1
+        except (ValueError, publishing.PublishError) as exc:
+            db.session.rollback()
+            text = " ".join(exc.errors.values()) if hasattr(exc, "errors") else str(exc)
+            refused[source.marketplace_product_id] = text
+            click.echo(f"{source.marketplace_product_id}: {text}", err=True)
+    for sku in unknown:
+        click.echo(f"{sku}: no imported product with this id", err=True)
+    click.echo(json.dumps({"published": published, "refused": refused, "unknown": unknown}))
+    if refused or unknown:
+        sys.exit(1)
 
 
 @products_cli.command("publish-many")

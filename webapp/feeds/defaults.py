@@ -108,6 +108,18 @@ def ensure_store_feeds(store: Store) -> list[Feed]:
     return [_add(store.id, None, k) for k in STORE_KINDS if k not in have]
 
 
+def ensure_store_feed(store: Store, kind: str) -> Feed:
+    """The store's own feed of ``kind`` (a store flow: the stock file), created with its
+    default schedule, disabled, when it has none yet."""
+    feed = db.session.scalar(
+        select(Feed).where(Feed.store_id == store.id, Feed.account_id.is_(None), Feed.kind == kind)
+    )
+    if feed is None:
+        feed = _add(store.id, None, kind)
+        db.session.flush()
+    return feed
+
+
 def ensure_global_jobs() -> list[ScheduledJob]:
     have = set(
         db.session.scalars(select(ScheduledJob.job_type).where(ScheduledJob.feed_id.is_(None)))

@@ -182,6 +182,10 @@ def execute(run_id: int) -> Run | None:
     from webapp.orders.matching import after_import
 
     after_import(run)  # order lines that waited for the products it brought are matched
+    if run.status in (R.COMPLETED, R.COMPLETED_WITH_ERRORS):
+        from webapp.stock.feed import follow_feed
+
+        follow_feed(run.store_id, run.id)  # the feed's quantities, when it is the stock source
     return run
 
 

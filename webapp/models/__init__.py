@@ -22,5 +22,12 @@ from webapp.models.orders import (  # noqa: F401
 )
 from webapp.models.outbound import AccountModeChange, OutboundCall  # noqa: F401
 from webapp.models.runs import Message, Run  # noqa: F401
+from webapp.models.stock import (  # noqa: F401
+    InventorySyncConfig,
+    StockLevel,
+    StockMovement,
+    StoreStockSettings,
+    Warehouse,
+)
 from webapp.models.stores import Store, User  # noqa: F401
 from webapp.models.tokens import ApiToken  # noqa: F401

@@ -38,6 +38,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.models.orders import CANCELLED
 from webapp.orders import matching
+from webapp.stock.reservations import follow_orders
 
 RECHECK_EVERY = timedelta(hours=1)
 CREATED, UPDATED, UNCHANGED, PARKED, DROPPED = (
@@ -287,7 +288,14 @@ def apply_page(
         )
     if own:
         inserts.write()
+        follow_orders(account.store_id, stock_subjects(outcomes), actor=changed_by)
     return outcomes
+
+
+def stock_subjects(outcomes: list[Outcome]) -> list[int]:
+    """The orders whose stock may move after a page: those booked or moved on it (once its
+    lines are written, the caller calls :func:`webapp.stock.reservations.follow_orders`)."""
+    return [o.order_id for o in outcomes if o.kind in (CREATED, UPDATED) and o.order_id]
 
 
 def _park(account, unified, waiting, parked, park_inserts, park_updates, now) -> Outcome:

@@ -40,6 +40,7 @@ from webapp.models.base import utcnow
 from webapp.models.outbound import DRY_RUN
 from webapp.orders import marketplace_rules
 from webapp.outbound.record import call_row, record
+from webapp.stock.reservations import follow_fulfilment
 
 ITEMS = OrderItem.__table__
 
@@ -561,6 +562,7 @@ def _write(
         action.outbound_call_id = call.id
         action.state = F.DRY_RUN if call.status == DRY_RUN else F.RECORDED
     _follow_status(order, action_type, actions, shipment, by, now)
+    follow_fulfilment(order, actor=by)  # the stock consumes the events and refunds, once
     db.session.commit()
     return Recorded(actions, shipment)
 

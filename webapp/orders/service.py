@@ -39,10 +39,12 @@ from webapp.orders.book import (
     UPDATED,
     Note,
     apply_page,
+    stock_subjects,
 )
 from webapp.outbound.record import ack_row, has_due, record
 from webapp.runs import lifecycle
 from webapp.runs.registry import flow
+from webapp.stock.reservations import follow_orders
 
 log = logging.getLogger("mercato.orders")
 
@@ -101,6 +103,8 @@ def _write_page(run_id: int, account: Account, connector, page, changed_by: str)
     inserts.add(Message.__table__, messages)
     record(acks, inserts)
     inserts.write()
+    # The stock follows the orders booked or moved (reserve, ship, release; once each).
+    follow_orders(account.store_id, stock_subjects(outcomes), actor=changed_by)
     # One inbox entry per SKU no catalog product has, not one per line (after the lines
     # are written: an entry closes at once if the catalog got the product meanwhile).
     unknown = {sku for outcome in outcomes for sku in outcome.unmatched}

@@ -31,6 +31,7 @@ FLOW_MODULES = (
     "webapp.orders.service",
     "webapp.outbound.sender",
     "webapp.orders.shipping",
+    "webapp.imports.stock_file",
     "webapp.imports.supplier",
     "webapp.imports.shipments",
     "webapp.feeds.not_built",

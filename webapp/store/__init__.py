@@ -7,4 +7,4 @@ from flask import Blueprint
 
 bp = Blueprint("store", __name__, url_prefix="/store/<code>")
 
-from webapp.store import routes, shipments  # noqa: E402, F401
+from webapp.store import routes, shipments, stock_file  # noqa: E402, F401

@@ -1,0 +1,173 @@
+"""What each account may sell: the available-to-sell quantity of a store's SKUs.
+
+Seed 001 4.4, per account (its ``inventory_sync_configs`` row, defaults when it has none)::
+
+    available = on_hand - reserved - safety_stock        (summed over the warehouses)
+    available <= oos_threshold  ->  0 (zero_stock "send") or oos_threshold ("hold")
+    never below 0
+
+and the store's overrides: a SKU whose published products are all inactive or out of stock
+(the product's availability, else its source's) is 0. A SKU no product publishes keeps its
+figure (the stock knows it; which products a channel lists is the caller's business).
+
+Set-based: two queries per batch of SKUs (the levels grouped by SKU in the unique index's
+order; the batch's published products by the catalog's unique index); the arithmetic is
+done on the batch.
+The SKUs are those the stock knows (a level in any warehouse); :func:`available_quantities`
+with ``skus`` answers 0 for one it does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, case, func, select, text
+
+from webapp.extensions import db
+from webapp.models import Account, InventorySyncConfig, MarketplaceProduct, Product
+from webapp.models.stock import ZERO_HOLD
+from webapp.pagination import distinct_values
+
+
+@dataclass(frozen=True)
+class Rules:
+    safety_stock: int = 0
+    oos_threshold: int = 0
+    zero_stock: str = "send"
+
+    def available(self, on_hand: int, reserved: int, sellable: bool = True) -> int:
+        if not sellable:
+            return 0
+        value = on_hand - reserved - self.safety_stock
+        if value <= self.oos_threshold:
+            return self.oos_threshold if self.zero_stock == ZERO_HOLD else 0
+        return max(0, value)
+
+
+def rules_for(account: Account) -> Rules:
+    config = db.session.scalar(
+        select(InventorySyncConfig).where(InventorySyncConfig.account_id == account.id)
+    )
+    if config is None:
+        return Rules()
+    return Rules(config.safety_stock, config.out_of_stock_threshold, config.zero_stock)
+
+
+def rules_by_account(account_ids: Iterable[int]) -> dict[int, Rules]:
+    ids = list(account_ids)
+    found = {
+        c.account_id: Rules(c.safety_stock, c.out_of_stock_threshold, c.zero_stock)
+        for c in db.session.scalars(
+            select(InventorySyncConfig).where(InventorySyncConfig.account_id.in_(ids))
+        )
+    }
+    return {i: found.get(i, Rules()) for i in ids}
+
+
+_BATCH_SQL = """
+SELECT sku, SUM(on_hand) AS on_hand, SUM(reserved) AS reserved
+FROM stock_levels
+WHERE store_id = :store AND {where}
+GROUP BY sku
+ORDER BY sku
+{limit}
+"""
+MP = MarketplaceProduct.__table__
+PRODUCTS = Product.__table__
+# A published product blocks its SKU when it is inactive or out of stock (its own
+# availability, else its source's).
+_SELLS = and_(
+    PRODUCTS.c.is_active,
+    func.coalesce(PRODUCTS.c.availability, MP.c.availability, "") != "out_of_stock",
+)
+
+
+def _with_sellable(store_id: int, rows, marketplaces: list[str] | None = None, *, span=False):
+    """(sku, on_hand, reserved, sellable) of a batch: one query reads the batch's published
+    products by the catalog's unique index (store, marketplace, id): the store's few
+    marketplaces (a loose index scan) and the batch's SKUs, as the range from its first to
+    its last (``span``: a batch in SKU order) or as a list."""
+    if not rows:
+        return []
+    if marketplaces is None:
+        marketplaces = store_marketplaces(store_id)
+    selling: dict[str, bool] = {}
+    if marketplaces:
+        query = (
+            select(
+                MP.c.marketplace_product_id,
+                func.max(case((_SELLS, 1), else_=0)),
+            )
+            .select_from(MP.join(PRODUCTS, PRODUCTS.c.marketplace_product_id == MP.c.id))
+            .where(
+                MP.c.store_id == store_id,
+                MP.c.marketplace.in_(marketplaces),
+                MP.c.marketplace_product_id.between(rows[0][0], rows[-1][0])
+                if span
+                else MP.c.marketplace_product_id.in_([r[0] for r in rows]),
+            )
+            .group_by(MP.c.marketplace_product_id)
+        )
+        selling = {sku: bool(ok) for sku, ok in db.session.execute(query)}
+    return [(sku, on_hand, reserved, selling.get(sku, True)) for sku, on_hand, reserved in rows]
+
+
+def store_marketplaces(store_id: int) -> list[str]:
+    return distinct_values(MP.c.marketplace, MP.c.store_id == store_id)
+
+
+def levels_batch(store_id: int, *, after: str | None = None, limit: int = 5000, marketplaces=None):
+    """[(sku, on_hand, reserved, sellable)] of the store's next ``limit`` SKUs after
+    ``after``, in SKU order (summed over warehouses)."""
+    sql = _BATCH_SQL.format(
+        where="sku > :after" if after is not None else "1 = 1", limit="LIMIT :limit"
+    )
+    params = {"store": store_id, "limit": limit}
+    if after is not None:
+        params["after"] = after
+    rows = db.session.execute(text(sql), params).all()
+    return _with_sellable(store_id, rows, marketplaces, span=True)
+
+
+def levels_of(store_id: int, skus: list[str]):
+    """[(sku, on_hand, reserved, sellable)] of these SKUs (those the stock knows)."""
+    result = []
+    stmt = text(_BATCH_SQL.format(where="sku IN :skus", limit="")).bindparams(
+        bindparam("skus", expanding=True)
+    )
+    marketplaces = store_marketplaces(store_id)
+    for start in range(0, len(skus), 5000):
+        chunk = skus[start : start + 5000]
+        rows = db.session.execute(stmt, {"store": store_id, "skus": chunk}).all()
+        result += _with_sellable(store_id, rows, marketplaces)
+    return result
+
+
+def available_quantities(account: Account, skus: Iterable[str] | None = None) -> dict[str, int]:
+    """SKU -> available quantity for the account: every SKU the store's stock knows, or
+    exactly ``skus`` (0 for one it does not know)."""
+    if skus is None:
+        return dict(iter_available(account))
+    wanted = list(dict.fromkeys(s for s in skus if s is not None))
+    rules = rules_for(account)
+    result = dict.fromkeys(wanted, 0)
+    for sku, on_hand, reserved, sellable in levels_of(account.store_id, wanted):
+        result[sku] = rules.available(int(on_hand), int(reserved), bool(sellable))
+    return result
+
+
+def iter_available(account: Account, batch: int = 5000) -> Iterator[tuple[str, int]]:
+    """(sku, available) of every SKU the store's stock knows, in SKU order, streamed: one
+    query per ``batch`` SKUs, each after the last SKU of the one before."""
+    rules = rules_for(account)
+    store_id = account.store_id
+    marketplaces = store_marketplaces(store_id)
+    after = None
+    while True:
+        rows = levels_batch(store_id, after=after, limit=batch, marketplaces=marketplaces)
+        for sku, on_hand, reserved, sellable in rows:
+            yield sku, rules.available(int(on_hand), int(reserved), bool(sellable))
+        if len(rows) < batch:
+            return
+        after = rows[-1][0]
