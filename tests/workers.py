@@ -75,7 +75,7 @@ def redis_url_with_db(url: str, number: int) -> str:
     if parts.scheme == "unix":
         query = dict(parse_qsl(parts.query))
         query["db"] = str(int(query.get("db") or 0) + number)
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        return f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
     base = int(parts.path.strip("/") or 0)
     return urlunsplit(parts._replace(path=f"/{base + number}"))
 
