@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 RUFF := $(VENV)/bin/ruff
 # Extra pytest arguments: make test PYTEST_ARGS="-k imports -x"
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): auto = one per CPU core; 0 = serial, in one process.
+MERCATO_TEST_WORKERS ?= auto
 
 .PHONY: help bootstrap run test lint fmt bench
 
@@ -20,9 +22,10 @@ bootstrap: ## create .venv and install requirements.txt when it changed
 run: ## run web + worker + scheduler on http://127.0.0.1:5000 (demo data, private Redis)
 	@scripts/run.sh
 
-test: bootstrap ## run the test suite (private throwaway Redis unless TEST_REDIS_URL/REDIS_URL is set)
+test: bootstrap ## run the test suite in parallel (MERCATO_TEST_WORKERS=auto; 0 = serial)
 	@scripts/ensure_chromium.sh  # tests/browser drive Debian's /usr/bin/chromium
-	@MERCATO_ENV=test scripts/with-redis.sh --fresh $(PY) -m pytest -q --durations=20 $(PYTEST_ARGS)
+	@MERCATO_ENV=test scripts/with-redis.sh --fresh $(PY) -m pytest -q --durations=20 \
+		-n $(MERCATO_TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: bootstrap ## ruff check + ruff format --check + lint-imports (import contracts)
 	$(RUFF) check .

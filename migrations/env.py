@@ -9,9 +9,13 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Interpret the config file for Python logging, unless the process set logging up already
+# (create_app does, and so does pytest): configuring it again here would replace the root
+# logger's handlers with one bound to whatever sys.stderr is at this moment, in the tests a
+# stream that is closed later (a CLI runner's, capsys'), after which every log line fails
+# with "--- Logging error ---" into the output of a later test.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 

@@ -53,6 +53,43 @@ class SharedTemplateCache(BytecodeCache):
 TEMPLATE_CACHE = SharedTemplateCache()
 
 
+# --- parallel runs (pytest-xdist): each worker its own database, Redis and folders -------
+_WORKER_RESOURCES = None
+
+
+def pytest_configure(config) -> None:
+    """In an xdist worker, before any test: its own PostgreSQL database, Redis and work
+    directory, in os.environ for the fixtures and every process a test starts (see
+    tests/workers.py). Nothing changes in a serial run or in the controller."""
+    global _WORKER_RESOURCES
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is None or _WORKER_RESOURCES is not None:
+        return
+    from tests.workers import WorkerResources
+
+    _WORKER_RESOURCES = WorkerResources(worker)
+    _WORKER_RESOURCES.setup()
+
+
+def pytest_unconfigure(config) -> None:
+    global _WORKER_RESOURCES
+    if _WORKER_RESOURCES is not None:
+        _WORKER_RESOURCES.close()
+        _WORKER_RESOURCES = None
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent with -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (make test): tests handed out one by one, except that a module
+    using a module-, class- or package-scoped fixture goes to one worker whole, so that
+    fixture is built once (see tests/workers.py)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.workers import make_scheduler
+
+    return make_scheduler(config, log)
+
+
 def pg_url() -> str | None:
     url = os.environ.get("TEST_DATABASE_URL")
     return database_url(url) if url else None

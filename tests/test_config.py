@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -118,6 +120,41 @@ def test_given_secrets_win_and_only_the_missing_one_is_generated(secrets_file):
     assert again["MERCATO_ENCRYPTION_KEYS"] == cfg["MERCATO_ENCRYPTION_KEYS"]
     assert again["SECRET_KEY"] != cfg["SECRET_KEY"]
     assert load({"MERCATO_ENV": "development"})["SECRET_KEY"] == again["SECRET_KEY"]
+
+
+def _load_after(barrier, results) -> None:
+    barrier.wait()
+    cfg = load({"MERCATO_ENV": "test"})
+    results.put((cfg["SECRET_KEY"], tuple(cfg["MERCATO_ENCRYPTION_KEYS"])))
+
+
+def test_processes_starting_together_get_the_same_secrets(secrets_file, monkeypatch):
+    """make run's processes, or the workers of a parallel test run, on a fresh clone: each
+    generates the missing secrets at the same moment, and all must end with the same ones
+    (else one encrypts what another cannot decrypt). Making a secret is slowed down here so
+    that the processes do meet."""
+    make_token = config.secrets.token_urlsafe
+
+    def slow_token(nbytes=None):
+        time.sleep(0.05)
+        return make_token(nbytes)
+
+    monkeypatch.setattr(config.secrets, "token_urlsafe", slow_token)
+    context = multiprocessing.get_context("fork")  # the patched path and token go along
+    for _ in range(3):
+        secrets_file.unlink(missing_ok=True)
+        barrier, results = context.Barrier(8), context.Queue()
+        processes = [context.Process(target=_load_after, args=(barrier, results)) for _ in range(8)]
+        for process in processes:
+            process.start()
+        seen = {results.get(timeout=60) for _ in processes}
+        for process in processes:
+            process.join(timeout=60)
+            assert process.exitcode == 0
+        assert len(seen) == 1, f"{len(seen)} different secrets from 8 processes"
+        [(secret_key, keys)] = seen
+        assert f"SECRET_KEY={secret_key}\n" in secrets_file.read_text()
+        assert f"MERCATO_ENCRYPTION_KEYS={keys[0]}\n" in secrets_file.read_text()
 
 
 def test_bad_environment_name_is_refused(secrets_file):

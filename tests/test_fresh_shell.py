@@ -92,7 +92,13 @@ def test_scripts_flask_lets_commands_reach_the_sandbox(app, store, database_uri,
 
     with served_sandbox(orders=5) as sandbox:
         port = sandbox.rsplit(":", 1)[1]
-        env = fresh_env(tmp_path, DATABASE_URL=database_uri, REDIS_URL=redis_url())
+        env = fresh_env(
+            tmp_path,
+            DATABASE_URL=database_uri,
+            REDIS_URL=redis_url(),
+            # Not the state of a make run that may be up in this checkout (its sandbox port).
+            MERCATO_RUN_STATE=str(tmp_path / "no-make-run.env"),
+        )
 
         def flask(*args: str, stdin: str | None = None, **extra: str):
             return subprocess.run(
