@@ -24,7 +24,7 @@ from flask_login import current_user, login_required
 
 from connectors import registry
 from connectors.base import Capability
-from webapp import outbound
+from webapp import catalogfeed, outbound
 from webapp.access import store_or_404
 from webapp.accounts import AccountError, create_account, update_account
 from webapp.accounts.connection import check_connection
@@ -124,6 +124,9 @@ def account(code: str, account_id: int):
         secrets=_masked(account),
         owed=outbound.owed(account),
         history=outbound.mode_history(account.id),
+        catalog_feed=None
+        if account.is_retired
+        else catalogfeed.feed_json(account, reveal=current_user.store_id == account.store_id),
         **_calls_context(store, account),
     )
 

@@ -1,0 +1,324 @@
+"""What a catalog feed says: the store's published products with their overrides, texts per
+language with fallback, and the account's available quantity, as CSV (Google Shopping column
+names, plus Letzshop's language-suffixed columns for a Letzshop account) or RSS 2.0 with the
+``g:`` namespace.
+
+Nothing is built in memory: one streamed query (a server-side cursor on PostgreSQL) in SKU
+code-point order is merge-joined with :func:`webapp.stock.availability.iter_available`
+(same order), and each row becomes bytes as it is read. The only quantities read are the
+stock module's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from xml.sax.saxutils import escape
+
+import sqlalchemy as sa
+
+from webapp.csvsafe import FORMULA_STARTS, defuse
+from webapp.extensions import db
+from webapp.models import (
+    Account,
+    MarketplaceProduct,
+    MarketplaceProductTranslation,
+    Product,
+    ProductTranslation,
+    Store,
+)
+from webapp.models.catalog import FALLBACK_LANGUAGES
+from webapp.stock import availability
+
+LANGUAGES = ("fr", "en", "de")
+GOOGLE_COLUMNS = (
+    "id",
+    "item_group_id",
+    "title",
+    "description",
+    "link",
+    "image_link",
+    "availability",
+    "price",
+    "sale_price",
+    "gtin",
+    "mpn",
+    "brand",
+    "condition",
+    "quantity",
+)
+# Letzshop reads a catalog's texts per language from suffixed columns (its own CSV export,
+# seed 001, has one URL per language; one file with title_fr, title_en, ... carries them all).
+LETZSHOP_COLUMNS = tuple(
+    f"{field}_{lang}" for field in ("title", "description") for lang in LANGUAGES
+)
+G_NS = "http://base.google.com/ns/1.0"
+BATCH = 2000
+
+_MP = MarketplaceProduct.__table__
+_P = Product.__table__
+_MPT = MarketplaceProductTranslation.__table__
+_PT = ProductTranslation.__table__
+
+
+def feed_language(language: str | None, store: Store) -> str:
+    """The feed's language setting, else the store's default language."""
+    return language if language in LANGUAGES else (store.default_language or "fr")
+
+
+def columns_for(account: Account) -> tuple[str, ...]:
+    if account.connector == "letzshop":
+        return GOOGLE_COLUMNS + LETZSHOP_COLUMNS
+    return GOOGLE_COLUMNS
+
+
+# -- the query ---------------------------------------------------------------------------
+
+
+def _text(field: str, language: str, joined: dict):
+    """The store's own text in ``language``, else the source's, then fr, en, de likewise
+    (the fallback ``MarketplaceProduct.translation`` uses; an empty store text falls back)."""
+    chain = []
+    for lang in dict.fromkeys((language, *FALLBACK_LANGUAGES)):
+        pt, mpt = joined[lang]
+        chain.append(sa.func.nullif(pt.c[field], ""))
+        chain.append(sa.func.nullif(mpt.c[field], ""))
+    return sa.func.coalesce(*chain)
+
+
+def rows_query(account: Account, language: str, *, letzshop: bool):
+    """The feed's rows, in SKU code-point order (the order ``iter_available`` yields)."""
+    source = _P.join(_MP, _MP.c.id == _P.c.marketplace_product_id)
+    joined = {}
+    for lang in LANGUAGES:
+        pt = _PT.alias(f"pt_{lang}")
+        mpt = _MPT.alias(f"mpt_{lang}")
+        source = source.outerjoin(pt, sa.and_(pt.c.product_id == _P.c.id, pt.c.language == lang))
+        source = source.outerjoin(
+            mpt, sa.and_(mpt.c.marketplace_product_id == _MP.c.id, mpt.c.language == lang)
+        )
+        joined[lang] = (pt, mpt)
+    texts = [
+        _text("title", language, joined).label("title"),
+        _text("description", language, joined).label("description"),
+    ]
+    if letzshop:
+        texts += [
+            _text(field, lang, joined).label(f"{field}_{lang}")
+            for field in ("title", "description")
+            for lang in LANGUAGES
+        ]
+    return (
+        sa.select(
+            _MP.c.marketplace_product_id.label("sku"),
+            _MP.c.item_group_id,
+            *texts,
+            _MP.c.link,
+            _MP.c.image_link,
+            sa.func.coalesce(_P.c.availability, _MP.c.availability).label("availability"),
+            _P.c.is_active,
+            sa.func.coalesce(_P.c.price, _MP.c.price).label("price"),
+            sa.func.coalesce(_P.c.sale_price, _MP.c.sale_price).label("sale_price"),
+            _MP.c.currency,
+            _MP.c.gtin,
+            _MP.c.mpn,
+            _MP.c.brand,
+            sa.func.coalesce(_P.c.condition, _MP.c.condition).label("condition"),
+        )
+        .select_from(source)
+        .where(_P.c.store_id == account.store_id)
+        .order_by(availability.sku_order(_MP.c.marketplace_product_id), _P.c.id)
+    )
+
+
+# -- rows as the feed says them ----------------------------------------------------------
+
+MINOR_UNITS = {"JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3, "TND": 3}
+
+
+def money(value: Decimal | None, currency: str | None) -> str:
+    if value is None:
+        return ""
+    currency = (currency or "EUR").upper()
+    return f"{value:.{MINOR_UNITS.get(currency, 2)}f} {currency}"
+
+
+def feed_availability(raw: str | None, is_active: bool, quantity: int) -> str:
+    """Google's values: inactive, or in stock with nothing to sell, is out_of_stock."""
+    value = (raw or "in_stock").strip().lower().replace(" ", "_")
+    if not is_active:
+        return "out_of_stock"
+    if value == "in_stock" and quantity <= 0:
+        return "out_of_stock"
+    return value
+
+
+def _merged(rows, stock: Iterator[tuple[str, int]]) -> Iterator[tuple]:
+    """(row, quantity): both streams ascend by SKU code point; a SKU stock does not list is 0."""
+    current_sku, current_qty = None, 0
+    exhausted = False
+    for row in rows:
+        sku = row.sku
+        while not exhausted and (current_sku is None or current_sku < sku):
+            try:
+                current_sku, current_qty = next(stock)
+            except StopIteration:
+                exhausted, current_sku = True, None
+        yield row, (current_qty if current_sku == sku else 0)
+
+
+def iter_records(account: Account, store: Store, language: str | None = None) -> Iterator[dict]:
+    """Each published product as a dict of the feed's columns, streamed (titles and
+    descriptions in ``language``, else the store's default, with fallback)."""
+    language = feed_language(language, store)
+    letzshop = account.connector == "letzshop"
+    query = rows_query(account, language, letzshop=letzshop)
+    result = db.session.execute(query.execution_options(stream_results=True, yield_per=BATCH))
+    stock = availability.iter_available(account)
+    try:
+        for row, quantity in _merged(result, stock):
+            price = row.price
+            sale = row.sale_price
+            if sale is not None and (price is None or sale >= price):
+                sale = None
+            record = {
+                "id": row.sku,
+                "item_group_id": row.item_group_id or "",
+                "title": row.title or "",
+                "description": row.description or "",
+                "link": row.link or "",
+                "image_link": row.image_link or "",
+                "availability": feed_availability(row.availability, row.is_active, quantity),
+                "price": money(price, row.currency),
+                "sale_price": money(sale, row.currency),
+                "gtin": row.gtin or "",
+                "mpn": row.mpn or "",
+                "brand": row.brand or "",
+                "condition": row.condition or "new",
+                "quantity": str(max(quantity, 0) if row.is_active else 0),
+            }
+            if letzshop:
+                for name in LETZSHOP_COLUMNS:
+                    record[name] = getattr(row, name) or ""
+            yield record
+    finally:
+        stock.close()
+        result.close()
+
+
+# -- CSV -----------------------------------------------------------------------------------
+
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+
+
+def _csv_cell(value: str) -> str:
+    if value and value[0] in FORMULA_STARTS:
+        value = defuse(value)
+    if _NEEDS_QUOTES.search(value):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def csv_header(columns: tuple[str, ...]) -> str:
+    return ",".join(columns) + "\r\n"
+
+
+def csv_line(record: dict, columns: tuple[str, ...]) -> str:
+    """One CSV line (RFC 4180, as ``csv.writer`` writes it), every cell defused as
+    :mod:`webapp.csvsafe` does."""
+    return ",".join([_csv_cell(record[name]) for name in columns]) + "\r\n"
+
+
+# -- XML -----------------------------------------------------------------------------------
+
+# Characters XML 1.0 cannot carry at all, even escaped: dropped.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+XML_FIELDS = (
+    ("g:id", "id"),
+    ("g:item_group_id", "item_group_id"),
+    ("title", "title"),
+    ("description", "description"),
+    ("link", "link"),
+    ("g:image_link", "image_link"),
+    ("g:availability", "availability"),
+    ("g:price", "price"),
+    ("g:sale_price", "sale_price"),
+    ("g:gtin", "gtin"),
+    ("g:mpn", "mpn"),
+    ("g:brand", "brand"),
+    ("g:condition", "condition"),
+    ("g:quantity", "quantity"),
+)
+
+
+def xml_text(value: str) -> str:
+    return escape(_XML_INVALID.sub("", value))
+
+
+def xml_head(store: Store) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<rss version="2.0" xmlns:g="{G_NS}">\n<channel>\n'
+        f"<title>{xml_text(store.name)}</title>\n"
+        f"<description>{xml_text(store.name)} catalog</description>\n"
+    )
+
+
+XML_TAIL = "</channel>\n</rss>\n"
+
+
+def xml_item(record: dict) -> str:
+    parts = ["<item>"]
+    for tag, name in XML_FIELDS:
+        value = record[name]
+        if value:
+            parts.append(f"<{tag}>{xml_text(value)}</{tag}>")
+    parts.append("</item>\n")
+    return "".join(parts)
+
+
+# -- validators ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Version:
+    etag: str
+    last_modified: datetime | None
+
+
+def version(account: Account, fmt: str, token_hash: str, language: str | None) -> Version:
+    """ETag and Last-Modified from the store's catalog: max(updated_at) of its products and
+    their sources (an index probe each, migration 0022) and the number of published products,
+    never reading the rows. The stock module's change marker joins in when it has one."""
+    store_id = account.store_id
+    store_language = db.session.scalar(
+        sa.select(Store.default_language).where(Store.id == store_id)
+    )
+    p_max, p_count = db.session.execute(
+        sa.select(sa.func.max(_P.c.updated_at), sa.func.count()).where(_P.c.store_id == store_id)
+    ).one()
+    mp_max = db.session.scalar(
+        sa.select(sa.func.max(_MP.c.updated_at)).where(_MP.c.store_id == store_id)
+    )
+    marker = getattr(availability, "stock_version", None)
+    stock_part = str(marker(account)) if marker is not None else ""
+    stamps = [stamp for stamp in (p_max, mp_max) if stamp is not None]
+    last = max(stamps) if stamps else None
+    parts = (
+        account.id,
+        account.connector,
+        store_language,
+        language,
+        fmt,
+        token_hash,
+        p_max,
+        mp_max,
+        p_count,
+        stock_part,
+    )
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+    return Version(etag=f'"{digest}"', last_modified=last)

@@ -1,0 +1,1 @@
+"""Stock: what each account may sell (the available quantity per SKU)."""
