@@ -55,4 +55,14 @@ for _code in default_exceptions:
         bp.register_error_handler(_code, from_http_exception)
 bp.register_error_handler(InternalServerError, from_internal_error)
 
-from webapp.api import admin, bulk_shipping, feeds, inbox, openapi, products, store, stores  # noqa: E402, F401  (register the routes)
+from webapp.api import (  # noqa: E402, F401  (register the routes)
+    admin,
+    bulk_shipping,
+    catalog_feed,
+    feeds,
+    inbox,
+    openapi,
+    products,
+    store,
+    stores,
+)
