@@ -11,6 +11,7 @@ stock module's.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from xml.sax.saxutils import escape
 
 import sqlalchemy as sa
 
-from webapp.csvsafe import FORMULA_STARTS, defuse
+from webapp.csvsafe import defuse
 from webapp.extensions import db
 from webapp.models import (
     Account,
@@ -157,12 +158,33 @@ def feed_availability(raw: str | None, is_active: bool, quantity: int) -> str:
     return value
 
 
+def _stream(query) -> Iterator[tuple]:
+    """The query's rows as plain tuples, streamed. On PostgreSQL straight from a psycopg
+    server-side cursor in the session's transaction (BATCH rows a round trip, no SQLAlchemy
+    row objects: at a million rows they cost more than the rest of the line); elsewhere
+    SQLAlchemy's own streaming."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        result = connection.execute(query.execution_options(stream_results=True, yield_per=BATCH))
+        try:
+            yield from result
+        finally:
+            result.close()
+        return
+    compiled = query.compile(dialect=connection.dialect)
+    raw = connection.connection.driver_connection
+    with raw.cursor(name="catalog_feed") as cursor:
+        cursor.itersize = BATCH
+        cursor.execute(str(compiled), compiled.params)
+        yield from cursor
+
+
 def _merged(rows, stock: Iterator[tuple[str, int]]) -> Iterator[tuple]:
     """(row, quantity): both streams ascend by SKU code point; a SKU stock does not list is 0."""
     current_sku, current_qty = None, 0
     exhausted = False
     for row in rows:
-        sku = row.sku
+        sku = row[0]
         while not exhausted and (current_sku is None or current_sku < sku):
             try:
                 current_sku, current_qty = next(stock)
@@ -171,40 +193,44 @@ def _merged(rows, stock: Iterator[tuple[str, int]]) -> Iterator[tuple]:
         yield row, (current_qty if current_sku == sku else 0)
 
 
-def iter_records(account: Account, store: Store, language: str | None = None) -> Iterator[dict]:
-    """Each published product as a dict of the feed's columns, streamed (titles and
-    descriptions in ``language``, else the store's default, with fallback)."""
+def iter_rows(account: Account, store: Store, language: str | None = None) -> Iterator[list]:
+    """Each published product as the list of its cells, in :func:`columns_for`'s order,
+    streamed (titles and descriptions in ``language``, else the store's default, with
+    fallback). Cells are text, not yet escaped for any format."""
     language = feed_language(language, store)
     letzshop = account.connector == "letzshop"
     query = rows_query(account, language, letzshop=letzshop)
-    result = db.session.execute(query.execution_options(stream_results=True, yield_per=BATCH))
+    result = _stream(query)
     stock = availability.iter_available(account)
+    extra = 6 if letzshop else 0
     try:
         for row, quantity in _merged(result, stock):
-            price = row.price
-            sale = row.sale_price
+            (sku, group, title, description, *rest) = row
+            texts, rest = rest[:extra], rest[extra:]
+            link, image, avail, active, price, sale, currency, gtin, mpn, brand, cond = rest
             if sale is not None and (price is None or sale >= price):
                 sale = None
-            record = {
-                "id": row.sku,
-                "item_group_id": row.item_group_id or "",
-                "title": row.title or "",
-                "description": row.description or "",
-                "link": row.link or "",
-                "image_link": row.image_link or "",
-                "availability": feed_availability(row.availability, row.is_active, quantity),
-                "price": money(price, row.currency),
-                "sale_price": money(sale, row.currency),
-                "gtin": row.gtin or "",
-                "mpn": row.mpn or "",
-                "brand": row.brand or "",
-                "condition": row.condition or "new",
-                "quantity": str(max(quantity, 0) if row.is_active else 0),
-            }
-            if letzshop:
-                for name in LETZSHOP_COLUMNS:
-                    record[name] = getattr(row, name) or ""
-            yield record
+            if not active:
+                quantity = 0
+            cells = [
+                sku,
+                group or "",
+                title or "",
+                description or "",
+                link or "",
+                image or "",
+                feed_availability(avail, active, quantity),
+                money(price, currency),
+                money(sale, currency),
+                gtin or "",
+                mpn or "",
+                brand or "",
+                cond or "new",
+                str(quantity if quantity > 0 else 0),
+            ]
+            if extra:
+                cells.extend(text or "" for text in texts)
+            yield cells
     finally:
         stock.close()
         result.close()
@@ -212,25 +238,30 @@ def iter_records(account: Account, store: Store, language: str | None = None) ->
 
 # -- CSV -----------------------------------------------------------------------------------
 
-_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+# A row with a cell that starts like a formula (rare): found with one search of the joined row.
+_FORMULA_CELL = re.compile("\x1f[=+\\-@\t\r]")
 
 
-def _csv_cell(value: str) -> str:
-    if value and value[0] in FORMULA_STARTS:
-        value = defuse(value)
-    if _NEEDS_QUOTES.search(value):
-        return '"' + value.replace('"', '""') + '"'
-    return value
+class _Sink(list):
+    write = list.append
 
 
-def csv_header(columns: tuple[str, ...]) -> str:
-    return ",".join(columns) + "\r\n"
+class CsvWriter:
+    """RFC 4180 lines (``csv.writer``, in C) into a list of strings the caller drains, every
+    cell defused as :mod:`webapp.csvsafe` does (checked once per row, defused per cell only
+    in the rare row that needs it)."""
 
+    def __init__(self) -> None:
+        self.out = _Sink()
+        self._writer = csv.writer(self.out, lineterminator="\r\n")
 
-def csv_line(record: dict, columns: tuple[str, ...]) -> str:
-    """One CSV line (RFC 4180, as ``csv.writer`` writes it), every cell defused as
-    :mod:`webapp.csvsafe` does."""
-    return ",".join([_csv_cell(record[name]) for name in columns]) + "\r\n"
+    def header(self, columns: tuple[str, ...]) -> None:
+        self._writer.writerow(columns)
+
+    def row(self, cells: list[str]) -> None:
+        if _FORMULA_CELL.search("\x1f" + "\x1f".join(cells)):
+            cells = [defuse(cell) for cell in cells]
+        self._writer.writerow(cells)
 
 
 # -- XML -----------------------------------------------------------------------------------
@@ -271,10 +302,13 @@ def xml_head(store: Store) -> str:
 XML_TAIL = "</channel>\n</rss>\n"
 
 
-def xml_item(record: dict) -> str:
+_XML_TAGS = tuple(tag for tag, _name in XML_FIELDS)
+
+
+def xml_item(cells: list[str]) -> str:
+    """One ``<item>`` of a row from :func:`iter_rows` (the Google columns come first)."""
     parts = ["<item>"]
-    for tag, name in XML_FIELDS:
-        value = record[name]
+    for tag, value in zip(_XML_TAGS, cells, strict=False):
         if value:
             parts.append(f"<{tag}>{xml_text(value)}</{tag}>")
     parts.append("</item>\n")

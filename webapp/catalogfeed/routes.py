@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("catalogfeed", __name__)
 
 DEFAULT_RATE_PER_MINUTE = 60
-FLUSH_AT = 64 * 1024
+FLUSH_ROWS = 200  # about 100 KiB of CSV a piece
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "xml": "application/rss+xml; charset=utf-8"}
 
 
@@ -96,34 +96,31 @@ def _who() -> dict:
 
 
 def _chunks(account: Account, store, fmt: str, language) -> Iterator[tuple[str, int]]:
-    """(text, rows so far) pieces of about FLUSH_AT characters."""
-    columns = content.columns_for(account)
-    buffer: list[str] = []
-    size = 0
+    """(text, rows so far) pieces of FLUSH_ROWS rows."""
     rows = 0
+    records = content.iter_rows(account, store, language)
     if fmt == "csv":
-        head, line, tail = content.csv_header(columns), None, ""
+        writer = content.CsvWriter()
+        writer.header(content.columns_for(account))
+        out, add, tail = writer.out, writer.row, ""
     else:
-        head, line, tail = content.xml_head(store), None, content.XML_TAIL
-    buffer.append(head)
-    size += len(head)
-    records = content.iter_records(account, store, language)
+        out = [content.xml_head(store)]
+        tail = content.XML_TAIL
+
+        def add(cells):
+            out.append(content.xml_item(cells))
+
     try:
-        for record in records:
-            if fmt == "csv":
-                line = content.csv_line(record, columns)
-            else:
-                line = content.xml_item(record)
-            buffer.append(line)
-            size += len(line)
+        for cells in records:
+            add(cells)
             rows += 1
-            if size >= FLUSH_AT:
-                yield "".join(buffer), rows
-                buffer, size = [], 0
+            if len(out) >= FLUSH_ROWS:
+                yield "".join(out), rows
+                out.clear()
     finally:
         records.close()
-    buffer.append(tail)
-    yield "".join(buffer), rows
+    out.append(tail)
+    yield "".join(out), rows
 
 
 @bp.get("/feeds/catalog/<token>", defaults={"fmt": None})
