@@ -228,10 +228,10 @@ def rotate(code: str, account_id: int):
         abort(404)
     catalogfeed.rotate(account, current_user.email)
     flash("New catalog feed URL: the old one is refused from now on. Give the hub the new one.")
-    target = url_for("accounts.account", code=code, account_id=account.id) + "#catalog-feed"
-    if is_htmx():  # the confirmed button: the whole page again, with the new URL
-        return Response(status=204, headers={"HX-Redirect": target})
-    return redirect(target)
+    page = url_for("accounts.account", code=code, account_id=account.id)
+    if is_htmx():  # the confirmed button: the whole page again (a fragment would not reload)
+        return Response(status=204, headers={"HX-Redirect": page})
+    return redirect(page + "#catalog-feed")
 
 
 @bp.post("/store/<code>/accounts/<int:account_id>/catalog-feed/format")
