@@ -39,7 +39,7 @@ def add_product(store, sku, *, titles, price="10.00", quantity=5, published=True
         store_id=store.id,
         marketplace_product_id=sku,
         price=Decimal(price),
-        currency="EUR",
+        currency=fields.pop("currency", "EUR"),
         quantity=quantity,
         availability="in_stock",
         content_hash=1,
@@ -308,3 +308,57 @@ def test_fetch_records_count(app, store, letzshop, catalog):
     count = db.session.scalar(select(func.count()).select_from(CatalogFeedFetch))
     assert count == 2
     assert all(f.gzip and f.format == "xml" for f in catalogfeed.last_fetches(letzshop.id))
+
+
+def test_the_database_written_csv_equals_the_python_written_one(app, store, letzshop):
+    """On PostgreSQL the database writes the cells; the Python writer is the reference."""
+    from webapp.catalogfeed import content
+
+    tricky = [
+        "-5",
+        "+3.50",
+        "@SUM(A1)",
+        "\t=cmd",
+        'a "quoted", text',
+        "multi\nline\r\ntext",
+        "café, ünïcode",
+        "-not a number",
+        "",
+    ]
+    for number, text in enumerate(tricky):
+        add_product(
+            store,
+            f"T-{number}",
+            titles={"fr": (text or "x", text), "en": (text or "y", None)},
+            price="10.125",
+            brand=text,
+            gtin=text[:14],
+            overrides={"sale_price": Decimal("9.995")} if number % 2 else {},
+        )
+    add_product(store, "YEN", titles={"de": ("Yen", None)}, price="1500.5", currency="JPY")
+    writer = content.CsvWriter()
+    writer.header(content.columns_for(letzshop))
+    for cells in content.iter_rows(letzshop, store):
+        writer.row(cells)
+    expected = "".join(writer.out)
+    db.session.rollback()
+    assert "".join(content.iter_csv(letzshop, store)) == expected
+    rows = list(csv.DictReader(io.StringIO(expected)))
+    by_id = {row["id"]: row for row in rows}
+    assert by_id["T-0"]["brand"] == "-5" and by_id["T-2"]["brand"] == "'@SUM(A1)"
+    assert by_id["T-1"]["price"] == "10.13 EUR" and by_id["T-1"]["sale_price"] == "10.00 EUR"
+    assert by_id["YEN"]["price"] == "1501 JPY"
+
+
+def test_an_empty_catalog_is_a_header_or_an_empty_channel(app, store, letzshop):
+    client = app.test_client()
+    text = client.get(feed_path(letzshop)).get_data(as_text=True)
+    assert text.splitlines() == [",".join(content_columns(letzshop))]
+    root = ET.fromstring(client.get(feed_path(letzshop, ".xml")).get_data())  # noqa: S314
+    assert root.findall("./channel/item") == []
+
+
+def content_columns(account):
+    from webapp.catalogfeed import content
+
+    return content.columns_for(account)

@@ -98,28 +98,26 @@ def _who() -> dict:
 def _chunks(account: Account, store, fmt: str, language) -> Iterator[tuple[str, int]]:
     """(text, rows so far) pieces of FLUSH_ROWS rows."""
     rows = 0
-    records = content.iter_rows(account, store, language)
     if fmt == "csv":
-        writer = content.CsvWriter()
-        writer.header(content.columns_for(account))
-        out, add, tail = writer.out, writer.row, ""
+        lines = content.iter_csv(account, store, language)
+        out = [next(lines)]  # the header
     else:
+        records = content.iter_rows(account, store, language)
+        lines = (content.xml_item(cells) for cells in records)
         out = [content.xml_head(store)]
-        tail = content.XML_TAIL
-
-        def add(cells):
-            out.append(content.xml_item(cells))
-
     try:
-        for cells in records:
-            add(cells)
+        for line in lines:
+            out.append(line)
             rows += 1
-            if len(out) >= FLUSH_ROWS:
+            if rows % FLUSH_ROWS == 0:
                 yield "".join(out), rows
                 out.clear()
     finally:
-        records.close()
-    out.append(tail)
+        lines.close()
+        if fmt != "csv":
+            records.close()
+    if fmt != "csv":
+        out.append(content.XML_TAIL)
     yield "".join(out), rows
 
 
