@@ -544,6 +544,7 @@ def register_cli(app: Flask) -> None:
     from sandbox.cli import sandbox_cli
     from webapp.accounts.cli import accounts_cli
     from webapp.catalog.cli import products_cli
+    from webapp.catalogfeed.cli import catalog_cli
     from webapp.feeds.cli import feeds_cli
     from webapp.imports import stock_file  # noqa: F401  (adds `flask stock import`)
     from webapp.inbox.cli import inbox_cli
@@ -551,6 +552,7 @@ def register_cli(app: Flask) -> None:
     from webapp.stock.cli import stock_cli
 
     groups = (stores_cli, users_cli, imports_cli, products_cli, demo_cli, secrets_cli, tokens_cli)
-    for group in (*groups, accounts_cli, orders_cli, sandbox_cli, feeds_cli, inbox_cli, stock_cli):
+    areas = (accounts_cli, orders_cli, sandbox_cli, feeds_cli, inbox_cli, stock_cli, catalog_cli)
+    for group in (*groups, *areas):
         app.cli.add_command(group)
     orders_cli.add_command(orders_ship_csv)  # reads the file with the import engine

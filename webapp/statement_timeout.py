@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, current_app, has_request_context, render_template, request
+from flask import Flask, current_app, g, has_request_context, render_template, request
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
@@ -33,6 +33,9 @@ TIMEOUT_MESSAGE = (
 
 def _limit_seconds() -> float:
     if not has_request_context():
+        return 0
+    # A streamed download (the catalog feed) reads for as long as the client does, by design.
+    if g.get("statement_timeout_exempt"):
         return 0
     return current_app.config.get("MERCATO_WEB_STATEMENT_TIMEOUT") or 0
 

@@ -53,7 +53,13 @@ def upgrade():
         "stock_levels",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("store_id", sa.Integer(), nullable=False),
-        sa.Column("sku", sa.String(length=255), nullable=False),
+        # Code-point order on PostgreSQL whatever the database's collation: the stock is
+        # streamed in SKU order and merge-joined by the catalog feed (binary on SQLite).
+        sa.Column(
+            "sku",
+            sa.String(length=255).with_variant(sa.String(length=255, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("warehouse_id", sa.Integer(), nullable=False),
         sa.Column("on_hand", sa.Integer(), nullable=False),
         sa.Column("reserved", sa.Integer(), nullable=False),

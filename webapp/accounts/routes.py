@@ -24,7 +24,7 @@ from flask_login import current_user, login_required
 
 from connectors import registry
 from connectors.base import Capability
-from webapp import outbound
+from webapp import catalogfeed, outbound
 from webapp.access import store_or_404
 from webapp.accounts import AccountError, create_account, update_account
 from webapp.accounts.connection import check_connection
@@ -126,6 +126,9 @@ def account(code: str, account_id: int):
         history=outbound.mode_history(account.id),
         has_rules=marketplace_rules.has_rules(account),
         rules_cached_at=marketplace_rules.cached_at(account),
+        catalog_feed=None
+        if account.is_retired
+        else catalogfeed.feed_json(account, reveal=current_user.store_id == account.store_id),
         **_calls_context(store, account),
     )
 

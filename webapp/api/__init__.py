@@ -58,6 +58,7 @@ bp.register_error_handler(InternalServerError, from_internal_error)
 from webapp.api import (  # noqa: E402, F401  (register the routes)
     admin,
     bulk_shipping,
+    catalog_feed,
     feeds,
     inbox,
     openapi,

@@ -59,6 +59,8 @@ class MarketplaceProduct(TimestampMixin, db.Model):
             "marketplace_product_id",
             name="uq_marketplace_products_store_marketplace_id",
         ),
+        # The catalog feed's ETag reads max(updated_at) of a store from here (migration 0022).
+        db.Index("ix_marketplace_products_store_updated", "store_id", "updated_at"),
         # No index on gtin: no query can use one (the catalog search ORs it with substring
         # matches), and its random inserts cost every import (migration 0010).
     )
@@ -122,6 +124,7 @@ class Product(TimestampMixin, db.Model):
         db.UniqueConstraint(
             "store_id", "marketplace_product_id", name="uq_products_store_marketplace_product"
         ),
+        db.Index("ix_products_store_updated", "store_id", "updated_at"),
     )
 
     @property

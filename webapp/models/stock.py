@@ -86,7 +86,11 @@ class StockLevel(db.Model):
 
     id = db.Column(db.Integer, primary_key=True)
     store_id = db.Column(db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
-    sku = db.Column(db.String(255), nullable=False)
+    # Code-point order on PostgreSQL whatever the database's collation (migration 0021): the
+    # stock streams in SKU order (webapp.stock.availability.iter_available).
+    sku = db.Column(
+        db.String(255).with_variant(db.String(255, collation="C"), "postgresql"), nullable=False
+    )
     warehouse_id = db.Column(
         db.Integer, db.ForeignKey("warehouses.id", ondelete="CASCADE"), nullable=False
     )

@@ -113,6 +113,14 @@ def _with_sellable(store_id: int, rows, marketplaces: list[str] | None = None, *
     return [(sku, on_hand, reserved, selling.get(sku, True)) for sku, on_hand, reserved in rows]
 
 
+def sku_order(column):
+    """``column`` ordered by code point on every back-end (the order :func:`iter_available`
+    yields: ``stock_levels.sku`` has the "C" collation on PostgreSQL, SQLite compares bytes)."""
+    if db.engine.dialect.name == "postgresql":
+        return column.collate("C")
+    return column
+
+
 def store_marketplaces(store_id: int) -> list[str]:
     return distinct_values(MP.c.marketplace, MP.c.store_id == store_id)
 
