@@ -28,6 +28,8 @@ from webapp.models import (
     ProductTranslation,
 )
 from webapp.models.base import utcnow
+from webapp.models.stock import MANUAL
+from webapp.stock import levels
 
 G = "{http://base.google.com/ns/1.0}"
 
@@ -61,6 +63,14 @@ def add_product(store, sku, *, titles, price="10.00", quantity=5, published=True
                 ProductTranslation(language=lang, title=title, description=description)
             )
         db.session.add(product)
+    # The feed's quantity is the account's available quantity, which the stock engine knows:
+    # the SKU's stock is set (on hand in the default warehouse) as the merchant would.
+    levels.set_on_hand(
+        store.id,
+        [(sku, levels.default_warehouse_id(store.id), quantity)],
+        reason=MANUAL,
+        actor="test",
+    )
     db.session.commit()
     return source
 
