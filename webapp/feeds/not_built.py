@@ -8,27 +8,6 @@ from connectors.base import Capability
 from webapp.runs.registry import IN, OUT, declare
 
 declare(
-    "stock_export",
-    label="Stock level export",
-    direction=OUT,
-    capability=Capability.STOCK_OUT,
-    interval_seconds=900,
-)
-declare(
-    "stock_check",
-    label="Stock check",
-    direction=OUT,
-    capability=Capability.STOCK_OUT,
-    cron_expression="0 3 * * *",
-)
-declare(
-    "price_export",
-    label="Price export",
-    direction=OUT,
-    capability=Capability.PRICES_OUT,
-    cron_expression="0 2 * * *",
-)
-declare(
     "supplier_catalog",
     label="Sync supplier catalog",
     direction=IN,

@@ -32,6 +32,7 @@ FLOW_MODULES = (
     "webapp.outbound.sender",
     "webapp.orders.shipping",
     "webapp.imports.shipments",
+    "webapp.pushes.flows",
     "webapp.feeds.not_built",
 )
 
