@@ -32,7 +32,11 @@ __all__ = [
 ]
 
 # The connectors shipped today (what connector_packages() finds in a clean checkout).
-BUILTIN_MODULES: tuple[str, ...] = ("connectors.lengow", "connectors.letzshop")
+BUILTIN_MODULES: tuple[str, ...] = (
+    "connectors.lengow",
+    "connectors.letzshop",
+    "connectors.shoppingfeed",
+)
 
 
 def connector_packages() -> tuple[str, ...]:
