@@ -339,3 +339,35 @@ def test_flask_feeds_run_runs_a_push_and_a_check_with_fix(app, store, sandbox):
     out = runner.invoke(args=["feeds", "run", str(feeds["stock_check"].id), "--fix"])
     assert out.exit_code == 0, out.output
     assert inventory(sandbox)["SKU-0002"] == 2
+
+
+def test_the_feeds_page_offers_run_with_fix_on_a_stock_check(app, store, sandbox, store_client):
+    from tests.webapp.conftest import csrf_from
+
+    publish(store, 2, quantity=lambda i: 3)
+    account = account_on(app, store, sandbox)
+    run(account, "stock_export")
+    check = db.session.scalar(
+        select(Feed).where(Feed.account_id == account.id, Feed.kind == "stock_check")
+    )
+    set_enabled(check, True)
+    db.session.commit()
+    page = store_client.get("/store/acme/feeds")
+    assert page.text.count("Run with fix") == 1
+    assert f'id="feed-{check.id}"' in page.text
+    requests.post(
+        f"{sandbox}/_sandbox/shoppingfeed/inventory",
+        json={"store": SF_STORE, "inventory": {"SKU-0001": 8}},
+        timeout=10,
+    )
+    answer = store_client.post(
+        f"/store/acme/feeds/{check.id}/run",
+        data={"fix": "1"},
+        headers={"HX-Request": "true", "X-CSRFToken": csrf_from(page.text)},
+    )
+    assert answer.status_code == 200 and "started" in answer.text
+    queued = db.session.scalar(select(R.Run).where(R.Run.feed_id == check.id))
+    assert queued.trigger == "fix"
+    done = lifecycle.execute(queued.id)
+    assert done.status == R.COMPLETED and done.updated_count == 1
+    assert inventory(sandbox) == {"SKU-0000": 3, "SKU-0001": 3}
