@@ -8,7 +8,7 @@ for one account is computed and sent to the sandbox in under 5 s.
 
 1. A fresh PostgreSQL database (its name must start with ``mercato_bench_stockpush``) at the
    head revision; one store with ``--products`` published products (generate_series);
-   a live ShoppingFeed account on a sandbox served over HTTP in this process (a thread).
+   a live ShoppingFeed account on the sandbox, served over HTTP by a process of its own.
 2. The account's acknowledged values (``push_states``) are set to what it would get now, as
    after a first full push; then ``--changed`` of the products get a new quantity.
 3. Timed: the stock push through the lifecycle (``run_feed``, as ``flask feeds run``): the
@@ -22,16 +22,56 @@ Figures are printed (the last line is JSON); the database is dropped unless ``--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 from bench.import_feed import migrate, pg_drop, pg_recreate, sqlalchemy_url
 
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgresql://127.0.0.1:5432/mercato_bench_stockpush"
 TARGET_S = 5.0
 TOKEN = "sandbox-shoppingfeed-token"  # noqa: S105 (the sandbox's public demo token)
 SF_STORE = "29573"
+
+
+SERVE = (
+    "import sys\n"
+    "from werkzeug.serving import make_server\n"
+    "from sandbox.app import create_sandbox_app\n"
+    "app = create_sandbox_app({'SANDBOX_ORDERS': 1, 'SANDBOX_STEP_SECONDS': 86400})\n"
+    "make_server('127.0.0.1', int(sys.argv[1]), app, threaded=True).serve_forever()\n"
+)
+
+
+@contextlib.contextmanager
+def served_sandbox_process():
+    """The sandbox in a process of its own (as ``make run`` starts it), not a thread of the
+    measured one: its request handling must not take the pushing process's time."""
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-c", SERVE, str(port)], cwd=ROOT, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                requests.get(f"{url}/_sandbox/shoppingfeed", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def main(argv=None) -> int:
@@ -58,7 +98,6 @@ def _run(args, uri: str) -> int:
     import requests
     from sqlalchemy import select, text
 
-    from tests.sandbox_server import served_sandbox
     from webapp import create_app
     from webapp.accounts import create_account
     from webapp.extensions import db
@@ -69,7 +108,7 @@ def _run(args, uri: str) -> int:
     n = args.products
     every = max(1, round(1 / args.changed))
     app = create_app({"SQLALCHEMY_DATABASE_URI": uri, "WTF_CSRF_ENABLED": False})
-    with served_sandbox(1) as url, app.app_context():
+    with served_sandbox_process() as url, app.app_context():
         app.config["MERCATO_OUTBOUND_ALLOW"] = [url.removeprefix("http://")]
         store = Store(code="big", name="Big")
         db.session.add(store)

@@ -75,9 +75,10 @@ def acknowledge(account_id: int, action: str, items: list[dict], now) -> None:
         return
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(rows)
+    stmt = insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["account_id", "sku"],
         set_={name: getattr(stmt.excluded, name) for name in fields},
     )
-    db.session.execute(stmt)
+    # One statement, the rows as parameters: compiled once and cached, not per batch.
+    db.session.execute(stmt, rows)

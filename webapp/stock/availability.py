@@ -53,10 +53,19 @@ def available_quantities(account: Account, skus=None) -> dict[str, int]:
 
 
 def iter_available(account: Account, batch: int = 5000) -> Iterator[tuple[str, int]]:
-    """Every ``(sku, available)`` of the account's store, streamed ``batch`` rows at a time."""
-    result = db.session.execute(
-        _query(account), execution_options={"yield_per": batch, "stream_results": True}
+    """Every ``(sku, available)`` of the account's store, streamed ``batch`` rows at a time
+    (on PostgreSQL a server-side cursor read through the driver: a push reads a million rows,
+    and wrapping each in a result row cost more than the query)."""
+    connection = db.session.connection()
+    dbapi = connection.connection.dbapi_connection
+    sql = str(
+        _query(account).compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
     )
-    for partition in result.partitions(batch):
-        for sku, qty in partition:
-            yield sku, int(qty)
+    postgresql = connection.dialect.name == "postgresql"
+    cursor = dbapi.cursor(name="mercato_iter_available") if postgresql else dbapi.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
