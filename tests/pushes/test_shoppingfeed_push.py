@@ -371,3 +371,27 @@ def test_the_feeds_page_offers_run_with_fix_on_a_stock_check(app, store, sandbox
     done = lifecycle.execute(queued.id)
     assert done.status == R.COMPLETED and done.updated_count == 1
     assert inventory(sandbox) == {"SKU-0000": 3, "SKU-0001": 3}
+
+
+def test_inventory_sync_lag_is_the_last_successful_stock_push(app, store, sandbox):
+    from datetime import timedelta
+
+    from webapp.monitoring import figures
+
+    publish(store, 120)
+    account = account_on(app, store, sandbox)
+    ok = run(account, "stock_export")
+    set_quantity(store, "SKU-0001", 50)
+    requests.post(
+        f"{sandbox}/_sandbox/shoppingfeed/faults", json={"server_error": {"times": 5}}, timeout=10
+    )
+    failed = run(account, "stock_export")
+    assert failed.status == R.FAILED
+    later = ok.completed_at + timedelta(minutes=40)
+    [check] = [
+        c for c in figures.integration_checks(now=later) if c.metric == "inventory_sync_lag_seconds"
+    ]
+    assert check.last_success == ok.completed_at  # the failed push is not a sync
+    assert check.last_status == R.FAILED
+    assert check.lag_seconds == pytest.approx(40 * 60)
+    assert check.status == figures.LATE  # 30 min threshold
