@@ -395,3 +395,37 @@ def test_inventory_sync_lag_is_the_last_successful_stock_push(app, store, sandbo
     assert check.last_status == R.FAILED
     assert check.lag_seconds == pytest.approx(40 * 60)
     assert check.status == figures.LATE  # 30 min threshold
+
+
+def test_a_shoppingfeed_account_from_the_cli_and_the_accounts_page(app, store, store_client):
+    from sqlalchemy import text
+
+    from webapp.models import Account
+
+    result = app.test_cli_runner().invoke(
+        args=[
+            "accounts",
+            "add",
+            "--store",
+            "acme",
+            "--connector",
+            "shoppingfeed",
+            "--name",
+            "ShoppingFeed FR",
+            "--setting",
+            "store_id=29573",
+            "--secret",
+            "api_token=sf-PLAIN-token",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    account = db.session.get(Account, int(result.output.strip().splitlines()[-1]))
+    assert account.settings == {"store_id": "29573", "base_url": "https://api.shopping-feed.com"}
+    assert account.secrets() == {"api_token": "sf-PLAIN-token"}
+    raw = db.session.execute(text("SELECT secrets_encrypted FROM accounts")).scalar()
+    assert "PLAIN" not in raw and "PLAIN" not in result.output
+    form = store_client.get("/store/acme/accounts/new/shoppingfeed")
+    assert form.status_code == 200
+    assert "ShoppingFeed store id" in form.text and "API token" in form.text
+    page = store_client.get(f"/store/acme/accounts/{account.id}")
+    assert page.status_code == 200 and "sf-PLAIN-token" not in page.text
