@@ -31,7 +31,12 @@ OUTBOUND_STATUSES = (PENDING, DRY_RUN, SENDING, SENT, FAILED, DISCARDED)
 
 # Actions: their names are the connectors' (connectors.base, e.g. ACK_ORDER, "tell the
 # marketplace our id for its order"). What each is called on the pages and in the CLI's summary.
-ACTION_LABELS = {ACK_ORDER: "Merchant order ids (order acknowledgements)"}
+ACTION_LABELS = {
+    ACK_ORDER: "Merchant order ids (order acknowledgements)",
+    # connectors.shoppingfeed: one batch of up to 100 SKUs each (webapp.pushes)
+    "stock.inventory": "Stock levels (batches of SKUs)",
+    "price.pricing": "Prices (batches of SKUs)",
+}
 
 
 def action_label(action: str) -> str:
