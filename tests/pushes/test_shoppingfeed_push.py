@@ -429,3 +429,36 @@ def test_a_shoppingfeed_account_from_the_cli_and_the_accounts_page(app, store, s
     assert "ShoppingFeed store id" in form.text and "API token" in form.text
     page = store_client.get(f"/store/acme/accounts/{account.id}")
     assert page.status_code == 200 and "sf-PLAIN-token" not in page.text
+
+
+def test_the_api_runs_a_stock_check_with_fix(app, store, other_store, sandbox):
+    from tests.api.conftest import make_person
+    from tests.feeds.conftest import work
+
+    publish(store, 2, quantity=lambda i: 6)
+    account = account_on(app, store, sandbox)
+    run(account, "stock_export")
+    feeds = {
+        f.kind: f for f in db.session.scalars(select(Feed).where(Feed.account_id == account.id))
+    }
+    set_enabled(feeds["stock_check"], True)
+    db.session.commit()
+    check_id, export_id = feeds["stock_check"].id, feeds["stock_export"].id
+    shop = make_person(app, "api@acme.test", store=store)
+    rival = make_person(app, "rival@other.test", store=other_store)
+    path = f"/store/feeds/{check_id}/executions"
+    assert rival.api.post(path, json={"fix": True}).status_code == 404
+    refused = shop.api.post(f"/store/feeds/{export_id}/executions", json={"fix": True})
+    assert refused.status_code == 422 and "stock check" in refused.get_json()["error"]["message"]
+    assert shop.api.post(path, json={"fix": "yes"}).status_code == 422
+    requests.post(
+        f"{sandbox}/_sandbox/shoppingfeed/inventory",
+        json={"store": SF_STORE, "inventory": {"SKU-0000": 1}},
+        timeout=10,
+    )
+    answer = shop.api.post(path, json={"fix": True})
+    assert answer.status_code == 202, answer.get_json()
+    job_id = answer.get_json()["job_id"]
+    assert db.session.get(R.Run, job_id).trigger == "fix"
+    work(app)
+    assert inventory(sandbox) == {"SKU-0000": 6, "SKU-0001": 6}
