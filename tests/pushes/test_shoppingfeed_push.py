@@ -462,3 +462,14 @@ def test_the_api_runs_a_stock_check_with_fix(app, store, other_store, sandbox):
     assert db.session.get(R.Run, job_id).trigger == "fix"
     work(app)
     assert inventory(sandbox) == {"SKU-0000": 6, "SKU-0001": 6}
+
+
+def test_a_stock_check_that_cannot_read_the_inventory_fails_and_says_why(app, store, sandbox):
+    publish(store, 1)
+    account = account_on(app, store, sandbox)
+    account.set_secrets({"api_token": "revoked"})
+    db.session.commit()
+    check = run(account, "stock_check")
+    assert check.status == R.FAILED
+    assert check.error_message.startswith("ShoppingFeed's inventory could not be read:")
+    assert "401" in check.error_message and "revoked" not in check.error_message

@@ -27,6 +27,7 @@ from decimal import Decimal
 from sqlalchemy import and_, delete, func, insert, select, update
 
 from connectors.base import Capability
+from connectors.errors import ConnectorError
 from connectors.shoppingfeed.connector import BATCH_SIZE, chunks
 from webapp.connector import connector_for
 from webapp.extensions import db
@@ -311,7 +312,13 @@ def check_stock(run: Run) -> dict:
         lifecycle.finish(run, R.FAILED, f"{connector.name}'s inventory cannot be read back.")
         return {}
     lifecycle.begin(run, "reading")
-    found, compared = drifts(account, reader())
+    try:
+        found, compared = drifts(account, reader())
+    except ConnectorError as exc:
+        db.session.rollback()
+        run = db.session.get(Run, run.id)
+        lifecycle.finish(run, R.FAILED, f"{connector.name}'s inventory could not be read: {exc}")
+        return {}
     now = utcnow()
     name = connector.name
     for start in range(0, len(found), 1000):
