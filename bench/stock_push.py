@@ -41,17 +41,21 @@ SF_STORE = "29573"
 
 SERVE = (
     "import sys\n"
-    "from werkzeug.serving import make_server\n"
+    "from werkzeug.serving import WSGIRequestHandler, make_server\n"
     "from sandbox.app import create_sandbox_app\n"
+    "class KeepAlive(WSGIRequestHandler):\n"
+    "    protocol_version = 'HTTP/1.1'\n"
     "app = create_sandbox_app({'SANDBOX_ORDERS': 1, 'SANDBOX_STEP_SECONDS': 86400})\n"
-    "make_server('127.0.0.1', int(sys.argv[1]), app, threaded=True).serve_forever()\n"
+    "make_server('127.0.0.1', int(sys.argv[1]), app, threaded=True,\n"
+    "            request_handler=KeepAlive).serve_forever()\n"
 )
 
 
 @contextlib.contextmanager
 def served_sandbox_process():
     """The sandbox in a process of its own (as ``make run`` starts it), not a thread of the
-    measured one: its request handling must not take the pushing process's time."""
+    measured one: its request handling must not take the pushing process's time. It keeps
+    connections alive (HTTP/1.1), as the marketplace's API does."""
     import requests
 
     with socket.socket() as probe:

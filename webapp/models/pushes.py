@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import text
+from sqlalchemy.dialects import sqlite
 
 from webapp.extensions import db
 
@@ -74,7 +75,10 @@ def acknowledge(account_id: int, action: str, items: list[dict], now) -> None:
     else:
         return
     dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if dialect == "postgresql":
+        _acknowledge_pg(rows, fields)
+        return
+    insert = sqlite.insert
     stmt = insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["account_id", "sku"],
@@ -82,3 +86,29 @@ def acknowledge(account_id: int, action: str, items: list[dict], now) -> None:
     )
     # One statement, the rows as parameters: compiled once and cached, not per batch.
     db.session.execute(stmt, rows)
+
+
+# PostgreSQL: one statement, one round trip per batch, the columns as arrays (a push acknowledges
+# a hundred SKUs a call, a hundred calls a push).
+_PG_TYPES = {
+    "account_id": "integer",
+    "sku": "varchar",
+    "quantity": "integer",
+    "stock_acked_at": "timestamp",
+    "price": "numeric",
+    "sale_price": "numeric",
+    "currency": "varchar",
+    "price_acked_at": "timestamp",
+}
+
+
+def _acknowledge_pg(rows: list[dict], fields: tuple[str, ...]) -> None:
+    columns = ("account_id", "sku", *fields)
+    arrays = ", ".join(f"CAST(:{c} AS {_PG_TYPES[c]}[])" for c in columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in fields)
+    sql = (
+        f"INSERT INTO push_states ({', '.join(columns)}) "  # noqa: S608 - fixed column names
+        f"SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT (account_id, sku) DO UPDATE SET {updates}"
+    )
+    db.session.execute(text(sql), {c: [row[c] for row in rows] for c in columns})
