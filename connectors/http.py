@@ -15,7 +15,8 @@ The rules, in the order a response meets them:
 - ``retry_statuses`` (408, 429, 500, 502, 503, 504), timeouts and broken connections: retried up
   to ``max_attempts`` tries in all, sleeping ``random() * min(max_delay, backoff_base * 2**k)``
   after failure k (k = 0, 1, 2 ...: "full jitter"), or the server's ``Retry-After`` (seconds or
-  an HTTP date) capped at ``max_retry_after``. Then :class:`RateLimited` (429) or
+  an HTTP date; on a 429, the connector's ``rate_limit_wait_header`` first, e.g. ShoppingFeed's
+  ``X-RateLimit-Wait``) capped at ``max_retry_after``. Then :class:`RateLimited` (429) or
   :class:`RetryableError`. POST and PATCH are repeated only after a 429 or a connect timeout
   unless the caller says the call is idempotent: a 5xx or a read timeout may come after the
   marketplace acted, and a shipment must not be confirmed twice.
@@ -193,6 +194,7 @@ class ConnectorHttp:
         max_retry_after: float = 120.0,
         retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
         reject_statuses: Collection[int] = frozenset(),
+        rate_limit_wait_header: str | None = None,
         default_headers: Mapping[str, str] | None = None,
         error_hook: ErrorHook | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -221,6 +223,9 @@ class ConnectorHttp:
         self.max_retry_after = max_retry_after
         self.retry_statuses = frozenset(retry_statuses)
         self.reject_statuses = frozenset(reject_statuses)
+        # A marketplace's own "wait this many seconds" header on a 429 (ShoppingFeed's
+        # X-RateLimit-Wait, fractional seconds), read before Retry-After.
+        self.rate_limit_wait_header = rate_limit_wait_header
         self.default_headers = {"Accept": "application/json", **(default_headers or {})}
         self.error_hook = error_hook
         self._sleep = sleep
@@ -409,7 +414,7 @@ class ConnectorHttp:
             if status in self.reject_statuses:
                 raise RequestRejected(what, status_code=status)
             if status in self.retry_statuses and (idempotent or status == 429):
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = self._retry_after(response)
                 if attempt >= self.max_attempts:
                     final = f"{what} (after {attempt} attempts)"
                     if status == 429:
@@ -434,6 +439,19 @@ class ConnectorHttp:
                 if graded is not None:
                     raise graded
             raise RequestRejected(what, status_code=status)
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        """Seconds the server asked us to wait: its own rate-limit header on a 429 when the
+        connector names one, else Retry-After."""
+        if response.status_code == 429 and self.rate_limit_wait_header:
+            raw = response.headers.get(self.rate_limit_wait_header)
+            try:
+                wait = float(raw) if raw is not None else None
+            except ValueError:
+                wait = None
+            if wait is not None and wait >= 0 and wait == wait and wait != float("inf"):
+                return wait
+        return parse_retry_after(response.headers.get("Retry-After"))
 
     def _wait(
         self, delay: float, method: str, display: str, attempt: int, status: int | None

@@ -36,6 +36,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "connectors.codeswholesale",
     "connectors.lengow",
     "connectors.letzshop",
+    "connectors.shoppingfeed",
 )
 
 

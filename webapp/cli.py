@@ -342,7 +342,8 @@ DEMO_PASSWORD = "mercato-demo"  # noqa: S105 (printed for a local demo on purpos
 @click.option(
     "--sandbox-url",
     default=None,
-    help="Also give the demo store a Lengow (5622) and a Letzshop account on this marketplace "
+    help="Also give the demo store a Lengow (5622), a Letzshop and a ShoppingFeed account on "
+    "this marketplace "
     "sandbox (make run passes the one it starts); its address must be in "
     "MERCATO_OUTBOUND_ALLOW.",
 )
@@ -403,6 +404,12 @@ def _demo_accounts(store: Store, sandbox_url: str) -> list:
             {"base_url": f"{sandbox_url}/graphql"},
             {"api_token": "sandbox-letzshop-token"},
         ),
+        (
+            "shoppingfeed",
+            "ShoppingFeed (sandbox)",
+            {"store_id": "29573", "base_url": sandbox_url},
+            {"api_token": "sandbox-shoppingfeed-token"},
+        ),
     )
     accounts = []
     try:
@@ -428,23 +435,28 @@ def _demo_accounts(store: Store, sandbox_url: str) -> list:
 def _demo_follow_shipping(account) -> None:
     """The demo's accounts are live on the sandbox: their shipping confirmation (outbound
     feeds start off) is turned on, so that an order shipped from its page is sent and seen
-    processed within seconds."""
+    processed within seconds; so are the stock and price pushes and the stock check (the
+    ShoppingFeed account), so that the sandbox receives the demo store's stock."""
     from webapp.runs import lifecycle
 
-    feed = lifecycle.account_feed(account, "shipping_confirmation")
-    if feed is None:
-        return
-    try:
-        lifecycle.set_enabled(feed, True)
-    except lifecycle.FeedError as exc:
-        click.echo(f"Shipping confirmation of {account.name} left off: {exc}", err=True)
+    for kind in ("shipping_confirmation", "stock_export", "price_export", "stock_check"):
+        feed = lifecycle.account_feed(account, kind)
+        if feed is None:
+            continue
+        try:
+            lifecycle.set_enabled(feed, True)
+        except lifecycle.FeedError as exc:
+            click.echo(f"{feed.label} of {account.name} left off: {exc}", err=True)
     db.session.commit()
 
 
 @demo_cli.command("import-orders")
 def demo_import_orders() -> None:
-    """Poll each active account of the demo store once, inline (make run does it at start).
-    One account failing does not stop the others; one JSON line per account."""
+    """Poll each active account of the demo store once, inline (make run does it at start);
+    an account that takes no orders (ShoppingFeed) has its stock pushed instead. One account
+    failing does not stop the others; one JSON line per account."""
+    from connectors import registry as connectors
+    from connectors.base import Capability
     from webapp.models import Account
     from webapp.orders.service import import_orders
 
@@ -455,6 +467,9 @@ def demo_import_orders() -> None:
         .order_by(Account.id)
     ).all()
     for account in accounts:
+        if not connectors.get(account.connector).supports(Capability.ORDERS_IN):
+            _demo_push_stock(account)
+            continue
         try:
             run = import_orders(account, trigger="cli")  # an execution of the account's feed
         except Exception as exc:  # noqa: BLE001 - report it and go on with the next account
@@ -474,6 +489,23 @@ def demo_import_orders() -> None:
                 }
             )
         )
+
+
+def _demo_push_stock(account) -> None:
+    """The demo store's stock sent to a push account (its stock push, inline)."""
+    from webapp.runs import lifecycle
+
+    feed = lifecycle.account_feed(account, "stock_export")
+    if feed is None or not feed.enabled:
+        return
+    try:
+        run = lifecycle.run_feed(feed.id, "cli").run
+    except lifecycle.FeedError as exc:
+        click.echo(json.dumps({"account": account.id, "status": "refused", "error": str(exc)}))
+        return
+    summary = {"account": account.id, "name": account.name, "status": run.status}
+    summary.update(pushed=run.total_processed - run.unchanged_count, errors=run.error_count)
+    click.echo(json.dumps(summary))
 
 
 @secrets_cli.command("rotate")

@@ -646,3 +646,39 @@ def test_post_declared_idempotent_is_retried(rsps: responses.RequestsMock) -> No
     rsps.add(responses.POST, f"{BASE}/graphql", json={"data": {}})
     assert make_http().post("/graphql", json={"query": "{}"}, idempotent=True) == {"data": {}}
     assert len(rsps.calls) == 2
+
+
+def test_a_429_waits_as_the_connectors_own_header_says(rsps):
+    """ShoppingFeed's X-RateLimit-Wait (fractional seconds) is read before Retry-After; a
+    connector that names no such header keeps reading Retry-After."""
+    url = f"{BASE}/v1/store/1/inventory"
+    for _ in range(2):
+        rsps.add(
+            responses.PUT,
+            url,
+            status=429,
+            headers={"X-RateLimit-Wait": "0.25", "Retry-After": "30"},
+        )
+    rsps.add(responses.PUT, url, json={"ok": True})
+    sleeps: list[float] = []
+    http = make_http(sleeps=sleeps, rate_limit_wait_header="X-RateLimit-Wait")
+    assert http.request("PUT", "/v1/store/1/inventory", json={}) == {"ok": True}
+    assert sleeps == [0.25, 0.25]
+
+    rsps.add(
+        responses.PUT, url, status=429, headers={"X-RateLimit-Wait": "0.25", "Retry-After": "3"}
+    )
+    rsps.add(responses.PUT, url, json={"ok": True})
+    plain: list[float] = []
+    assert make_http(sleeps=plain).request("PUT", "/v1/store/1/inventory", json={}) == {"ok": True}
+    assert plain == [3.0]
+
+
+def test_a_429_that_lasts_carries_the_header_wait(rsps):
+    url = f"{BASE}/v1/store/1/pricing"
+    for _ in range(3):
+        rsps.add(responses.PUT, url, status=429, headers={"X-RateLimit-Wait": "1.5"})
+    http = make_http(max_attempts=3, rate_limit_wait_header="X-RateLimit-Wait")
+    with pytest.raises(RateLimited) as caught:
+        http.request("PUT", "/v1/store/1/pricing", json={})
+    assert caught.value.retry_after == 1.5

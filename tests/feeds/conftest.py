@@ -28,7 +28,7 @@ def feed_of(account, kind: str) -> Feed:
     return db.session.scalar(select(Feed).where(Feed.account_id == account.id, Feed.kind == kind))
 
 
-def not_built_feed(account, kind: str = "stock_export") -> Feed:
+def not_built_feed(account, kind: str = "catalog_export") -> Feed:
     """A feed of a kind still not built (no connector gives it yet: added as an older release,
     or a capability to come, would have), for the tests of what such a feed does."""
     from webapp.feeds import defaults

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
@@ -43,6 +44,7 @@ def test_seed_creates_the_sandbox_accounts_once_and_follows_the_port(app, sandbo
     assert [(a.connector, a.settings["base_url"]) for a in accounts] == [
         ("lengow", sandbox),
         ("letzshop", f"{sandbox}/graphql"),
+        ("shoppingfeed", sandbox),
     ]
     assert accounts[0].settings["account_id"] == "5622" and accounts[0].is_live
     assert "sandbox-access-5622" not in accounts[0].secrets_encrypted
@@ -50,13 +52,22 @@ def test_seed_creates_the_sandbox_accounts_once_and_follows_the_port(app, sandbo
     shipping = db.session.scalars(
         select(Feed).where(Feed.kind == "shipping_confirmation").order_by(Feed.account_id)
     ).all()
-    assert [(f.account_id, f.enabled) for f in shipping] == [(a.id, True) for a in accounts]
+    assert [(f.account_id, f.enabled) for f in shipping] == [(a.id, True) for a in accounts[:2]]
+    # The ShoppingFeed account receives the demo store's stock and prices.
+    pushes = db.session.scalars(
+        select(Feed).where(Feed.account_id == accounts[2].id).order_by(Feed.kind)
+    ).all()
+    assert [(f.kind, f.enabled) for f in pushes] == [
+        ("price_export", True),
+        ("stock_check", True),
+        ("stock_export", True),
+    ]
     moved = sandbox.replace(sandbox.rsplit(":", 1)[1], "5999")
     app.config["MERCATO_OUTBOUND_ALLOW"].append("127.0.0.1:5999")
     cli(app, "demo", "seed", "--sandbox-url", moved)
     db.session.refresh(accounts[0])
     assert accounts[0].settings["base_url"] == moved
-    assert db.session.scalar(select(func.count(Account.id))) == 2
+    assert db.session.scalar(select(func.count(Account.id))) == 3
     # The demo catalog, imported and published once: the sandbox's SKUs but a few.
     products = db.session.scalars(select(MarketplaceProduct.marketplace_product_id)).all()
     assert len(products) == 12 * 40 - len(DISCONTINUED) and not DISCONTINUED & set(products)
@@ -74,6 +85,12 @@ def test_import_orders_fills_the_demo_order_book(app, sandbox):
     cli(app, "demo", "seed", "--sandbox-url", sandbox)
     result = cli(app, "demo", "import-orders")
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    # The ShoppingFeed account takes no orders: it receives the demo store's stock instead.
+    [pushed] = [line for line in lines if line["account"] == 3]
+    assert pushed["status"] == "completed" and pushed["pushed"] > 400, pushed
+    held = requests.get(f"{sandbox}/_sandbox/shoppingfeed", timeout=10).json()
+    assert len(held["stores"]["29573"]["inventory"]) == pushed["pushed"]
+    lines = [line for line in lines if line["account"] != 3]
     assert [line["account"] for line in lines] == [1, 2]
     assert all(line["status"] in ("completed", "completed_with_errors") for line in lines)
     assert all(line["fetched"] == 30 and line["created"] > 0 for line in lines)

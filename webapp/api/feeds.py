@@ -9,7 +9,7 @@ from flask import Response, jsonify
 from webapp.api import bp
 from webapp.api.auth import api_user
 from webapp.api.errors import ApiError
-from webapp.api.params import empty_body
+from webapp.api.params import feed_start_fix
 from webapp.extensions import db
 from webapp.models import Feed
 from webapp.models import runs as R
@@ -20,14 +20,17 @@ NOT_FOUND = "No feed with this id."
 
 @bp.post("/store/feeds/<int:feed_id>/executions")
 def store_start_feed(feed_id: int) -> Response:
-    """Start an execution of one of the caller's store's feeds (admins: any store's)."""
-    empty_body()
+    """Start an execution of one of the caller's store's feeds (admins: any store's); a stock
+    check with ``fix`` also sends its corrections."""
+    fix = feed_start_fix()
     user = api_user()
     feed = db.session.get(Feed, feed_id)
     if feed is None or (not user.is_admin and feed.store_id != user.store_id):
         raise ApiError(404, NOT_FOUND)  # another store's feed is answered as no feed
+    if fix and feed.kind != "stock_check":
+        raise ApiError(422, f"'fix' is for a stock check; feed {feed.id} is {feed.kind}.")
     try:
-        started = lifecycle.start_feed(feed, "api", user_id=user.id)
+        started = lifecycle.start_feed(feed, "fix" if fix else "api", user_id=user.id)
     except lifecycle.FeedError as exc:
         raise ApiError(422, str(exc)) from exc
     run = started.run

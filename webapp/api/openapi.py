@@ -188,8 +188,14 @@ SCHEMAS: dict[str, Schema] = {
     "FeedStart": {
         "type": "object",
         "additionalProperties": False,
-        "properties": {},
-        "description": "Starting a feed takes no field (the body may be left out).",
+        "properties": {
+            "fix": {
+                "type": "boolean",
+                "description": "A stock check only: also send the corrections of the drifts "
+                "it finds (422 for another feed).",
+            }
+        },
+        "description": "Starting a feed takes no field but `fix` (the body may be left out).",
     },
     "ImportAccepted": {
         "type": "object",

@@ -182,6 +182,24 @@ def import_body() -> ImportBody:
     )
 
 
+def feed_start_fix() -> bool:
+    """Starting a feed takes one optional field, ``fix`` (a boolean: a stock check also sends
+    the corrections of the drifts it finds); anything else is refused as :func:`empty_body`
+    refuses it."""
+    fields, upload = _read_fields()
+    named = sorted(set(fields) - {"fix"}) + (["file"] if upload is not None else [])
+    if named:
+        raise ApiError(
+            422, f"This request takes no field but 'fix': {', '.join(map(repr, named))}."
+        )
+    value = fields.get("fix", False)
+    if value in (True, "true", "1"):
+        return True
+    if value in (False, None, "false", "0", ""):
+        return False
+    raise ApiError(422, "'fix' must be a boolean.")
+
+
 def empty_body() -> None:
     """A body that must say nothing (starting a feed takes no field): none, ``{}`` or an empty
     form; anything else is refused (400 unreadable, 415 another type, 422 a field)."""

@@ -85,13 +85,21 @@ def list_feeds(store_code: str | None, fmt: str) -> None:
 
 @feeds_cli.command("run")
 @click.argument("feed_id", type=int)
-def run(feed_id: int) -> None:
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="A stock check only: also send the corrections of the drifts it finds.",
+)
+def run(feed_id: int, fix: bool) -> None:
     """Execute a feed inline; the last line printed is the execution's JSON summary."""
     from webapp.runs.lifecycle import FeedError, already_running, run_feed
 
-    _feed(feed_id)
+    feed = _feed(feed_id)
+    if fix and feed.kind != "stock_check":
+        click.echo(f"--fix is for a stock check feed; feed {feed_id} is {feed.kind}.", err=True)
+        sys.exit(2)
     try:
-        started = run_feed(feed_id, "cli")
+        started = run_feed(feed_id, "fix" if fix else "cli")
     except FeedError as exc:
         _refuse(feed_id, exc)
     result = started.run

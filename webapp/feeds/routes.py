@@ -86,7 +86,9 @@ def run_now(code: str, feed_id: int):
     feed = feed_or_404(store, feed_id)
     notice, tone, extra = None, "success", {}
     try:
-        started = service.start_feed(feed, "run_now", user_id=current_user.id)
+        # A stock check's "Run with fix" also sends the corrections (webapp.pushes.flows).
+        fix = request.form.get("fix") == "1" and feed.kind == "stock_check"
+        started = service.start_feed(feed, "fix" if fix else "run_now", user_id=current_user.id)
     except service.FeedError as exc:
         notice, tone = str(exc), "error"
     else:

@@ -40,6 +40,9 @@ ACTION_LABELS = {
     "order.cancel": "Order actions: cancel",
     "order.partial_cancel": "Order actions: partial cancel",
     "order.refund": "Order actions: refund",
+    # connectors.shoppingfeed: one batch of up to 100 SKUs each (webapp.pushes)
+    "stock.inventory": "Stock levels (batches of SKUs)",
+    "price.pricing": "Prices (batches of SKUs)",
 }
 
 

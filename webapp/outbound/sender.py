@@ -33,6 +33,7 @@ from webapp.models import Account, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.models.outbound import ACK_ORDER, DRY_RUN, FAILED, PENDING, SENDING, SENT, UNKNOWN
+from webapp.models.pushes import PUSH_ACTIONS, acknowledge
 from webapp.outbound.record import CALLS, _due, has_due
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
@@ -61,6 +62,9 @@ def backoff(attempts: int) -> timedelta:
 
 def _effects(calls: list, now) -> None:
     """What sent calls change here, a statement per kind (not one per call)."""
+    for c in calls:
+        if c.action in PUSH_ACTIONS:  # a stock or price batch: the marketplace took its values
+            acknowledge(c.account_id, c.action, c.params.get("items") or [], now)
     actions = [c.subject_id for c in calls if c.subject_type == "order_action"]
     if actions:  # webapp/orders/fulfilment.py recorded them
         db.session.execute(
@@ -179,6 +183,7 @@ def send_outbound(run: Run) -> dict:
             .values(status=SENDING, attempts=CALLS.c.attempts + 1, updated_at=now)
             .returning(
                 CALLS.c.id,
+                CALLS.c.account_id,
                 CALLS.c.action,
                 CALLS.c.params,
                 CALLS.c.subject_type,
@@ -204,6 +209,39 @@ def send_outbound(run: Run) -> dict:
     summary["retry_at"] = _next_retry(account)
     if summary["retry_at"] is not None:
         lifecycle.wake_at(summary["retry_at"], "send_outbound", account)
+    return summary
+
+
+def send_calls(run: Run, ids: list[int]) -> dict:
+    """Send the recorded calls ``ids`` of the run's (live) account now, as this run (a push
+    sends its own batches): each claimed, sent once and its effect applied, or ``failed``
+    with its retry, exactly as :func:`send_outbound` does. Returns the same summary."""
+    summary = {**_summary(), "run_id": run.id}
+    if not ids:
+        return summary
+    now = utcnow()
+    connector = connector_for(run.account)
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        claimed = db.session.execute(
+            update(CALLS)
+            .where(CALLS.c.id.in_(chunk), _due(run.account_id, now))
+            .values(status=SENDING, attempts=CALLS.c.attempts + 1, updated_at=now)
+            .returning(
+                CALLS.c.id,
+                CALLS.c.account_id,
+                CALLS.c.action,
+                CALLS.c.params,
+                CALLS.c.subject_type,
+                CALLS.c.subject_id,
+                CALLS.c.attempts,
+            )
+        ).all()
+        db.session.commit()
+        results = _Results()
+        for call in sorted(claimed, key=lambda c: c.id):
+            _send_one(run, connector, call, summary, results)
+        _flush(run, results)
     return summary
 
 

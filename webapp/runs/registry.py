@@ -34,6 +34,7 @@ FLOW_MODULES = (
     "webapp.imports.stock_file",
     "webapp.imports.supplier",
     "webapp.imports.shipments",
+    "webapp.pushes.flows",
     "webapp.feeds.not_built",
 )
 

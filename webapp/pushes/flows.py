@@ -1,0 +1,364 @@
+"""The push flows: stock and prices out, and the nightly stock check.
+
+- ``stock_export`` (every 15 min by default) and ``price_export`` (daily): the delta between
+  what Mercato says now (:mod:`webapp.stock.availability` for quantities, the published
+  products with their overrides for prices) and what the marketplace last acknowledged
+  (``push_states``), cut in the connector's batches. Each batch is an outbound call, recorded
+  first (:func:`webapp.outbound.record`): in test mode a dry run with the exact request, and
+  nothing is sent; live, the run sends its batches through the one sender
+  (:func:`webapp.outbound.sender.send_calls`), whose success moves the acknowledged values.
+  A push supersedes the unsent batches of the pushes before it: it recomputes them from the
+  acknowledged values, so an older batch is either in it again or no longer needed.
+- ``stock_check`` (nightly): reads what the marketplace shows and reports every SKU whose
+  quantity differs from Mercato's, as messages naming the SKU, both quantities and the cause
+  when known. Run with the trigger ``fix`` (``flask feeds run ID --fix``, the feed page's
+  button) it also sends the corrections, through the same push path.
+
+"Real time" (a stock event sent within seconds) is not built here: the schedule and Run now
+are; it is the stock engine's strategy setting to wire later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from decimal import Decimal
+
+from sqlalchemy import and_, delete, func, insert, select, update
+
+from connectors.base import Capability
+from connectors.errors import ConnectorError
+from connectors.shoppingfeed.connector import BATCH_SIZE, chunks
+from webapp.connector import connector_for
+from webapp.extensions import db
+from webapp.models import Message, Run
+from webapp.models import runs as R
+from webapp.models.base import utcnow
+from webapp.models.catalog import MarketplaceProduct, Product
+from webapp.models.outbound import DISCARDED, DRY_RUN, FAILED, PENDING
+from webapp.models.pushes import PRICE_ACTION, STOCK_ACTION, PushState
+from webapp.outbound.record import CALLS, call_row, record
+from webapp.outbound.sender import send_calls
+from webapp.runs import lifecycle
+from webapp.runs.registry import OUT, flow
+from webapp.stock.availability import available_quantities, iter_available
+
+log = logging.getLogger("mercato.pushes")
+
+STATES = PushState.__table__
+FIX = "fix"  # the trigger of a stock check that also sends its corrections
+DRIFT = "stock_drift"
+SUBJECT = "push"
+
+
+# -- deltas --------------------------------------------------------------------------------
+
+
+def acked_stock(account_id: int) -> dict[str, int]:
+    """``{sku: quantity}`` the marketplace acknowledged, read through the driver's cursor
+    (a million rows: result-row objects cost more than the query)."""
+    connection = db.session.connection()
+    query = select(STATES.c.sku, STATES.c.quantity).where(
+        STATES.c.account_id == int(account_id), STATES.c.quantity.is_not(None)
+    )
+    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        return dict(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def stock_delta(account) -> tuple[list[dict], int]:
+    """(the items to send, how many SKUs are unchanged): every SKU whose available quantity
+    differs from the acknowledged one, and 0 for an acknowledged SKU no longer published."""
+    acked = acked_stock(account.id)
+    items: list[dict] = []
+    unchanged = 0
+    for sku, quantity in iter_available(account):
+        if acked.pop(sku, None) == quantity:
+            unchanged += 1
+        else:
+            items.append({"reference": sku, "quantity": quantity})
+    items.extend({"reference": sku, "quantity": 0} for sku, qty in acked.items() if qty != 0)
+    return items, unchanged
+
+
+def _money(value) -> str | None:
+    return None if value is None else str(Decimal(value).normalize())
+
+
+def published_prices(account):
+    """``(sku, price, sale price, currency)`` of the store's published products with a price
+    (the store's overrides first, then the feed's)."""
+    mp, p = MarketplaceProduct.__table__, Product.__table__
+    return db.session.execute(
+        select(
+            mp.c.marketplace_product_id,
+            func.coalesce(p.c.price, mp.c.price),
+            func.coalesce(p.c.sale_price, mp.c.sale_price),
+            mp.c.currency,
+        )
+        .select_from(p.join(mp, mp.c.id == p.c.marketplace_product_id))
+        .where(p.c.store_id == account.store_id, func.coalesce(p.c.price, mp.c.price).is_not(None)),
+        execution_options={"yield_per": 5000, "stream_results": True},
+    )
+
+
+def price_delta(account) -> tuple[list[dict], int]:
+    rows = db.session.execute(
+        select(STATES.c.sku, STATES.c.price, STATES.c.sale_price, STATES.c.currency).where(
+            STATES.c.account_id == account.id, STATES.c.price.is_not(None)
+        )
+    )
+    acked = {sku: (_money(a), _money(b), c) for sku, a, b, c in rows}
+    items: list[dict] = []
+    unchanged = 0
+    for sku, price, sale_price, currency in published_prices(account):
+        now = (_money(price), _money(sale_price), currency)
+        if acked.get(sku) == now:
+            unchanged += 1
+        else:
+            items.append(
+                {"reference": sku, "price": now[0], "sale_price": now[1], "currency": currency}
+            )
+    return items, unchanged
+
+
+# -- sending ---------------------------------------------------------------------------------
+
+
+def supersede(run: Run, action: str) -> None:
+    """The unsent batches of earlier pushes of ``action``: a dry run is dropped (this push
+    records what would be sent now), a pending or failed one discarded, never sent."""
+    account_id = run.account_id
+    mine = and_(CALLS.c.account_id == account_id, CALLS.c.action == action)
+    db.session.execute(delete(CALLS).where(mine, CALLS.c.status == DRY_RUN))
+    now = utcnow()
+    db.session.execute(
+        update(CALLS)
+        .where(mine, CALLS.c.status.in_((PENDING, FAILED)))
+        .values(
+            status=DISCARDED,
+            discarded_at=now,
+            next_attempt_at=None,
+            last_error=f"superseded by execution #{run.id}",
+            updated_at=now,
+        )
+    )
+
+
+def push_items(run: Run, action: str, items: list[dict], what: str) -> dict:
+    """Record ``items`` as batches of outbound calls of this run, then send them (live) or
+    leave them as dry runs (test mode). Returns a summary; notes the outcome on the run."""
+    account = run.account
+    connector = connector_for(account)
+    supersede(run, action)
+    rows = [
+        call_row(account, connector, action, {"items": batch}, SUBJECT, run.id, f"{run.id}:{n}")
+        for n, batch in enumerate(chunks(items, BATCH_SIZE))
+    ]
+    record(rows)
+    db.session.commit()
+    summary = {"items": len(items), "batches": len(rows), "sent": 0, "failed": 0, "dry_run": 0}
+    if not rows:
+        return summary
+    if not account.is_live:
+        summary["dry_run"] = len(rows)
+        lifecycle.note(
+            run,
+            R.INFO,
+            "dry_run",
+            f"Test mode: {len(items)} {what} in {len(rows)} request(s) recorded as dry runs "
+            "with their exact requests; nothing was sent.",
+        )
+        return summary
+    ids = db.session.scalars(
+        select(CALLS.c.id)
+        .where(
+            CALLS.c.account_id == account.id,
+            CALLS.c.action == action,
+            CALLS.c.subject_type == SUBJECT,
+            CALLS.c.subject_id == run.id,
+        )
+        .order_by(CALLS.c.id)
+    ).all()
+    sent = send_calls(run, list(ids))
+    summary["sent"], summary["failed"] = sent["sent"], sent["failed"]
+    return summary
+
+
+def _finish(run: Run, summary: dict, unchanged: int, what: str) -> dict:
+    run = db.session.get(Run, run.id)
+    run.total_processed = summary["items"] + unchanged
+    run.unchanged_count = unchanged
+    run.imported_count = summary["items"] if summary["sent"] == summary["batches"] else 0
+    summary["unchanged"] = unchanged
+    if summary["failed"]:
+        lifecycle.finish(
+            run,
+            R.FAILED,
+            f"{summary['failed']} of {summary['batches']} request(s) of {what} were not "
+            "acknowledged; the next push sends them again.",
+        )
+    else:
+        lifecycle.finish(run, R.COMPLETED)
+    return summary
+
+
+def _requires(run: Run, capability: Capability) -> bool:
+    connector = connector_for(run.account)
+    if connector.supports(capability):
+        return True
+    lifecycle.finish(run, R.FAILED, f"{connector.name} takes no {capability.value}.")
+    return False
+
+
+@flow(
+    "stock_export",
+    label="Stock level export",
+    direction=OUT,
+    capability=Capability.STOCK_OUT,
+    interval_seconds=900,
+)
+def push_stock(run: Run) -> dict:
+    """The account's available quantities that differ from the acknowledged ones, sent."""
+    if not _requires(run, Capability.STOCK_OUT):
+        return {}
+    lifecycle.begin(run, "computing")
+    items, unchanged = stock_delta(run.account)
+    lifecycle.begin(run, "sending")
+    summary = push_items(run, STOCK_ACTION, items, "stock levels")
+    return _finish(run, summary, unchanged, "stock levels")
+
+
+@flow(
+    "price_export",
+    label="Price export",
+    direction=OUT,
+    capability=Capability.PRICES_OUT,
+    cron_expression="0 2 * * *",
+)
+def push_prices(run: Run) -> dict:
+    """The published prices (price, sale price, currency) that differ from the acknowledged
+    ones, sent."""
+    if not _requires(run, Capability.PRICES_OUT):
+        return {}
+    lifecycle.begin(run, "computing")
+    items, unchanged = price_delta(run.account)
+    lifecycle.begin(run, "sending")
+    summary = push_items(run, PRICE_ACTION, items, "prices")
+    return _finish(run, summary, unchanged, "prices")
+
+
+# -- the stock check -------------------------------------------------------------------------
+
+
+def _cause(mine: int, theirs: int | None, acked: int | None) -> str:
+    if theirs is None:
+        return "ShoppingFeed holds no quantity for this SKU (never pushed, or not in its catalog)"
+    if acked is None:
+        return "never acknowledged by the marketplace: not pushed yet"
+    if acked == theirs:
+        return "changed in Mercato since the last push (the next stock push sends it)"
+    if acked == mine:
+        return f"changed on the marketplace after it acknowledged {acked} (outside Mercato)"
+    return f"the marketplace shows neither Mercato's quantity nor the last acknowledged ({acked})"
+
+
+def drifts(account, shown: Iterable[dict[str, int]]) -> tuple[list[dict], int]:
+    """Every SKU whose quantity on the marketplace (``shown``, pages of ``{sku: qty}``)
+    differs from Mercato's available one: a SKU it shows that Mercato does not publish should
+    be 0; one Mercato has in stock that it does not show is missing. (drifts, SKUs compared)"""
+    ours = available_quantities(account)
+    acked = acked_stock(account.id)
+    found: list[dict] = []
+    seen: set[str] = set()
+    for page in shown:
+        for sku, theirs in page.items():
+            seen.add(sku)
+            mine = ours.get(sku, 0)
+            if mine != theirs:
+                found.append(_drift(sku, mine, theirs, acked.get(sku)))
+    for sku, mine in ours.items():
+        if sku not in seen and mine > 0:
+            found.append(_drift(sku, mine, None, acked.get(sku)))
+    return found, len(seen | set(ours))
+
+
+def _drift(sku: str, mine: int, theirs: int | None, acked: int | None) -> dict:
+    return {
+        "sku": sku,
+        "mercato": mine,
+        "marketplace": theirs,
+        "acknowledged": acked,
+        "cause": _cause(mine, theirs, acked),
+    }
+
+
+@flow(
+    "stock_check",
+    label="Stock check",
+    direction=OUT,
+    capability=Capability.STOCK_OUT,
+    cron_expression="0 3 * * *",
+)
+def check_stock(run: Run) -> dict:
+    account = run.account
+    connector = connector_for(account)
+    reader = getattr(connector, "fetch_inventory", None)
+    if reader is None:
+        lifecycle.finish(run, R.FAILED, f"{connector.name}'s inventory cannot be read back.")
+        return {}
+    lifecycle.begin(run, "reading")
+    try:
+        found, compared = drifts(account, reader())
+    except ConnectorError as exc:
+        db.session.rollback()
+        run = db.session.get(Run, run.id)
+        lifecycle.finish(run, R.FAILED, f"{connector.name}'s inventory could not be read: {exc}")
+        return {}
+    now = utcnow()
+    name = connector.name
+    for start in range(0, len(found), 1000):
+        db.session.execute(
+            insert(Message),
+            [
+                {
+                    "import_job_id": run.id,
+                    "severity": R.WARNING,
+                    "error_type": DRIFT,
+                    "identifier": d["sku"],
+                    "error_message": (
+                        f"SKU {d['sku']}: Mercato {d['mercato']}, {name} "
+                        f"{'none' if d['marketplace'] is None else d['marketplace']} "
+                        f"({d['cause']})."
+                    ),
+                    "row_data": d,
+                    "created_at": now,
+                }
+                for d in found[start : start + 1000]
+            ],
+        )
+    run = db.session.get(Run, run.id)
+    run.total_processed = compared
+    run.warning_count += len(found)
+    run.unchanged_count = compared - len(found)
+    db.session.commit()
+    summary = {"compared": compared, "drifts": len(found), "fixed": 0}
+    if run.trigger == FIX and found:
+        lifecycle.begin(run, "sending")
+        items = [{"reference": d["sku"], "quantity": d["mercato"]} for d in found]
+        sent = push_items(run, STOCK_ACTION, items, "corrections")
+        summary.update(fix=sent)
+        summary["fixed"] = len(items) if sent["sent"] == sent["batches"] else 0
+        run = db.session.get(Run, run.id)
+        run.updated_count = summary["fixed"]
+        if sent["failed"]:
+            lifecycle.finish(
+                run, R.FAILED, f"{sent['failed']} request(s) of corrections were not acknowledged."
+            )
+            return summary
+    lifecycle.finish(run, R.COMPLETED)
+    return summary
