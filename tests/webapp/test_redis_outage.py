@@ -206,6 +206,7 @@ def _arguments(app, store, other) -> dict:
         "store_id": store.id,
         "cause": "connector_error",
         "token": 1,
+        "fmt": "csv",
     }
 
 

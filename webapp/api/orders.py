@@ -237,13 +237,13 @@ def _recorded(order: Order, action_type: str, record) -> Response:
 
 @bp.post("/store/orders/<int:order_id>/shipments")
 def store_order_ship(order_id: int) -> Response:
+    order = _order_or_404(order_id, full=False)  # another store's order: 404 before any 422
     data = _body((*SHIPMENT_FIELDS, "lines", "args"))
     values = {
         name: _text(data, name, size, required=name == "carrier")
         for name, size in SHIPMENT_FIELDS.items()
     }
     lines, args = _lines(data), _args(data)
-    order = _order_or_404(order_id, full=False)
     by = api_user().email
     return _recorded(
         order,
@@ -263,10 +263,10 @@ def store_order_ship(order_id: int) -> Response:
 
 @bp.post("/store/orders/<int:order_id>/actions")
 def store_order_action(order_id: int) -> Response:
+    order = _order_or_404(order_id, full=False)  # another store's order: 404 before any 422
     data = _body(("type", "lines", "args"))
     action_type = _text(data, "type", 64, required=True).strip()
     lines, args = _lines(data), _args(data)
-    order = _order_or_404(order_id, full=False)
     by = api_user().email
 
     def record():

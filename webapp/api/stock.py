@@ -105,10 +105,10 @@ def store_set_stock() -> Response:
 @bp.get("/store/stock/movements")
 def store_stock_movements() -> Response:
     """One SKU's movements, newest first; ``before`` continues after a page's last id."""
+    before = id_query_arg("before")  # the parameters are checked first (422), then the store
+    limit = int_arg("limit", 50, minimum=1, maximum=100)
     store = _store()
     sku = _sku()
-    before = id_query_arg("before")
-    limit = int_arg("limit", 50, minimum=1, maximum=200)
     items, following = service.movements(store, sku, before=before, limit=limit)
     return jsonify({"sku": sku, "items": items, "next_before": following})
 
@@ -256,7 +256,7 @@ PATHS: dict[str, Any] = {
                 {
                     "name": "limit",
                     "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
                 },
             ],
         )

@@ -71,7 +71,9 @@ def store_settings(code: str):
 def sku(code: str):
     store = store_or_404(code)
     value = (request.args.get("sku") or "").strip()
-    if not value or len(value) > 255:
+    if not value:  # no SKU named: the stock list, where one is picked
+        return redirect(url_for("stock.stock", code=store.code))
+    if len(value) > 255:
         abort(404)
     before = id_arg(request.args.get("before"))
     moves, older = service.movements(store, value, before=before)
