@@ -9,8 +9,9 @@ for one account is computed and sent to the sandbox in under 5 s.
 1. A fresh PostgreSQL database (its name must start with ``mercato_bench_stockpush``) at the
    head revision; one store with ``--products`` published products (generate_series);
    a live ShoppingFeed account on the sandbox, served over HTTP by a process of its own.
+   Each SKU has its stock (on hand in the default warehouse, ``stock_levels``).
 2. The account's acknowledged values (``push_states``) are set to what it would get now, as
-   after a first full push; then ``--changed`` of the products get a new quantity.
+   after a first full push; then ``--changed`` of the SKUs get a new on-hand quantity.
 3. Timed: the stock push through the lifecycle (``run_feed``, as ``flask feeds run``): the
    delta computed against the acknowledged values, recorded as outbound calls in batches of
    100, sent to the sandbox, the acknowledged values moved. Then a second push (nothing to
@@ -108,6 +109,7 @@ def _run(args, uri: str) -> int:
     from webapp.models import Feed, Store
     from webapp.runs import lifecycle
     from webapp.runs.gate import set_enabled
+    from webapp.stock.levels import default_warehouse_id
 
     n = args.products
     every = max(1, round(1 / args.changed))
@@ -134,6 +136,17 @@ def _run(args, uri: str) -> int:
                 " SELECT store_id, id, false, true, 0, now(), now() FROM marketplace_products"
             )
         )
+        # The SKUs' stock, as the merchant's stock would hold it: on hand in the default
+        # warehouse (the pushed quantity is the stock engine's available quantity).
+        warehouse = default_warehouse_id(store.id)
+        db.session.execute(
+            text(
+                "INSERT INTO stock_levels (store_id, sku, warehouse_id, on_hand, reserved,"
+                " updated_at) SELECT store_id, marketplace_product_id, :warehouse, quantity, 0,"
+                " now() FROM marketplace_products"
+            ),
+            {"warehouse": warehouse},
+        )
         db.session.commit()
         account = create_account(
             store,
@@ -148,8 +161,7 @@ def _run(args, uri: str) -> int:
         db.session.execute(
             text(
                 "INSERT INTO push_states (account_id, sku, quantity, stock_acked_at)"
-                " SELECT :account, marketplace_product_id, quantity, now()"
-                " FROM marketplace_products"
+                " SELECT :account, sku, on_hand, now() FROM stock_levels"
             ),
             {"account": account.id},
         )
@@ -159,8 +171,8 @@ def _run(args, uri: str) -> int:
         loaded = time.perf_counter() - started
         changed = db.session.execute(
             text(
-                "UPDATE marketplace_products SET quantity = quantity + 1000"
-                " WHERE id % :every = 0 RETURNING marketplace_product_id, quantity"
+                "UPDATE stock_levels SET on_hand = on_hand + 1000"
+                " WHERE id % :every = 0 RETURNING sku, on_hand"
             ),
             {"every": every},
         ).all()

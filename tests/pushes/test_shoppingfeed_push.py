@@ -21,8 +21,10 @@ from webapp.extensions import db
 from webapp.models import Feed, Message, OutboundCall, PushState
 from webapp.models import runs as R
 from webapp.models.catalog import MarketplaceProduct, Product
+from webapp.models.stock import MANUAL
 from webapp.runs import lifecycle
 from webapp.runs.gate import set_enabled
+from webapp.stock import levels, service
 from webapp.stock.availability import available_quantities
 
 TOKEN = "sandbox-shoppingfeed-token"  # noqa: S105 (the sandbox's public demo token)
@@ -58,6 +60,11 @@ def account_on(app, store, url: str, *, live: bool = True):
 
 
 def publish(store, n: int, *, quantity=lambda i: i % 7, price="10.00") -> None:
+    """``n`` published products SKU-0000.. with a price; each SKU's stock is set (on hand in
+    the default warehouse) as the merchant would: the pushed quantity is the stock engine's
+    available quantity, not the feed's."""
+    warehouse = levels.default_warehouse_id(store.id)
+    stock = []
     for i in range(n):
         mp = MarketplaceProduct(
             store_id=store.id,
@@ -71,18 +78,14 @@ def publish(store, n: int, *, quantity=lambda i: i % 7, price="10.00") -> None:
         db.session.add(mp)
         db.session.flush()
         db.session.add(Product(store_id=store.id, marketplace_product_id=mp.id))
+        stock.append((mp.marketplace_product_id, warehouse, quantity(i)))
+    levels.set_on_hand(store.id, stock, reason=MANUAL, actor="test")
     db.session.commit()
 
 
 def set_quantity(store, sku: str, quantity: int) -> None:
-    mp = db.session.scalar(
-        select(MarketplaceProduct).where(
-            MarketplaceProduct.store_id == store.id,
-            MarketplaceProduct.marketplace_product_id == sku,
-        )
-    )
-    mp.quantity = quantity
-    db.session.commit()
+    """The merchant sets the SKU's stock by hand (the stock page's manual movement)."""
+    service.set_quantity(store, sku, quantity, reason="counted", actor="test")
 
 
 def run(account, kind: str, trigger: str = "cli"):
@@ -159,6 +162,27 @@ def test_an_inactive_or_out_of_stock_product_is_sent_as_zero(app, store, sandbox
     db.session.commit()
     run(account, "stock_export")
     assert inventory(sandbox) == {"SKU-0000": 0, "SKU-0001": 5, "SKU-0002": 5}
+
+
+def test_only_published_skus_are_pushed_and_an_unpublished_one_is_sent_as_zero(app, store, sandbox):
+    publish(store, 3, quantity=lambda i: 5)
+    # stock the store holds for a SKU no product publishes: not the channel's to sell
+    set_quantity(store, "LOOSE-1", 8)
+    account = account_on(app, store, sandbox)
+    first = run(account, "stock_export")
+    assert first.status == R.COMPLETED, first.error_message
+    assert inventory(sandbox) == {"SKU-0000": 5, "SKU-0001": 5, "SKU-0002": 5}
+    assert available_quantities(account)["LOOSE-1"] == 8  # the stock knows it
+    # SKU-0002 is no longer published: ShoppingFeed is told 0, its stock is kept
+    product = db.session.scalars(select(Product).order_by(Product.id.desc())).first()
+    db.session.delete(product)
+    db.session.commit()
+    second = run(account, "stock_export")
+    assert second.status == R.COMPLETED, second.error_message
+    assert inventory(sandbox) == {"SKU-0000": 5, "SKU-0001": 5, "SKU-0002": 0}
+    assert second.unchanged_count == 2
+    check = run(account, "stock_check")
+    assert (check.status, check.warning_count) == (R.COMPLETED, 0)
 
 
 def test_a_429_is_waited_out_as_x_ratelimit_wait_says(app, store, sandbox):

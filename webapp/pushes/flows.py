@@ -21,7 +21,7 @@ are; it is the stock engine's strategy setting to wire later.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 from sqlalchemy import and_, delete, func, insert, select, update
@@ -41,7 +41,7 @@ from webapp.outbound.record import CALLS, call_row, record
 from webapp.outbound.sender import send_calls
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
-from webapp.stock.availability import available_quantities, iter_available
+from webapp.stock.availability import iter_available, sku_order
 
 log = logging.getLogger("mercato.pushes")
 
@@ -70,13 +70,64 @@ def acked_stock(account_id: int) -> dict[str, int]:
         cursor.close()
 
 
+def published_skus(store_id: int) -> Iterator[str]:
+    """The store's published SKUs, each once, in code-point order (``iter_available``'s),
+    streamed: on PostgreSQL from a server-side cursor in the session's transaction (no row
+    objects: at a million rows they cost more than the query), elsewhere SQLAlchemy's own."""
+    mp, p = MarketplaceProduct.__table__, Product.__table__
+    sku = mp.c.marketplace_product_id
+    query = (
+        select(sku)
+        .select_from(p.join(mp, mp.c.id == p.c.marketplace_product_id))
+        .where(p.c.store_id == int(store_id))
+        .order_by(sku_order(sku))
+    )
+    connection = db.session.connection()
+    last = None
+    if connection.dialect.name == "postgresql":
+        compiled = query.compile(dialect=connection.dialect)
+        with connection.connection.driver_connection.cursor(name="published_skus") as cursor:
+            cursor.itersize = 5000
+            cursor.execute(str(compiled), compiled.params)
+            for (found,) in cursor:
+                if found != last:  # a SKU published on several marketplaces
+                    last = found
+                    yield found
+        return
+    result = connection.execute(query.execution_options(stream_results=True, yield_per=5000))
+    try:
+        for found in result.scalars():
+            if found != last:
+                last = found
+                yield found
+    finally:
+        result.close()
+
+
+def published_available(account) -> Iterator[tuple[str, int]]:
+    """(sku, available) of the store's published SKUs that its stock knows, in SKU order: the
+    stock (:func:`iter_available`) merged with the published SKUs. A SKU the stock knows that
+    no product publishes is not the channel's; a published SKU without stock is left out
+    (never sent; 0 when it was acknowledged, see :func:`stock_delta`)."""
+    stock = iter_available(account)
+    current: tuple[str, int] | None = next(stock, None)
+    for sku in published_skus(account.store_id):
+        while current is not None and current[0] < sku:
+            current = next(stock, None)
+        if current is None:
+            return
+        if current[0] == sku:
+            yield current
+
+
 def stock_delta(account) -> tuple[list[dict], int]:
-    """(the items to send, how many SKUs are unchanged): every SKU whose available quantity
-    differs from the acknowledged one, and 0 for an acknowledged SKU no longer published."""
+    """(the items to send, how many SKUs are unchanged): every published SKU whose available
+    quantity differs from the acknowledged one, and 0 for an acknowledged SKU no longer
+    published or no longer in the stock."""
     acked = acked_stock(account.id)
     items: list[dict] = []
     unchanged = 0
-    for sku, quantity in iter_available(account):
+    for sku, quantity in published_available(account):
         if acked.pop(sku, None) == quantity:
             unchanged += 1
         else:
@@ -269,9 +320,10 @@ def _cause(mine: int, theirs: int | None, acked: int | None) -> str:
 
 def drifts(account, shown: Iterable[dict[str, int]]) -> tuple[list[dict], int]:
     """Every SKU whose quantity on the marketplace (``shown``, pages of ``{sku: qty}``)
-    differs from Mercato's available one: a SKU it shows that Mercato does not publish should
-    be 0; one Mercato has in stock that it does not show is missing. (drifts, SKUs compared)"""
-    ours = available_quantities(account)
+    differs from Mercato's available one (:func:`published_available`): a SKU it shows that
+    Mercato does not publish (or has no stock for) should be 0; one Mercato has in stock that
+    it does not show is missing. (drifts, SKUs compared)"""
+    ours = dict(published_available(account))
     acked = acked_stock(account.id)
     found: list[dict] = []
     seen: set[str] = set()
