@@ -158,6 +158,27 @@ def _next_retry(account: Account):
     )
 
 
+def _claim(ids: list[int], account_id: int, now) -> list:
+    """Claim the calls ``ids`` still due (status ``sending``, one more attempt) and commit: the
+    rows claimed, which another sender can no longer take."""
+    claimed = db.session.execute(
+        update(CALLS)
+        .where(CALLS.c.id.in_(ids), _due(account_id, now))
+        .values(status=SENDING, attempts=CALLS.c.attempts + 1, updated_at=now)
+        .returning(
+            CALLS.c.id,
+            CALLS.c.account_id,
+            CALLS.c.action,
+            CALLS.c.params,
+            CALLS.c.subject_type,
+            CALLS.c.subject_id,
+            CALLS.c.attempts,
+        )
+    ).all()
+    db.session.commit()
+    return claimed
+
+
 @flow("send_outbound", label="Send outbound calls", direction=OUT, owner=None, run_kind="outbound")
 def send_outbound(run: Run) -> dict:
     """The sender's execution: every due call of the run's account, claimed and sent once.
@@ -177,21 +198,7 @@ def send_outbound(run: Run) -> dict:
         ).all()
         if not ids:
             break
-        claimed = db.session.execute(
-            update(CALLS)
-            .where(CALLS.c.id.in_(ids), _due(account.id, now))
-            .values(status=SENDING, attempts=CALLS.c.attempts + 1, updated_at=now)
-            .returning(
-                CALLS.c.id,
-                CALLS.c.account_id,
-                CALLS.c.action,
-                CALLS.c.params,
-                CALLS.c.subject_type,
-                CALLS.c.subject_id,
-                CALLS.c.attempts,
-            )
-        ).all()
-        db.session.commit()
+        claimed = _claim(ids, account.id, now)
         if not claimed:
             continue  # another sender took them
         connector = connector or connector_for(account)
@@ -223,21 +230,7 @@ def send_calls(run: Run, ids: list[int]) -> dict:
     connector = connector_for(run.account)
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
-        claimed = db.session.execute(
-            update(CALLS)
-            .where(CALLS.c.id.in_(chunk), _due(run.account_id, now))
-            .values(status=SENDING, attempts=CALLS.c.attempts + 1, updated_at=now)
-            .returning(
-                CALLS.c.id,
-                CALLS.c.account_id,
-                CALLS.c.action,
-                CALLS.c.params,
-                CALLS.c.subject_type,
-                CALLS.c.subject_id,
-                CALLS.c.attempts,
-            )
-        ).all()
-        db.session.commit()
+        claimed = _claim(chunk, run.account_id, now)
         results = _Results()
         for call in sorted(claimed, key=lambda c: c.id):
             _send_one(run, connector, call, summary, results)
