@@ -1,4 +1,5 @@
-"""digital_keys and digital_key_reveals: a store's key pool and bought keys, each given once
+"""digital_keys and digital_key_reveals: a store's key pool and bought keys, each given once;
+order_items.is_digital, supplier_product_id, key_state
 
 Revision ID: 0024_digital_keys
 Revises: 0023_push_state
@@ -68,8 +69,20 @@ def upgrade():
         sa.Column("revealed_at", sa.DateTime(), nullable=False),
     )
     op.create_index("ix_digital_key_reveals_key_id", "digital_key_reveals", ["key_id"])
+    with op.batch_alter_table("order_items") as batch:
+        batch.add_column(
+            sa.Column("is_digital", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch.add_column(sa.Column("supplier_product_id", sa.String(255)))
+        batch.add_column(
+            sa.Column("key_state", sa.String(16), nullable=False, server_default="none")
+        )
 
 
 def downgrade():
+    with op.batch_alter_table("order_items") as batch:
+        batch.drop_column("key_state")
+        batch.drop_column("supplier_product_id")
+        batch.drop_column("is_digital")
     op.drop_table("digital_key_reveals")
     op.drop_table("digital_keys")

@@ -9,13 +9,13 @@ from webapp.models.catalog import (  # noqa: F401
 )
 from webapp.models.catalog_feed import CatalogFeed, CatalogFeedFetch  # noqa: F401
 from webapp.models.feeds import Feed, ScheduledJob  # noqa: F401
-from webapp.models.keys import DigitalKey, DigitalKeyReveal  # noqa: F401
 from webapp.models.fulfilment import (  # noqa: F401
     FulfilmentEvent,
     OrderAction,
     Shipment,
     ShipmentLine,
 )
+from webapp.models.keys import DigitalKey, DigitalKeyReveal  # noqa: F401
 from webapp.models.orders import (  # noqa: F401
     Order,
     OrderItem,

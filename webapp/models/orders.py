@@ -160,6 +160,12 @@ class OrderItem(db.Model):
         db.Integer, db.ForeignKey("marketplace_products.id", ondelete="SET NULL")
     )
     matched = db.Column(db.Boolean, nullable=False, default=False)
+    # A digital line (game key, gift card, licence: webapp/digital) is fulfilled with keys
+    # (webapp.models.keys), from the store's pool or bought from the supplier product.
+    # key_state: none (not digital), pending, assigned, pre_order, sent (e-mailed).
+    is_digital = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
+    supplier_product_id = db.Column(db.String(255))
+    key_state = db.Column(db.String(16), nullable=False, default="none", server_default="none")
 
     order = db.relationship(Order, back_populates="items")
 
