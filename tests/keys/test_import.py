@@ -217,3 +217,21 @@ def test_refusals(app, store, tmp_path):
     json_file.write_text('[{"sku": "A", "key": "B"}]')
     result, out = run_cli(app, "keys", "import", "--store", "acme", "--source", json_file)
     assert result.exit_code == 1 and "CSV" in out["error"]
+
+
+def test_the_feed_run_without_a_file_checks_the_levels(app, store, tmp_path):
+    from webapp.keys.importer import store_feed
+    from webapp.runs import lifecycle
+
+    add_keys(store.id, "FEW", 1)
+    feed = store_feed(store)
+    assert not feed.enabled  # created off, like every store feed
+    feed.enabled = True
+    db.session.commit()
+    started = lifecycle.run_feed(feed.id, trigger="run_now")
+    run = started.run
+    assert (run.kind, run.status, run.source_path) == ("key_import", "completed", None)
+    said = {m.error_type: m for m in messages_of(run.id)}
+    assert set(said) == {"levels_checked", levels.LOW}  # the alert is the run's message
+    assert "1 alert(s) raised" in said["levels_checked"].error_message
+    assert [a.identifier for a in _open_alerts(store.id)] == ["FEW"]

@@ -52,6 +52,9 @@ def test_upload_levels_and_masked_keys(app, store, store_client):
     page = store_client.get("/store/acme/keys")
     assert "GAME-1" in page.text and "keys.csv" in page.text
     assert "SECRET-KEY" not in page.text and "••••0001" in page.text
+    feeds = store_client.get("/store/acme/feeds")
+    assert "Import digital keys" in feeds.text
+    assert store_client.get(f"/store/acme/feeds/{run.feed_id}").status_code == 200
     # The uploaded file of clear keys is gone from the work directory.
     assert not list((Path(app.config["MERCATO_WORK_DIR"]) / "uploads").glob("*"))
 
