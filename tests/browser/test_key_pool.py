@@ -62,7 +62,9 @@ def test_key_pool_page(page, live_server, users, keys):
     with page.expect_navigation():
         page.locator("#key-list tbody tr").first.locator("button").click()
     expect(page.locator("#key-list tbody tr")).to_have_count(8)
-    page.screenshot(path="/tmp/key_pool.png", full_page=True)
     shot(page, "key_pool")
     page.goto(f"{live_server.url}/store/acme/inbox")
     expect(page.locator("body")).to_contain_text("The key pool of SKU GAME-1 is low")
+    with page.expect_navigation():
+        page.locator("a.key-pool").first.click()
+    expect(page.locator("h1")).to_have_text("Key pool")
