@@ -52,9 +52,12 @@ def test_a_cp1252_semicolon_file_with_bad_rows_duplicates_and_an_unknown_sku(app
     assert (out["rows"], out["unknown_skus"], out["status"]) == (8, 1, "completed_with_errors")
     assert (out["duplicates_in_file"], out["duplicates_in_pool"]) == (1, 0)
     messages = messages_of(out["job_id"])
-    bad = [(m.row_number, m.severity) for m in messages if m.row_number]
+    bad = [(m.row_number, m.severity) for m in messages if m.row_number and m.severity != "info"]
     assert bad == [(5, "warning"), (6, "error"), (7, "error"), (8, "error"), (9, "error")]
-    by_row = {m.row_number: m for m in messages if m.row_number}
+    [twice] = [m for m in messages if m.error_type == "duplicate_key"]
+    assert twice.row_number == 4 and "twice in the file (row 2)" in twice.error_message
+    assert "••••0001" in twice.error_message
+    by_row = {m.row_number: m for m in messages if m.row_number and m.severity != "info"}
     assert "no SKU nor supplier product id" in by_row[6].error_message
     assert "key is empty" in by_row[7].error_message
     assert "not a date" in by_row[8].error_message and "••••" in by_row[8].error_message
@@ -76,12 +79,15 @@ def test_a_cp1252_semicolon_file_with_bad_rows_duplicates_and_an_unknown_sku(app
         "CCCC-DDDD-0001",
     ]
     assert keys[0].expires_at is None and keys[1].expires_at.isoformat() == "2100-01-01T00:00:00"
-    assert all(k.import_run_id is None or k.import_run_id == run.id for k in keys)
+    assert all(k.import_run_id == run.id for k in keys)
 
     # The same file again: every good key is a duplicate of the pool, nothing is added.
     result, again = run_cli(app, "keys", "import", "--store", "acme", "--source", path)
     assert (again["imported"], again["duplicates"], again["errors"]) == (0, 4, 4)
     assert (again["duplicates_in_file"], again["duplicates_in_pool"]) == (1, 3)
+    pool_dups = [m for m in messages_of(again["job_id"]) if m.error_type == "duplicate_key"]
+    assert [m.row_number for m in pool_dups] == [2, 3, 4, 5]
+    assert "already in the store's pool" in pool_dups[0].error_message
     assert db.session.scalar(select(db.func.count(DigitalKey.id))) == 3
 
 

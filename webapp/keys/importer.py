@@ -18,10 +18,10 @@ expiry                 optional: the last day the key can be given out (YYYY-MM-
 Each key is encrypted and fingerprinted (:mod:`webapp.keys.codes`) before it is written; a
 key already in the store's pool, or earlier in the same file, is a duplicate: counted, not
 written again (``uq_digital_keys_store_fingerprint`` decides, so two uploads at once still
-store a key once). A bad row (no key, no product, a date that is not one, a key already
-expired) is one error message with its row number and why, the key masked
-(:func:`webapp.keys.codes.masked`): a key is never written anywhere in clear, not even in a
-message's row data.
+store a key once), named by row in an info message (the first 1,000 of a run). A bad row
+(no key, no product, a date that is not one, a key already expired) is one error message
+with its row number and why, the key masked (:func:`webapp.keys.codes.masked`): a key is
+never written anywhere in clear, not even in a message's row data.
 
 A key for a SKU the store's catalog does not have (yet) is kept, with one warning per such
 SKU: keys are often bought before the product is listed, and the key is only given out to an
@@ -79,6 +79,7 @@ RUN_KIND = "key_import"
 BATCH = 1000
 MAX_KEY_LENGTH = 2000
 MAX_BYTES = 50 * 1024 * 1024  # a million keys is ~40 MB of CSV
+MAX_DUPLICATE_NOTES = 1000  # duplicate rows named one by one; the rest are counted
 
 SKU_NAMES = ("sku", "reference", "ref", "productsku", "articlenumber", "offersku")
 SUPPLIER_NAMES = (
@@ -349,9 +350,11 @@ def _read(run: Run, path: Path) -> dict:
         "errors": 0,
         "unknown_skus": 0,
     }
-    seen: set[str] = set()  # fingerprints of this file
+    seen: dict[str, int] = {}  # fingerprint -> its first row in this file
     checked_skus: set[str] = set()
     batch: list[dict] = []
+    batch_rows: list[tuple[int, dict]] = []  # each batch row's number and masked data
+    noted = {"duplicates": 0}
     messages: list[dict] = []
     first_row: dict[str, int] = {}  # SKU -> its first row in the batch (the warning's row)
 
@@ -359,8 +362,11 @@ def _read(run: Run, path: Path) -> dict:
         _warn_unknown(run_id, store_id, first_row, checked_skus, messages, counts)
         if batch:
             inserted = _insert(batch)
-            counts["imported"] += inserted
-            counts["duplicates_in_pool"] += len(batch) - inserted
+            counts["imported"] += len(inserted)
+            counts["duplicates_in_pool"] += len(batch) - len(inserted)
+            for row, (number, data) in zip(batch, batch_rows, strict=True):
+                if row["fingerprint"] not in inserted:
+                    duplicate(number, data, "is already in the store's pool")
         if messages:
             db.session.execute(Message.__table__.insert(), messages)
         db.session.execute(
@@ -376,8 +382,27 @@ def _read(run: Run, path: Path) -> dict:
         )
         db.session.commit()
         batch.clear()
+        batch_rows.clear()
         messages.clear()
         first_row.clear()
+
+    def duplicate(number: int, data: dict, why: str) -> None:
+        """An info message per duplicate row (the first MAX_DUPLICATE_NOTES of a run)."""
+        noted["duplicates"] += 1
+        if noted["duplicates"] > MAX_DUPLICATE_NOTES:
+            return
+        messages.append(
+            {
+                "import_job_id": run_id,
+                "severity": R.INFO,
+                "error_type": "duplicate_key",
+                "row_number": number,
+                "identifier": data.get("sku") or data.get("supplier_product_id"),
+                "error_message": f"Row {number}: the key {data['key']} {why}: skipped.",
+                "row_data": data,
+                "created_at": utcnow(),
+            }
+        )
 
     with open_feed(path) as (factory, _progress):
         sample = factory().read(SAMPLE_BYTES)
@@ -404,7 +429,8 @@ def _read(run: Run, path: Path) -> dict:
                 continue  # a blank line
             counts["total"] += 1
             try:
-                row = _row(record, columns, store_id, now)
+                row, data = _row(record, columns, store_id, now)
+                row["import_run_id"] = run_id
             except _Bad as exc:
                 problem, data = exc.args
                 counts["errors"] += 1
@@ -421,11 +447,14 @@ def _read(run: Run, path: Path) -> dict:
                     }
                 )
             else:
-                if row["fingerprint"] in seen:
+                first = seen.get(row["fingerprint"])
+                if first is not None:
                     counts["duplicates_in_file"] += 1
+                    duplicate(record.row_number, data, f"is given twice in the file (row {first})")
                 else:
-                    seen.add(row["fingerprint"])
+                    seen[row["fingerprint"]] = record.row_number
                     batch.append(row)
+                    batch_rows.append((record.row_number, data))
                     if row["sku"] and row["sku"] not in checked_skus:
                         first_row.setdefault(row["sku"], record.row_number)
             if len(batch) >= BATCH or len(messages) >= BATCH:
@@ -438,12 +467,17 @@ def _read(run: Run, path: Path) -> dict:
             R.INFO,
             "duplicate_keys",
             f"{duplicates} duplicate key(s) skipped: {counts['duplicates_in_file']} given twice "
-            f"in the file, {counts['duplicates_in_pool']} already in the store's pool.",
+            f"in the file, {counts['duplicates_in_pool']} already in the store's pool"
+            + (
+                f" (the first {MAX_DUPLICATE_NOTES:,} are named by row)."
+                if duplicates > MAX_DUPLICATE_NOTES
+                else "."
+            ),
         )
     return counts
 
 
-def _row(record, columns: dict, store_id: int, now) -> dict:
+def _row(record, columns: dict, store_id: int, now) -> tuple[dict, dict]:
     cells = record.cells
     if cells is None:  # the reader could not split it: nothing of it is shown
         raise _Bad(f"the row cannot be read ({record.error or 'malformed'})", {})
@@ -485,20 +519,20 @@ def _row(record, columns: dict, store_id: int, now) -> dict:
         "expires_at": expires_at,
         "created_at": now,
         "updated_at": now,
-    }
+    }, data
 
 
-def _insert(rows: list[dict]) -> int:
-    """The batch's keys the store does not have yet; returns how many were written."""
+def _insert(rows: list[dict]) -> set[str]:
+    """The batch's keys the store does not have yet; returns the fingerprints written."""
     table = DigitalKey.__table__
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
         insert(table)
         .on_conflict_do_nothing(index_elements=["store_id", "fingerprint"])
-        .returning(table.c.id)
+        .returning(table.c.fingerprint)
     )
-    return len(db.session.execute(stmt, rows).all())
+    return set(db.session.scalars(stmt, rows))
 
 
 def _warn_unknown(run_id, store_id, first_row, checked, messages, counts) -> None:
