@@ -79,12 +79,13 @@ def test_threshold_raises_and_closes_alerts(app, store, shop):
         Message.error_type == "key_pool_low", Message.resolved_at.is_(None)
     )
     assert db.session.scalar(open_alerts) == 1  # 2 available, below the default 5
-    saved = shop.api.request("PUT", f"{PATH}/settings", json={"low_threshold": 2})
+    saved = shop.api.request("PUT", f"{PATH}/settings", json={"low_threshold": 2.0})
     assert saved.status_code == 200 and saved.get_json()["low_threshold"] == 2
     assert saved.get_json()["checked_by"] is not None
     db.session.expire_all()
     assert db.session.scalar(open_alerts) == 0
-    for bad in ({"low_threshold": -1}, {"low_threshold": "3"}, {"low_threshold": True}, {}):
+    bads = ({"low_threshold": -1}, {"low_threshold": "3"}, {"low_threshold": True}, {})
+    for bad in (*bads, {"low_threshold": 2.5}):
         assert shop.api.request("PUT", f"{PATH}/settings", json=bad).status_code == 422, bad
     assert shop.api.request("PUT", f"{PATH}/settings", data="x").status_code == 415
 

@@ -164,6 +164,8 @@ def store_key_settings() -> Response:
     if "low_threshold" not in fields:
         raise ApiError(422, "'low_threshold' is required.")
     value = fields["low_threshold"]
+    if isinstance(value, float) and value.is_integer():  # JSON's 6.0 is a whole number
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise ApiError(422, "'low_threshold' must be a whole number.")
     try:
