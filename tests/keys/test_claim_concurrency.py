@@ -59,3 +59,32 @@ def test_two_processes_claiming_one_pool_never_share_a_key(app, backend, store):
     # More was wanted than the pool held: some lines are short, none got a key twice.
     short = [line for line, keys in given if len(keys) < wanted[line]]
     assert short, "the pool holds fewer keys than the lines want"
+
+
+def test_a_claim_in_flight_leaves_the_other_keys_to_the_next_claimer(app, backend, store):
+    """A claim locks only the keys it takes: while one line's transaction is still open,
+    another line gets the next key instead of finding the pool empty (and buying one)."""
+    import threading
+
+    from webapp.keys.pool import claim
+
+    if backend != "postgresql":
+        pytest.skip("row locks are PostgreSQL's")
+    add_keys(store.id, "POOL", 2)
+    first, second = order_lines(store.id, "POOL", 2)
+    mine = claim(store.id, sku="POOL", supplier_product_id=None, quantity=1, order_item_id=first)
+    got: list = []
+
+    def other() -> None:
+        with app.app_context():
+            keys = claim(
+                store.id, sku="POOL", supplier_product_id=None, quantity=1, order_item_id=second
+            )
+            got.extend(k.id for k in keys)
+            db.session.commit()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join(timeout=30)
+    db.session.commit()  # the first claim's transaction was open all along
+    assert len(mine) == 1 and len(got) == 1 and got[0] != mine[0].id
