@@ -41,6 +41,8 @@ def subject_link(message, store_code: str) -> str | None:
             if detail:
                 return url_for(detail, code=store_code, product_id=subject)
             return url_for("catalog.publish", code=store_code, product_id=subject)
+        if kind in ("keys_sku", "keys_supplier"):  # a low key pool (webapp.keys.levels)
+            return url_for("keys.pool", code=store_code)
         if kind == "sku":
             # The orders that wait for it: the orders search takes a line's exact SKU.
             if message.identifier:

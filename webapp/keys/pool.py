@@ -51,7 +51,9 @@ def claim(
             select(DigitalKey.id)
             .where(*_free(store_id, sku, supplier_product_id, now))
             .order_by(DigitalKey.id)
-            .limit(want * 2)
+            # Exactly what is wanted: a row locked here is skipped by the other claimers,
+            # so locking more than we take could leave them short while keys are free.
+            .limit(want)
             .with_for_update(skip_locked=True)
         ).all()
         if not candidates:

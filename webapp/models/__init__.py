@@ -15,7 +15,7 @@ from webapp.models.fulfilment import (  # noqa: F401
     Shipment,
     ShipmentLine,
 )
-from webapp.models.keys import DigitalKey, DigitalKeyReveal  # noqa: F401
+from webapp.models.keys import DigitalKey, DigitalKeyReveal, KeyPoolSettings  # noqa: F401
 from webapp.models.orders import (  # noqa: F401
     Order,
     OrderItem,

@@ -10,6 +10,7 @@ supplier, each given to one order line only, ever.
   given again, even if its line goes away. A bought key is written already assigned, with the
   reference of the purchase that bought it.
 - ``digital_key_reveals``: who saw a key in clear, and when (the order page).
+- ``key_pool_settings``: a store's low-pool threshold (migration 0027; no row: the default).
 
 Owned by webapp/keys (pool: upload, levels, claim) and webapp/digital (fulfilment).
 """
@@ -82,3 +83,20 @@ class DigitalKeyReveal(db.Model):
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"))
     revealed_by = db.Column(db.String(255), nullable=False)  # the user's e-mail, kept if deleted
     revealed_at = db.Column(db.DateTime, nullable=False)
+
+
+DEFAULT_LOW_THRESHOLD = 5
+
+
+class KeyPoolSettings(db.Model):
+    """A store's key pool settings: below ``low_threshold`` available keys a product's pool
+    is low (an inbox message until it is refilled); 0 turns the alert off."""
+
+    __tablename__ = "key_pool_settings"
+
+    store_id = db.Column(
+        db.Integer, db.ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True
+    )
+    low_threshold = db.Column(
+        db.Integer, nullable=False, default=DEFAULT_LOW_THRESHOLD, server_default="5"
+    )

@@ -39,6 +39,8 @@ PHASE_WORDS: dict[tuple[str | None, str | None], str] = {
     ("order_recheck", None): "Rechecking parked orders",
     ("order_recheck", "downloading"): "Rechecking parked orders",
     ("bulk_shipping", None): "Recording shipments",
+    ("key_import", "parsing"): "Reading the key file",
+    ("key_import", None): "Checking the key pool",
 }
 # Kinds whose ``progress`` is a real percentage (the others count what they have read).
 PERCENT_KINDS = ("product_import",)
