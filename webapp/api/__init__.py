@@ -61,6 +61,7 @@ from webapp.api import (  # noqa: E402, F401  (register the routes)
     catalog_feed,
     feeds,
     inbox,
+    mail,
     openapi,
     orders,
     products,
