@@ -58,6 +58,11 @@ def store_items(store: Store, *, admin: bool) -> list[NavItem]:
             ("accounts.accounts", "accounts.account_new", "accounts.account_edit"),
         ),
         NavItem("Feeds", url_for("feeds.index", code=code), ("feeds.index", "feeds.detail")),
+        NavItem(
+            "E-mail",
+            url_for("mail.messages", code=code),
+            ("mail.messages", "mail.message", "mail.templates", "mail.template"),
+        ),
     ]
     if admin:
         items.insert(0, NavItem("Overview", url_for("admin.store", code=code), ("admin.store",)))

@@ -2,7 +2,11 @@
 
 - ``@mail_kind("digital_keys")`` registers the function that builds a kind's template
   context from its subject id, at send time (so nothing secret is stored in the message):
-  ``fn(subject_id) -> dict``.
+  ``fn(subject_id) -> dict``. ``digital_keys`` is a secret kind: the pages show its e-mail
+  only through a ``preview=`` context (keys masked) if one is registered. Its shipped
+  default template (``webapp/templates/mail/digital_keys.*``) reads ``store_name``,
+  ``order_reference``, ``customer_name`` and ``items`` (each ``title``, ``platform``,
+  ``keys``).
 - ``@on_sent("digital_keys")`` registers what happens here once a message of that kind is
   sent (its subject's state moves): ``fn(message)``, ``message`` the
   :class:`webapp.models.MailMessage` just sent (``.subject_id``, ``.sent_at``...), called in
@@ -40,16 +44,46 @@ AFTER_SENT: dict[str, list[Callable]] = {}
 # What each kind is called on the pages.
 LABELS: dict[str, str] = {"test": "Test e-mail", "digital_keys": "Digital keys"}
 # Sample contexts for the template editor's preview (a kind's registrar may add its own).
-SAMPLES: dict[str, dict] = {}
+SAMPLES: dict[str, dict] = {
+    "digital_keys": {
+        "store_name": "Demo store",
+        "order_reference": "ORDER-1001",
+        "customer_name": "Alex Martin",
+        "items": [
+            {"title": "Space Game", "platform": "Steam", "keys": ["AAAAA-BBBBB-CCCCC"]},
+            {"title": "Gift card 25 EUR", "platform": None, "keys": ["GIFT-0000-1111"]},
+        ],
+    }
+}
+# What a page may show of a sent e-mail: a kind whose e-mail carries secrets (game keys) is
+# shown through its ``preview`` context (secrets masked), or not at all.
+PREVIEWS: dict[str, Callable[[int], dict]] = {}
+SECRET_KINDS: set[str] = {"digital_keys"}
 
 MAILS = MailMessage.__table__
 _ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 _WAKE = "mercato_mail_wake"
 
 
-def mail_kind(kind: str, *, label: str | None = None, sample: dict | None = None):
+def mail_kind(
+    kind: str,
+    *,
+    label: str | None = None,
+    sample: dict | None = None,
+    preview: Callable[[int], dict] | None = None,
+    secret: bool | None = None,
+):
+    """Register ``fn(subject_id) -> dict``, the template context of ``kind`` at send time.
+    ``label``: its name on the pages; ``sample``: the template editor's preview context;
+    ``preview``: the context a page renders a sent e-mail with (secrets masked); ``secret``:
+    its e-mail carries secrets, so a page shows it only through ``preview``."""
+
     def register(fn):
         CONTEXTS[kind] = fn
+        if preview is not None:
+            PREVIEWS[kind] = preview
+        if secret is not None:
+            (SECRET_KINDS.add if secret else SECRET_KINDS.discard)(kind)
         if label:
             LABELS[kind] = label
         if sample is not None:
@@ -175,7 +209,9 @@ __all__ = [
     "AFTER_SENT",
     "CONTEXTS",
     "LABELS",
+    "PREVIEWS",
     "SAMPLES",
+    "SECRET_KINDS",
     "mail_kind",
     "on_sent",
     "queue_mail",

@@ -7,7 +7,17 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from webapp.extensions import db
-from webapp.mail import CONTEXTS, LABELS, SAMPLES, queue_mail, render, smtp, wake_after_commit
+from webapp.mail import (
+    CONTEXTS,
+    LABELS,
+    PREVIEWS,
+    SAMPLES,
+    SECRET_KINDS,
+    queue_mail,
+    render,
+    smtp,
+    wake_after_commit,
+)
 from webapp.mail import sender as _sender  # noqa: F401 - the built-in kinds
 from webapp.models import MailMessage, MailTemplate
 from webapp.models import mail as M
@@ -67,9 +77,21 @@ def message_of_store(message_id: int, store_id: int) -> MailMessage | None:
     return message if message is not None and message.store_id == store_id else None
 
 
+class NotShown(Exception):
+    pass
+
+
 def preview(message: MailMessage) -> render.Rendered:
-    """The e-mail as it was (or would be) sent, rendered now from its subject."""
-    context = CONTEXTS[message.kind](message.subject_id)
+    """The e-mail as it was (or would be) sent, rendered now from its subject; a secret
+    kind's through its masked preview context (:class:`NotShown` when it has none)."""
+    if message.kind in PREVIEWS:
+        context = PREVIEWS[message.kind](message.subject_id)
+    elif message.kind in SECRET_KINDS:
+        raise NotShown("This e-mail carries secrets (keys): they are shown on its order's page.")
+    elif message.kind in CONTEXTS:
+        context = CONTEXTS[message.kind](message.subject_id)
+    else:
+        raise NotShown(f"No e-mail kind {message.kind!r} is registered.")
     return render.render(message.store_id, message.kind, message.language, context)
 
 
@@ -127,8 +149,12 @@ def smtp_shown() -> str:
 
 
 def kinds() -> dict[str, str]:
-    """Every registered kind and its label."""
-    return {kind: LABELS.get(kind, kind.replace("_", " ").capitalize()) for kind in CONTEXTS}
+    """Every kind with a context registered or a default shipped, and its label."""
+    shipped = {p.name.split(".")[0] for p in render.SHIPPED.glob("*.subject.txt")}
+    return {
+        kind: LABELS.get(kind, kind.replace("_", " ").capitalize())
+        for kind in sorted({*CONTEXTS, *shipped})
+    }
 
 
 def sample_context(kind: str) -> dict:
