@@ -128,7 +128,7 @@ say "flask demo seed"
 # Once web and sandbox answer: announce the URL, then poll the demo accounts once so the
 # orders page has orders (later polls: `flask orders import --account ID`).
 (
-    "$venv/bin/python" - "$url/healthz" "$sandbox_url/_sandbox/state" <<'PY' || exit 0
+    "$venv/bin/python" - "$url/healthz" "$sandbox_url/_sandbox/state" "${mail_url}api/messages" <<'PY' || exit 0
 import sys, time, urllib.request
 
 deadline = time.monotonic() + 120
@@ -143,9 +143,12 @@ sys.exit(1 if pending else 0)
 PY
     printf '\n==> Mercato is up: %s  (Ctrl-C stops everything)\n' "$url"
     printf '==> marketplace sandbox on %s; importing the demo accounts'"'"' orders\n' "$sandbox_url"
-    printf '==> mail catcher: every e-mail sent lands in %s\n' "$mail_url"
     "$venv/bin/flask" --app wsgi demo import-orders 2>&1 | grep -E '^\{' || true
-    printf '==> orders imported: %s/store/demo/orders\n\n' "$url"
+    printf '==> orders imported: %s/store/demo/orders\n' "$url"
+    # One e-mail through the real SMTP path, so the catcher's inbox shows what customers get.
+    "$venv/bin/flask" --app wsgi mail send-test --store demo --to demo-customer@example.com \
+        2>&1 | grep -E '^\{' || true
+    printf '==> mail catcher: every e-mail Mercato sends lands in %s (open it in your browser)\n\n' "$mail_url"
 ) &
 waiter=$!
 
