@@ -106,3 +106,47 @@ def test_edit_a_template_with_a_preview(store_client, other_client, store):
     store_client.post(url, data={**form, "action": "reset"})
     assert db.session.scalar(select(MailTemplate.id)) is None
     assert store_client.get("/store/acme/mail/templates").status_code == 200
+
+
+def test_the_order_page_lists_its_mail_with_resend(store_client, other_client, store):
+    from webapp.accounts import create_account
+    from webapp.models import Order
+
+    account = create_account(store, "letzshop", "Letzshop LU", secrets={"api_token": "t"})
+    order = Order(
+        store_id=store.id,
+        account_id=account.id,
+        channel="letzshop",
+        channel_order_id="R1",
+        status="confirmed",
+    )
+    db.session.add(order)
+    db.session.commit()
+    page = store_client.get(f"/store/acme/orders/{order.id}")
+    assert page.status_code == 200 and "E-mail to the customer" not in page.text
+    message_id = recorded(store, subject_id=order.id)
+    db.session.get(MailMessage, message_id).status = "unknown"
+    db.session.commit()
+    page = store_client.get(f"/store/acme/orders/{order.id}")
+    assert "E-mail to the customer" in page.text and "Send again" in page.text
+    assert f"/store/acme/mail/{message_id}/resend" in page.text
+    again = store_client.post(
+        f"/store/acme/mail/{message_id}/resend", data={"csrf_token": csrf_from(page.text)}
+    )
+    assert again.status_code == 302 and db.session.get(MailMessage, message_id).status == "pending"
+    denied = other_client.post(
+        f"/store/acme/mail/{message_id}/resend", data={"csrf_token": csrf_from(page.text)}
+    )
+    assert denied.status_code in (400, 404)
+
+
+def test_a_refused_e_mail_is_in_the_inbox_linked_to_its_page(store_client, store, smtp_server):
+    from webapp.mail import sender
+
+    helpers.add_templates(store.id)
+    smtp_server.recorder.rcpt_reply = "550 5.1.1 Unknown user"
+    message_id = recorded(store)
+    sender.send_due(store.id)
+    inbox = store_client.get("/store/acme/inbox").text
+    assert f'href="/store/acme/mail/{message_id}">e-mail to c@example.test</a>' in inbox
+    assert "550 5.1.1 Unknown user" in inbox

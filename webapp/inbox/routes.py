@@ -29,7 +29,7 @@ def _endpoint(*names: str) -> str | None:
 
 
 def subject_link(message, store_code: str) -> str | None:
-    """Where a message's subject lives: its order, account, product, SKU or run."""
+    """Where a message's subject lives: its order, account, product, SKU, e-mail or run."""
     kind, subject = message.subject_type, message.subject_id
     try:
         if kind == "order" and subject:
@@ -41,6 +41,8 @@ def subject_link(message, store_code: str) -> str | None:
             if detail:
                 return url_for(detail, code=store_code, product_id=subject)
             return url_for("catalog.publish", code=store_code, product_id=subject)
+        if kind == "mail" and subject:  # an e-mail to a customer (webapp/mail)
+            return url_for("mail.message", code=store_code, message_id=subject)
         if kind == "sku":
             # The orders that wait for it: the orders search takes a line's exact SKU.
             if message.identifier:

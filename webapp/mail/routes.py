@@ -22,6 +22,27 @@ LANGUAGES = ("fr", "en", "de")
 PER_PAGE = 50
 
 
+@bp.app_context_processor
+def _mail_helpers() -> dict:
+    """For ``mail_pages/_subject_mail.html`` on other areas' pages (the order page)."""
+
+    def mail_about(store_id: int, subject_type: str, subject_id: int) -> list[MailMessage]:
+        return db.session.scalars(
+            select(MailMessage)
+            .where(
+                MailMessage.store_id == store_id,
+                MailMessage.subject_type == subject_type,
+                MailMessage.subject_id == subject_id,
+            )
+            .order_by(MailMessage.kind, MailMessage.resend_no)
+        ).all()
+
+    def mail_kind_label(kind: str) -> str:
+        return service.kinds().get(kind, kind)
+
+    return {"mail_about": mail_about, "mail_kind_label": mail_kind_label}
+
+
 @bp.get("")
 @login_required
 def messages(code: str):
