@@ -10,6 +10,7 @@ import threading
 from email import policy
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -47,10 +48,30 @@ class Recorder:
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    """``credentials``: (user, password) the server requires; ``tls_context``: it offers
+    STARTTLS with that certificate (and requires it)."""
+
+    def __init__(self, credentials=None, tls_context=None) -> None:
         self.recorder = Recorder()
         self.port = free_port()
-        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port)
+        options = {}
+        if credentials:
+
+            def authenticator(server, session, envelope, mechanism, auth_data):
+                ok = isinstance(auth_data, LoginPassword) and (
+                    auth_data.login.decode(),
+                    auth_data.password.decode(),
+                ) == tuple(credentials)
+                return AuthResult(success=ok, handled=False)
+
+            options.update(
+                authenticator=authenticator,
+                auth_required=True,
+                auth_require_tls=tls_context is not None,
+            )
+        if tls_context is not None:
+            options.update(tls_context=tls_context, require_starttls=True)
+        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, **options)
 
     @property
     def url(self) -> str:

@@ -241,3 +241,19 @@ def test_a_template_that_fails_errs_that_message_only(app, store, smtp_server):
     assert summary["errors"] == 1 and summary["sent"] == 1
     assert "subject template does not render" in db.session.get(MailMessage, bad).last_error
     assert db.session.get(MailMessage, good).status == M.SENT
+
+
+def test_a_claim_left_by_a_dead_sender_becomes_unknown(app, store, smtp_server):
+    helpers.add_templates(store.id)
+    message_id = queue_note(store)
+    db.session.execute(
+        update(MailMessage)
+        .where(MailMessage.id == message_id)
+        .values(status=M.SENDING, attempts=1, updated_at=utcnow() - timedelta(minutes=11))
+    )
+    db.session.commit()
+    assert sender.send_due(store.id)["unknown"] == 1
+    assert db.session.get(MailMessage, message_id).status == M.UNKNOWN
+    [entry] = inbox(message_id)
+    assert entry.severity == "error" and "sender stopped" in entry.error_message
+    assert smtp_server.received == []

@@ -123,9 +123,9 @@ def _summary() -> dict:
 
 def send_due(store_id: int, *, trigger: str = "schedule") -> dict:
     """Send the store's due e-mail now, inline, as one run (created only when something is
-    due). Returns ``{"sent", "failed", "errors", "unknown", "dry_run", "run_id"}``."""
-    _release_stale(store_id)
-    if not has_due(store_id):
+    due, or a dead sender's claim is to be settled). Returns ``{"sent", "failed", "errors",
+    "unknown", "dry_run", "run_id"}``."""
+    if not has_due(store_id) and not _stale_ids(store_id):
         return _summary()
     started = lifecycle.create(kind="mail", store_id=store_id, trigger=trigger)
     run = lifecycle.execute(started.run.id)
@@ -156,23 +156,36 @@ def sweep() -> dict:
     return total
 
 
-def _release_stale(store_id: int) -> None:
-    """A sender that died holding a claim may have sent the e-mail or not: ``unknown``."""
-    now = utcnow()
-    db.session.execute(
-        update(MAILS)
-        .where(
+def _stale_ids(store_id: int) -> list[int]:
+    return db.session.scalars(
+        select(MAILS.c.id).where(
             MAILS.c.store_id == store_id,
             MAILS.c.status == M.SENDING,
-            MAILS.c.updated_at < now - STALE_CLAIM,
+            MAILS.c.updated_at < utcnow() - STALE_CLAIM,
         )
-        .values(
-            status=M.UNKNOWN,
-            last_error="The sender stopped while sending it: it may have been delivered.",
-            updated_at=now,
-        )
-    )
-    db.session.commit()
+    ).all()
+
+
+def _release_stale(run: Run, summary: dict) -> None:
+    """A sender that died holding a claim may have sent the e-mail or not: ``unknown``, for a
+    person (never sent again by itself)."""
+    for message_id in _stale_ids(run.store_id):
+        claimed = db.session.execute(
+            update(MAILS)
+            .where(
+                MAILS.c.id == message_id,
+                MAILS.c.status == M.SENDING,
+                MAILS.c.updated_at < utcnow() - STALE_CLAIM,
+            )
+            .values(updated_at=utcnow())  # one sender settles it
+            .returning(MAILS.c.id)
+        ).first()
+        db.session.commit()
+        if claimed is None:
+            continue
+        message = db.session.get(MailMessage, message_id)
+        words = "the sender stopped while sending it (its process ended)"
+        _fail(run, message, smtp.UNKNOWN, words, summary)
 
 
 def _claim(ids: list[int], store_id: int, now) -> list[int]:
@@ -204,6 +217,7 @@ def send_mail(run: Run) -> dict:
         except smtp.SmtpConfigError as exc:
             error = f"The SMTP server setting is invalid: {exc}."
     sender = current_app.config.get("MERCATO_MAIL_FROM") or "Mercato <noreply@localhost>"
+    _release_stale(run, summary)
     while True:
         now = utcnow()
         ids = db.session.scalars(
@@ -289,6 +303,12 @@ def _send_one(run: Run, message: MailMessage, settings, error, sender, summary) 
         reply = smtp.deliver(settings, envelope_from, message.recipient, email.as_bytes())
     except smtp.SmtpFailure as exc:
         return _fail(run, message, exc.grade, exc.words, summary)
+    except Exception as exc:  # noqa: BLE001 - whatever it was, it may have gone out
+        log.exception("mail id=%s delivery crashed", message.id)
+        db.session.rollback()
+        message = db.session.get(MailMessage, message.id)
+        words = f"the delivery stopped on {type(exc).__name__}: {exc}"
+        return _fail(run, message, smtp.UNKNOWN, words, summary)
     now = utcnow()
     message.status = M.SENT
     message.sent_at = now

@@ -3,7 +3,8 @@ graded by what the server said.
 
 ``MERCATO_SMTP_URL``: ``smtp://[user:password@]host[:port][?starttls=1&timeout=30]`` (plain,
 or STARTTLS with ``starttls=1``; port 25 by default) or ``smtps://...`` (TLS from the first
-byte; port 465). The password is shown nowhere: pages and logs get :func:`masked`.
+byte; port 465); ``cafile=PATH`` trusts that CA instead of the system's. The server's
+certificate is always verified. The password is shown nowhere: pages and logs get :func:`masked`.
 
 :func:`deliver` raises :class:`SmtpFailure` with a ``grade``:
 
@@ -47,6 +48,7 @@ class SmtpSettings:
     user: str | None = None
     password: str | None = None
     timeout: float = 30.0
+    cafile: str | None = None  # the CA to trust instead of the system's (a private one)
 
     def masked(self) -> str:
         scheme = "smtps" if self.tls else "smtp"
@@ -73,7 +75,9 @@ def parse_url(url: str) -> SmtpSettings:
         timeout = float(query.get("timeout", ["30"])[-1])
     except ValueError as exc:
         raise SmtpConfigError("MERCATO_SMTP_URL: timeout must be a number of seconds") from exc
+    cafile = query.get("cafile", [None])[-1]
     return SmtpSettings(
+        cafile=cafile,
         host=parts.hostname,
         port=port,
         tls=parts.scheme == "smtps",
@@ -116,7 +120,11 @@ def _data_bytes(message: bytes) -> bytes:
 def deliver(settings: SmtpSettings, sender: str, recipient: str, message: bytes) -> str:
     """Hand ``message`` to the server for ``recipient``; returns the server's final reply.
     Raises :class:`SmtpFailure` (graded) on any failure."""
-    context = ssl.create_default_context()
+    try:
+        context = ssl.create_default_context(cafile=settings.cafile)
+    except (OSError, ssl.SSLError) as exc:
+        words = f"the CA file {settings.cafile} cannot be read ({exc})"
+        raise SmtpFailure(PERMANENT, words) from exc
     try:
         if settings.tls:
             conn = smtplib.SMTP_SSL(
