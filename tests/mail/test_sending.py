@@ -7,13 +7,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from tests.inprocess_worker import InProcessWorker
 from tests.mail import helpers
 from tests.mail.smtp_server import free_port
 from webapp.accounts import create_account
 from webapp.extensions import db, queue
 from webapp.inbox.retry import retry_ids
 from webapp.mail import queue_mail, sender
-from webapp.models import MailMessage, Message
+from webapp.models import MailMessage, Message, Run
 from webapp.models import mail as M
 from webapp.models.base import utcnow
 
@@ -67,9 +68,11 @@ def test_sent_once_with_its_headers_and_body(app, store, smtp_server):
     assert len(queue("default")) == 1
     assert queue_note(store, account) == message_id  # once per (kind, subject)
 
-    summary = sender.send_due(store.id)
-    assert summary["sent"] == 1 and summary["run_id"]
+    default = queue("default")
+    InProcessWorker([default], connection=default.connection).work(burst=True)  # the wake-up
     assert sender.send_due(store.id)["sent"] == 0  # nothing twice
+    run = db.session.scalar(select(Run).where(Run.kind == "mail"))
+    assert (run.status, run.imported_count, run.store_id) == ("completed", 1, store.id)
 
     [got] = smtp_server.received
     message = db.session.get(MailMessage, message_id)

@@ -150,3 +150,13 @@ def test_a_refused_e_mail_is_in_the_inbox_linked_to_its_page(store_client, store
     inbox = store_client.get("/store/acme/inbox").text
     assert f'href="/store/acme/mail/{message_id}">e-mail to c@example.test</a>' in inbox
     assert "550 5.1.1 Unknown user" in inbox
+
+
+def test_a_send_batch_is_an_execution_with_a_page(store_client, store, smtp_server):
+    from webapp.mail import sender
+
+    helpers.add_templates(store.id)
+    recorded(store)
+    run_id = sender.send_due(store.id)["run_id"]
+    page = store_client.get(f"/store/acme/integration/executions/{run_id}")
+    assert page.status_code == 200
