@@ -67,11 +67,11 @@ def store_mail() -> Response:
     )
 
 
-@bp.post("/store/mail/<int:message_id>/resend")
-def store_mail_resend(message_id: int) -> Response:
+@bp.post("/store/mail/<int:mail_id>/resend")
+def store_mail_resend(mail_id: int) -> Response:
     _read_fields()
     user = api_user()
-    message = db.session.get(MailMessage, message_id) if message_id < 2**31 else None
+    message = db.session.get(MailMessage, mail_id) if mail_id < 2**31 else None
     if message is None or not (user.is_admin or message.store_id == user.store_id):
         raise ApiError(404, NOT_FOUND)
     if message.status == "sending":
@@ -148,7 +148,7 @@ SCHEMAS.update(
 )
 PARAMETERS.update(
     {
-        "MailId": {"name": "message_id", "in": "path", "required": True, "schema": _ID},
+        "MailId": {"name": "mail_id", "in": "path", "required": True, "schema": _ID},
         "MailStatus": {
             "name": "status",
             "in": "query",
@@ -191,7 +191,7 @@ PATHS.update(
                 ],
             )
         },
-        "/store/mail/{message_id}/resend": {
+        "/store/mail/{mail_id}/resend": {
             "post": _operation(
                 "storeResendMail",
                 "Resend one e-mail (a worker sends it; poll the list for its status).",

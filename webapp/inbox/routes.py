@@ -42,7 +42,7 @@ def subject_link(message, store_code: str) -> str | None:
                 return url_for(detail, code=store_code, product_id=subject)
             return url_for("catalog.publish", code=store_code, product_id=subject)
         if kind == "mail" and subject:  # an e-mail to a customer (webapp/mail)
-            return url_for("mail.message", code=store_code, message_id=subject)
+            return url_for("mail.message", code=store_code, mail_id=subject)
         if kind == "sku":
             # The orders that wait for it: the orders search takes a line's exact SKU.
             if message.identifier:

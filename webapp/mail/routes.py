@@ -84,21 +84,21 @@ def send_test(code: str):
         flash(f"Test e-mail sent to {message.recipient}.", "success")
     else:
         flash(f"The test e-mail was not sent: {message.last_error}", "error")
-    return redirect(url_for("mail.message", code=store.code, message_id=message.id))
+    return redirect(url_for("mail.message", code=store.code, mail_id=message.id))
 
 
-def _message_or_404(store, message_id: int) -> MailMessage:
-    message = service.message_of_store(message_id, store.id) if message_id < 2**31 else None
+def _message_or_404(store, mail_id: int) -> MailMessage:
+    message = service.message_of_store(mail_id, store.id) if mail_id < 2**31 else None
     if message is None:
         abort(404)
     return message
 
 
-@bp.get("/<int:message_id>")
+@bp.get("/<int:mail_id>")
 @login_required
-def message(code: str, message_id: int):
+def message(code: str, mail_id: int):
     store = store_or_404(code)
-    message = _message_or_404(store, message_id)
+    message = _message_or_404(store, mail_id)
     rendered = problem = None
     try:
         rendered = service.preview(message)
@@ -127,20 +127,20 @@ def message(code: str, message_id: int):
     )
 
 
-@bp.post("/<int:message_id>/resend")
+@bp.post("/<int:mail_id>/resend")
 @login_required
-def resend(code: str, message_id: int):
+def resend(code: str, mail_id: int):
     store = store_or_404(code)
-    message = _message_or_404(store, message_id)
+    message = _message_or_404(store, mail_id)
     if message.status in ("pending", "sending"):
         flash("This e-mail is already waiting to be sent.", "info")
-        return redirect(url_for("mail.message", code=store.code, message_id=message.id))
+        return redirect(url_for("mail.message", code=store.code, mail_id=message.id))
     result = service.resend(message, current_user.email)
     if result.status == "dry_run":
         flash("Recorded as a dry run: the account is in test mode, nothing is sent.", "info")
     else:
         flash(f"E-mail to {result.recipient} queued: a worker sends it now.", "success")
-    return redirect(url_for("mail.message", code=store.code, message_id=result.id))
+    return redirect(url_for("mail.message", code=store.code, mail_id=result.id))
 
 
 # -- templates -----------------------------------------------------------------------------------
