@@ -14,7 +14,7 @@ from webapp.accounts import create_account
 from webapp.extensions import db, queue
 from webapp.inbox.retry import retry_ids
 from webapp.mail import queue_mail, sender
-from webapp.models import MailMessage, Message, Run
+from webapp.models import MailMessage, MailTemplate, Message, Run
 from webapp.models import mail as M
 from webapp.models.base import utcnow
 
@@ -260,3 +260,46 @@ def test_a_claim_left_by_a_dead_sender_becomes_unknown(app, store, smtp_server):
     [entry] = inbox(message_id)
     assert entry.severity == "error" and "sender stopped" in entry.error_message
     assert smtp_server.received == []
+
+
+def test_a_context_s_attachments_are_attached(app, store, smtp_server):
+    from webapp.mail import CONTEXTS, mail_kind
+
+    @mail_kind("test_image_key")
+    def _context(subject_id):
+        return {
+            "name": "Ann",
+            "code": "see the image",
+            "attachments": [
+                {"filename": "key.png", "content": b"\x89PNG-bytes", "mimetype": "image/png"}
+            ],
+        }
+
+    try:
+        app.config["MERCATO_SMTP_URL"] = smtp_server.url
+        db.session.add(
+            MailTemplate(
+                store_id=store.id,
+                kind="test_image_key",
+                language="en",
+                subject="Key for {{ name }}",
+                text_body="Your key: {{ code }}",
+            )
+        )
+        db.session.commit()
+        queue_mail(
+            store_id=store.id,
+            account_id=None,
+            kind="test_image_key",
+            to="a@b.test",
+            subject_type="order",
+            subject_id=3,
+            language="en",
+        )
+        db.session.commit()
+        assert sender.send_due(store.id)["sent"] == 1
+        [got] = smtp_server.received
+        [part] = list(got.iter_attachments())
+        assert part.get_filename() == "key.png" and part.get_content() == b"\x89PNG-bytes"
+    finally:
+        CONTEXTS.pop("test_image_key", None)

@@ -51,3 +51,20 @@ def test_the_sandbox_refuses_unsafe_templates_and_escapes_html():
     )
     assert ok.html == "<p>&lt;script&gt;</p>" and ok.text == "<script>"
     assert "\n" not in ok.subject and "\r" not in ok.subject
+
+
+def test_every_shipped_template_renders_on_its_sample():
+    from webapp.mail import (
+        SAMPLES,
+        sender,  # noqa: F401 - registers the test kind and its sample
+    )
+
+    files = sorted(render.SHIPPED.glob("*.subject.txt"))
+    assert {f.name.split(".")[0] for f in files} >= {"test", "digital_keys"}
+    for path in files:
+        kind, *lang = path.name.removesuffix(".subject.txt").split(".")
+        source = render.shipped(kind, lang[0] if lang else None)
+        done = render.render_source(source, SAMPLES[kind])
+        assert done.subject and done.text.strip(), path.name
+    keys = render.render_source(render.shipped("digital_keys"), SAMPLES["digital_keys"])
+    assert "AAAAA-BBBBB-CCCCC" in keys.text and "<code>AAAAA-BBBBB-CCCCC</code>" in keys.html

@@ -2,20 +2,22 @@
 
 - ``@mail_kind("digital_keys")`` registers the function that builds a kind's template
   context from its subject id, at send time (so nothing secret is stored in the message):
-  ``fn(subject_id) -> dict``. ``digital_keys`` is a secret kind: the pages show its e-mail
-  only through a ``preview=`` context (keys masked) if one is registered. Its shipped
-  default template (``webapp/templates/mail/digital_keys.*``) reads ``store_name``,
-  ``order_reference``, ``customer_name`` and ``items`` (each ``title``, ``platform``,
-  ``keys``).
+  ``fn(subject_id) -> dict``; its ``attachments`` entry (``[{"filename", "content": bytes,
+  "mimetype"}]``, an image key) is attached to the e-mail. ``digital_keys`` is a secret
+  kind: the pages show its e-mail only through a ``preview=`` context (keys masked) if one
+  is registered. Its shipped default template (``webapp/templates/mail/digital_keys.*``)
+  reads ``store_name``, ``order_reference``, ``customer_name`` and ``items`` (each
+  ``title``, ``platform``, ``keys``).
 - ``@on_sent("digital_keys")`` registers what happens here once a message of that kind is
   sent (its subject's state moves): ``fn(message)``, ``message`` the
-  :class:`webapp.models.MailMessage` just sent (``.subject_id``, ``.sent_at``...), called in
-  the sender's transaction, committed after it; a hook that raises is rolled back and
-  reported in the inbox (the message stays sent).
+  :class:`webapp.models.MailMessage` just sent (``.subject_id``, ``.sent_at``...), called
+  once ``sent`` is committed, in a transaction of its own committed after it; a hook that
+  raises is rolled back and reported in the inbox (the e-mail stays sent).
 - :func:`queue_mail` records one message per (kind, subject) - again only with
   ``resend=True`` - in the caller's transaction and has it sent after commit (a job,
   ``jobs.mail.send_due``); in test mode (the account's) it is a ``dry_run``: nothing is sent,
-  the e-mail can be viewed (rendered on demand).
+  the e-mail can be viewed (rendered on demand), and it is never sent later, even once the
+  account is live (a person's Resend records a new one).
 
 Sending is :mod:`webapp.mail.sender` (a flow of the run lifecycle: each batch a run, each
 failure a retry/error message in the inbox); SMTP is :mod:`webapp.mail.smtp`; templates

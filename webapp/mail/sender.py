@@ -244,8 +244,11 @@ def send_mail(run: Run) -> dict:
 
 
 def build(message: MailMessage, sender: str) -> EmailMessage:
-    """The e-mail of ``message`` as it goes out, rendered now from its subject's context."""
-    context = CONTEXTS[message.kind](message.subject_id)
+    """The e-mail of ``message`` as it goes out, rendered now from its subject's context. A
+    context's ``attachments`` (a list of ``{"filename", "content": bytes, "mimetype"}``, e.g.
+    keys delivered as images) are attached, not given to the template."""
+    context = dict(CONTEXTS[message.kind](message.subject_id))
+    attachments = context.pop("attachments", None) or []
     rendered = render.render(message.store_id, message.kind, message.language, context)
     email = EmailMessage()
     email["From"] = sender
@@ -259,6 +262,11 @@ def build(message: MailMessage, sender: str) -> EmailMessage:
     email.set_content(rendered.text)
     if rendered.html:
         email.add_alternative(rendered.html, subtype="html")
+    for item in attachments:  # e.g. a key delivered as an image
+        maintype, _, subtype = (item.get("mimetype") or "application/octet-stream").partition("/")
+        email.add_attachment(
+            item["content"], maintype=maintype, subtype=subtype, filename=item["filename"]
+        )
     return email
 
 
