@@ -303,3 +303,14 @@ def test_a_context_s_attachments_are_attached(app, store, smtp_server):
         assert part.get_filename() == "key.png" and part.get_content() == b"\x89PNG-bytes"
     finally:
         CONTEXTS.pop("test_image_key", None)
+
+
+def test_a_down_server_stops_the_batch_after_three_failures(app, store):
+    helpers.add_templates(store.id)
+    app.config["MERCATO_SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}?timeout=2"
+    ids = [queue_note(store, subject_id=n) for n in range(1, 6)]
+    summary = sender.send_due(store.id)
+    assert (summary["failed"], summary["deferred"]) == (3, 2)
+    statuses = [db.session.get(MailMessage, i).status for i in ids]
+    assert statuses == [M.FAILED] * 3 + [M.PENDING] * 2  # the last two were not tried
+    assert [db.session.get(MailMessage, i).attempts for i in ids] == [1, 1, 1, 0, 0]

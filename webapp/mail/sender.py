@@ -13,6 +13,8 @@ a person's retry from the inbox and by the CLI.
 - 4xx, connection refused or dropped before the data: ``failed``, retried after
   :func:`backoff` with a ``retry`` message in the inbox (one open message per e-mail, with
   the server's words); after ``MAX_ATTEMPTS`` it is ``error`` and waits for a person.
+- After ``GIVE_UP_AFTER`` such failures in a row the batch stops: the server is down, and the
+  e-mail not tried yet waits (still ``pending``) for the retry of those that failed.
 - 5xx (or a template that does not render, or no SMTP server configured): ``error`` at once.
 - The connection lost after the message's data, before the server's answer: ``unknown``.
   SMTP cannot be asked whether it took it, so it is never sent again by itself: an
@@ -31,7 +33,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from flask import current_app
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from webapp.extensions import db, queue
 from webapp.inbox.retry import Outcome, handler
@@ -51,6 +53,9 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(seconds=60)
 BACKOFF_CAP = timedelta(hours=2)
 STALE_CLAIM = timedelta(minutes=10)
+# Transient failures in a row (connection refused, 4xx) after which a batch stops: the server is
+# down, so the e-mail not tried yet waits for the retry instead of each timing out in turn.
+GIVE_UP_AFTER = 3
 ERROR_TYPE = "mail_failed"
 
 
@@ -118,13 +123,21 @@ def has_due(store_id: int, now=None) -> bool:
 
 
 def _summary() -> dict:
-    return {"sent": 0, "failed": 0, "errors": 0, "unknown": 0, "dry_run": 0, "run_id": None}
+    return {
+        "sent": 0,
+        "failed": 0,
+        "errors": 0,
+        "unknown": 0,
+        "dry_run": 0,
+        "deferred": 0,
+        "run_id": None,
+    }
 
 
 def send_due(store_id: int, *, trigger: str = "schedule") -> dict:
     """Send the store's due e-mail now, inline, as one run (created only when something is
     due, or a dead sender's claim is to be settled). Returns ``{"sent", "failed", "errors",
-    "unknown", "dry_run", "run_id"}``."""
+    "unknown", "dry_run", "deferred", "run_id"}``."""
     if not has_due(store_id) and not _stale_ids(store_id):
         return _summary()
     started = lifecycle.create(kind="mail", store_id=store_id, trigger=trigger)
@@ -150,7 +163,7 @@ def sweep() -> dict:
     total = _summary()
     for store_id in stores:
         result = send_due(store_id, trigger="schedule")
-        for key in ("sent", "failed", "errors", "unknown", "dry_run"):
+        for key in ("sent", "failed", "errors", "unknown", "dry_run", "deferred"):
             total[key] += result.get(key, 0)
     total.pop("run_id")
     return total
@@ -218,16 +231,26 @@ def send_mail(run: Run) -> dict:
             error = f"The SMTP server setting is invalid: {exc}."
     sender = current_app.config.get("MERCATO_MAIL_FROM") or "Mercato <noreply@localhost>"
     _release_stale(run, summary)
-    while True:
+    streak = 0  # transient failures in a row: the server is down, the rest waits
+    while streak < GIVE_UP_AFTER:
         now = utcnow()
         ids = db.session.scalars(
             select(MAILS.c.id).where(_due(store_id, now)).order_by(MAILS.c.id).limit(BATCH)
         ).all()
         if not ids:
             break
-        for message_id in _claim(ids, store_id, now):
+        for message_id in ids:
+            if not _claim([message_id], store_id, now):
+                continue  # another sender took it
             message = db.session.get(MailMessage, message_id)
-            _send_one(run, message, settings, error, sender, summary)
+            outcome = _send_one(run, message, settings, error, sender, summary)
+            streak = streak + 1 if outcome == smtp.TRANSIENT else 0
+            if streak >= GIVE_UP_AFTER:
+                break
+    if streak >= GIVE_UP_AFTER:  # not tried now: sent with the retry of those that failed
+        summary["deferred"] = db.session.scalar(
+            select(func.count()).select_from(MAILS).where(_due(store_id, utcnow()))
+        )
     run = db.session.get(Run, run.id)
     lifecycle.finish(
         run, R.COMPLETED_WITH_ERRORS if (summary["errors"] or summary["unknown"]) else R.COMPLETED
@@ -277,13 +300,15 @@ def message_id_for(message: MailMessage, sender: str) -> str:
     return f"<mercato.{message.store_id}.{message.id}@{domain}>"
 
 
-def _send_one(run: Run, message: MailMessage, settings, error, sender, summary) -> None:
+def _send_one(run: Run, message: MailMessage, settings, error, sender, summary) -> str:
+    """Send one claimed e-mail; returns what became of it (``sent``, ``dry_run`` or the
+    failure's grade)."""
     account = db.session.get(Account, message.account_id) if message.account_id else None
     if account is not None and not account.is_live:
         message.status, message.updated_at = M.DRY_RUN, utcnow()
         db.session.commit()
         summary["dry_run"] += 1
-        return
+        return M.DRY_RUN
     run.total_processed += 1
     if message.kind not in CONTEXTS:
         return _fail(
@@ -329,6 +354,11 @@ def _send_one(run: Run, message: MailMessage, settings, error, sender, summary) 
     db.session.commit()
     log.info("mail id=%s kind=%s state=sent reply=%r", message.id, message.kind, reply)
     summary["sent"] += 1
+    _after_sent(run, message)
+    return M.SENT
+
+
+def _after_sent(run: Run, message: MailMessage) -> None:
     for hook in AFTER_SENT.get(message.kind, []):
         try:
             hook(message)
@@ -346,7 +376,7 @@ def _send_one(run: Run, message: MailMessage, settings, error, sender, summary) 
             db.session.commit()
 
 
-def _fail(run: Run, message: MailMessage, grade: str, words: str, summary: dict) -> None:
+def _fail(run: Run, message: MailMessage, grade: str, words: str, summary: dict) -> str:
     now = utcnow()
     message.last_error = words
     message.updated_at = now
@@ -379,6 +409,7 @@ def _fail(run: Run, message: MailMessage, grade: str, words: str, summary: dict)
         summary["errors"] += 1
     _note(run, message, severity, text)
     db.session.commit()
+    return grade
 
 
 def _note(run: Run, message: MailMessage, severity: str, text: str) -> None:
