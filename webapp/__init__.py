@@ -55,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.feeds import bp as feeds_bp
     from webapp.inbox import bp as inbox_bp
     from webapp.keys.routes import bp as keys_bp
+    from webapp.mail.routes import bp as mail_bp
     from webapp.monitoring import bp as monitoring_bp
     from webapp.orders.routes import bp as orders_bp
     from webapp.stock.routes import bp as stock_bp
@@ -65,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         *(monitoring_bp, auth_bp, store_bp, catalog_bp, orders_bp, accounts_bp),
         *(admin_bp, tokens_bp, api_bp, inbox_bp, feeds_bp, stock_bp, catalogfeed_bp),
         keys_bp,
+        mail_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -581,11 +581,12 @@ def register_cli(app: Flask) -> None:
     from webapp.imports import stock_file  # noqa: F401  (adds `flask stock import`)
     from webapp.inbox.cli import inbox_cli
     from webapp.keys.importer import keys_cli
+    from webapp.mail.cli import mail_cli
     from webapp.orders.cli import orders_cli
     from webapp.stock.cli import stock_cli
 
     groups = (stores_cli, users_cli, imports_cli, products_cli, demo_cli, secrets_cli, tokens_cli)
     areas = (accounts_cli, orders_cli, sandbox_cli, feeds_cli, inbox_cli, stock_cli, catalog_cli)
-    for group in (*groups, *areas, keys_cli):
+    for group in (*groups, *areas, keys_cli, mail_cli):
         app.cli.add_command(group)
     orders_cli.add_command(orders_ship_csv)  # reads the file with the import engine

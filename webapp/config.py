@@ -231,6 +231,12 @@ def load(env: dict[str, str] | None = None) -> dict:
         "MERCATO_REDIS_WAIT_MAX": parse_seconds(
             "MERCATO_REDIS_WAIT_MAX", env.get("MERCATO_REDIS_WAIT_MAX"), 30.0
         ),
+        # E-mail to customers (webapp/mail): the SMTP server (smtp:// or smtps://, user:password@,
+        # ?starttls=1) and the From address. Unset: nothing is sent, each e-mail waits with an
+        # error saying so. `make run` points it at its mail catcher.
+        "MERCATO_SMTP_URL": env.get("MERCATO_SMTP_URL", "").strip(),
+        "MERCATO_MAIL_FROM": env.get("MERCATO_MAIL_FROM", "").strip()
+        or "Mercato <noreply@localhost>",
         # The port web listens on (Heroku sets it); the demo seed prints its login URL.
         "PORT": parse_int("PORT", env.get("PORT"), 5000),
     }

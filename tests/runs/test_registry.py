@@ -63,9 +63,10 @@ def test_every_run_kind_has_one_flow_to_execute_it():
     assert registry.for_run("product_import", None).kind == "product_import"
     assert registry.for_run("product_import", "import_products").kind == "import_products"
     assert registry.for_run("bulk_shipping", None).kind == "bulk_shipping"
-    # Runs of no feed kind of their own; bulk shipping has no feed at all, so it never counts
-    # among a feed's executions either way.
-    assert registry.follower_run_kinds() == ("bulk_shipping", "outbound")
+    assert registry.for_run("mail", None).kind == "send_mail"
+    # Runs of no feed kind of their own; bulk shipping and e-mail have no feed at all, so they
+    # never count among a feed's executions either way.
+    assert registry.follower_run_kinds() == ("bulk_shipping", "mail", "outbound")
 
 
 @pytest.fixture

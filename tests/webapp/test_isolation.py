@@ -13,7 +13,7 @@ import pytest
 from tests.webapp.conftest import csrf_from
 from webapp.accounts import create_account
 from webapp.extensions import db
-from webapp.models import ApiToken, Feed, MarketplaceProduct, Message, Order, Run
+from webapp.models import ApiToken, Feed, MailMessage, MarketplaceProduct, Message, Order, Run
 
 # Routes that are not store-scoped at all, by endpoint.
 PUBLIC_OR_SELF = {
@@ -68,7 +68,18 @@ def foreign(app, other_store, other_user):
     )
     db.session.add(order)
     db.session.commit()
+    mail = MailMessage(
+        store_id=other_store.id,
+        kind="test",
+        subject_type="store",
+        subject_id=other_store.id,
+        recipient="secret-1@globex.test",
+        status="sent",
+    )
+    db.session.add(mail)
+    db.session.commit()
     return {
+        "mail": mail.id,
         "order": order.id,
         "account": account.id,
         "code": other_store.code,
@@ -87,7 +98,7 @@ def _value_for(argument: str, foreign: dict):
         return foreign["code"]
     if name == "connector":
         return "letzshop"
-    for key in ("order", "account", "message", "product", "token", "feed"):
+    for key in ("order", "account", "message", "product", "token", "feed", "mail"):
         if key in name:
             return foreign[key]
     if any(key in name for key in ("run", "job", "import")) or name == "id":
@@ -96,6 +107,10 @@ def _value_for(argument: str, foreign: dict):
         return foreign["store_id"]
     if name == "cause":  # an inbox group: the foreign message's error type
         return "missing_title"
+    if name == "kind":  # an e-mail template's kind (the store in the URL is another's)
+        return "test"
+    if name == "language":
+        return "en"
     raise AssertionError(f"test_isolation does not know how to fill <{argument}>: extend it")
 
 
@@ -117,7 +132,8 @@ def test_every_route_hides_other_stores_from_a_store_user(app, store_client, sto
             continue  # not scoped by a parameter: covered by the store's own tests
         values = {arg: _value_for(arg, foreign) for arg in rule.arguments}
         urls = [_build(app, rule, values)]
-        if "code" in rule.arguments and rule.arguments - {"code", "connector"}:
+        # (kind and language name an e-mail template, the same in every store: not an id)
+        if "code" in rule.arguments and rule.arguments - {"code", "connector", "kind", "language"}:
             # The user's own store with another store's ids (order, account, run...): 404 too.
             urls.append(_build(app, rule, {**values, "code": "acme"}))
         for url in urls:

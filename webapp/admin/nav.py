@@ -59,6 +59,14 @@ def store_items(store: Store, *, admin: bool) -> list[NavItem]:
         ),
         NavItem("Feeds", url_for("feeds.index", code=code), ("feeds.index", "feeds.detail")),
     ]
+    # The bars are full (one line from 1200 px): the E-mail pages are reached from Settings.
+    settings = (
+        "store.settings",
+        "mail.messages",
+        "mail.message",
+        "mail.templates",
+        "mail.template",
+    )
     if admin:
         items.insert(0, NavItem("Overview", url_for("admin.store", code=code), ("admin.store",)))
         items += [
@@ -68,11 +76,11 @@ def store_items(store: Store, *, admin: bool) -> list[NavItem]:
                 ("feeds.executions", "feeds.execution"),
             ),
             NavItem("Inbox", url_for("inbox.store_inbox", code=code), ("inbox.store_inbox",)),
-            NavItem("Settings", url_for("store.settings", code=code), ("store.settings",)),
+            NavItem("Settings", url_for("store.settings", code=code), settings),
             NavItem("Edit", url_for("admin.store_edit", code=code), ("admin.store_edit",)),
         ]
     else:
-        items.append(NavItem("Settings", url_for("store.settings", code=code), ("store.settings",)))
+        items.append(NavItem("Settings", url_for("store.settings", code=code), settings))
     return items
 
 

@@ -62,6 +62,7 @@ from webapp.api import (  # noqa: E402, F401  (register the routes)
     feeds,
     inbox,
     keys,
+    mail,
     openapi,
     orders,
     products,

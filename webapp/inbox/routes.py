@@ -29,7 +29,7 @@ def _endpoint(*names: str) -> str | None:
 
 
 def subject_link(message, store_code: str) -> str | None:
-    """Where a message's subject lives: its order, account, product, SKU or run."""
+    """Where a message's subject lives: its order, account, product, SKU, e-mail or run."""
     kind, subject = message.subject_type, message.subject_id
     try:
         if kind == "order" and subject:
@@ -43,6 +43,8 @@ def subject_link(message, store_code: str) -> str | None:
             return url_for("catalog.publish", code=store_code, product_id=subject)
         if kind in ("keys_sku", "keys_supplier"):  # a low key pool (webapp.keys.levels)
             return url_for("keys.pool", code=store_code)
+        if kind == "mail" and subject:  # an e-mail to a customer (webapp/mail)
+            return url_for("mail.message", code=store_code, mail_id=subject)
         if kind == "sku":
             # The orders that wait for it: the orders search takes a line's exact SKU.
             if message.identifier:

@@ -16,6 +16,7 @@ from webapp.models.fulfilment import (  # noqa: F401
     ShipmentLine,
 )
 from webapp.models.keys import DigitalKey, DigitalKeyReveal, KeyPoolSettings  # noqa: F401
+from webapp.models.mail import MailMessage, MailTemplate  # noqa: F401
 from webapp.models.orders import (  # noqa: F401
     Order,
     OrderItem,

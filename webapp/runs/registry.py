@@ -36,6 +36,7 @@ FLOW_MODULES = (
     "webapp.imports.shipments",
     "webapp.pushes.flows",
     "webapp.keys.importer",
+    "webapp.mail.sender",
     "webapp.feeds.not_built",
 )
 
