@@ -309,3 +309,42 @@ def test_a_refusal_that_lasts_waits_in_the_inbox_with_the_suppliers_words(app, s
     # Not sent again by itself.
     send_owed(supplier)
     assert cw(url)["keys_sold"] == 0 and purchase(line.id).attempts == 5
+
+
+def test_the_keys_e_mail_context_and_its_sending(app, store):
+    """queue_mail is not built on this branch: its two registered hooks are called as the mail
+    sender will call them."""
+    from webapp.mail import AFTER_SENT, CONTEXTS
+    from webapp.models import Order, OrderStatusHistory
+
+    account = channel_account(store)
+    product(store, "OWN-KEY", extra={"is_digital": "true"})
+    product(store, "MUG")
+    pool_keys(store, "OWN-KEY", 3)
+    digital, mixed = book(
+        account,
+        [unified("M-1", [("OWN-KEY", 2)]), unified("M-2", [("OWN-KEY", 1), ("MUG", 1)])],
+    )
+    fulfil.assign_keys(run_for(account), [digital, mixed])
+    assert fulfil.complete(digital) and fulfil.complete(mixed)
+    context = CONTEXTS["digital_keys"](digital)
+    (line,) = context["lines"]
+    assert [k["type"] for k in line["keys"]] == ["text", "text"]
+    assert {k["code"] for k in line["keys"]} == {
+        codes.open_text(k) for k in keys_of(line["line"].id)
+    }
+    for hook in AFTER_SENT["digital_keys"]:
+        hook(digital)
+        hook(mixed)
+    db.session.expire_all()
+    assert [ln.key_state for ln in lines_of(digital)] == ["sent"]
+    assert db.session.get(Order, digital).status == "fulfilled"
+    entry = db.session.scalars(
+        select(OrderStatusHistory).where(
+            OrderStatusHistory.order_id == digital, OrderStatusHistory.to_status == "fulfilled"
+        )
+    ).one()
+    assert entry.from_status == "confirmed" and entry.changed_by == "digital_fulfilment"
+    assert [ln.key_state for ln in lines_of(mixed)] == ["sent", "none"]
+    assert db.session.get(Order, mixed).status == "confirmed"  # it still ships its mug
+    assert not fulfil.complete(digital)  # nothing left to e-mail

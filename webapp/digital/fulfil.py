@@ -35,6 +35,7 @@ from connectors.errors import ConnectorError
 from connectors.suppliers import CODE_IMAGE, CODE_PRE_ORDER, SupplierCode, SupplierOrder
 from webapp.bulk import bulk_insert
 from webapp.connector import connector_for
+from webapp.digital import mail as _mail  # noqa: F401 - registers the digital_keys e-mail
 from webapp.extensions import db
 from webapp.keys import codes, pool
 from webapp.models import (
