@@ -525,3 +525,64 @@ def start(account: Account, trigger: str = "schedule", *, inline: bool = False):
             return lifecycle.execute(started.run.id)
         lifecycle.enqueue(started.run)
     return started.run
+
+
+def fulfil_now(order: Order, *, trigger: str = "cli", user_id: int | None = None) -> dict:
+    """Fulfil one order inline (the CLI, the order page): an execution of the digital
+    fulfilment for the order's channel account, finished before it returns."""
+    account = db.session.get(Account, order.account_id)
+    run = lifecycle.create(
+        kind="digital_fulfilment",
+        store_id=order.store_id,
+        account=account,
+        trigger=trigger,
+        user_id=user_id,
+    ).run
+    lifecycle.begin(run, "fulfilling")
+    summary = fulfil_orders(run, [order.id])
+    run = db.session.get(Run, run.id)
+    run.total_processed = summary["orders"]
+    run.imported_count = summary["assigned"]
+    lifecycle.finish(run, R.COMPLETED_WITH_ERRORS if run.error_count else R.COMPLETED)
+    return {**summary, "run_id": run.id}
+
+
+def masked_key(key: DigitalKey) -> str:
+    """What a page or the CLI shows of a key without revealing it."""
+    if key.code_type == IMAGE:
+        return f"image {key.image_filename or ''}".strip()
+    return codes.masked(codes.open_text(key))
+
+
+def digital_lines(order_id: int) -> list[dict]:
+    """The order's digital lines with their state and their keys masked."""
+    lines = list(
+        db.session.scalars(
+            select(OrderItem)
+            .where(OrderItem.order_id == order_id, OrderItem.is_digital.is_(True))
+            .order_by(OrderItem.id)
+        )
+    )
+    keys: dict[int, list[DigitalKey]] = {}
+    if lines:
+        for key in db.session.scalars(
+            select(DigitalKey)
+            .where(DigitalKey.order_item_id.in_([line.id for line in lines]))
+            .order_by(DigitalKey.id)
+        ):
+            keys.setdefault(key.order_item_id, []).append(key)
+    return [
+        {
+            "line_id": line.id,
+            "sku": line.sku,
+            "supplier_product_id": line.supplier_product_id,
+            "quantity": line.quantity,
+            "key_state": line.key_state,
+            "keys": [
+                {"id": k.id, "source": k.source, "type": k.code_type, "masked": masked_key(k)}
+                for k in keys.get(line.id, [])
+            ],
+            "pre_orders_waiting": waiting_of(line.id),
+        }
+        for line in lines
+    ]
