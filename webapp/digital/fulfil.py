@@ -182,7 +182,9 @@ def assign(run: Run, order_id: int, summary: dict | None = None) -> dict:
             if line.sku or line.supplier_product_id:
                 got = pool.claim(
                     order.store_id,
-                    sku=line.sku,
+                    # A supplier product's line has the supplier's id as its SKU: one
+                    # condition then, which the pool's partial index serves in key order.
+                    sku=line.sku if line.sku != line.supplier_product_id else None,
                     supplier_product_id=line.supplier_product_id,
                     quantity=want - have,
                     order_item_id=line.id,
