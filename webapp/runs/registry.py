@@ -36,6 +36,7 @@ FLOW_MODULES = (
     "webapp.imports.shipments",
     "webapp.pushes.flows",
     "webapp.digital.fulfil",
+    "webapp.digital.balance",
     "webapp.feeds.not_built",
 )
 
