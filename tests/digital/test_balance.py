@@ -77,3 +77,38 @@ def test_a_bad_threshold_is_refused(app):
         cls.validate_settings({**values, "balance_alert_below": "lots"})
     with pytest.raises(ValueError, match="amount such as 50"):
         cls.validate_settings({**values, "balance_alert_below": "-3"})
+
+
+def test_the_success_rate_and_the_codeswholesale_health_check_report_real_values(
+    app, store, store_user, url
+):
+    from tests.digital.helpers import book, channel_account, pool_keys, product, run_for, unified
+    from webapp.digital import fulfil
+    from webapp.models import ApiToken
+    from webapp.models.tokens import SCOPE_OPERATOR
+    from webapp.monitoring import figures
+
+    assert figures.compute().digital_fulfillment_success_rate is None  # no attempt yet
+    supplier = supplier_account(app, store, url)
+    account = channel_account(store)
+    product(store, "OWN-KEY", extra={"is_digital": "true"})
+    pool_keys(store, "OWN-KEY", 3)
+    ids = book(account, [unified(f"S-{n}", [("OWN-KEY", 1)]) for n in range(4)])
+    fulfil.assign_keys(run_for(account), ids)  # three served, one waits in the inbox
+    assert figures.compute().digital_fulfillment_success_rate == 0.75
+    run_keys_feed(supplier)
+
+    _row, token = ApiToken.issue(store_user, "prometheus", SCOPE_OPERATOR)
+    db.session.commit()
+    answer = app.test_client().get(
+        "/health/marketplace-integrations", headers={"Authorization": f"Bearer {token}"}
+    )
+    body = answer.get_json()
+    assert body["platform"]["digital_fulfillment_success_rate"] == 0.75
+    (cw_health,) = body["codeswholesale"]
+    assert cw_health["account_id"] == supplier.id and cw_health["api_status"] == "ok"
+    assert Decimal(cw_health["balance"]) == Decimal(cw(url)["balance"])
+    assert cw_health["currency"] == "EUR" and cw_health["balance_alert"] is False
+    assert cw_health["catalog_sync"] == "pending" and cw_health["purchases_failing"] == 0
+    metrics = app.test_client().get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert "digital_fulfillment_success_rate 0.75" in metrics.text

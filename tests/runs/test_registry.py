@@ -65,7 +65,7 @@ def test_every_run_kind_has_one_flow_to_execute_it():
     assert registry.for_run("bulk_shipping", None).kind == "bulk_shipping"
     # Runs of no feed kind of their own; bulk shipping has no feed at all, so it never counts
     # among a feed's executions either way.
-    assert registry.follower_run_kinds() == ("bulk_shipping", "outbound")
+    assert registry.follower_run_kinds() == ("bulk_shipping", "digital_fulfilment", "outbound")
 
 
 @pytest.fixture

@@ -66,6 +66,9 @@ def read_balance(run: Run, account: Account) -> dict:
         "total_to_use": None if spend is None else str(spend),
         "currency": currency,
     }
+    below = threshold(account)
+    low = below is not None and spend is not None and spend < below
+    figures["alert"] = low
     lifecycle.note(
         run,
         R.INFO,
@@ -76,9 +79,8 @@ def read_balance(run: Run, account: Account) -> dict:
         subject_id=account.id,
         row_data=figures,
     )
-    below = threshold(account)
     alert = _open_alert(account)
-    if below is not None and spend is not None and spend < below:
+    if low:
         if alert is None:
             lifecycle.note(
                 run,
@@ -91,7 +93,6 @@ def read_balance(run: Run, account: Account) -> dict:
                 subject_id=account.id,
             )
             run.error_count += 1
-        figures["alert"] = True
     elif alert is not None:
         now = utcnow()
         db.session.execute(
@@ -99,7 +100,6 @@ def read_balance(run: Run, account: Account) -> dict:
             .where(Message.id == alert.id)
             .values(resolved_at=now, resolved_by=f"execution #{run.id}")
         )
-        figures["alert"] = False
     db.session.commit()
     return figures
 
