@@ -11,11 +11,11 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from webapp.access import store_or_404
-from webapp.digital import fulfil
+from webapp.digital import fulfil, products
 from webapp.extensions import db
 from webapp.htmx import is_htmx, partial_response
 from webapp.keys import codes, pool
-from webapp.models import DigitalKey, DigitalKeyReveal, Order, OrderItem
+from webapp.models import DigitalKey, DigitalKeyReveal, MarketplaceProduct, Order, OrderItem
 from webapp.models.keys import IMAGE
 
 bp = Blueprint("digital", __name__, url_prefix="/store/<code>")
@@ -77,3 +77,26 @@ def resend_keys(code: str, order_id: int):
         fulfil.deliver(order.id, resend=True)
         flash("The keys e-mail is queued again.", "success")
     return redirect(url_for("orders.order", code=store.code, order_id=order.id))
+
+
+@bp.post("/products/<int:product_id>/digital")
+@login_required
+def product_digital(code: str, product_id: int):
+    """The product page's switch: the product's keys come from the store's pool (or not)."""
+    store = store_or_404(code)
+    source = db.session.get(MarketplaceProduct, product_id)
+    if source is None or source.store_id != store.id:
+        abort(404)
+    wanted = request.form.get("digital") == "1"
+    try:
+        now = products.set_digital(source, wanted)
+    except products.NotChangeable as exc:
+        flash(str(exc), "error")
+    else:
+        flash(
+            f"Product {source.marketplace_product_id} is "
+            + ("digital: its orders get keys from your pool." if now else "not digital.")
+            + " Orders booked before keep what they were.",
+            "success",
+        )
+    return redirect(url_for("catalog.product", code=store.code, product_id=source.id))
