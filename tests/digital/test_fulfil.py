@@ -348,3 +348,26 @@ def test_the_keys_e_mail_context_and_its_sending(app, store):
     assert [ln.key_state for ln in lines_of(mixed)] == ["sent", "none"]
     assert db.session.get(Order, mixed).status == "confirmed"  # it still ships its mug
     assert not fulfil.complete(digital)  # nothing left to e-mail
+
+
+def test_an_order_waiting_for_pool_keys_is_retried_from_the_inbox(app, store):
+    from webapp.inbox.retry import retry_message
+
+    account = channel_account(store)
+    supplier_account(app, store, "http://127.0.0.1:9", live=False)  # test mode: records only
+    product(store, "OWN-KEY", extra={"is_digital": "true"})
+    product(store, "cw-9", marketplace="codeswholesale")
+    (order_id,) = book(account, [unified("X-1", [("OWN-KEY", 1), ("cw-9", 1)])])
+    fulfil.assign_keys(run_for(account), [order_id])
+    entry = db.session.scalars(
+        select(Message).where(Message.error_type == "digital_keys_missing")
+    ).one()
+    still = retry_message(entry, "shop@example.com")
+    assert not still.resolved and "OWN-KEY: pending" in still.detail
+    pool_keys(store, "OWN-KEY", 1)
+    done = retry_message(db.session.get(Message, entry.id), "shop@example.com")
+    assert done.resolved, done.detail
+    own, bought = lines_of(order_id)
+    assert own.key_state == "assigned" and bought.key_state == "pending"
+    assert purchase(bought.id).status == DRY_RUN  # recorded once, never bought in test mode
+    assert db.session.get(Message, entry.id).resolved_at is not None
