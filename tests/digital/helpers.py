@@ -114,8 +114,9 @@ def pool_keys(store, sku: str | None, n: int, *, supplier_product_id=None, prefi
                 "updated_at": now,
             }
         )
-    db.session.execute(DigitalKey.__table__.insert(), rows)
-    db.session.commit()
+    if rows:
+        db.session.execute(DigitalKey.__table__.insert(), rows)
+        db.session.commit()
 
 
 def lines_of(order_id: int) -> list[OrderItem]:

@@ -371,3 +371,20 @@ def test_an_order_waiting_for_pool_keys_is_retried_from_the_inbox(app, store):
     assert own.key_state == "assigned" and bought.key_state == "pending"
     assert purchase(bought.id).status == DRY_RUN  # recorded once, never bought in test mode
     assert db.session.get(Message, entry.id).resolved_at is not None
+
+
+def test_the_fulfilment_flow_runs_as_an_execution_of_the_channel_account(app, store):
+    """What follows an order poll that booked digital orders (lifecycle.then)."""
+    from webapp.models import Run
+    from webapp.runs import lifecycle
+
+    account = channel_account(store)
+    product(store, "OWN-KEY", extra={"is_digital": "true"})
+    (order_id,) = book(account, [unified("Y-1", [("OWN-KEY", 1)])])
+    assert fulfil.due_orders(account.id) == [order_id]
+    started = lifecycle.start_flow("fulfil_digital", account, "schedule", inline=True)
+    run = db.session.get(Run, started.run.id)
+    assert run.kind == "digital_fulfilment" and run.account_id == account.id
+    assert run.status == "completed_with_errors" and run.total_processed == 1
+    assert started.run.outcome["missing"] == 1
+    assert fulfil.due_orders(account.id) == [order_id]  # it waits in the inbox, for keys
