@@ -90,13 +90,13 @@ def test_the_success_rate_and_the_codeswholesale_health_check_report_real_values
 
     assert figures.compute().digital_fulfillment_success_rate is None  # no attempt yet
     supplier = supplier_account(app, store, url)
+    run_keys_feed(supplier)  # (before any order has all its keys: e-mail is not built here)
     account = channel_account(store)
     product(store, "OWN-KEY", extra={"is_digital": "true"})
     pool_keys(store, "OWN-KEY", 3)
     ids = book(account, [unified(f"S-{n}", [("OWN-KEY", 1)]) for n in range(4)])
     fulfil.assign_keys(run_for(account), ids)  # three served, one waits in the inbox
     assert figures.compute().digital_fulfillment_success_rate == 0.75
-    run_keys_feed(supplier)
 
     _row, token = ApiToken.issue(store_user, "prometheus", SCOPE_OPERATOR)
     db.session.commit()

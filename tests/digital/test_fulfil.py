@@ -327,6 +327,7 @@ def test_the_keys_e_mail_context_and_its_sending(app, store):
     )
     fulfil.assign_keys(run_for(account), [digital, mixed])
     assert fulfil.complete(digital) and fulfil.complete(mixed)
+    assert fulfil.undelivered_orders(store.id) == [digital, mixed]
     context = CONTEXTS["digital_keys"](digital)
     (line,) = context["lines"]
     assert [k["type"] for k in line["keys"]] == ["text", "text"]
@@ -348,6 +349,7 @@ def test_the_keys_e_mail_context_and_its_sending(app, store):
     assert [ln.key_state for ln in lines_of(mixed)] == ["sent", "none"]
     assert db.session.get(Order, mixed).status == "confirmed"  # it still ships its mug
     assert not fulfil.complete(digital)  # nothing left to e-mail
+    assert fulfil.undelivered_orders(store.id) == []
 
 
 def test_an_order_waiting_for_pool_keys_is_retried_from_the_inbox(app, store):

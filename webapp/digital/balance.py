@@ -113,7 +113,7 @@ def read_balance(run: Run, account: Account) -> dict:
 )
 def supplier_keys(run: Run) -> dict:
     """The balance (and its alert), then the pre-ordered keys checked again; the orders
-    that got every key have their e-mail queued."""
+    that have every key and wait for their e-mail have it queued."""
     account = run.account
     summary: dict = {}
     try:
@@ -133,7 +133,9 @@ def supplier_keys(run: Run) -> dict:
         return summary
     pre = fulfil.recheck_pre_orders(run, account)
     summary["pre_orders"] = {k: v for k, v in pre.items() if k != "orders"}
-    for order_id in sorted(set(pre["orders"])):
+    # The orders that got their last keys since (pre-orders now, purchases the sender
+    # retried later) have their e-mail queued.
+    for order_id in sorted(set(pre["orders"]) | set(fulfil.undelivered_orders(account.store_id))):
         fulfil.deliver(order_id)
     run.total_processed = pre["checked"]
     run.imported_count = pre["delivered"]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, select
 
 from connectors.codeswholesale import BUY_KEYS, parse_order
 from connectors.errors import ConnectorError
@@ -430,6 +430,29 @@ def complete(order_id: int) -> bool:
         )
     ).all()
     return bool(states) and all(s in (ASSIGNED, SENT) for s in states) and ASSIGNED in states
+
+
+def undelivered_orders(store_id: int, limit: int = BATCH) -> list[int]:
+    """Orders of the store whose digital lines all have their keys and some still wait for
+    the e-mail: those whose last keys came later than their fulfilment (a purchase retried by
+    the sender, a pre-order delivered). Queuing their e-mail again is harmless (one message
+    per order)."""
+    line = OrderItem.__table__
+    digital = line.c.is_digital.is_(True)
+    return list(
+        db.session.scalars(
+            select(line.c.order_id)
+            .join(Order, Order.id == line.c.order_id)
+            .where(Order.store_id == store_id, Order.status.in_(FULFILLABLE), digital)
+            .group_by(line.c.order_id)
+            .having(
+                func.sum(case((line.c.key_state.in_((ASSIGNED, SENT)), 0), else_=1)) == 0,
+                func.sum(case((line.c.key_state == ASSIGNED, 1), else_=0)) > 0,
+            )
+            .order_by(line.c.order_id)
+            .limit(limit)
+        )
+    )
 
 
 def deliver(order_id: int, *, resend: bool = False) -> bool:
