@@ -52,6 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.auth import bp as auth_bp
     from webapp.catalog.routes import bp as catalog_bp
     from webapp.catalogfeed.routes import bp as catalogfeed_bp
+    from webapp.digital.routes import bp as digital_bp
     from webapp.feeds import bp as feeds_bp
     from webapp.inbox import bp as inbox_bp
     from webapp.keys.routes import bp as keys_bp
@@ -67,6 +68,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         *(admin_bp, tokens_bp, api_bp, inbox_bp, feeds_bp, stock_bp, catalogfeed_bp),
         keys_bp,
         mail_bp,
+        digital_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -93,6 +93,14 @@ class CodesWholesaleConnector(Connector, SupplierCatalog, DigitalKeys):
             default=DEFAULT_CURRENCY,
             help="CodesWholesale's prices carry no currency: the account's, e.g. EUR.",
         ),
+        Setting(
+            "balance_alert_below",
+            "Alert when the balance is below",
+            help=(
+                "The balance is read every hour; below this amount (in the account's "
+                "currency) an alert waits in the inbox. Empty: no alert."
+            ),
+        ),
     )
     http_options = MappingProxyType({"error_hook": grade})
 
@@ -111,6 +119,17 @@ class CodesWholesaleConnector(Connector, SupplierCatalog, DigitalKeys):
         if len(currency) != 3 or not currency.isalpha():
             raise ValueError("the currency must be a three-letter code such as EUR")
         result["currency"] = currency
+        threshold = result.get("balance_alert_below")
+        if threshold not in (None, ""):
+            try:
+                amount = Decimal(str(threshold).strip().replace(",", "."))
+            except ArithmeticError:
+                raise ValueError(
+                    "the balance alert threshold must be an amount such as 50"
+                ) from None
+            if not amount.is_finite() or amount < 0:
+                raise ValueError("the balance alert threshold must be an amount such as 50")
+            result["balance_alert_below"] = str(amount)
         return result
 
     @classmethod

@@ -87,7 +87,7 @@ def test_the_account_gets_an_enabled_six_hourly_catalogue_feed(app, store, url):
     assert feed.enabled and feed.is_built
     assert feed.schedule.interval_seconds == 6 * 3600
     kinds = set(db.session.scalars(select(Feed.kind).where(Feed.account_id == account.id)))
-    assert kinds == {"supplier_catalog"}  # a supplier: no order feeds
+    assert kinds == {"supplier_catalog", "supplier_keys"}  # a supplier: no order feeds
 
 
 @pytest.mark.parametrize("version", ["v2", "v3"])

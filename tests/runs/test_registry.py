@@ -66,7 +66,12 @@ def test_every_run_kind_has_one_flow_to_execute_it():
     assert registry.for_run("mail", None).kind == "send_mail"
     # Runs of no feed kind of their own; bulk shipping and e-mail have no feed at all, so they
     # never count among a feed's executions either way.
-    assert registry.follower_run_kinds() == ("bulk_shipping", "mail", "outbound")
+    assert registry.follower_run_kinds() == (
+        "bulk_shipping",
+        "digital_fulfilment",
+        "mail",
+        "outbound",
+    )
 
 
 @pytest.fixture

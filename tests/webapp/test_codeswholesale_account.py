@@ -64,7 +64,9 @@ def test_added_from_the_page_secret_encrypted_and_never_shown(app, store_client,
     assert 'data-ok="yes"' in ok.text and "Sandbox Digital" in ok.text
 
     # Its feed: the supplier catalogue, run from the feeds page like any feed.
-    feed = db.session.scalars(select(Feed).where(Feed.account_id == account.id)).one()
+    feed = db.session.scalars(
+        select(Feed).where(Feed.account_id == account.id, Feed.kind == "supplier_catalog")
+    ).one()
     assert feed.kind == "supplier_catalog" and feed.enabled
     feeds = store_client.get("/store/acme/feeds").text
     row = feeds[feeds.index(f'id="feed-{feed.id}"') :]
@@ -127,7 +129,9 @@ def test_the_feed_runs_now_from_the_feeds_page_in_a_worker_and_stays_in_its_stor
         secrets={"client_secret": SECRET},
         live=True,
     )
-    feed = db.session.scalars(select(Feed).where(Feed.account_id == account.id)).one()
+    feed = db.session.scalars(
+        select(Feed).where(Feed.account_id == account.id, Feed.kind == "supplier_catalog")
+    ).one()
     token = csrf_from(store_client.get("/store/acme/feeds").text)
     started = store_client.post(
         f"/store/acme/feeds/{feed.id}/run", headers={**HX, "X-CSRFToken": token}

@@ -59,6 +59,7 @@ from webapp.api import (  # noqa: E402, F401  (register the routes)
     admin,
     bulk_shipping,
     catalog_feed,
+    digital,
     feeds,
     inbox,
     keys,

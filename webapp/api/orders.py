@@ -378,6 +378,8 @@ SCHEMAS.update(
                             "quantity_refunded",
                             "unit_price",
                             "matched",
+                            "digital",
+                            "key_state",
                         ],
                         "properties": {
                             "line_id": _nullable("string"),
@@ -388,6 +390,12 @@ SCHEMAS.update(
                             "quantity_refunded": {"type": "integer"},
                             "unit_price": _MONEY,
                             "matched": {"type": "boolean"},
+                            "digital": {"type": "boolean"},
+                            "key_state": {
+                                "type": "string",
+                                "enum": ["none", "pending", "assigned", "pre_order", "sent"],
+                                "description": "A digital line's keys: never the keys.",
+                            },
                         },
                     },
                 },

@@ -101,6 +101,24 @@ def show(product_id: int) -> None:
     click.echo(json.dumps(product_json(_product(product_id)), ensure_ascii=False))
 
 
+@products_cli.command("digital")
+@click.argument("product_id", type=int)
+@click.option("--off", is_flag=True, help="Not digital (any more).")
+def digital(product_id: int, off: bool) -> None:
+    """Make a product (catalog id) digital: its orders' lines get keys from the store's pool
+    (orders booked from now on)."""
+    from webapp.digital import products
+
+    source = _product(product_id)
+    try:
+        now = products.set_digital(source, not off)
+    except products.NotChangeable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        json.dumps({"product_id": product_id, "sku": source.marketplace_product_id, "digital": now})
+    )
+
+
 @products_cli.command("publish")
 @click.argument("product_id", type=int, required=False)
 @click.option("--store", "store_code", default=None, help="With --all or --sku: the store.")

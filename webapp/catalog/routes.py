@@ -13,6 +13,7 @@ from webapp.catalog import html as feed_markup
 from webapp.catalog import product_list, publishing
 from webapp.catalog import queries as catalog_queries
 from webapp.catalog.forms import PublishForm
+from webapp.digital.products import is_digital
 from webapp.extensions import db
 from webapp.htmx import is_htmx, partial_response
 from webapp.models import MarketplaceProduct, Product
@@ -107,6 +108,7 @@ def product(code: str, product_id: int):
         recent_imports=catalog_queries.RECENT_IMPORTS,
         money=publishing.money,
         availability_words=publishing.AVAILABILITIES,
+        digital=is_digital(source),
     )
 
 

@@ -443,6 +443,30 @@ def resend_outbound(message: Message) -> Outcome:
     return Outcome(False, "; ".join(errors) or "Not sent yet (test mode records, never sends).")
 
 
+@handler("digital_keys_missing")
+def refulfil_digital(message: Message) -> Outcome:
+    """An order waited for keys nothing could provide (the pool was empty): try again now
+    (keys uploaded since are given, a purchase recorded if a supplier account came)."""
+    from webapp.digital import fulfil
+    from webapp.models import Order
+
+    order = db.session.get(Order, message.subject_id) if message.subject_id else None
+    if order is None:
+        return Outcome(True, "The order is gone.")
+    if order.status not in fulfil.FULFILLABLE:
+        return Outcome(True, f"The order is {order.status}: no longer to fulfil.")
+    fulfil.fulfil_now(order, trigger="retry")
+    db.session.expire_all()
+    waiting = [
+        f"{line['sku']}: {line['key_state']}"
+        for line in fulfil.digital_lines(order.id)
+        if line["key_state"] == fulfil.PENDING and fulfil.purchase_of(line["line_id"]) is None
+    ]
+    if not waiting:
+        return Outcome(True, "Every digital line has its keys or a purchase under way.")
+    return Outcome(False, "Still waiting for keys (" + ", ".join(waiting) + ").")
+
+
 @handler("order_action_stuck")
 def check_stuck_action(message: Message) -> Outcome:
     """An order action the marketplace had not settled long after it was sent

@@ -8,6 +8,7 @@ from webapp.models.catalog import (  # noqa: F401
     ProductTranslation,
 )
 from webapp.models.catalog_feed import CatalogFeed, CatalogFeedFetch  # noqa: F401
+from webapp.models.digital import DigitalPreOrder  # noqa: F401
 from webapp.models.feeds import Feed, ScheduledJob  # noqa: F401
 from webapp.models.fulfilment import (  # noqa: F401
     FulfilmentEvent,

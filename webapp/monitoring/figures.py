@@ -17,7 +17,16 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import QUEUE_NAMES, db, queue
-from webapp.models import Account, Feed, Message, OrderAction, Run, ScheduledJob
+from webapp.models import (
+    Account,
+    DigitalKey,
+    Feed,
+    Message,
+    OrderAction,
+    OutboundCall,
+    Run,
+    ScheduledJob,
+)
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.models.feeds import NOT_BUILT_RUN_KIND
@@ -33,6 +42,8 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "digital_fulfillment_success_rate": (0.95, "min"),
 }
 ERROR_RATE_WINDOW = timedelta(hours=1)
+# Digital orders come fewer than order polls: their success rate is read over a day.
+DIGITAL_WINDOW = timedelta(hours=24)
 SUCCESS = (R.COMPLETED, R.COMPLETED_WITH_ERRORS)
 FAILURE = (R.FAILED, R.ABANDONED)
 # Executions of a feed whose flow is not built did nothing: neither a success nor a failure.
@@ -105,6 +116,7 @@ class Figures:
     fulfillment_sync_queue_depth: int | None  # fulfilment_queue_depth(): owed order actions
     digital_fulfillment_success_rate: float | None
     queues: dict[str, dict[str, int]]
+    codeswholesale: list[dict] = field(default_factory=list)
     alerts: list[dict] = field(default_factory=list)
 
     @property
@@ -243,6 +255,84 @@ def error_rate(now: datetime, store_id: int | None = None) -> tuple[float, int, 
 OWED_ACTION_STATES = IN_FLIGHT
 
 
+def digital_success_rate(now: datetime, store_id: int | None = None) -> float | None:
+    """Successful key retrievals / attempts over the last day (None: no attempt): a line
+    that got keys (from the pool or bought) is a success; a line left without keys (nothing
+    in the pool, nothing to buy them) and each refused or failed purchase is a failure."""
+    since = now - DIGITAL_WINDOW
+    served_q = select(func.count(func.distinct(DigitalKey.order_item_id))).where(
+        DigitalKey.assigned_at >= since, DigitalKey.order_item_id.is_not(None)
+    )
+    failed_q = (
+        select(func.count(Message.id))
+        .join(Run, Run.id == Message.import_job_id)
+        .where(
+            Message.created_at >= since,
+            (Message.error_type == "digital_keys_missing")
+            | ((Message.error_type == "outbound_failed") & (Message.subject_type == "order_item")),
+        )
+    )
+    if store_id is not None:
+        served_q = served_q.where(DigitalKey.store_id == store_id)
+        failed_q = failed_q.where(Run.store_id == store_id)
+    served = db.session.scalar(served_q) or 0
+    failed = db.session.scalar(failed_q) or 0
+    if not served + failed:
+        return None
+    return round(served / (served + failed), 4)
+
+
+def codeswholesale_health(checks: list, store_id: int | None = None) -> list[dict]:
+    """Each CodesWholesale account: its catalogue sync (the feed's check), the API as its
+    last balance read found it, the balance, and the purchases waiting for a person."""
+    from webapp.digital.balance import last_balance
+
+    query = select(Account).where(
+        Account.connector == "codeswholesale", Account.retired_at.is_(None)
+    )
+    if store_id is not None:
+        query = query.where(Account.store_id == store_id)
+    found = []
+    for account in db.session.scalars(query.order_by(Account.id)):
+        by_flow = {c.flow: c for c in checks if c.account_id == account.id}
+        catalog = by_flow.get("supplier_catalog")
+        read = last_balance(account.id)
+        last_keys_run = db.session.scalar(
+            select(Run.status)
+            .where(Run.account_id == account.id, Run.kind == "supplier_keys", COUNTED)
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
+        held = db.session.scalar(
+            select(func.count(OutboundCall.id)).where(
+                OutboundCall.account_id == account.id,
+                OutboundCall.action == "supplier.buy_keys",
+                OutboundCall.status.in_(("unknown", "failed")),
+            )
+        )
+        found.append(
+            {
+                "account_id": account.id,
+                "store_id": account.store_id,
+                "name": account.name,
+                "mode": "live" if account.is_live else "test",
+                "catalog_sync": catalog.status if catalog else NEVER,
+                "catalog_last_success": _iso(catalog.last_success) if catalog else None,
+                "api_status": (
+                    "unknown"
+                    if last_keys_run is None
+                    else ("ok" if last_keys_run in SUCCESS else "failing")
+                ),
+                "balance": (read.row_data or {}).get("total_to_use") if read else None,
+                "currency": (read.row_data or {}).get("currency") if read else None,
+                "balance_read_at": _iso(read.created_at) if read else None,
+                "balance_alert": bool(read and (read.row_data or {}).get("alert")),
+                "purchases_failing": held or 0,
+            }
+        )
+    return found
+
+
 def fulfilment_queue_depth(store_id: int | None = None) -> int:
     """Order actions (ship, accept, refuse, cancel, refund...) owed to the marketplaces and not
     settled yet: recorded and not sent, or sent and not processed (:data:`OWED_ACTION_STATES`).
@@ -292,9 +382,9 @@ def compute(now: datetime | None = None, store_id: int | None = None) -> Figures
         finished_last_hour=finished,
         failed_last_hour=failed,
         fulfillment_sync_queue_depth=fulfilment_queue_depth(store_id),
-        # No digital fulfilment runs yet (it arrives with the CodesWholesale issue): no samples.
-        digital_fulfillment_success_rate=None,
+        digital_fulfillment_success_rate=digital_success_rate(now, store_id),
         queues=queues,
+        codeswholesale=codeswholesale_health(checks, store_id),
     )
     figures.alerts = alerts(figures)
     if not queues:

@@ -105,6 +105,7 @@ def integrations_health():
             "digital_fulfillment_success_rate": found.digital_fulfillment_success_rate,
             "queues": found.queues,
         },
+        "codeswholesale": found.codeswholesale,
         "alerts": found.alerts,
     }
     response = jsonify(body)

@@ -27,6 +27,7 @@ from sqlalchemy import and_, bindparam, select, text, update
 
 from connectors.orders import BOOK, UnifiedOrder
 from webapp.bulk import Inserts, bulk_insert
+from webapp.digital.lines import mark_digital
 from webapp.extensions import db
 from webapp.models import (
     Account,
@@ -289,6 +290,7 @@ def apply_page(
     if own:
         inserts.write()
         follow_orders(account.store_id, stock_subjects(outcomes), actor=changed_by)
+        mark_digital([o.order_id for o in outcomes if o.kind == CREATED])
     return outcomes
 
 

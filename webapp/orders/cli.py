@@ -1,4 +1,5 @@
-"""``flask orders import|recheck|acks|ship|action|actions send|export|rules refresh``."""
+"""``flask orders import|recheck|acks|ship|action|actions send|export|rules refresh|
+fulfil-digital``."""
 
 from __future__ import annotations
 
@@ -255,6 +256,30 @@ def rules_refresh(account_id: int | None, every: bool) -> None:
             }
         )
     )
+
+
+@orders_cli.command("fulfil-digital")
+@click.argument("order_id", type=int)
+def fulfil_digital(order_id: int) -> None:
+    """Give the order's digital lines their keys now (pool, then purchases), inline; prints
+    each digital line with its state and its keys masked, then a JSON summary."""
+    from webapp.digital import fulfil
+
+    order = _order_or_fail(order_id)
+    if not fulfil.digital_lines(order.id):
+        raise click.ClickException(f"Order {order_id} has no digital line.")
+    if order.status not in fulfil.FULFILLABLE:
+        raise click.ClickException(
+            f"Order {order_id} is {order.status}: not valid for fulfilment "
+            f"({', '.join(fulfil.FULFILLABLE)})."
+        )
+    summary = fulfil.fulfil_now(order, trigger="cli")
+    db.session.expire_all()
+    lines = fulfil.digital_lines(order_id)
+    for line in lines:
+        click.echo(json.dumps(line, ensure_ascii=False))
+    states = [line["key_state"] for line in lines]
+    click.echo(json.dumps({"order_id": order_id, "key_states": states, **summary}))
 
 
 @orders_cli.command("export")

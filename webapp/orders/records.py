@@ -67,6 +67,9 @@ def item_record(item) -> dict[str, Any]:
         "quantity_refunded": item.refunded_quantity,
         "unit_price": money_text(item.unit_price),
         "matched": item.matched,
+        # A digital line's key state (never a key: the order page reveals one, recorded).
+        "digital": bool(item.is_digital),
+        "key_state": item.key_state or "none",
     }
 
 

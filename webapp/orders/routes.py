@@ -21,6 +21,7 @@ from connectors.base import Capability
 from connectors.errors import ConnectorError
 from webapp import outbound
 from webapp.access import store_or_404
+from webapp.digital.fulfil import digital_lines
 from webapp.extensions import db
 from webapp.htmx import is_htmx, partial_response
 from webapp.models.base import money_text, utcnow
@@ -138,6 +139,7 @@ def _order_page(store, found, *, errors=None, values=None, status=200):
             line_field=action_forms.line_field,
             line_default=action_forms.line_default,
             open_lines=action_forms.open_lines,
+            digital=digital_lines(found.id),
             **_fulfilment_context(store, found, account),
         ),
         status,

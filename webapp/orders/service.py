@@ -25,6 +25,8 @@ from connectors.base import Capability
 from connectors.errors import ConnectorError
 from webapp.bulk import Inserts
 from webapp.connector import connector_for
+from webapp.digital.fulfil import due_orders
+from webapp.digital.lines import mark_digital
 from webapp.extensions import db
 from webapp.models import Account, Feed, Message, Run
 from webapp.models import runs as R
@@ -105,12 +107,14 @@ def _write_page(run_id: int, account: Account, connector, page, changed_by: str)
     inserts.write()
     # The stock follows the orders booked or moved (reserve, ship, release; once each).
     follow_orders(account.store_id, stock_subjects(outcomes), actor=changed_by)
+    # Lines of digital products get their keys later (webapp/digital): marked now, at once.
+    digital = mark_digital([o.order_id for o in outcomes if o.kind == CREATED])
     # One inbox entry per SKU no catalog product has, not one per line (after the lines
     # are written: an entry closes at once if the catalog got the product meanwhile).
     unknown = {sku for outcome in outcomes for sku in outcome.unmatched}
     if unknown:
         errors += len(matching.record_unknown(run_id, account.store_id, account.id, unknown))
-    return outcomes, errors
+    return outcomes, errors, digital
 
 
 RUNS = Run.__table__
@@ -175,7 +179,7 @@ def poll_orders(run: Run) -> None:
                 # sends acknowledgements, are synchronous and flush every earlier page first,
                 # and a page lost in a crash is read again (the sync cursor moves at the end).
                 db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            outcomes, errors = _write_page(run_id, account, connector, page, changed_by)
+            outcomes, errors, _ = _write_page(run_id, account, connector, page, changed_by)
             totals.update(COUNTERS[o.kind] for o in outcomes)
             totals["error_count"] += errors
             totals["total_processed"] += len(page)
@@ -192,6 +196,9 @@ def poll_orders(run: Run) -> None:
     if account.is_live and has_due(account):
         # Acknowledgements are their own step, after the orders are committed.
         lifecycle.then(run, "send_outbound")
+    if due_orders(account.id, limit=1):
+        # Digital lines get their keys in their own step too (webapp/digital).
+        lifecycle.then(run, "fulfil_digital")
     log.info(
         "job=import_orders run_id=%s account_id=%s state=%s fetched=%s created=%s "
         "updated=%s unchanged=%s parked=%s errors=%s",
@@ -272,7 +279,7 @@ def recheck_due(run: Run, limit: int = 500) -> None:
                 parked.next_check_at = now + timedelta(hours=1)
                 continue
             changed_by = f"marketplace:{account.connector}"
-            (outcome,), errors = _write_page(run.id, account, connector, [unified], changed_by)
+            (outcome,), errors, _ = _write_page(run.id, account, connector, [unified], changed_by)
             run.error_count += errors
             if outcome.kind == CREATED:
                 run.imported_count += 1

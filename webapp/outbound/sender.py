@@ -34,6 +34,7 @@ from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.models.outbound import ACK_ORDER, DRY_RUN, FAILED, PENDING, SENDING, SENT, UNKNOWN
 from webapp.models.pushes import PUSH_ACTIONS, acknowledge
+from webapp.outbound.answers import for_action
 from webapp.outbound.record import CALLS, _due, has_due
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
@@ -60,9 +61,13 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
 
 
-def _effects(calls: list, now) -> None:
-    """What sent calls change here, a statement per kind (not one per call)."""
+def _effects(calls: list, now, answers: dict | None = None) -> None:
+    """What sent calls change here, a statement per kind (not one per call); a call whose
+    answer matters (:mod:`webapp.outbound.answers`: a purchase's keys) applies its answer."""
     for c in calls:
+        handler = for_action(c.action)
+        if handler is not None:
+            handler.apply(c, (answers or {}).get(c.id), now)
         if c.action in PUSH_ACTIONS:  # a stock or price batch: the marketplace took its values
             acknowledge(c.account_id, c.action, c.params.get("items") or [], now)
     actions = [c.subject_id for c in calls if c.subject_type == "order_action"]
@@ -91,8 +96,13 @@ def _effects(calls: list, now) -> None:
 
 
 def retry_delay(attempts: int, error=None) -> timedelta:
-    """The one backoff policy: the marketplace's Retry-After when its error carries one,
-    otherwise :func:`backoff`."""
+    """The one backoff policy: the marketplace's Retry-After when its error carries one, the
+    delays a graded refusal states (a supplier out of stock...), otherwise :func:`backoff`."""
+    delay_before = getattr(error, "delay_before", None)
+    if callable(delay_before):
+        seconds = delay_before(attempts)
+        if seconds is not None:
+            return timedelta(seconds=seconds)
     retry_after = getattr(error, "retry_after", None)
     if retry_after:
         return min(BACKOFF_CAP, timedelta(seconds=float(retry_after)))
@@ -266,6 +276,9 @@ def _taken_before(connector, call, request) -> bool:
     it already has is adopted instead of posted twice."""
     if call.attempts <= 1 or request.idempotent:
         return False  # a first attempt, or one that may be repeated
+    handler = for_action(call.action)
+    if handler is not None and handler.look_up is not None:
+        return False  # asked by its own look-up (:func:`_send_one`)
     if not connector.supports(Capability.ORDER_ACTION_TRACKING):
         return False
     found = connector.find_sent(call.action, call.params)
@@ -274,21 +287,46 @@ def _taken_before(connector, call, request) -> bool:
     return found is not None
 
 
-def _in_doubt(connector, request, exc) -> bool:
+def _in_doubt(connector, request, exc, call=None) -> bool:
     """The call may have been applied and nobody can tell: sending it again could apply it
     twice, and this marketplace cannot be asked (:func:`_taken_before`)."""
+    handler = for_action(call.action) if call is not None else None
     return (
         getattr(exc, "outcome_unknown", False)
         and request is not None
         and not request.idempotent
         and not connector.supports(Capability.ORDER_ACTION_TRACKING)
+        and (handler is None or handler.look_up is None)
     )
 
 
-def _hold(run: Run, call, exc) -> None:
+def _given_up(exc, attempts: int) -> bool:
+    """A graded refusal (a supplier out of stock...) retried as often as it says: a person
+    looks now."""
+    delay_before = getattr(exc, "delay_before", None)
+    return callable(delay_before) and delay_before(attempts) is None
+
+
+def _hold(run: Run, call, exc, *, given_up: bool = False) -> None:
     """Keep a call in doubt from being sent again by itself: ``unknown``, with an error for a
-    person, whose retry from the inbox sends it (once they know it was not applied)."""
+    person, whose retry from the inbox sends it (once they know it was not applied). A call
+    refused as many times as its refusal allows retries (``given_up``) waits the same way,
+    with the other side's own words."""
     now = utcnow()
+    if given_up:
+        said = getattr(exc, "said", "") or str(exc)
+        text = (
+            f"{call.action} for {call.subject_type} {call.subject_id} was refused "
+            f"{call.attempts} times: {said} ({exc}). It is not tried again by itself: "
+            "retry from the inbox once it can succeed."
+        )
+    else:
+        text = (
+            f"{call.action} for {call.subject_type} {call.subject_id} may have been "
+            f"applied ({exc}), and the marketplace cannot be asked: check it there, then "
+            "retry from the inbox only if it was not applied. It is not sent again by "
+            "itself."
+        )
     db.session.execute(
         update(CALLS)
         .where(CALLS.c.id == call.id, CALLS.c.status == SENDING)
@@ -301,12 +339,7 @@ def _hold(run: Run, call, exc) -> None:
                 "import_job_id": run.id,
                 "severity": R.ERROR,
                 "error_type": "outbound_failed",
-                "error_message": (
-                    f"{call.action} for {call.subject_type} {call.subject_id} may have been "
-                    f"applied ({exc}), and the marketplace cannot be asked: check it there, then "
-                    "retry from the inbox only if it was not applied. It is not sent again by "
-                    "itself."
-                ),
+                "error_message": text,
                 "identifier": str(call.subject_id),
                 "subject_type": call.subject_type,
                 "subject_id": call.subject_id,
@@ -323,6 +356,7 @@ class _Results:
 
     def __init__(self) -> None:
         self.sent: list = []
+        self.answers: dict = {}  # call id -> its answer, for the calls whose answer matters
         self.tried = 0
         self.since = time.monotonic()
 
@@ -344,7 +378,7 @@ def _flush(run: Run, results: _Results) -> None:
             .where(CALLS.c.id.in_([c.id for c in sent]))
             .values(status=SENT, sent_at=now, last_error=None, next_attempt_at=None, updated_at=now)
         )
-        _effects(sent, now)
+        _effects(sent, now, results.answers)
         for call in sent:
             if call.attempts > 1:  # it failed before: its inbox entries are answered
                 _close_failures(call, run, now)
@@ -352,6 +386,7 @@ def _flush(run: Run, results: _Results) -> None:
     run.imported_count += len(sent)
     db.session.commit()
     results.sent, results.tried, results.since = [], 0, time.monotonic()
+    results.answers = {}
 
 
 def _write_at_once(connector, request) -> bool:
@@ -365,14 +400,25 @@ def _send_one(run: Run, connector, call, summary: dict, results: _Results) -> bo
 
     results.tried += 1
     request = None
+    handler = for_action(call.action)
     try:
         request = connector.outbound_request(call.action, call.params)
-        if not _taken_before(connector, call, request):
-            connector.send(request)
+        answer = None
+        if handler is not None and handler.look_up is not None and call.attempts > 1:
+            # Tried before: the other side is asked by the call's own reference first.
+            answer = handler.look_up(connector, call)
+            if answer is not None:
+                log.info("outbound_call id=%s state=adopted (found by its reference)", call.id)
+        if answer is None and not _taken_before(connector, call, request):
+            answer = connector.send(request)
     except ConnectorError as exc:
         _flush(run, results)  # what was sent before this one is written first
-        if _in_doubt(connector, request, exc):
+        if _in_doubt(connector, request, exc, call):
             _hold(run, call, exc)
+            summary["failed"] += 1
+            return False
+        if _given_up(exc, call.attempts):
+            _hold(run, call, exc, given_up=True)
             summary["failed"] += 1
             return False
         retry_at = utcnow() + retry_delay(call.attempts, exc)
@@ -407,8 +453,10 @@ def _send_one(run: Run, connector, call, summary: dict, results: _Results) -> bo
         db.session.commit()
         return False
     results.sent.append(call)
+    if handler is not None:
+        results.answers[call.id] = answer
     summary["sent"] += 1
-    if _write_at_once(connector, request) or results.due():
+    if handler is not None or _write_at_once(connector, request) or results.due():
         _flush(run, results)
     return True
 

@@ -37,6 +37,8 @@ FLOW_MODULES = (
     "webapp.pushes.flows",
     "webapp.keys.importer",
     "webapp.mail.sender",
+    "webapp.digital.fulfil",
+    "webapp.digital.balance",
     "webapp.feeds.not_built",
 )
 
