@@ -14,8 +14,9 @@
   when known. Run with the trigger ``fix`` (``flask feeds run ID --fix``, the feed page's
   button) it also sends the corrections, through the same push path.
 
-"Real time" (a stock event sent within seconds) is not built here: the schedule and Run now
-are; it is the stock engine's strategy setting to wire later.
+"Real time" (a stock event sent within seconds, coalesced): :mod:`webapp.pushes.realtime`
+starts ``stock_export`` with the trigger ``realtime``, and :func:`push_stock` then sends the
+delta of the SKUs the movements marked (``push_dirty``) instead of the whole stock's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from webapp.models.outbound import DISCARDED, DRY_RUN, FAILED, PENDING
 from webapp.models.pushes import PRICE_ACTION, STOCK_ACTION, PushState
 from webapp.outbound.record import CALLS, call_row, record
 from webapp.outbound.sender import send_calls
+from webapp.pushes import realtime
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
 from webapp.stock.availability import iter_available, sku_order
@@ -266,6 +268,10 @@ def _requires(run: Run, capability: Capability) -> bool:
     return False
 
 
+# A real-time push of more SKUs than this computes the whole delta (set-based) instead.
+REALTIME_FULL_ABOVE = 20_000
+
+
 @flow(
     "stock_export",
     label="Stock level export",
@@ -274,13 +280,32 @@ def _requires(run: Run, capability: Capability) -> bool:
     interval_seconds=900,
 )
 def push_stock(run: Run) -> dict:
-    """The account's available quantities that differ from the acknowledged ones, sent."""
+    """The account's available quantities that differ from the acknowledged ones, sent: of
+    every SKU, or (trigger ``realtime``) of the SKUs marked since the last push. Either way
+    the marked rows it read are cleared once nothing it owed failed."""
     if not _requires(run, Capability.STOCK_OUT):
         return {}
+    account = run.account
     lifecycle.begin(run, "computing")
-    items, unchanged = stock_delta(run.account)
+    marked = realtime.pending(account.id)  # read before the quantities
+    if run.trigger == realtime.TRIGGER and len(marked) <= REALTIME_FULL_ABOVE:
+        items, unchanged = realtime.dirty_delta(account, [sku for sku, _ in marked])
+        touches = sum(t for _, t in marked)
+        lifecycle.note(
+            run,
+            R.INFO,
+            "realtime",
+            f"Real time: {len(marked)} SKU(s) changed ({touches} change(s) coalesced); "
+            f"{len(items)} to send.",
+        )
+    else:
+        items, unchanged = stock_delta(account)
     lifecycle.begin(run, "sending")
     summary = push_items(run, STOCK_ACTION, items, "stock levels")
+    if not summary["failed"]:
+        realtime.clear(account.id, marked)
+        db.session.commit()
+    summary["marked"] = len(marked)
     return _finish(run, summary, unchanged, "stock levels")
 
 
