@@ -41,7 +41,8 @@ def realtime_account(app, store, url, *, live=True, strategy="realtime"):
 
 
 def queued() -> int:
-    return queue("default").count
+    """The real-time push jobs waiting in the queue."""
+    return sum(1 for job in queue("default").jobs if job.func_name == dirty.JOB)
 
 
 def dirty_rows(account) -> dict[str, int]:
@@ -205,6 +206,47 @@ def test_the_schedule_follows_the_strategy(app, store, sandbox):
     assert desired()[feed_job_id(feed.id)].interval == 3600  # the safety net
     service.update_settings(account, strategy="manual")
     assert feed_job_id(feed.id) not in desired()  # Run now only
+    service.update_settings(account, strategy="scheduled", interval_minutes=30)
+    assert desired()[feed_job_id(feed.id)].interval == 1800  # the strategy's interval
+    # the change asked the scheduler to follow it at once
+    assert "jobs.feeds.reconcile_schedules" in {j.func_name for j in queue("default").jobs}
+
+
+def test_a_debounced_push_waits_in_rq_s_scheduled_registry(app, store, sandbox):
+    from rq.registry import ScheduledJobRegistry
+
+    publish(store, 1, quantity=lambda i: 10)
+    account = realtime_account(app, store, sandbox)
+    app.config["MERCATO_REALTIME_PUSH_DELAY"] = 30
+    for n in range(5):
+        set_quantity(store, "SKU-0000", n)
+    registry = ScheduledJobRegistry(queue=queue("default"))
+    [job_id] = registry.get_job_ids()
+    assert list(queue("default").fetch_job(job_id).args) == [account.id]
+    assert queued() == 0  # not before its time: the worker's scheduler enqueues it
+
+
+def test_the_sync_settings_page_shows_the_strategy_and_what_waits(
+    app, store, sandbox, store_client
+):
+    publish(store, 2, quantity=lambda i: 10)
+    account = realtime_account(app, store, sandbox)
+    url = f"/store/acme/accounts/{account.id}/stock"
+    page = store_client.get(url).text
+    assert "Real time" in page and 'id="realtime-pending">0' in page
+    assert 'id="realtime-last">none yet' in page
+    set_quantity(store, "SKU-0000", 1)
+    set_quantity(store, "SKU-0001", 1)
+    assert 'id="realtime-pending">2 ' in store_client.get(url).text
+    work(app)
+    [done] = realtime_runs(account)
+    page = store_client.get(url).text
+    assert 'id="realtime-pending">0' in page
+    assert f"#{done.id}</a> completed" in page
+    service.update_settings(account, strategy="manual")
+    page = store_client.get(url).text
+    assert "Nothing is sent until someone runs the stock push" in page
+    assert "realtime-pending" not in page
 
 
 @pytest.mark.parametrize("changes", [3])

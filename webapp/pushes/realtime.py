@@ -37,7 +37,7 @@ from webapp.stock.availability import levels_of, rules_for
 
 log = logging.getLogger("mercato.pushes")
 
-TRIGGER = "realtime"
+TRIGGER = dirty.TRIGGER
 SAFETY_NET_SECONDS = 3600
 STALE_SECONDS = 120
 BUSY_RETRY_SECONDS = 5
@@ -217,21 +217,3 @@ def kick_stale(now=None) -> dict:
         except Exception:  # noqa: BLE001 - Redis still away: the next sweep tries again
             log.warning("realtime push of account %s not queued", account_id, exc_info=True)
     return {"stale_accounts": len(accounts), "kicked": kicked}
-
-
-# -- the sync settings page ----------------------------------------------------------------
-
-
-def status(account: Account) -> dict:
-    """What the sync settings page shows of the real-time push: the SKUs waiting, since
-    when, and the last real-time execution."""
-    waiting, oldest = db.session.execute(
-        select(func.count(), func.min(DIRTY.c.since)).where(DIRTY.c.account_id == account.id)
-    ).one()
-    last = db.session.scalar(
-        select(Run)
-        .where(Run.account_id == account.id, Run.trigger == TRIGGER)
-        .order_by(Run.id.desc())
-        .limit(1)
-    )
-    return {"pending": int(waiting or 0), "oldest": oldest, "last_run": last}

@@ -25,15 +25,17 @@ import logging
 from datetime import timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import event, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db, queue, redis_connection
+from webapp.models import PushDirty, Run
 from webapp.models.stock import REALTIME
 
 log = logging.getLogger("mercato.pushes")
 
 JOB = "jobs.pushes.realtime_push"
+TRIGGER = "realtime"  # the trigger of the stock push executions it asks for
 PENDING = "mercato_realtime_accounts"  # session.info: accounts marked in this transaction
 ACCOUNTS = "mercato_realtime_of_store"  # session.info: {store_id: [account ids]} (this txn)
 CHUNK = 10_000
@@ -163,3 +165,21 @@ def _after_commit(session) -> None:
 def _after_rollback(session) -> None:
     session.info.pop(ACCOUNTS, None)
     session.info.pop(PENDING, None)
+
+
+# -- the sync settings page ----------------------------------------------------------------
+
+
+def status(account) -> dict:
+    """What the account's sync settings page shows of the real-time push: how many SKUs
+    wait, since when, and the last real-time execution."""
+    waiting, oldest = db.session.execute(
+        select(func.count(), func.min(PushDirty.since)).where(PushDirty.account_id == account.id)
+    ).one()
+    last = db.session.scalar(
+        select(Run)
+        .where(Run.account_id == account.id, Run.trigger == TRIGGER)
+        .order_by(Run.id.desc())
+        .limit(1)
+    )
+    return {"pending": int(waiting or 0), "oldest": oldest, "last_run": last}
