@@ -6,6 +6,7 @@ a manual account's push is never scheduled and a real-time one's hourly only."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -37,6 +38,7 @@ def realtime_account(app, store, url, *, live=True, strategy="realtime"):
     account = account_on(app, store, url, live=live)
     run(account, "stock_export")  # enables the feed; the first push sends the whole stock
     service.update_settings(account, strategy=strategy)
+    work(app)  # becoming real time queued a full push (it finds nothing left to send)
     return account
 
 
@@ -123,6 +125,20 @@ def test_every_kind_of_movement_marks_and_one_batch_carries_them(app, store, san
     assert held(sandbox)["counters"]["inventory_updates"] == 2  # the first full push + one
 
 
+def test_a_rules_change_of_a_real_time_account_pushes_every_sku_at_once(app, store, sandbox):
+    publish(store, 3, quantity=lambda i: 10)
+    account = realtime_account(app, store, sandbox)
+    service.update_settings(account, safety_stock=2)
+    work(app)
+    assert inventory(sandbox) == {"SKU-0000": 8, "SKU-0001": 8, "SKU-0002": 8}
+    [full] = db.session.scalars(
+        select(Run)
+        .where(Run.account_id == account.id, Run.trigger == service.RULES_TRIGGER)
+        .order_by(Run.id.desc())
+    ).all()[:1]
+    assert full.status == R.COMPLETED and full.total_processed == 3
+
+
 def test_a_change_committed_while_the_push_runs_is_pushed_next(app, store, sandbox):
     publish(store, 2, quantity=lambda i: 10)
     account = realtime_account(app, store, sandbox)
@@ -206,7 +222,14 @@ def test_the_schedule_follows_the_strategy(app, store, sandbox):
     assert desired()[feed_job_id(feed.id)].interval == 3600  # the safety net
     service.update_settings(account, strategy="manual")
     assert feed_job_id(feed.id) not in desired()  # Run now only
-    service.update_settings(account, strategy="scheduled", interval_minutes=30)
+    out = app.test_cli_runner().invoke(
+        args=["accounts", "stock-settings", str(account.id), "--strategy", "scheduled"]
+        + ["--interval", "30"]
+    )
+    assert out.exit_code == 0, out.output
+    printed = json.loads(out.output.strip().splitlines()[-1])
+    assert (printed["strategy"], printed["interval_minutes"]) == ("scheduled", 30)
+    db.session.expire_all()
     assert desired()[feed_job_id(feed.id)].interval == 1800  # the strategy's interval
     # the change asked the scheduler to follow it at once
     assert "jobs.feeds.reconcile_schedules" in {j.func_name for j in queue("default").jobs}
