@@ -139,6 +139,29 @@ def test_a_rules_change_of_a_real_time_account_pushes_every_sku_at_once(app, sto
     assert full.status == R.COMPLETED and full.total_processed == 3
 
 
+def test_a_real_time_push_sends_again_what_a_failed_push_left(app, store, sandbox):
+    import requests
+
+    publish(store, 150, quantity=lambda i: 5)
+    app.config["MERCATO_REALTIME_PUSH_DELAY"] = 0
+    account = account_on(app, store, sandbox)
+    feed = realtime.stock_feed(account)
+    set_enabled(feed, True)
+    db.session.commit()
+    service.update_settings(account, strategy="realtime")  # its full push: one batch fails
+    requests.post(
+        f"{sandbox}/_sandbox/shoppingfeed/faults", json={"server_error": {"times": 5}}, timeout=10
+    )
+    work(app)
+    assert len(inventory(sandbox)) == 50
+    set_quantity(store, "SKU-0149", 1)
+    work(app)
+    [done] = realtime_runs(account)
+    assert done.status == R.COMPLETED, done.error_message
+    assert inventory(sandbox) == available_quantities(account)  # the failed batch went again
+    assert dirty_rows(account) == {}
+
+
 def test_a_change_committed_while_the_push_runs_is_pushed_next(app, store, sandbox):
     publish(store, 2, quantity=lambda i: 10)
     account = realtime_account(app, store, sandbox)

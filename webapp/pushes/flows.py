@@ -205,6 +205,23 @@ def supersede(run: Run, action: str) -> None:
     )
 
 
+def unsent_skus(account_id: int, action: str) -> set[str]:
+    """The SKUs of the account's pending or failed calls of ``action`` (what
+    :func:`supersede` would discard)."""
+    found: set[str] = set()
+    for params in db.session.scalars(
+        select(CALLS.c.params).where(
+            CALLS.c.account_id == account_id,
+            CALLS.c.action == action,
+            CALLS.c.status.in_((PENDING, FAILED)),
+        )
+    ):
+        for item in (params or {}).get("items") or []:
+            if isinstance(item, dict) and item.get("reference") is not None:
+                found.add(str(item["reference"]))
+    return found
+
+
 def push_items(run: Run, action: str, items: list[dict], what: str) -> dict:
     """Record ``items`` as batches of outbound calls of this run, then send them (live) or
     leave them as dry runs (test mode). Returns a summary; notes the outcome on the run."""
@@ -292,7 +309,10 @@ def push_stock(run: Run) -> dict:
     lifecycle.begin(run, "computing")
     marked = realtime.pending(account.id)  # read before the quantities
     if run.trigger == realtime.TRIGGER and len(marked) <= REALTIME_FULL_ABOVE:
-        items, unchanged = realtime.dirty_delta(account, [sku for sku, _ in marked])
+        # The unsent batches this push supersedes (a failed one) are owed too: their SKUs
+        # go in again, recomputed, so superseding them loses nothing.
+        owed = sorted({sku for sku, _ in marked} | unsent_skus(account.id, STOCK_ACTION))
+        items, unchanged = realtime.dirty_delta(account, owed)
         touches = sum(t for _, t in marked)
         lifecycle.note(
             run,
