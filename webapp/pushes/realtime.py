@@ -5,11 +5,12 @@ The account's debounced job (``jobs.pushes.realtime_push``) calls :func:`push_ac
 starts the account's ``stock_export`` feed with the trigger ``realtime`` through the run
 lifecycle, so the push is an execution like any other (its messages, test mode's dry runs,
 the one sender, the feed's lock). The flow (:func:`webapp.pushes.flows.push_stock`) reads the
-marked rows first (:func:`pending`), sends the delta of those SKUs only
-(:func:`dirty_delta`), and once every batch was acknowledged (or recorded as a dry run)
-removes the rows it covered (:func:`clear`): a row a later change touched again stays, and
-that change asked for the next push. A full push (the schedule, Run now) covers every SKU and
-clears the rows it read too.
+marked rows first (:func:`pending`) and sends the delta of those SKUs only
+(:func:`dirty_delta`), with the SKUs of the unsent batches it supersedes (a failed push's
+SKUs go again). Once every batch was acknowledged (or recorded as a dry run) it removes the
+rows it covered (:func:`clear`): a row a later change touched again stays, and that change
+asked for the next push. A full push (the schedule, Run now) covers every SKU and clears the
+rows it read too.
 
 Strategies and the schedule (:func:`webapp.feeds.schedule.desired`): ``scheduled`` runs the
 stock push on its feed's schedule (every 15 min by default); ``manual`` is never scheduled
