@@ -64,12 +64,21 @@ def follow_up(feed_id: int) -> dict:
 
 
 def sweep_abandoned_runs() -> dict:
+    """Every minute: executions nobody runs any more, and real-time stock pushes whose job
+    was lost (webapp.pushes.realtime.kick_stale)."""
     from webapp.extensions import db
     from webapp.feeds.sweep import sweep
+    from webapp.pushes.realtime import kick_stale
 
     with app().app_context():
         try:
-            return sweep()
+            result = sweep()
+            try:
+                result["realtime"] = kick_stale()
+            except Exception:  # noqa: BLE001 - the next sweep tries again
+                log.warning("job=sweep realtime=failed", exc_info=True)
+                db.session.rollback()
+            return result
         finally:
             db.session.remove()
 

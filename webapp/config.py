@@ -206,6 +206,11 @@ def load(env: dict[str, str] | None = None) -> dict:
         "MERCATO_CONNECTOR_BACKOFF_BASE": parse_seconds(
             "MERCATO_CONNECTOR_BACKOFF_BASE", env.get("MERCATO_CONNECTOR_BACKOFF_BASE"), 1.0
         ),
+        # Real-time stock strategy: a burst of stock changes is pushed this long after its first
+        # change, as one update per SKU (webapp/stock/dirty.py); 0 enqueues at once.
+        "MERCATO_REALTIME_PUSH_DELAY": parse_seconds(
+            "MERCATO_REALTIME_PUSH_DELAY", env.get("MERCATO_REALTIME_PUSH_DELAY"), 2.0
+        ),
         # An order action the marketplace has not settled (sent, or queued) this long after it
         # was sent raises an inbox message about its order (webapp/orders/shipping.py).
         "MERCATO_ACTION_STUCK_AFTER": parse_seconds(

@@ -3,9 +3,10 @@
 What CONNECTORS.md section 7 records ([V]): a long-lived API token sent as a bearer token;
 ``PUT /v1/store/{storeId}/inventory`` with ``{"inventory": [{reference, quantity}]}`` and the
 pricing update with ``{"pricing": [{reference, price}]}``, in chunks of 100; one inventory item
-read with ``GET .../inventory?reference=SKU``; on 429 the wait in ``X-RateLimit-Wait``
-(fractional seconds), honoured by the HTTP layer; 5xx retried with backoff (a PUT sets a
-state, so repeating it is safe). What it leaves open is in :mod:`.unverified`.
+read with ``GET .../inventory?reference=SKU``; the prices read back the way the official SDK
+documents (:data:`.unverified.PRICING_LIST_PATH`, not in CONNECTORS.md); on 429 the wait in
+``X-RateLimit-Wait`` (fractional seconds), honoured by the HTTP layer; 5xx retried with
+backoff (a PUT sets a state, so repeating it is safe). What it leaves open is in :mod:`.unverified`.
 
 Each batch is an outbound call (:meth:`outbound_request`): the web app records it first and
 sends it once (``webapp.outbound``); :meth:`push_stock` and :meth:`push_prices` send directly,
@@ -28,6 +29,8 @@ from connectors.shoppingfeed.unverified import (
     INVENTORY_LIST_LIMIT,
     INVENTORY_LIST_PATH,
     PRICE_SENT,
+    PRICING_LIST_LIMIT,
+    PRICING_LIST_PATH,
     PRICING_PATH,
 )
 
@@ -152,20 +155,26 @@ class ShoppingFeedConnector(Connector, StockOut, PricesOut):
     def fetch_inventory(self) -> Iterator[dict[str, int]]:
         """Everything the store's inventory shows, a page at a time: ``{reference: quantity}``
         (the listing is :data:`.unverified.INVENTORY_LIST_PATH`)."""
+        return self._listing(INVENTORY_LIST_PATH, INVENTORY_LIST_LIMIT, "inventory", _quantity)
+
+    def fetch_pricing(self) -> Iterator[dict[str, Decimal]]:
+        """Every price the store shows, a page at a time: ``{reference: price}`` (the listing
+        is :data:`.unverified.PRICING_LIST_PATH`: the SDK's, unverified)."""
+        return self._listing(PRICING_LIST_PATH, PRICING_LIST_LIMIT, "pricing", _price)
+
+    def _listing(self, path: str, limit: int, key: str, value) -> Iterator[dict]:
         page_no = 1
         while True:
             page = self.http.request(
-                "GET",
-                self._path(INVENTORY_LIST_PATH),
-                params={"page": page_no, "limit": INVENTORY_LIST_LIMIT},
+                "GET", self._path(path), params={"page": page_no, "limit": limit}
             )
             if not isinstance(page, dict):
-                raise ConnectorError("ShoppingFeed's inventory answer is not an object")
+                raise ConnectorError(f"ShoppingFeed's {key} answer is not an object")
             found = {}
-            for item in _embedded(page, "inventory"):
-                qty = _quantity(item)
-                if item.get("reference") is not None and qty is not None:
-                    found[str(item["reference"])] = qty
+            for item in _embedded(page, key):
+                read = value(item)
+                if item.get("reference") is not None and read is not None:
+                    found[str(item["reference"])] = read
             yield found
             pages = page.get("pages")
             if not isinstance(pages, int) or page_no >= pages or not found:
@@ -198,6 +207,17 @@ def _embedded(payload: Any, key: str) -> list[dict]:
         return []
     found = (payload.get("_embedded") or {}).get(key)
     return [item for item in found or [] if isinstance(item, dict)]
+
+
+def _price(item: Mapping[str, Any]) -> Decimal | None:
+    value = item.get("price")
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        price = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return price if price.is_finite() else None
 
 
 def _quantity(item: Mapping[str, Any]) -> int | None:

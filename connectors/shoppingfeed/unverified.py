@@ -13,6 +13,8 @@ __all__ = [
     "INVENTORY_LIST_LIMIT",
     "INVENTORY_LIST_PATH",
     "PRICE_SENT",
+    "PRICING_LIST_LIMIT",
+    "PRICING_LIST_PATH",
     "PRICING_PATH",
 ]
 
@@ -34,3 +36,13 @@ INVENTORY_LIST_LIMIT = 200
 # and a currency are not documented. Mercato sends the price a customer pays: the sale price
 # when one is set, else the price; the currency is the ShoppingFeed store's own. [U]
 PRICE_SENT = "sale_price_else_price"
+
+# Reading prices back (the price side of the nightly check): CONNECTORS.md section 7 records
+# no pricing read. The official SDK documents one (shoppingflux/php-sdk
+# docs/manual/resources/pricing.md, src/Api/Catalog/PricingDomain.php): on the store's
+# ``pricing`` link, ``getByReference`` (``?reference=SKU``), ``getPage(page, limit)`` and
+# ``getAll``, each item ``{id, reference, price, updatedAt}`` under ``_embedded.pricing``.
+# The path is the pricing link's guess above, and the listing's paging (``page``, ``limit``;
+# ``pages``) is assumed to be the inventory's. Not checked against the real API. [U]
+PRICING_LIST_PATH = PRICING_PATH
+PRICING_LIST_LIMIT = 200

@@ -6,6 +6,7 @@ them (the pricing path and the inventory listing are Mercato's guesses,
 What it holds is readable and settable for tests and demos under ``/_sandbox/shoppingfeed``:
 ``GET`` the stores' inventory and pricing with counters of the updates taken; ``POST
 /_sandbox/shoppingfeed/inventory`` sets quantities behind Mercato's back (drift for the stock
+check) and ``POST /_sandbox/shoppingfeed/pricing`` prices (drift for the price side of the
 check); ``POST /_sandbox/shoppingfeed/faults`` switches its own faults on for the next N
 inventory/pricing calls: ``{"rate_limit": {"times": 2, "wait": 0.2}}`` answers 429 with
 ``X-RateLimit-Wait: 0.2``, ``{"server_error": {"times": 2, "status": 500}}`` answers 500.
@@ -280,18 +281,35 @@ def control_state():
 @bp.post("/_sandbox/shoppingfeed/inventory")
 def control_set_inventory():
     """``{"store": id, "inventory": {reference: quantity or null}}``: set (null: forget)."""
+    return _control_set("inventory", int)
+
+
+@bp.post("/_sandbox/shoppingfeed/pricing")
+def control_set_pricing():
+    """``{"store": id, "pricing": {reference: price or null}}``: set (null: forget)."""
+    return _control_set("pricing", float)
+
+
+def _control_set(kind: str, cast):
     data = request.get_json(silent=True) or {}
     state = holdings()
     try:
         store = state.stores[int(data.get("store", next(iter(state.stores))))]
     except (KeyError, TypeError, ValueError, StopIteration):
         return problem(404, "unknown store")
+    try:
+        values = {
+            str(ref): None if value is None else cast(value)
+            for ref, value in (data.get(kind) or {}).items()
+        }
+    except (TypeError, ValueError, AttributeError):
+        return problem(400, f"{kind}: {{reference: value or null}}")
     with state.lock:
-        for ref, qty in (data.get("inventory") or {}).items():
-            if qty is None:
-                store["inventory"].pop(str(ref), None)
+        for ref, value in values.items():
+            if value is None:
+                store[kind].pop(ref, None)
             else:
-                store["inventory"][str(ref)] = int(qty)
+                store[kind][ref] = value
     return control_state()
 
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 import requests
 from sqlalchemy import func, select
 
-from tests.sandbox_server import served_sandbox
 from webapp.accounts import create_account
 from webapp.extensions import db
 from webapp.models import Feed, Message, OutboundCall, PushState
@@ -29,12 +27,6 @@ from webapp.stock.availability import available_quantities
 
 TOKEN = "sandbox-shoppingfeed-token"  # noqa: S105 (the sandbox's public demo token)
 SF_STORE = "29573"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[str]:
-    with served_sandbox(1) as url:
-        yield url
 
 
 def held(url: str) -> dict:

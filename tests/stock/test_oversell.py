@@ -1,7 +1,9 @@
 """The oversell test, on PostgreSQL: four worker processes book the same 2,000 orders of two
 accounts, over 50 SKUs, at once (two workers per account, all four on the same SKUs), then
 see a fifth of them cancelled and a seventh shipped. Every line is reserved exactly once,
-every level is the sum of its movements, and no available quantity goes below zero."""
+every level is the sum of its movements, and no available quantity goes below zero. The store
+also has a ShoppingFeed account whose stock goes out in real time: the four workers mark the
+same SKUs for it at once (``push_dirty``), and every SKU ends marked."""
 
 from __future__ import annotations
 
@@ -15,9 +17,12 @@ from tests.stock import oversell_worker
 from tests.stock.helpers import levels_match_movements, open_reservations
 from webapp.accounts import create_account
 from webapp.extensions import db
-from webapp.models import Order, OrderItem, StockLevel, StockMovement
+from webapp.models import Order, OrderItem, PushDirty, StockLevel, StockMovement
+from webapp.pushes import realtime
+from webapp.runs.gate import set_enabled
 from webapp.stock.availability import available_quantities
 from webapp.stock.levels import default_warehouse_id, set_on_hand
+from webapp.stock.service import update_settings
 
 
 def test_four_workers_booking_the_same_orders_reserve_each_line_once(app, backend, store):
@@ -33,9 +38,20 @@ def test_four_workers_booking_the_same_orders_reserve_each_line_once(app, backen
         )
         for n in range(2)
     ]
+    app.config["MERCATO_OUTBOUND_ALLOW"] = ["127.0.0.1:9"]
+    pushing = create_account(
+        store,
+        "shoppingfeed",
+        "ShoppingFeed",
+        settings={"base_url": "http://127.0.0.1:9", "store_id": "1"},
+        secrets={"api_token": "t"},
+    )
     wh = default_warehouse_id(store.id)
     set_on_hand(store.id, [(sku, wh, 40) for sku in oversell_worker.SKUS], reason="manual")
     db.session.commit()
+    set_enabled(realtime.stock_feed(pushing), True)
+    db.session.commit()
+    update_settings(pushing, strategy="realtime")
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     ctx = multiprocessing.get_context("spawn")
     barrier, out = ctx.Barrier(4), ctx.Queue()
@@ -78,6 +94,15 @@ def test_four_workers_booking_the_same_orders_reserve_each_line_once(app, backen
     assert set(available) == set(oversell_worker.SKUS)
     assert all(value >= 0 for value in available.values())
     assert any(value == 0 for value in available.values()), "the SKUs are oversold on purpose"
+    # every SKU the workers moved is waiting for the real-time account's push, marked once
+    # per SKU however many transactions touched it
+    marked = dict(
+        db.session.execute(
+            select(PushDirty.sku, PushDirty.touches).where(PushDirty.account_id == pushing.id)
+        ).all()
+    )
+    assert set(marked) == set(oversell_worker.SKUS)
+    assert sum(marked.values()) > len(marked)
     for sku, value in available.items():
         oh, res = db.session.execute(
             select(func.sum(StockLevel.on_hand), func.sum(StockLevel.reserved)).where(

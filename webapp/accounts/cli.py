@@ -267,8 +267,10 @@ def test_mode(account_id: int, by: str | None) -> None:
 @click.option("--oos-threshold", default=None, help="At or below it, the SKU is out of stock.")
 @click.option("--zero-stock", type=click.Choice(["send", "hold"]), default=None)
 @click.option("--strategy", type=click.Choice(["realtime", "scheduled", "manual"]), default=None)
-def stock_settings(account_id, safety_stock, oos_threshold, zero_stock, strategy) -> None:
-    """Print (and with options change) the account's stock rules."""
+@click.option("--interval", default=None, help="Minutes between pushes when scheduled.")
+def stock_settings(account_id, safety_stock, oos_threshold, zero_stock, strategy, interval) -> None:
+    """Print (and with options change) the account's stock rules. ``realtime`` sends each
+    change within seconds; ``scheduled`` every ``--interval`` minutes; ``manual`` on Run now."""
     from webapp.stock import service as stock
 
     account = account_or_fail(account_id)
@@ -279,6 +281,7 @@ def stock_settings(account_id, safety_stock, oos_threshold, zero_stock, strategy
             oos_threshold=oos_threshold,
             zero_stock=zero_stock,
             strategy=strategy,
+            interval_minutes=interval,
         )
     except stock.StockError as exc:
         click.echo(f"Error: {exc}", err=True)

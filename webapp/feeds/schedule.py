@@ -32,7 +32,7 @@ from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db, redis_connection
 from webapp.feeds.defaults import GLOBAL_JOBS
-from webapp.models import Account, Feed, ScheduledJob
+from webapp.models import Account, Feed, InventorySyncConfig, ScheduledJob
 from webapp.models.base import utcnow
 from webapp.runs.lifecycle import job_prefix
 
@@ -43,6 +43,11 @@ log = logging.getLogger("mercato.feeds")
 warnings.filterwarnings("ignore", message="Version 0.22.0", category=FutureWarning)
 
 MIN_INTERVAL = 60
+# The stock push of an account whose strategy is real time runs on its schedule as a safety net
+# only, no more often than this (each change is sent within seconds: webapp.pushes.realtime);
+# one whose strategy is manual is never scheduled (Run now only).
+STOCK_PUSH = "stock_export"
+REALTIME_SAFETY_NET = 3600
 MAX_INTERVAL = 31 * 86400
 TICK = "jobs.feeds.scheduled_tick"
 
@@ -155,10 +160,26 @@ def queue_name() -> str:
     return current_app.config.get("MERCATO_QUEUE_PREFIX", "") + "default"
 
 
-def schedulable(feed: Feed) -> bool:
+def stock_strategy(feed: Feed, strategies: dict[int, str] | None = None) -> str | None:
+    """The push strategy of a stock push feed's account (None for any other feed; an
+    account that never set one is ``scheduled``)."""
+    if feed.kind != STOCK_PUSH or feed.account_id is None:
+        return None
+    if strategies is not None:
+        return strategies.get(feed.account_id, "scheduled")
+    found = db.session.scalar(
+        select(InventorySyncConfig.sync_strategy).where(
+            InventorySyncConfig.account_id == feed.account_id
+        )
+    )
+    return found or "scheduled"
+
+
+def schedulable(feed: Feed, strategies: dict[int, str] | None = None) -> bool:
     """A feed runs on its schedule only when its flow is built and it, its schedule, its
     store and its account (when it has one) are all active.  A retired account's feeds, and
-    feeds whose flow is not built, are never scheduled."""
+    feeds whose flow is not built, are never scheduled; nor is the stock push of an account
+    whose strategy is manual (Run now only)."""
     job = feed.schedule
     return bool(
         feed.is_built
@@ -167,6 +188,7 @@ def schedulable(feed: Feed) -> bool:
         and job.is_enabled
         and feed.store.is_active
         and (feed.account is None or not feed.account.is_retired)
+        and stock_strategy(feed, strategies) != "manual"
     )
 
 
@@ -177,11 +199,17 @@ def desired(feed_ids: list[int] | None = None) -> dict[str, Entry]:
     )
     if feed_ids is not None:
         query = query.where(Feed.id.in_(feed_ids))
+    strategies = dict(
+        db.session.execute(
+            select(InventorySyncConfig.account_id, InventorySyncConfig.sync_strategy)
+        ).all()
+    )
     for feed in db.session.scalars(query):
-        if schedulable(feed):
-            entries[feed_job_id(feed.id)] = _entry(
-                feed_job_id(feed.id), TICK, (feed.id,), feed.schedule, f"feed {feed.id}"
-            )
+        if schedulable(feed, strategies):
+            entry = _entry(feed_job_id(feed.id), TICK, (feed.id,), feed.schedule, f"feed {feed.id}")
+            if stock_strategy(feed, strategies) == "realtime":
+                entry = _safety_net(entry)
+            entries[feed_job_id(feed.id)] = entry
     if feed_ids is None:
         for job in db.session.scalars(
             select(ScheduledJob).where(
@@ -204,6 +232,20 @@ def _entry(job_id: str, func: str, args: tuple, job: ScheduledJob, what: str) ->
         interval=None if job.cron_expression else job.interval_seconds,
         cron=job.cron_expression,
         description=f"mercato {what} ({job.text})",
+    )
+
+
+def _safety_net(entry: Entry) -> Entry:
+    """A real-time account's stock push: its schedule, no more often than hourly."""
+    if entry.interval is not None and entry.interval >= REALTIME_SAFETY_NET:
+        return entry
+    return Entry(
+        job_id=entry.job_id,
+        func=entry.func,
+        args=entry.args,
+        interval=REALTIME_SAFETY_NET,
+        cron=None,
+        description=entry.description.rsplit(" (", 1)[0] + " (real time; hourly safety net)",
     )
 
 

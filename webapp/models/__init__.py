@@ -25,7 +25,7 @@ from webapp.models.orders import (  # noqa: F401
     ParkedOrder,
 )
 from webapp.models.outbound import AccountModeChange, OutboundCall  # noqa: F401
-from webapp.models.pushes import PushState  # noqa: F401
+from webapp.models.pushes import PushDirty, PushState  # noqa: F401
 from webapp.models.runs import Message, Run  # noqa: F401
 from webapp.models.stock import (  # noqa: F401
     InventorySyncConfig,

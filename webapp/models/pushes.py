@@ -15,7 +15,7 @@ from sqlalchemy.dialects import sqlite
 
 from webapp.extensions import db
 
-__all__ = ["PUSH_ACTIONS", "PushState", "acknowledge"]
+__all__ = ["PUSH_ACTIONS", "PushDirty", "PushState", "acknowledge"]
 
 # The outbound actions whose success updates push_states (connectors.shoppingfeed's names).
 STOCK_ACTION = "stock.inventory"
@@ -36,6 +36,23 @@ class PushState(db.Model):
     sale_price = db.Column(db.Numeric(14, 4))
     currency = db.Column(db.String(3))
     price_acked_at = db.Column(db.DateTime)
+
+
+class PushDirty(db.Model):
+    """A SKU whose available quantity changed since a real-time account was last told
+    (``webapp.stock.dirty`` marks it with the movement; ``webapp.pushes.realtime`` sends and
+    clears it). ``since``: its first change not pushed yet; ``touches``: how many changes
+    it coalesces (each mark adds one: a push removes a row only if no change came after it
+    read it)."""
+
+    __tablename__ = "push_dirty"
+
+    account_id = db.Column(
+        db.Integer, db.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    sku = db.Column(db.String(255), primary_key=True)
+    since = db.Column(db.DateTime, nullable=False)
+    touches = db.Column(db.Integer, nullable=False, default=1)
 
 
 def _money(value):

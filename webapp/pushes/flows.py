@@ -11,11 +11,14 @@
   acknowledged values, so an older batch is either in it again or no longer needed.
 - ``stock_check`` (nightly): reads what the marketplace shows and reports every SKU whose
   quantity differs from Mercato's, as messages naming the SKU, both quantities and the cause
-  when known. Run with the trigger ``fix`` (``flask feeds run ID --fix``, the feed page's
-  button) it also sends the corrections, through the same push path.
+  when known; for an account whose price push is on, the prices too (ShoppingFeed's pricing
+  read is the official SDK's, not in CONNECTORS.md: ``connectors/shoppingfeed/unverified.py``).
+  Run with the trigger ``fix`` (``flask feeds run ID --fix``, the feed page's button) it also
+  sends the corrections, through the same push paths.
 
-"Real time" (a stock event sent within seconds) is not built here: the schedule and Run now
-are; it is the stock engine's strategy setting to wire later.
+"Real time" (a stock event sent within seconds, coalesced): :mod:`webapp.pushes.realtime`
+starts ``stock_export`` with the trigger ``realtime``, and :func:`push_stock` then sends the
+delta of the SKUs the movements marked (``push_dirty``) instead of the whole stock's.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 
 from connectors.base import Capability
 from connectors.errors import ConnectorError
-from connectors.shoppingfeed.connector import BATCH_SIZE, chunks
+from connectors.shoppingfeed.connector import BATCH_SIZE, chunks, price_sent
 from webapp.connector import connector_for
 from webapp.extensions import db
 from webapp.models import Message, Run
@@ -39,6 +42,7 @@ from webapp.models.outbound import DISCARDED, DRY_RUN, FAILED, PENDING
 from webapp.models.pushes import PRICE_ACTION, STOCK_ACTION, PushState
 from webapp.outbound.record import CALLS, call_row, record
 from webapp.outbound.sender import send_calls
+from webapp.pushes import realtime
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
 from webapp.stock.availability import iter_available, sku_order
@@ -48,6 +52,7 @@ log = logging.getLogger("mercato.pushes")
 STATES = PushState.__table__
 FIX = "fix"  # the trigger of a stock check that also sends its corrections
 DRIFT = "stock_drift"
+PRICE_DRIFT = "price_drift"
 SUBJECT = "push"
 
 
@@ -200,6 +205,23 @@ def supersede(run: Run, action: str) -> None:
     )
 
 
+def unsent_skus(account_id: int, action: str) -> set[str]:
+    """The SKUs of the account's pending or failed calls of ``action`` (what
+    :func:`supersede` would discard)."""
+    found: set[str] = set()
+    for params in db.session.scalars(
+        select(CALLS.c.params).where(
+            CALLS.c.account_id == account_id,
+            CALLS.c.action == action,
+            CALLS.c.status.in_((PENDING, FAILED)),
+        )
+    ):
+        for item in (params or {}).get("items") or []:
+            if isinstance(item, dict) and item.get("reference") is not None:
+                found.add(str(item["reference"]))
+    return found
+
+
 def push_items(run: Run, action: str, items: list[dict], what: str) -> dict:
     """Record ``items`` as batches of outbound calls of this run, then send them (live) or
     leave them as dry runs (test mode). Returns a summary; notes the outcome on the run."""
@@ -266,6 +288,10 @@ def _requires(run: Run, capability: Capability) -> bool:
     return False
 
 
+# A real-time push of more SKUs than this computes the whole delta (set-based) instead.
+REALTIME_FULL_ABOVE = 20_000
+
+
 @flow(
     "stock_export",
     label="Stock level export",
@@ -274,13 +300,35 @@ def _requires(run: Run, capability: Capability) -> bool:
     interval_seconds=900,
 )
 def push_stock(run: Run) -> dict:
-    """The account's available quantities that differ from the acknowledged ones, sent."""
+    """The account's available quantities that differ from the acknowledged ones, sent: of
+    every SKU, or (trigger ``realtime``) of the SKUs marked since the last push. Either way
+    the marked rows it read are cleared once nothing it owed failed."""
     if not _requires(run, Capability.STOCK_OUT):
         return {}
+    account = run.account
     lifecycle.begin(run, "computing")
-    items, unchanged = stock_delta(run.account)
+    marked = realtime.pending(account.id)  # read before the quantities
+    if run.trigger == realtime.TRIGGER and len(marked) <= REALTIME_FULL_ABOVE:
+        # The unsent batches this push supersedes (a failed one) are owed too: their SKUs
+        # go in again, recomputed, so superseding them loses nothing.
+        owed = sorted({sku for sku, _ in marked} | unsent_skus(account.id, STOCK_ACTION))
+        items, unchanged = realtime.dirty_delta(account, owed)
+        touches = sum(t for _, t in marked)
+        lifecycle.note(
+            run,
+            R.INFO,
+            "realtime",
+            f"Real time: {len(marked)} SKU(s) changed ({touches} change(s) coalesced); "
+            f"{len(items)} to send.",
+        )
+    else:
+        items, unchanged = stock_delta(account)
     lifecycle.begin(run, "sending")
     summary = push_items(run, STOCK_ACTION, items, "stock levels")
+    if not summary["failed"]:
+        realtime.clear(account.id, marked)
+        db.session.commit()
+    summary["marked"] = len(marked)
     return _finish(run, summary, unchanged, "stock levels")
 
 
@@ -349,6 +397,116 @@ def _drift(sku: str, mine: int, theirs: int | None, acked: int | None) -> dict:
     }
 
 
+def _record(run: Run, found: list[dict], error_type: str, text) -> None:
+    """One warning message per drift, naming the SKU (the caller commits)."""
+    now = utcnow()
+    for start in range(0, len(found), 1000):
+        db.session.execute(
+            insert(Message),
+            [
+                {
+                    "import_job_id": run.id,
+                    "severity": R.WARNING,
+                    "error_type": error_type,
+                    "identifier": d["sku"],
+                    "error_message": text(d),
+                    "row_data": d,
+                    "created_at": now,
+                }
+                for d in found[start : start + 1000]
+            ],
+        )
+
+
+# -- the price side of the check -------------------------------------------------------------
+
+
+def _shown_price(value) -> str | None:
+    """A price as the check compares and shows it (two decimals, as money is shown)."""
+    if value is None:
+        return None
+    return str(Decimal(str(value)).quantize(Decimal("0.01")))
+
+
+def _price_cause(mine: str | None, theirs: str | None, acked: str | None) -> str:
+    if mine is None:
+        return (
+            "Mercato publishes no price for this SKU (not published, or no price): "
+            "not corrected, remove it on the marketplace if it should not sell"
+        )
+    if theirs is None:
+        return "ShoppingFeed holds no price for this SKU (never pushed, or not in its catalog)"
+    if acked is None:
+        return "never acknowledged by the marketplace: not pushed yet"
+    if acked == theirs:
+        return "changed in Mercato since the last price push (the next price push sends it)"
+    if acked == mine:
+        return f"changed on the marketplace after it acknowledged {acked} (outside Mercato)"
+    return f"the marketplace shows neither Mercato's price nor the last acknowledged ({acked})"
+
+
+def price_drifts(account, shown: Iterable[dict]) -> tuple[list[dict], int]:
+    """Every SKU whose price on the marketplace (``shown``, pages of ``{sku: price}``)
+    differs from the one Mercato sends it (:func:`connectors.shoppingfeed.price_sent` of
+    the published price and sale price): one it shows that Mercato does not price is
+    reported (not corrected: a price cannot be taken back), one Mercato prices that it does
+    not show is missing. (drifts, SKUs compared)"""
+    ours: dict[str, tuple[str | None, dict]] = {}
+    for sku, price, sale_price, currency in published_prices(account):
+        item = {
+            "reference": sku,
+            "price": _money(price),
+            "sale_price": _money(sale_price),
+            "currency": currency,
+        }
+        ours[sku] = (_shown_price(price_sent(price, sale_price)), item)
+    acked = {
+        sku: _shown_price(price_sent(price, sale_price))
+        for sku, price, sale_price in db.session.execute(
+            select(STATES.c.sku, STATES.c.price, STATES.c.sale_price).where(
+                STATES.c.account_id == account.id, STATES.c.price.is_not(None)
+            )
+        )
+    }
+    found: list[dict] = []
+    seen: set[str] = set()
+    for page in shown:
+        for sku, value in page.items():
+            seen.add(sku)
+            theirs = _shown_price(value)
+            mine, item = ours.get(sku, (None, None))
+            if mine != theirs:
+                found.append(_price_drift(sku, mine, theirs, acked.get(sku), item))
+    for sku, (mine, item) in ours.items():
+        if sku not in seen and mine is not None:
+            found.append(_price_drift(sku, mine, None, acked.get(sku), item))
+    return found, len(seen | set(ours))
+
+
+def _price_drift(sku, mine, theirs, acked, item) -> dict:
+    return {
+        "sku": sku,
+        "kind": "price",
+        "mercato": mine,
+        "marketplace": theirs,
+        "acknowledged": acked,
+        "cause": _price_cause(mine, theirs, acked),
+        "item": item,  # what a fix sends (None: nothing to send)
+    }
+
+
+def _checks_prices(account, connector) -> bool:
+    """The price side runs for an account whose price push is on (its prices are Mercato's
+    to keep) and whose connector reads prices back."""
+    feed = lifecycle.account_feed(account, "price_export")
+    return bool(
+        feed is not None
+        and feed.enabled
+        and connector.supports(Capability.PRICES_OUT)
+        and getattr(connector, "fetch_pricing", None) is not None
+    )
+
+
 @flow(
     "stock_check",
     label="Stock check",
@@ -357,6 +515,9 @@ def _drift(sku: str, mine: int, theirs: int | None, acked: int | None) -> dict:
     cron_expression="0 3 * * *",
 )
 def check_stock(run: Run) -> dict:
+    """What the marketplace shows against what Mercato says: the quantities, and the prices
+    when the account's price push is on; every drift a message naming the SKU and both
+    values; with the trigger ``fix``, the corrections sent."""
     account = run.account
     connector = connector_for(account)
     reader = getattr(connector, "fetch_inventory", None)
@@ -371,46 +532,68 @@ def check_stock(run: Run) -> dict:
         run = db.session.get(Run, run.id)
         lifecycle.finish(run, R.FAILED, f"{connector.name}'s inventory could not be read: {exc}")
         return {}
-    now = utcnow()
     name = connector.name
-    for start in range(0, len(found), 1000):
-        db.session.execute(
-            insert(Message),
-            [
-                {
-                    "import_job_id": run.id,
-                    "severity": R.WARNING,
-                    "error_type": DRIFT,
-                    "identifier": d["sku"],
-                    "error_message": (
-                        f"SKU {d['sku']}: Mercato {d['mercato']}, {name} "
-                        f"{'none' if d['marketplace'] is None else d['marketplace']} "
-                        f"({d['cause']})."
-                    ),
-                    "row_data": d,
-                    "created_at": now,
-                }
-                for d in found[start : start + 1000]
-            ],
-        )
+    prices: list[dict] = []
+    price_compared = 0
+    price_summary: dict = {"checked": False}
+    if _checks_prices(account, connector):
+        try:
+            prices, price_compared = price_drifts(account, connector.fetch_pricing())
+            price_summary = {"checked": True, "compared": price_compared, "drifts": len(prices)}
+        except ConnectorError as exc:  # the quantities are still reported (and fixed)
+            db.session.rollback()
+            run = db.session.get(Run, run.id)
+            lifecycle.note(
+                run, R.ERROR, "price_read_failed", f"{name}'s prices could not be read: {exc}"
+            )
+            run = db.session.get(Run, run.id)
+            run.error_count += 1
+            price_summary = {"checked": False, "error": str(exc)}
+    _record(
+        run,
+        found,
+        DRIFT,
+        lambda d: (
+            f"SKU {d['sku']}: Mercato {d['mercato']}, {name} "
+            f"{'none' if d['marketplace'] is None else d['marketplace']} ({d['cause']})."
+        ),
+    )
+    _record(
+        run,
+        prices,
+        PRICE_DRIFT,
+        lambda d: (
+            f"SKU {d['sku']}: price Mercato {d['mercato'] or 'none'}, {name} "
+            f"{d['marketplace'] or 'none'} ({d['cause']})."
+        ),
+    )
     run = db.session.get(Run, run.id)
-    run.total_processed = compared
-    run.warning_count += len(found)
-    run.unchanged_count = compared - len(found)
+    run.total_processed = compared + price_compared
+    run.warning_count += len(found) + len(prices)
+    run.unchanged_count = run.total_processed - len(found) - len(prices)
     db.session.commit()
-    summary = {"compared": compared, "drifts": len(found), "fixed": 0}
+    summary = {"compared": compared, "drifts": len(found), "fixed": 0, "prices": price_summary}
+    failed = 0
     if run.trigger == FIX and found:
         lifecycle.begin(run, "sending")
         items = [{"reference": d["sku"], "quantity": d["mercato"]} for d in found]
         sent = push_items(run, STOCK_ACTION, items, "corrections")
         summary.update(fix=sent)
         summary["fixed"] = len(items) if sent["sent"] == sent["batches"] else 0
-        run = db.session.get(Run, run.id)
-        run.updated_count = summary["fixed"]
-        if sent["failed"]:
-            lifecycle.finish(
-                run, R.FAILED, f"{sent['failed']} request(s) of corrections were not acknowledged."
-            )
-            return summary
-    lifecycle.finish(run, R.COMPLETED)
+        failed += sent["failed"]
+    fixable = [d["item"] for d in prices if d["item"] is not None]
+    if run.trigger == FIX and fixable:
+        lifecycle.begin(run, "sending")
+        sent = push_items(run, PRICE_ACTION, fixable, "price corrections")
+        price_summary["fix"] = sent
+        price_summary["fixed"] = len(fixable) if sent["sent"] == sent["batches"] else 0
+        failed += sent["failed"]
+    run = db.session.get(Run, run.id)
+    run.updated_count = summary["fixed"] + price_summary.get("fixed", 0)
+    if failed:
+        lifecycle.finish(
+            run, R.FAILED, f"{failed} request(s) of corrections were not acknowledged."
+        )
+        return summary
+    lifecycle.finish(run, R.COMPLETED_WITH_ERRORS if run.error_count else R.COMPLETED)
     return summary

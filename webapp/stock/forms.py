@@ -29,7 +29,9 @@ class StockSettingsForm(FlaskForm):
         "Push strategy",
         choices=[("realtime", "Real time"), ("scheduled", "Scheduled"), ("manual", "Manual")],
     )
-    interval_minutes = StringField("Interval (minutes)", validators=[DataRequired(), Length(max=6)])
+    interval_minutes = StringField(
+        "Interval when scheduled (minutes)", validators=[DataRequired(), Length(max=6)]
+    )
 
 
 class StoreStockForm(FlaskForm):

@@ -24,6 +24,7 @@ from webapp.extensions import db
 from webapp.models import StockLevel, StockMovement, StoreStockSettings, Warehouse
 from webapp.models.base import utcnow
 from webapp.models.stock import DEFAULT_WAREHOUSE
+from webapp.stock import dirty
 
 LEVELS = StockLevel.__table__
 MOVEMENTS = StockMovement.__table__
@@ -117,7 +118,8 @@ def _movement(row: dict, now) -> dict:
 
 
 def move_levels(store_id: int, deltas: dict[tuple[str, int], tuple[int, int]], now=None) -> None:
-    """Add (on_hand, reserved) deltas to the levels of (sku, warehouse), creating them."""
+    """Add (on_hand, reserved) deltas to the levels of (sku, warehouse), creating them; the
+    SKUs moved are marked for the store's real-time accounts (:mod:`webapp.stock.dirty`)."""
     now = now or utcnow()
     rows = [
         {
@@ -143,10 +145,12 @@ def move_levels(store_id: int, deltas: dict[tuple[str, int], tuple[int, int]], n
         },
     )
     db.session.execute(stmt, rows)
+    dirty.mark(store_id, (row["sku"] for row in rows), now)
 
 
 def ensure_levels(store_id: int, keys: list[tuple[str, int]], now=None) -> None:
-    """Levels (0, 0) for these (sku, warehouse) where there are none."""
+    """Levels (0, 0) for these (sku, warehouse) where there are none (a SKU new to the stock:
+    marked for the real-time accounts too, so one acknowledged before is told 0)."""
     if not keys:
         return
     now = now or utcnow()
@@ -164,6 +168,7 @@ def ensure_levels(store_id: int, keys: list[tuple[str, int]], now=None) -> None:
             for sku, wh in sorted(keys)
         ],
     )
+    dirty.mark(store_id, (sku for sku, _ in keys), now)
 
 
 def apply(store_id: int, movements: list[dict]) -> list[dict]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from webapp.access import store_or_404
 from webapp.extensions import db
 from webapp.htmx import is_htmx, partial_response
 from webapp.ids import id_arg
-from webapp.models import Account
-from webapp.stock import levels, service
+from webapp.models import Account, Feed
+from webapp.stock import dirty, levels, service
 from webapp.stock.forms import AdjustForm, StockFileForm, StockSettingsForm, StoreStockForm
 
 bp = Blueprint("stock", __name__, url_prefix="/store/<code>")
@@ -162,5 +163,14 @@ def account_stock(code: str, account_id: int):
         else:
             error = "Fill in every field (the form may have expired: try again)."
     return render_template(
-        "stock/account.html", store=store, account=account, form=form, error=error, rules=config
+        "stock/account.html",
+        store=store,
+        account=account,
+        form=form,
+        error=error,
+        rules=config,
+        realtime=dirty.status(account),
+        push_feed=db.session.scalar(
+            select(Feed).where(Feed.account_id == account.id, Feed.kind == "stock_export")
+        ),
     ), (422 if error else 200)

@@ -256,12 +256,75 @@ def update_settings(
         if not 1 <= minutes <= 7 * 24 * 60:
             raise StockError("The interval is between 1 minute and 7 days.", "interval_minutes")
         changes["sync_interval_minutes"] = minutes
+    differ = {name for name, value in changes.items() if getattr(config, name, None) != value}
+    moved = differ & {"sync_strategy", "sync_interval_minutes"}
+    rules = differ & {"safety_stock", "out_of_stock_threshold", "zero_stock", "sync_strategy"}
     for name, value in changes.items():
         setattr(config, name, value)
     if config.id is None:
         db.session.add(config)
+    if "sync_interval_minutes" in moved:
+        _follow_interval(account, config.sync_interval_minutes)
     db.session.commit()
+    if moved:
+        _reconcile_soon()
+    if rules and config.sync_strategy == S.REALTIME:
+        _push_everything(account)
     return config
+
+
+RULES_TRIGGER = "rules"
+
+
+def _push_everything(account: Account) -> None:
+    """A real-time account whose rules changed (every SKU's available quantity may have), or
+    that just became real time (what changed before was not marked): its full stock push,
+    queued now rather than at the hourly safety net. A disabled push feed sends nothing."""
+    from webapp.models import Feed
+    from webapp.runs import lifecycle
+
+    feed = db.session.scalar(
+        select(Feed).where(Feed.account_id == account.id, Feed.kind == "stock_export")
+    )
+    if feed is None or not feed.enabled:
+        return
+    try:
+        lifecycle.start_feed(feed, RULES_TRIGGER)
+    except lifecycle.FeedError:
+        db.session.rollback()
+
+
+def _follow_interval(account: Account, minutes: int) -> None:
+    """The interval of the scheduled strategy is the stock push feed's schedule."""
+    from datetime import timedelta
+
+    from webapp.models import Feed
+    from webapp.models.base import utcnow
+
+    feed = db.session.scalar(
+        select(Feed).where(Feed.account_id == account.id, Feed.kind == "stock_export")
+    )
+    job = feed.schedule if feed is not None else None
+    if job is None:
+        return
+    job.interval_seconds, job.cron_expression = minutes * 60, None
+    job.next_run_at = utcnow() + timedelta(minutes=minutes)
+
+
+def _reconcile_soon() -> None:
+    """The strategy decides whether and how often the stock push is scheduled
+    (:func:`webapp.feeds.schedule.desired`): the scheduler follows a change at once (its
+    periodic reconcile would within minutes). Redis away: the periodic one does it."""
+    import logging
+
+    from webapp.extensions import queue
+
+    try:
+        queue("default").enqueue(
+            "jobs.feeds.reconcile_schedules", description="reconcile after a strategy change"
+        )
+    except Exception:  # noqa: BLE001
+        logging.getLogger("mercato.stock").warning("reconcile not queued", exc_info=True)
 
 
 def update_store_settings(
