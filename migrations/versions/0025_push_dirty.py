@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025_push_dirty"
-down_revision = "0024_digital_keys"
+down_revision = "0029_digital"
 branch_labels = None
 depends_on = None
 
