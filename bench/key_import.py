@@ -44,8 +44,8 @@ def write_files(folder: Path, n: int) -> tuple[Path, Path]:
 def bench(uri: str, n: int, folder: Path) -> dict:
     from webapp import create_app
     from webapp.extensions import db
+    from webapp.imports import keys_file as importer
     from webapp.imports.stock_file import create_stock_run
-    from webapp.keys import importer
     from webapp.models import Store
     from webapp.runs import lifecycle
 

@@ -55,12 +55,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.digital.routes import bp as digital_bp
     from webapp.feeds import bp as feeds_bp
     from webapp.inbox import bp as inbox_bp
-    from webapp.keys.routes import bp as keys_bp
     from webapp.mail.routes import bp as mail_bp
     from webapp.monitoring import bp as monitoring_bp
     from webapp.orders.routes import bp as orders_bp
     from webapp.stock.routes import bp as stock_bp
     from webapp.store import bp as store_bp
+    from webapp.store.keys import bp as keys_bp
     from webapp.tokens import bp as tokens_bp
 
     blueprints = (

@@ -579,8 +579,8 @@ def register_cli(app: Flask) -> None:
     from webapp.catalogfeed.cli import catalog_cli
     from webapp.feeds.cli import feeds_cli
     from webapp.imports import stock_file  # noqa: F401  (adds `flask stock import`)
+    from webapp.imports.keys_file import keys_cli
     from webapp.inbox.cli import inbox_cli
-    from webapp.keys.importer import keys_cli
     from webapp.mail.cli import mail_cli
     from webapp.orders.cli import orders_cli
     from webapp.stock.cli import stock_cli

@@ -204,7 +204,7 @@ def test_low_pool_alert_is_raised_once_and_closed_when_refilled(app, store, othe
     lines = order_lines(store.id, "LOW", 1)
     pool.claim(store.id, sku="LOW", supplier_product_id=None, quantity=1, order_item_id=lines[0])
     db.session.commit()
-    from webapp.keys.importer import check_now
+    from webapp.imports.keys_file import check_now
 
     check_now(store)
     assert sorted(a.identifier for a in _open_alerts(store.id)) == ["FULL", "LOW"]
@@ -226,7 +226,7 @@ def test_refusals(app, store, tmp_path):
 
 
 def test_the_feed_run_without_a_file_checks_the_levels(app, store, tmp_path):
-    from webapp.keys.importer import store_feed
+    from webapp.imports.keys_file import store_feed
     from webapp.runs import lifecycle
 
     add_keys(store.id, "FEW", 1)

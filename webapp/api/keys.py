@@ -33,9 +33,10 @@ from webapp.api.params import (
 from webapp.api.serialize import iso
 from webapp.extensions import db
 from webapp.ids import MAX_ID
+from webapp.imports import keys_file as importer
 from webapp.imports import queries
 from webapp.imports.request import ImportRequestError
-from webapp.keys import importer, levels
+from webapp.keys import levels
 from webapp.models import Run, Store
 from webapp.models import runs as R
 

@@ -58,6 +58,7 @@ from webapp.outbound.record import call_row, record
 from webapp.outbound.sender import send_owed
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
+from webapp.runs.retries import Outcome, handler
 
 log = logging.getLogger("mercato.digital")
 
@@ -611,3 +612,25 @@ def digital_lines(order_id: int) -> list[dict]:
         }
         for line in lines
     ]
+
+
+@handler("digital_keys_missing")
+def refulfil_digital(message: Message) -> Outcome:
+    """An order waited for keys nothing could provide (the pool was empty): try again now
+    (keys uploaded since are given, a purchase recorded if a supplier account came)."""
+
+    order = db.session.get(Order, message.subject_id) if message.subject_id else None
+    if order is None:
+        return Outcome(True, "The order is gone.")
+    if order.status not in FULFILLABLE:
+        return Outcome(True, f"The order is {order.status}: no longer to fulfil.")
+    fulfil_now(order, trigger="retry")
+    db.session.expire_all()
+    waiting = [
+        f"{line['sku']}: {line['key_state']}"
+        for line in digital_lines(order.id)
+        if line["key_state"] == PENDING and purchase_of(line["line_id"]) is None
+    ]
+    if not waiting:
+        return Outcome(True, "Every digital line has its keys or a purchase under way.")
+    return Outcome(False, "Still waiting for keys (" + ", ".join(waiting) + ").")

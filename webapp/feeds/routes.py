@@ -13,13 +13,13 @@ from webapp.feeds import bp, queries
 from webapp.feeds.schedule import ScheduleError, reconcile_quietly, set_schedule
 from webapp.htmx import is_htmx, partial_response
 from webapp.ids import id_arg
-from webapp.imports.queries import ERRORS_PER_PAGE, error_types, messages_page
 from webapp.models import Feed
 from webapp.models import runs as R
 from webapp.outbound import run_modes
 from webapp.pagination import clamp_page
 from webapp.runs import lifecycle as service
 from webapp.runs import registry
+from webapp.runs.messages import ERRORS_PER_PAGE, error_types, messages_page
 from webapp.runs.registry import feed_kinds
 from webapp.runs.table import run_columns
 

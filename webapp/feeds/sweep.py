@@ -159,7 +159,7 @@ def sweep() -> dict:
 
 def _inbox_retries(run_id: int) -> bool:
     """Whether every retry message of the run has an inbox handler (webapp.inbox.retry)."""
-    from webapp.inbox.retry import HANDLERS
+    from webapp.runs.retries import HANDLERS
 
     causes = set(
         db.session.scalars(

@@ -16,12 +16,17 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
-from webapp.models import Message, Run, Store
+from webapp.models import Run, Store
 from webapp.models import runs as R
 from webapp.pagination import Page, distinct_values, paginate
+from webapp.runs.messages import (  # noqa: F401 - the imports pages read them from here
+    ERRORS_PER_PAGE,
+    error_types,
+    messages_page,
+    messages_query,
+)
 
 PRODUCT_IMPORT = "product_import"
-ERRORS_PER_PAGE = 25  # a product import's row errors viewer
 
 
 def runs_query(
@@ -75,31 +80,6 @@ def stats(**filters) -> dict[str, int]:
     result["total"] = sum(by_status.values())
     result["active"] = result[R.PENDING] + result[R.PROCESSING]
     return result
-
-
-def error_types(run_id: int) -> list[str]:
-    return distinct_values(Message.error_type, Message.import_job_id == run_id)
-
-
-def messages_query(run_id: int, error_type: str | None = None, severity: str | None = None):
-    conditions = [Message.import_job_id == run_id]
-    if error_type:
-        conditions.append(Message.error_type == error_type)
-    if severity:
-        conditions.append(Message.severity == severity)
-    # Messages about the whole file (no row) come last, on both back-ends.
-    query = (
-        select(Message)
-        .where(*conditions)
-        .order_by(Message.row_number.asc().nulls_last(), Message.id)
-    )
-    count = select(func.count()).select_from(Message).where(*conditions)
-    return query, count
-
-
-def messages_page(run_id: int, page: int = 1, per_page: int = 25, **filters) -> Page:
-    query, count = messages_query(run_id, **filters)
-    return paginate(query, count, page, per_page, key=Message.id)
 
 
 def stores() -> list[Store]:

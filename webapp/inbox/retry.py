@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
@@ -26,6 +24,7 @@ from webapp.extensions import db, queue, redis_connection
 from webapp.models import Account, Message, Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
+from webapp.runs.retries import HANDLERS, RETRIED_ELSEWHERE, Outcome, handler  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -33,33 +32,6 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CEILING = timedelta(hours=1)
 SWEEP_BATCH = 200
-
-
-@dataclass
-class Outcome:
-    resolved: bool
-    detail: str = ""
-    retry_after: float | None = None  # seconds, when the marketplace said so
-    # The retry wrote a fresh message about the same failure: it carries on in its place.
-    superseded_by: int | None = None
-
-
-Handler = Callable[[Message], Outcome]
-HANDLERS: dict[str, Handler] = {}
-# Causes whose failed work already has its own retry (a call owed to a marketplace: the one
-# sender's backoff): the sweep never re-drives them, a person's retry still may (it asks
-# that same sender to send now), and the work closes the message when it succeeds.
-RETRIED_ELSEWHERE: set[str] = set()
-
-
-def handler(cause: str, *, swept: bool = True):
-    def register(fn: Handler) -> Handler:
-        HANDLERS[cause] = fn
-        if not swept:
-            RETRIED_ELSEWHERE.add(cause)
-        return fn
-
-    return register
 
 
 def retryable(message: Message) -> bool:
@@ -441,30 +413,6 @@ def resend_outbound(message: Message) -> Outcome:
         return Outcome(True, "Sent.")
     errors = sorted({c.last_error for c in found if c.last_error})
     return Outcome(False, "; ".join(errors) or "Not sent yet (test mode records, never sends).")
-
-
-@handler("digital_keys_missing")
-def refulfil_digital(message: Message) -> Outcome:
-    """An order waited for keys nothing could provide (the pool was empty): try again now
-    (keys uploaded since are given, a purchase recorded if a supplier account came)."""
-    from webapp.digital import fulfil
-    from webapp.models import Order
-
-    order = db.session.get(Order, message.subject_id) if message.subject_id else None
-    if order is None:
-        return Outcome(True, "The order is gone.")
-    if order.status not in fulfil.FULFILLABLE:
-        return Outcome(True, f"The order is {order.status}: no longer to fulfil.")
-    fulfil.fulfil_now(order, trigger="retry")
-    db.session.expire_all()
-    waiting = [
-        f"{line['sku']}: {line['key_state']}"
-        for line in fulfil.digital_lines(order.id)
-        if line["key_state"] == fulfil.PENDING and fulfil.purchase_of(line["line_id"]) is None
-    ]
-    if not waiting:
-        return Outcome(True, "Every digital line has its keys or a purchase under way.")
-    return Outcome(False, "Still waiting for keys (" + ", ".join(waiting) + ").")
 
 
 @handler("order_action_stuck")

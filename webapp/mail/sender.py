@@ -36,7 +36,6 @@ from flask import current_app
 from sqlalchemy import and_, func, insert, or_, select, update
 
 from webapp.extensions import db, queue
-from webapp.inbox.retry import Outcome, handler
 from webapp.mail import AFTER_SENT, CONTEXTS, mail_kind, render, smtp
 from webapp.models import Account, MailMessage, Message, Run, Store
 from webapp.models import mail as M
@@ -44,6 +43,7 @@ from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
+from webapp.runs.retries import Outcome, handler
 
 log = logging.getLogger("mercato.mail")
 

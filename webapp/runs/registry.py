@@ -35,7 +35,7 @@ FLOW_MODULES = (
     "webapp.imports.supplier",
     "webapp.imports.shipments",
     "webapp.pushes.flows",
-    "webapp.keys.importer",
+    "webapp.imports.keys_file",
     "webapp.mail.sender",
     "webapp.digital.fulfil",
     "webapp.digital.balance",

@@ -1,5 +1,5 @@
 """The key pool's forms (CSRF-protected by Flask-WTF); the rules are :mod:`webapp.keys.levels`'
-and :mod:`webapp.keys.importer`'s, which the CLI and the API share."""
+and :mod:`webapp.imports.keys_file`'s, which the CLI and the API share."""
 
 from __future__ import annotations
 

@@ -11,13 +11,14 @@ from sqlalchemy import select
 
 from webapp.access import store_or_404
 from webapp.extensions import db
+from webapp.imports import keys_file as importer
 from webapp.imports.request import ImportRequestError
-from webapp.keys import codes, importer, levels
-from webapp.keys.forms import DeleteKeyForm, KeyUploadForm, ThresholdForm
+from webapp.keys import codes, levels
 from webapp.models import Run
 from webapp.models import runs as R
 from webapp.models.base import utcnow
 from webapp.models.keys import POOL, DigitalKey
+from webapp.store.key_forms import DeleteKeyForm, KeyUploadForm, ThresholdForm
 
 bp = Blueprint("keys", __name__, url_prefix="/store/<code>")
 RECENT_KEYS = 50
