@@ -24,7 +24,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, case, delete, func, insert, null, or_, select, update
 
 from connectors.base import Capability
 from connectors.errors import ConnectorError
@@ -41,7 +41,12 @@ from webapp.outbound.record import CALLS, call_row, record
 from webapp.outbound.sender import send_calls
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
-from webapp.stock.availability import iter_available, sku_order
+from webapp.stock.availability import (
+    available_select,
+    iter_available,
+    set_based_session,
+    sku_order,
+)
 
 log = logging.getLogger("mercato.pushes")
 
@@ -123,17 +128,43 @@ def published_available(account) -> Iterator[tuple[str, int]]:
 def stock_delta(account) -> tuple[list[dict], int]:
     """(the items to send, how many SKUs are unchanged): every published SKU whose available
     quantity differs from the acknowledged one, and 0 for an acknowledged SKU no longer
-    published or no longer in the stock."""
-    acked = acked_stock(account.id)
-    items: list[dict] = []
+    published or no longer in the stock; the first in SKU code-point order, then the zeros.
+
+    One set-based query (the store's available quantities, :func:`available_select`, full
+    join the acknowledged ones): the database compares a million SKUs and returns only those
+    that differ, plus one row (key NULL) counting the unchanged ones."""
+    set_based_session()
+    current = available_select(account, published_only=True).subquery("current")
+    acked = (
+        select(STATES.c.sku, STATES.c.quantity)
+        .where(STATES.c.account_id == int(account.id), STATES.c.quantity.is_not(None))
+        .subquery("acked")
+    )
+    gone = current.c.sku.is_(None)
+    key = case(
+        (current.c.available == acked.c.quantity, null()),
+        else_=func.coalesce(current.c.sku, acked.c.sku),
+    )
+    query = (
+        select(
+            key,
+            func.max(func.coalesce(current.c.available, 0)),
+            func.count(),
+            func.max(case((gone, 1), else_=0)),
+        )
+        .select_from(current.join(acked, acked.c.sku == current.c.sku, full=True))
+        .where(or_(current.c.sku.is_not(None), acked.c.quantity != 0))
+        .group_by(key)
+    )
+    changed: list[tuple[int, str, int]] = []
     unchanged = 0
-    for sku, quantity in published_available(account):
-        if acked.pop(sku, None) == quantity:
-            unchanged += 1
+    for sku, quantity, count, was_gone in db.session.execute(query):
+        if sku is None:
+            unchanged = count
         else:
-            items.append({"reference": sku, "quantity": quantity})
-    items.extend({"reference": sku, "quantity": 0} for sku, qty in acked.items() if qty != 0)
-    return items, unchanged
+            changed.append((was_gone, sku, int(quantity)))
+    changed.sort()  # code-point order (str comparison), the zeros of gone SKUs last
+    return [{"reference": sku, "quantity": quantity} for _, sku, quantity in changed], unchanged
 
 
 def _money(value) -> str | None:
