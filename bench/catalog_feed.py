@@ -142,6 +142,8 @@ def setup(url: str, products: int) -> int:
 
 def feed_path_and_copy_sql(url: str, account_id: int) -> tuple[str, str]:
     """The feed's URL path (with its token) and the COPY of the same query, same columns."""
+    import sqlalchemy as sa
+
     from webapp import catalogfeed, create_app
     from webapp.catalogfeed import content
     from webapp.extensions import db
@@ -154,11 +156,17 @@ def feed_path_and_copy_sql(url: str, account_id: int) -> tuple[str, str]:
         feed = catalogfeed.feed_for(account)
         token = catalogfeed.decrypt(feed.token_encrypted)
         store = account.store
-        query = content.rows_query(
+        # The feed's own rows and joins (texts, overrides, the account's available quantity
+        # joined set-based), the same columns as raw values, in the feed's order.
+        inner, stock, source = content.stock_joined(
             account, content.feed_language(feed.language, store), letzshop=True
         )
-        quantity = availability._query(account).selected_columns[1]
-        query = query.add_columns(quantity.label("quantity"))
+        columns = [c for c in inner.c if c.name != "product_id"]
+        query = (
+            sa.select(*columns, content.sql_quantity(inner.c, stock).label("quantity"))
+            .select_from(source)
+            .order_by(availability.sku_order(inner.c.sku), inner.c.product_id)
+        )
         compiled = query.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
         sql = str(compiled)
         db.session.remove()
