@@ -4,10 +4,12 @@ SKUs) on a mixed store, on SQLite and PostgreSQL: safety stock, threshold and th
 rule, the store's overrides (inactive, out of stock, a SKU published twice), several
 warehouses and reservations, published SKUs without stock, stock nobody publishes, SKUs
 acknowledged, acknowledged differently, never acknowledged or with a price only, and the
-code-point order of non-ASCII SKUs."""
+code-point order of non-ASCII SKUs. Both query shapes: a store with several warehouses and
+marketplaces (levels and products grouped per SKU) and one with one of each (joined flat)."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import insert, select, update
 
 from webapp.accounts import create_account
@@ -16,7 +18,12 @@ from webapp.models import MarketplaceProduct, Product, PushState, StockLevel
 from webapp.models.stock import MANUAL
 from webapp.pushes.flows import published_skus, stock_delta
 from webapp.stock import levels, service
-from webapp.stock.availability import available_quantities, available_select, iter_available
+from webapp.stock.availability import (
+    _one_per_sku,
+    available_quantities,
+    available_select,
+    iter_available,
+)
 
 STOCK = {  # sku -> on hand in the default warehouse
     "A-1": 10,
@@ -55,12 +62,14 @@ PUBLISHED = [
 ]
 
 
-def build(store, other_store):
+def build(store, other_store, *, flat: bool = False):
+    """The mixed store; ``flat``: one warehouse and one marketplace only."""
     warehouse = levels.default_warehouse_id(store.id)
     levels.set_on_hand(
         store.id, [(sku, warehouse, qty) for sku, qty in STOCK.items()], reason=MANUAL
     )
-    service.set_quantity(store, "A-1", 5, warehouse="north", actor="t")  # A-1: 15 on hand
+    if not flat:
+        service.set_quantity(store, "A-1", 5, warehouse="north", actor="t")  # A-1: 15 on hand
     db.session.execute(
         update(StockLevel)
         .where(StockLevel.store_id == store.id, StockLevel.sku == "H-reserved")
@@ -71,6 +80,8 @@ def build(store, other_store):
         other_store.id, [("A-1", levels.default_warehouse_id(other_store.id), 99)], reason=MANUAL
     )
     for n, (sku, marketplace, active, override, source) in enumerate(PUBLISHED):
+        if flat and marketplace != "default":
+            continue
         mp = MarketplaceProduct(
             store_id=store.id,
             marketplace=marketplace,
@@ -89,6 +100,7 @@ def build(store, other_store):
             )
         )
     db.session.commit()
+    assert _one_per_sku(store.id) is flat
 
 
 def acknowledge(account, values: dict) -> None:
@@ -146,8 +158,9 @@ def accounts(store):
     return send, hold
 
 
-def test_available_select_is_the_stock_engines_answer(app, store, other_store):
-    build(store, other_store)
+@pytest.mark.parametrize("flat", [False, True], ids=["grouped", "flat"])
+def test_available_select_is_the_stock_engines_answer(app, store, other_store, flat):
+    build(store, other_store, flat=flat)
     for account in accounts(store):
         expected = available_quantities(account)
         assert dict(db.session.execute(available_select(account)).all()) == expected
@@ -157,12 +170,16 @@ def test_available_select_is_the_stock_engines_answer(app, store, other_store):
         }
 
 
-def test_the_set_based_delta_is_the_streamed_one(app, store, other_store):
-    build(store, other_store)
+@pytest.mark.parametrize("flat", [False, True], ids=["grouped", "flat"])
+def test_the_set_based_delta_is_the_streamed_one(app, store, other_store, flat):
+    build(store, other_store, flat=flat)
     send, hold = accounts(store)
     # Nothing acknowledged: every published SKU with stock is sent, in code-point order.
     items, unchanged = stock_delta(send)
     assert (items, unchanged) == reference(send)
+    # A-1: 15 on hand (10 + 5 in the north warehouse) - 2 safety; E-twice: one of its
+    # two products sells; flat: 10 - 2, and its only product is inactive.
+    a_1, e_twice = (8, 0) if flat else (13, 4)
     assert [i["reference"] for i in items] == [
         "A-1",
         "B-2",
@@ -178,9 +195,9 @@ def test_the_set_based_delta_is_the_streamed_one(app, store, other_store):
         "Ω-last",
     ]
     quantities = {i["reference"]: i["quantity"] for i in items}
-    # 15 - 2 safety; 3 - 2 = 1 <= threshold; inactive, out of stock and neither sells: 0;
-    # one of the two sells; 7 on hand - 4 reserved - 2 = 1 <= threshold.
-    assert quantities["A-1"] == 13 and quantities["B-2"] == 0 and quantities["E-twice"] == 4
+    # 3 - 2 = 1 <= threshold; inactive, out of stock and neither sells: 0;
+    # 7 on hand - 4 reserved - 2 = 1 <= threshold.
+    assert quantities["A-1"] == a_1 and quantities["B-2"] == 0 and quantities["E-twice"] == e_twice
     assert quantities["C-inactive"] == quantities["D-oos"] == quantities["F-twice-off"] == 0
     assert quantities["H-reserved"] == 0 and quantities["Ω-last"] == 18
 
@@ -189,10 +206,10 @@ def test_the_set_based_delta_is_the_streamed_one(app, store, other_store):
     acknowledge(
         send,
         {
-            "A-1": 13,
+            "A-1": a_1,
             "B-2": 1,
             "C-inactive": 0,
-            "E-twice": 4,
+            "E-twice": e_twice,
             "G-zero": 0,
             "Ω-last": 17,
             "I-unpublished": 0,

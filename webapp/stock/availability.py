@@ -30,7 +30,14 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, case, func, literal, select, text
 
 from webapp.extensions import db
-from webapp.models import Account, InventorySyncConfig, MarketplaceProduct, Product, StockLevel
+from webapp.models import (
+    Account,
+    InventorySyncConfig,
+    MarketplaceProduct,
+    Product,
+    StockLevel,
+    Warehouse,
+)
 from webapp.models.stock import ZERO_HOLD
 from webapp.pagination import distinct_values
 
@@ -187,6 +194,7 @@ def iter_available(account: Account, batch: int = 5000) -> Iterator[tuple[str, i
 
 
 LEVELS = StockLevel.__table__
+WAREHOUSES = Warehouse.__table__
 
 
 def _rules_case(rules: Rules, on_hand, reserved, sellable):
@@ -204,9 +212,30 @@ def available_select(account: Account, *, published_only: bool = False, rules: R
     """``SELECT sku, available`` of every SKU the store's stock knows (``published_only``: and
     that one of its products publishes), as :func:`iter_available` computes it, in one query:
     the levels summed per SKU, joined with whether a published product sells it. Unordered
-    (order it with :func:`sku_order` when the order matters)."""
+    (order it with :func:`sku_order` when the order matters).
+
+    A store with one warehouse and one marketplace (most) has at most one level and one
+    published product per SKU: the rows are joined as they are, without grouping a million
+    SKUs twice."""
     rules = rules or rules_for(account)
     store_id = int(account.store_id)
+    products = MP.join(
+        PRODUCTS,
+        and_(PRODUCTS.c.marketplace_product_id == MP.c.id, PRODUCTS.c.store_id == store_id),
+    )
+    if _one_per_sku(store_id):
+        source = LEVELS.join(
+            products,
+            and_(MP.c.store_id == store_id, MP.c.marketplace_product_id == LEVELS.c.sku),
+            isouter=not published_only,
+        )
+        sells = case((PRODUCTS.c.id.is_(None), None), (_SELLS, 1), else_=0)
+        available = _rules_case(rules, LEVELS.c.on_hand, LEVELS.c.reserved, sells)
+        return (
+            select(LEVELS.c.sku, available.label("available"))
+            .select_from(source)
+            .where(LEVELS.c.store_id == store_id)
+        )
     levels = (
         select(
             LEVELS.c.sku.label("sku"),
@@ -222,8 +251,8 @@ def available_select(account: Account, *, published_only: bool = False, rules: R
             MP.c.marketplace_product_id.label("sku"),
             func.max(case((_SELLS, 1), else_=0)).label("sells"),
         )
-        .select_from(MP.join(PRODUCTS, PRODUCTS.c.marketplace_product_id == MP.c.id))
-        .where(MP.c.store_id == store_id, PRODUCTS.c.store_id == store_id)
+        .select_from(products)
+        .where(MP.c.store_id == store_id)
         .group_by(MP.c.marketplace_product_id)
         .subquery("selling")
     )
@@ -231,6 +260,16 @@ def available_select(account: Account, *, published_only: bool = False, rules: R
     return select(levels.c.sku, available.label("available")).select_from(
         levels.join(selling, selling.c.sku == levels.c.sku, isouter=not published_only)
     )
+
+
+def _one_per_sku(store_id: int) -> bool:
+    """Whether the store has at most one warehouse and one marketplace: then a SKU has at most
+    one level (unique per store, SKU, warehouse) and one published product (unique per store,
+    marketplace, SKU)."""
+    warehouses = db.session.scalar(
+        select(func.count()).select_from(WAREHOUSES).where(WAREHOUSES.c.store_id == store_id)
+    )
+    return warehouses <= 1 and len(store_marketplaces(store_id)) <= 1
 
 
 def set_based_session() -> None:
