@@ -16,7 +16,7 @@ from webapp.accounts import create_account
 from webapp.extensions import db
 from webapp.models import MarketplaceProduct, Product, PushState, StockLevel
 from webapp.models.stock import MANUAL
-from webapp.pushes.flows import published_skus, stock_delta
+from webapp.pushes.flows import published_available, published_skus, stock_delta
 from webapp.stock import levels, service
 from webapp.stock.availability import (
     _one_per_sku,
@@ -168,6 +168,10 @@ def test_available_select_is_the_stock_engines_answer(app, store, other_store, f
         assert dict(db.session.execute(available_select(account, published_only=True)).all()) == {
             sku: qty for sku, qty in expected.items() if sku in published
         }
+        # The stock check's view: the same, in the stock engine's (code-point) order.
+        assert list(published_available(account)) == [
+            (sku, qty) for sku, qty in iter_available(account) if sku in published
+        ]
 
 
 @pytest.mark.parametrize("flat", [False, True], ids=["grouped", "flat"])

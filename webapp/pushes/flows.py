@@ -41,12 +41,7 @@ from webapp.outbound.record import CALLS, call_row, record
 from webapp.outbound.sender import send_calls
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
-from webapp.stock.availability import (
-    available_select,
-    iter_available,
-    set_based_session,
-    sku_order,
-)
+from webapp.stock.availability import available_select, set_based_session, sku_order
 
 log = logging.getLogger("mercato.pushes")
 
@@ -110,19 +105,15 @@ def published_skus(store_id: int) -> Iterator[str]:
 
 
 def published_available(account) -> Iterator[tuple[str, int]]:
-    """(sku, available) of the store's published SKUs that its stock knows, in SKU order: the
-    stock (:func:`iter_available`) merged with the published SKUs. A SKU the stock knows that
-    no product publishes is not the channel's; a published SKU without stock is left out
-    (never sent; 0 when it was acknowledged, see :func:`stock_delta`)."""
-    stock = iter_available(account)
-    current: tuple[str, int] | None = next(stock, None)
-    for sku in published_skus(account.store_id):
-        while current is not None and current[0] < sku:
-            current = next(stock, None)
-        if current is None:
-            return
-        if current[0] == sku:
-            yield current
+    """(sku, available) of the store's published SKUs that its stock knows, in SKU order, one
+    set-based query (:func:`available_select`). A SKU the stock knows that no product
+    publishes is not the channel's; a published SKU without stock is left out (never sent;
+    0 when it was acknowledged, see :func:`stock_delta`)."""
+    set_based_session()
+    query = available_select(account, published_only=True)
+    sku = query.selected_columns[0]
+    for found, quantity in db.session.execute(query.order_by(sku_order(sku))):
+        yield found, int(quantity)
 
 
 def stock_delta(account) -> tuple[list[dict], int]:
