@@ -20,6 +20,11 @@ Targets (issue 15): the feed within 3x of COPY; the web process's peak memory un
    and rows. Then the worker's peak RSS (``VmHWM`` of /proc/<pid>/status) is read.
 
 The last line printed is JSON with every figure; nothing is asserted.
+
+The feed on PostgreSQL is one query whose CSV lines the database writes (the quantity joined
+set-based), read by COPY: 2026-12-06, 1,000,000 products, load ~14 on 2 cores, same
+database: 3.45x COPY before (server-side cursor, quantities merged in Python), 1.75x after;
+peak RSS 160 MB before, 153 MB after.
 """
 
 from __future__ import annotations
