@@ -22,8 +22,10 @@ Figures are printed (the last line is JSON); the database is dropped unless ``--
 The delta is one set-based query (``webapp.pushes.flows.stock_delta``: the available
 quantities as SQL full-joined with ``push_states``); its time grows with the store's SKUs,
 not with what changed, and is the database's CPU: on the shared 2-core machine it moves with
-the load (2026-12-06, 1,000,000 products: 34.9 s before the set-based delta at load ~5,
-7.4 s after at load ~15; see the perf branch's report for the back-to-back figures).
+the load. 2026-12-06, 1,000,000 products, back to back: 94.5 s before the set-based delta,
+7.9 s after; later runs after: 6.8 s and 4.8 s (delta alone 3.3 to 5.0 s); 200,000
+products back to back: 7.3 s before, 1.7 s after. The load time printed first tells how
+loaded the machine was (54 to 122 s for the same million rows).
 """
 
 from __future__ import annotations
