@@ -20,6 +20,11 @@ Targets (issue 15): the feed within 3x of COPY; the web process's peak memory un
    and rows. Then the worker's peak RSS (``VmHWM`` of /proc/<pid>/status) is read.
 
 The last line printed is JSON with every figure; nothing is asserted.
+
+The feed on PostgreSQL is one query whose CSV lines the database writes (the quantity joined
+set-based), read by COPY: 2026-12-06, 1,000,000 products, load ~14 on 2 cores, same
+database: 3.45x COPY before (server-side cursor, quantities merged in Python), 1.75x after;
+peak RSS 160 MB before, 153 MB after.
 """
 
 from __future__ import annotations
@@ -142,6 +147,8 @@ def setup(url: str, products: int) -> int:
 
 def feed_path_and_copy_sql(url: str, account_id: int) -> tuple[str, str]:
     """The feed's URL path (with its token) and the COPY of the same query, same columns."""
+    import sqlalchemy as sa
+
     from webapp import catalogfeed, create_app
     from webapp.catalogfeed import content
     from webapp.extensions import db
@@ -154,11 +161,17 @@ def feed_path_and_copy_sql(url: str, account_id: int) -> tuple[str, str]:
         feed = catalogfeed.feed_for(account)
         token = catalogfeed.decrypt(feed.token_encrypted)
         store = account.store
-        query = content.rows_query(
+        # The feed's own rows and joins (texts, overrides, the account's available quantity
+        # joined set-based), the same columns as raw values, in the feed's order.
+        inner, stock, source = content.stock_joined(
             account, content.feed_language(feed.language, store), letzshop=True
         )
-        quantity = availability._query(account).selected_columns[1]
-        query = query.add_columns(quantity.label("quantity"))
+        columns = [c for c in inner.c if c.name != "product_id"]
+        query = (
+            sa.select(*columns, content.sql_quantity(inner.c, stock).label("quantity"))
+            .select_from(source)
+            .order_by(availability.sku_order(inner.c.sku), inner.c.product_id)
+        )
         compiled = query.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
         sql = str(compiled)
         db.session.remove()

@@ -23,6 +23,14 @@ for one account is computed and sent to the sandbox in under 5 s.
    runs it). The sandbox must then hold those SKUs' new quantities too.
 
 Figures are printed (the last line is JSON); the database is dropped unless ``--keep``.
+
+The delta is one set-based query (``webapp.pushes.flows.stock_delta``: the available
+quantities as SQL full-joined with ``push_states``); its time grows with the store's SKUs,
+not with what changed, and is the database's CPU: on the shared 2-core machine it moves with
+the load. 2026-12-06, 1,000,000 products, back to back: 94.5 s before the set-based delta,
+7.9 s after; later runs after: 6.8 s and 4.8 s (delta alone 3.3 to 5.0 s); 200,000
+products back to back: 7.3 s before, 1.7 s after. The load time printed first tells how
+loaded the machine was (54 to 122 s for the same million rows).
 """
 
 from __future__ import annotations

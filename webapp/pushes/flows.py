@@ -27,7 +27,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, case, delete, func, insert, null, or_, select, update
 
 from connectors.base import Capability
 from connectors.errors import ConnectorError
@@ -45,7 +45,7 @@ from webapp.outbound.sender import send_calls
 from webapp.pushes import realtime
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
-from webapp.stock.availability import iter_available, sku_order
+from webapp.stock.availability import available_select, set_based_session, sku_order
 
 log = logging.getLogger("mercato.pushes")
 
@@ -110,35 +110,57 @@ def published_skus(store_id: int) -> Iterator[str]:
 
 
 def published_available(account) -> Iterator[tuple[str, int]]:
-    """(sku, available) of the store's published SKUs that its stock knows, in SKU order: the
-    stock (:func:`iter_available`) merged with the published SKUs. A SKU the stock knows that
-    no product publishes is not the channel's; a published SKU without stock is left out
-    (never sent; 0 when it was acknowledged, see :func:`stock_delta`)."""
-    stock = iter_available(account)
-    current: tuple[str, int] | None = next(stock, None)
-    for sku in published_skus(account.store_id):
-        while current is not None and current[0] < sku:
-            current = next(stock, None)
-        if current is None:
-            return
-        if current[0] == sku:
-            yield current
+    """(sku, available) of the store's published SKUs that its stock knows, in SKU order, one
+    set-based query (:func:`available_select`). A SKU the stock knows that no product
+    publishes is not the channel's; a published SKU without stock is left out (never sent;
+    0 when it was acknowledged, see :func:`stock_delta`)."""
+    set_based_session()
+    query = available_select(account, published_only=True)
+    sku = query.selected_columns[0]
+    for found, quantity in db.session.execute(query.order_by(sku_order(sku))):
+        yield found, int(quantity)
 
 
 def stock_delta(account) -> tuple[list[dict], int]:
     """(the items to send, how many SKUs are unchanged): every published SKU whose available
     quantity differs from the acknowledged one, and 0 for an acknowledged SKU no longer
-    published or no longer in the stock."""
-    acked = acked_stock(account.id)
-    items: list[dict] = []
+    published or no longer in the stock; the first in SKU code-point order, then the zeros.
+
+    One set-based query (the store's available quantities, :func:`available_select`, full
+    join the acknowledged ones): the database compares a million SKUs and returns only those
+    that differ, plus one row (key NULL) counting the unchanged ones."""
+    set_based_session()
+    current = available_select(account, published_only=True).subquery("current")
+    acked = (
+        select(STATES.c.sku, STATES.c.quantity)
+        .where(STATES.c.account_id == int(account.id), STATES.c.quantity.is_not(None))
+        .subquery("acked")
+    )
+    gone = current.c.sku.is_(None)
+    key = case(
+        (current.c.available == acked.c.quantity, null()),
+        else_=func.coalesce(current.c.sku, acked.c.sku),
+    )
+    query = (
+        select(
+            key,
+            func.max(func.coalesce(current.c.available, 0)),
+            func.count(),
+            func.max(case((gone, 1), else_=0)),
+        )
+        .select_from(current.join(acked, acked.c.sku == current.c.sku, full=True))
+        .where(or_(current.c.sku.is_not(None), acked.c.quantity != 0))
+        .group_by(key)
+    )
+    changed: list[tuple[int, str, int]] = []
     unchanged = 0
-    for sku, quantity in published_available(account):
-        if acked.pop(sku, None) == quantity:
-            unchanged += 1
+    for sku, quantity, count, was_gone in db.session.execute(query):
+        if sku is None:
+            unchanged = count
         else:
-            items.append({"reference": sku, "quantity": quantity})
-    items.extend({"reference": sku, "quantity": 0} for sku, qty in acked.items() if qty != 0)
-    return items, unchanged
+            changed.append((was_gone, sku, int(quantity)))
+    changed.sort()  # code-point order (str comparison), the zeros of gone SKUs last
+    return [{"reference": sku, "quantity": quantity} for _, sku, quantity in changed], unchanged
 
 
 def _money(value) -> str | None:
