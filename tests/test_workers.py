@@ -16,9 +16,12 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import pg_url
 from tests.workers import (
+    SLOW_TESTS_FILE,
     ModuleFixtureGroups,
     ensure_database,
+    longest_first,
     redis_url_with_db,
+    slow_tests,
     worker_database_url,
 )
 
@@ -84,6 +87,35 @@ def record(name):
         "work_dir": os.environ.get("MERCATO_WORK_DIR"),
     }))
 """
+
+
+def test_the_longest_work_units_are_handed_out_first(tmp_path):
+    listed = tmp_path / "slow.txt"
+    listed.write_text(
+        "# comment\n30 t/test_b.py::test_slow[sqlite]  # one back-end\n12 t/test_c.py::test_c\n"
+    )
+    slow = slow_tests(listed)
+    assert slow == {"t/test_b.py::test_slow[sqlite]": 30.0, "t/test_c.py::test_c": 12.0}
+    units = {
+        "t/test_a.py::test_a": {"t/test_a.py::test_a": False},
+        "t/test_grouped.py": {f"t/test_grouped.py::test_{n}": False for n in range(100)},
+        "t/test_b.py::test_slow[sqlite]": {"t/test_b.py::test_slow[sqlite]": False},
+        "t/test_c.py::test_c[postgresql]": {"t/test_c.py::test_c[postgresql]": False},
+        "t/test_d.py::test_d": {"t/test_d.py::test_d": False},
+    }
+    # 30 s, a module of 100 unlisted tests (20 s), 12 s (listed without its parameters),
+    # then the unlisted ones in the order collected.
+    assert longest_first(units, slow) == [
+        "t/test_b.py::test_slow[sqlite]",
+        "t/test_grouped.py",
+        "t/test_c.py::test_c[postgresql]",
+        "t/test_a.py::test_a",
+        "t/test_d.py::test_d",
+    ]
+    assert slow_tests(tmp_path / "missing.txt") == {}
+    # The suite's own list names tests that exist.
+    for nodeid in slow_tests(SLOW_TESTS_FILE):
+        assert (ROOT / nodeid.split("::", 1)[0]).is_file(), nodeid
 
 
 def test_each_worker_of_a_parallel_run_has_its_own_database_redis_and_folders(tmp_path):

@@ -186,8 +186,45 @@ class ModuleFixtureGroups:
         return self._group_of_file(nodeid.split("::", 1)[0]) or nodeid
 
 
+# A parallel run ends when its last test does: a long test handed out last keeps one worker
+# busy while the other idles. So the work units are handed out longest first, their tests'
+# seconds summed: the longest tests' seconds are listed in tests/slow_tests.txt (from a run's
+# --durations), any other test counts DEFAULT_SECONDS. A missing or stale line costs only
+# some idle tail, never a test.
+SLOW_TESTS_FILE = Path(__file__).with_name("slow_tests.txt")
+DEFAULT_SECONDS = 0.2
+
+
+def slow_tests(path: Path = SLOW_TESTS_FILE) -> dict[str, float]:
+    """``seconds test-id`` per line (``#`` comments); a test id may leave out its parameters."""
+    found: dict[str, float] = {}
+    try:
+        text = path.read_text()
+    except OSError:
+        return found
+    for line in text.splitlines():
+        seconds, _, nodeid = line.split("#", 1)[0].strip().partition(" ")
+        if nodeid.strip():
+            found[nodeid.strip()] = float(seconds)
+    return found
+
+
+def estimate(nodeid: str, slow: dict[str, float]) -> float:
+    """The expected seconds of one test: listed with its parameters, or without them."""
+    if nodeid in slow:
+        return slow[nodeid]
+    return slow.get(nodeid.split("[", 1)[0], DEFAULT_SECONDS)
+
+
+def longest_first(units: dict[str, dict[str, bool]], slow: dict[str, float]) -> list[str]:
+    """The work units' scopes, longest first (ties in collection order)."""
+    cost = {scope: sum(estimate(n, slow) for n in nodeids) for scope, nodeids in units.items()}
+    return sorted(units, key=lambda scope: -cost[scope])
+
+
 def make_scheduler(config, log):
-    """`--dist loadgroup` as described above: xdist's LoadScopeScheduling with our scopes."""
+    """`--dist loadgroup` as described above: xdist's LoadScopeScheduling with our scopes,
+    handed out longest first."""
     from xdist.scheduler import LoadScopeScheduling
 
     groups = ModuleFixtureGroups(config.rootpath)
@@ -195,5 +232,33 @@ def make_scheduler(config, log):
     class Scheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return groups.scope(nodeid)
+
+        def schedule(self) -> None:
+            # xdist's first schedule(), with its work queue ordered by longest_first instead
+            # of by number of tests; later calls (a node added) are xdist's own.
+            if self.collection is not None:
+                return super().schedule()
+            if not self._check_nodes_have_same_collection():
+                self.log("**Different tests collected, aborting run**")
+                return None
+            self.collection = list(next(iter(self.registered_collections.values())))
+            if not self.collection:
+                return None
+            units: dict[str, dict[str, bool]] = {}
+            for nodeid in self.collection:
+                units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+            for scope in longest_first(units, slow_tests()):
+                self.workqueue[scope] = units[scope]
+            for _ in range(len(self.nodes) - len(self.workqueue)):  # more workers than work
+                unused_node, _assigned = self.assigned_work.popitem()
+                unused_node.shutdown()
+            for node in self.nodes:
+                self._assign_work_unit(node)
+            for node in self.nodes:  # at least two units each when there are (xdist #277)
+                self._reschedule(node)
+            if not self.workqueue:
+                for node in self.nodes:
+                    node.shutdown()
+            return None
 
     return Scheduling(config, log)

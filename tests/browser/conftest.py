@@ -51,6 +51,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PAGE_TIMEOUT_MS = 10_000
+WORKER_START_SECONDS = 90
 PASSWORD = "password123"
 STORE_EMAIL = "shop@acme.test"
 ADMIN_EMAIL = "admin@mercato.test"
@@ -142,7 +143,9 @@ def rq_worker(live_server, tmp_path) -> Iterator[RQWorker]:
         )
     conn = Redis.from_url(config["REDIS_URL"])
     try:
-        deadline = time.monotonic() + 20
+        # Long enough for a loaded machine (2 cores, a parallel run, a browser): starting takes
+        # a second or two, but 20 s ran out under load. An exited worker fails at once.
+        deadline = time.monotonic() + WORKER_START_SECONDS
         while not any(w.pid == process.pid for w in Worker.all(connection=conn)):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(

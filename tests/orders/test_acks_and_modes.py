@@ -208,6 +208,40 @@ def test_a_failed_acknowledgement_is_retried_and_ends_acknowledged(app, store, s
     assert db.session.scalar(unresolved) == 0
 
 
+def test_a_retry_that_fails_again_keeps_its_next_wake_up_however_far(app, store, sandbox):
+    """The wake-up job puts itself back while it runs; a backoff longer than RQ's result
+    lifetime (500 s) must not lose it: the scheduler drops a wake-up whose key expired."""
+    account = lengow(app, store, sandbox, live=True)
+    import_orders(account)
+    requests.post(f"{sandbox}/_sandbox/faults", json={"server_error": {"every": 1}}, timeout=10)
+    assert work_default_queue()  # the follower: three calls fail, a wake-up is scheduled
+    scheduled = ScheduledJobRegistry(queue=queue("default"))
+    (wake_id,) = scheduled.get_job_ids()
+    # Two calls owed, five failures each already: the next one waits 30 s * 2**5 = 16 min.
+    owed = [c.id for c in calls(account)]
+    db.session.execute(
+        update(OutboundCall)
+        .where(OutboundCall.id.in_(owed[:2]))
+        .values(status="failed", attempts=5, next_attempt_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.execute(
+        update(OutboundCall).where(OutboundCall.id.in_(owed[2:])).values(status="discarded")
+    )
+    db.session.commit()
+    queue("default").enqueue_job(queue("default").fetch_job(wake_id))  # its time has come
+    assert work_default_queue()  # the wake-up runs the sender: it fails again
+    fresh()
+    retry_at = min(c.next_attempt_at for c in calls(account, status="failed"))
+    assert retry_at - utcnow() > timedelta(minutes=15)
+    # The same wake-up is scheduled again, for then, and its key outlives the wait.
+    assert scheduled.get_job_ids() == [wake_id]
+    due = scheduled.get_scheduled_time(wake_id)
+    assert abs(due.replace(tzinfo=None) - retry_at) < timedelta(seconds=2)
+    connection = queue("default").connection
+    ttl = connection.ttl(queue("default").fetch_job(wake_id).key)
+    assert ttl == -1 or ttl > (retry_at - utcnow()).total_seconds()
+
+
 def test_back_to_test_mode_stops_sending_and_going_live_again_sends_the_rest(app, store, sandbox):
     account = lengow(app, store, sandbox, live=True)
     import_orders(account)  # queues the step; switch before a worker runs it

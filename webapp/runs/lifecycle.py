@@ -349,8 +349,19 @@ def wake_at(when, kind: str, account: Account) -> None:
             queue("default").enqueue("jobs.runs.wake", kind, account.id, **options)
         else:
             # Stored times are naive UTC; RQ reads a naive time as local time.
+            # The flow a wake-up runs may put the same wake-up back (the sender failing again
+            # asks for its next retry) while that wake-up's job is still running; RQ then ends
+            # the running job by setting the key they share to expire after its result_ttl
+            # (500 s by default), and the scheduler drops a wake-up whose key has expired: a
+            # retry due later than that would never run. Such a key is kept instead (-1): one
+            # per account and flow, overwritten each time.
             queue("default").enqueue_at(
-                when.replace(tzinfo=UTC), "jobs.runs.wake", kind, account.id, **options
+                when.replace(tzinfo=UTC),
+                "jobs.runs.wake",
+                kind,
+                account.id,
+                result_ttl=-1,
+                **options,
             )
     except Exception:  # noqa: BLE001 - a queue outage must not fail the run
         log.warning("wake-up of %s for account %s not queued", kind, account.id, exc_info=True)
