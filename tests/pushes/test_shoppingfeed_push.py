@@ -103,7 +103,7 @@ def test_shoppingfeed_accounts_get_the_push_feeds_with_their_default_schedules(a
     feeds = {
         f.kind: f for f in db.session.scalars(select(Feed).where(Feed.account_id == account.id))
     }
-    assert set(feeds) == {"stock_export", "price_export", "stock_check"}
+    assert set(feeds) == {"stock_export", "price_export", "stock_check", "catalog_export"}
     assert feeds["stock_export"].schedule.interval_seconds == 900
     assert feeds["price_export"].schedule.cron_expression == "0 2 * * *"
     assert feeds["stock_check"].schedule.cron_expression == "0 3 * * *"

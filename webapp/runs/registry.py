@@ -35,6 +35,7 @@ FLOW_MODULES = (
     "webapp.imports.supplier",
     "webapp.imports.shipments",
     "webapp.pushes.flows",
+    "webapp.catalogfeed.flows",
     "webapp.feeds.not_built",
 )
 
