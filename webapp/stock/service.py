@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -131,6 +131,90 @@ def stock_page(store: Store, *, after: str | None = None, limit: int = 50, accou
     rows = [_row(r, rules) for r in raw[:limit]]
     following = rows[-1].sku if len(raw) > limit else None
     return rows, following
+
+
+def push_accounts(accounts) -> list[Account]:
+    """The accounts whose stock is pushed (their connector takes stock levels)."""
+    from connectors import registry
+    from connectors.base import Capability
+
+    found = []
+    for account in accounts:
+        try:
+            cls = registry.get(account.connector)
+        except KeyError:
+            continue
+        if cls.supports(Capability.STOCK_OUT):
+            found.append(account)
+    return found
+
+
+@dataclass
+class PushCell:
+    """What one push account knows of one SKU: the quantity it last acknowledged (and when),
+    and the quantity its last stock check reported on the marketplace when that check found
+    a drift (None: not known; a check that found none, or an acknowledgement since, leaves it
+    unknown)."""
+
+    sent: int | None = None
+    sent_at: object = None
+    reported: int | None = None  # 0 also when the marketplace holds no quantity (``missing``)
+    missing: bool = False
+    checked_at: object = None
+
+    def drift(self, available: int) -> int | None:
+        return None if self.reported is None else self.reported - available
+
+
+def push_cells(accounts, skus: list[str]) -> dict[int, dict[str, PushCell]]:
+    """``{account_id: {sku: PushCell}}`` for a page of SKUs: three queries whatever the page
+    size (the acknowledged values, each account's last finished stock check, its drift
+    messages for these SKUs)."""
+    from webapp.models import Message, PushState, Run
+    from webapp.models import runs as R
+
+    ids = [a.id for a in accounts]
+    cells: dict[int, dict[str, PushCell]] = {i: {} for i in ids}
+    if not ids or not skus:
+        return cells
+    for account_id, sku, quantity, acked_at in db.session.execute(
+        select(PushState.account_id, PushState.sku, PushState.quantity, PushState.stock_acked_at)
+        .where(PushState.account_id.in_(ids), PushState.sku.in_(skus))
+        .where(PushState.quantity.is_not(None))
+    ):
+        cells[account_id][sku] = PushCell(sent=quantity, sent_at=acked_at)
+    last_checks = db.session.execute(
+        select(Run.account_id, func.max(Run.id))
+        .where(
+            Run.account_id.in_(ids),
+            Run.kind == "stock_check",
+            Run.status.in_((R.COMPLETED, R.COMPLETED_WITH_ERRORS, R.FAILED)),
+            Run.completed_at.is_not(None),
+        )
+        .group_by(Run.account_id)
+    ).all()
+    runs = {run_id: account_id for account_id, run_id in last_checks}
+    if not runs:
+        return cells
+    completed = dict(
+        db.session.execute(select(Run.id, Run.completed_at).where(Run.id.in_(list(runs)))).all()
+    )
+    for run_id, sku, data in db.session.execute(
+        select(Message.import_job_id, Message.identifier, Message.row_data).where(
+            Message.import_job_id.in_(list(runs)),
+            Message.error_type == "stock_drift",
+            Message.identifier.in_(skus),
+        )
+    ):
+        reported = (data or {}).get("marketplace")
+        cell = cells[runs[run_id]].setdefault(sku, PushCell())
+        checked_at = completed.get(run_id)
+        if cell.sent_at is not None and checked_at is not None and cell.sent_at > checked_at:
+            continue  # acknowledged since the check: what it reported is no longer known
+        cell.reported = 0 if reported is None else int(reported)
+        cell.missing = reported is None
+        cell.checked_at = checked_at
+    return cells
 
 
 def iter_stock(store: Store, sku: str | None = None) -> Iterator[StockRow]:
