@@ -42,6 +42,7 @@ from webapp.outbound.sender import send_calls
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
 from webapp.stock.availability import iter_available, sku_order
+from webapp.stock.service import record_sync
 
 log = logging.getLogger("mercato.pushes")
 
@@ -281,7 +282,17 @@ def push_stock(run: Run) -> dict:
     items, unchanged = stock_delta(run.account)
     lifecycle.begin(run, "sending")
     summary = push_items(run, STOCK_ACTION, items, "stock levels")
-    return _finish(run, summary, unchanged, "stock levels")
+    summary = _finish(run, summary, unchanged, "stock levels")
+    run = db.session.get(Run, run.id)
+    dry = bool(summary["dry_run"])
+    record_sync(
+        run.account,
+        "dry_run" if dry else run.status,
+        run.completed_at,
+        0 if dry else run.imported_count,
+        run.error_message,
+    )
+    return summary
 
 
 @flow(

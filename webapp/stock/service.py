@@ -311,6 +311,20 @@ def settings_of(account: Account) -> InventorySyncConfig:
     )
 
 
+def record_sync(account: Account, status: str, at, items: int, error: str | None) -> None:
+    """A stock push ended: the account's last sync (seed 001 4.3: when, how, how many SKUs
+    the marketplace took, why it failed), shown on the account's stock page; committed.
+    ``status`` is the run's, or ``dry_run`` in test mode (nothing was sent)."""
+    config = settings_of(account)
+    config.last_sync_at = at
+    config.last_sync_status = status
+    config.last_sync_error = error
+    config.items_synced_count = items
+    if config.id is None:
+        db.session.add(config)
+    db.session.commit()
+
+
 def update_settings(
     account: Account,
     *,
