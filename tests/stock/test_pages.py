@@ -243,7 +243,7 @@ def test_list_shows_last_sent_and_drift_per_push_account_in_queries_per_page(
         drift = row[row.index(f'data-drift="{sf.id}"') :]
         return sent[: sent.index("</td>")], drift[: drift.index("</td>")]
 
-    assert ">10<br>" in cells("S-01")[0] and now.strftime("%Y-%m-%d") in cells("S-01")[0]
+    assert ">10<br>" in cells("S-01")[0] and now.strftime("%d %b") in cells("S-01")[0]
     assert ">7<br>" in cells("S-02")[0]
     assert "never" in cells("S-03")[0]
     assert ">-6<" in cells("S-03")[1]  # the marketplace showed 4, 10 available now
