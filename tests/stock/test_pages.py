@@ -191,6 +191,8 @@ def _shoppingfeed(store, name="SF FR"):
 def test_list_shows_last_sent_and_drift_per_push_account_in_queries_per_page(
     app, store, other_store, store_client
 ):
+    from datetime import timedelta
+
     from sqlalchemy import event
 
     from webapp.models import Message, PushState, Run
@@ -205,6 +207,10 @@ def test_list_shows_last_sent_and_drift_per_push_account_in_queries_per_page(
         [
             PushState(account_id=sf.id, sku="S-01", quantity=10, stock_acked_at=now),
             PushState(account_id=sf.id, sku="S-02", quantity=7, stock_acked_at=now),
+            # Corrected by the check's own fix: acknowledged after the check read it.
+            PushState(
+                account_id=sf.id, sku="S-05", quantity=10, stock_acked_at=now + timedelta(seconds=1)
+            ),
         ]
     )
     check = Run(
@@ -214,11 +220,11 @@ def test_list_shows_last_sent_and_drift_per_push_account_in_queries_per_page(
         trigger="schedule",
         status=R.COMPLETED,
         started_at=now,
-        completed_at=now,
+        completed_at=now + timedelta(seconds=2),  # its fix was acknowledged meanwhile
     )
     db.session.add(check)
     db.session.flush()
-    for sku, theirs in (("S-03", 4), ("S-04", None)):
+    for sku, theirs in (("S-03", 4), ("S-04", None), ("S-05", 2)):
         db.session.add(
             Message(
                 import_job_id=check.id,
@@ -249,6 +255,7 @@ def test_list_shows_last_sent_and_drift_per_push_account_in_queries_per_page(
     assert ">-6<" in cells("S-03")[1]  # the marketplace showed 4, 10 available now
     assert ">-10<" in cells("S-04")[1] and "no quantity" in cells("S-04")[1]
     assert "<span" not in cells("S-01")[1]  # no drift reported: blank
+    assert "<span" not in cells("S-05")[1]  # fixed since the check read it: not known
 
     # A page costs the same number of statements with 40 SKUs as with 2.
     def statements(path):

@@ -196,8 +196,14 @@ def push_cells(accounts, skus: list[str]) -> dict[int, dict[str, PushCell]]:
     runs = {run_id: account_id for account_id, run_id in last_checks}
     if not runs:
         return cells
-    completed = dict(
-        db.session.execute(select(Run.id, Run.completed_at).where(Run.id.in_(list(runs)))).all()
+    # When each check read the marketplace: a value acknowledged after that (the check's own
+    # fix, a push since) makes what it reported no longer current.
+    read_at = dict(
+        db.session.execute(
+            select(Run.id, func.coalesce(Run.started_at, Run.created_at)).where(
+                Run.id.in_(list(runs))
+            )
+        ).all()
     )
     for run_id, sku, data in db.session.execute(
         select(Message.import_job_id, Message.identifier, Message.row_data).where(
@@ -208,9 +214,9 @@ def push_cells(accounts, skus: list[str]) -> dict[int, dict[str, PushCell]]:
     ):
         reported = (data or {}).get("marketplace")
         cell = cells[runs[run_id]].setdefault(sku, PushCell())
-        checked_at = completed.get(run_id)
-        if cell.sent_at is not None and checked_at is not None and cell.sent_at > checked_at:
-            continue  # acknowledged since the check: what it reported is no longer known
+        checked_at = read_at.get(run_id)
+        if cell.sent_at is not None and checked_at is not None and cell.sent_at >= checked_at:
+            continue  # acknowledged since the check read it: no longer known
         cell.reported = 0 if reported is None else int(reported)
         cell.missing = reported is None
         cell.checked_at = checked_at
