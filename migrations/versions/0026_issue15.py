@@ -1,4 +1,4 @@
-"""messages by (run, identifier): a stock check's drift of one SKU found without a scan
+"""messages by (run, identifier); stock levels by (store, updated_at)
 
 Revision ID: 0026_issue15
 Revises: 0024_digital_keys
@@ -8,6 +8,10 @@ Create Date: 2026-12-06 22:00:00
   the stock list shows, per push account, the drift its last stock check reported for each
   SKU of the page (``webapp.stock.service.push_cells``); a check of 100,000 drifting SKUs is
   then read 50 SKUs at a time by an index probe each, not scanned per page.
+* ``ix_stock_levels_store_updated`` on ``stock_levels (store_id, updated_at)``: the newest
+  change of a store's stock in one probe (the catalog feed's ETag and Last-Modified, so a hub
+  is never answered 304 for quantities that changed), and the SKUs changed since a hub's last
+  fetch (the pull feed's stock check) as one range.
 
 Self-contained: the coordinator may rechain down_revision.
 """
@@ -27,7 +31,11 @@ def upgrade():
         ["import_job_id", "identifier"],
         unique=False,
     )
+    op.create_index(
+        "ix_stock_levels_store_updated", "stock_levels", ["store_id", "updated_at"], unique=False
+    )
 
 
 def downgrade():
+    op.drop_index("ix_stock_levels_store_updated", table_name="stock_levels")
     op.drop_index("ix_messages_job_identifier", table_name="marketplace_import_errors")
