@@ -26,6 +26,7 @@ def test_an_account_gets_its_default_feeds_and_schedules(app, store, account):
         "recheck_parked_orders",
         "shipping_confirmation",
         "catalog_export",  # the daily check of the catalog feed the hub pulls (issue 15)
+        "stock_check",  # what the hub last fetched against what it would get now
     }
     assert feeds["catalog_export"].schedule.cron_expression == "0 1 * * *"
     assert not feeds["catalog_export"].enabled

@@ -119,3 +119,63 @@ def test_no_published_product_is_no_error_and_the_cli_runs_it(app, store, letzsh
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["status"] == R.COMPLETED
+
+
+def stock_check(account, trigger="cli") -> tuple[Run, list[Message]]:
+    feed = db.session.scalar(
+        select(Feed).where(Feed.account_id == account.id, Feed.kind == "stock_check")
+    )
+    assert feed is not None, "a hub that pulls the catalog feed gets a stock check"
+    if not feed.enabled:
+        set_enabled(feed, True)
+        db.session.commit()
+    started = lifecycle.run_feed(feed.id, trigger)
+    db.session.expire_all()
+    run_ = db.session.get(Run, started.run.id)
+    messages = list(
+        db.session.scalars(
+            select(Message).where(Message.import_job_id == run_.id).order_by(Message.id)
+        )
+    )
+    return run_, messages
+
+
+def test_a_pull_feed_stock_check_compares_the_last_fetch_with_what_the_hub_would_get_now(
+    app, store, letzshop
+):
+    from webapp.stock import service
+
+    for sku in ("A-1", "B-2", "C-3"):
+        add_product(store, sku, titles={"fr": (sku, "")}, quantity=10)
+    add_product(store, "HIDDEN", titles={"fr": ("x", "")}, quantity=10, published=False)
+    run_, _messages = stock_check(letzshop)
+    assert run_.status == R.FAILED and "never fetched" in run_.error_message
+
+    served = app.test_client().get(feed_path(letzshop))
+    assert served.status_code == 200 and served.get_data()
+    run_, messages = stock_check(letzshop)
+    assert run_.status == R.COMPLETED and run_.warning_count == 0 and run_.total_processed == 0
+
+    # After the fetch: A-1 sold 3 (then counted back to 10: no drift), B-2 counted to 4, the
+    # unpublished SKU changes (not in the feed).
+    service.set_quantity(store, "A-1", 7, reason="count", actor="test")
+    service.set_quantity(store, "A-1", 10, reason="count", actor="test")
+    service.set_quantity(store, "B-2", 4, reason="count", actor="test")
+    service.set_quantity(store, "HIDDEN", 1, reason="count", actor="test")
+    run_, messages = stock_check(letzshop, trigger="fix")
+    assert run_.status == R.COMPLETED
+    assert run_.total_processed == 2 and run_.warning_count == 1  # A-1 and B-2 compared
+    [drift] = [m for m in messages if m.error_type == "stock_drift"]
+    assert drift.identifier == "B-2"
+    assert (drift.row_data["mercato"], drift.row_data["marketplace"]) == (4, 10)
+    assert "SKU B-2: Mercato 4, Letzshop 10" in drift.error_message
+    assert "manual" in drift.error_message and "next fetch" in drift.error_message
+    # A pull feed cannot be pushed: fix says so and sends nothing.
+    assert any(m.error_type == "pull_feed_no_fix" for m in messages)
+    assert run_.updated_count == 0
+
+    # The hub reads it again: nothing drifts any more.
+    again = app.test_client().get(feed_path(letzshop))
+    assert again.get_data()
+    run_, messages = stock_check(letzshop)
+    assert run_.warning_count == 0 and not [m for m in messages if m.error_type == "stock_drift"]

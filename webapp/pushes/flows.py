@@ -364,13 +364,16 @@ def _drift(sku: str, mine: int, theirs: int | None, acked: int | None) -> dict:
     "stock_check",
     label="Stock check",
     direction=OUT,
-    capability=Capability.STOCK_OUT,
+    # A push account's inventory read back, or a pull feed's last fetch (any of them).
+    capability=(Capability.STOCK_OUT, Capability.CATALOG_OUT),
     cron_expression="0 3 * * *",
 )
 def check_stock(run: Run) -> dict:
     account = run.account
     connector = connector_for(account)
     reader = getattr(connector, "fetch_inventory", None)
+    if reader is None and connector.supports(Capability.CATALOG_OUT):
+        return _check_pull_feed(run, connector)
     if reader is None:
         lifecycle.finish(run, R.FAILED, f"{connector.name}'s inventory cannot be read back.")
         return {}
@@ -382,6 +385,57 @@ def check_stock(run: Run) -> dict:
         run = db.session.get(Run, run.id)
         lifecycle.finish(run, R.FAILED, f"{connector.name}'s inventory could not be read: {exc}")
         return {}
+    return _report(run, connector, found, compared)
+
+
+def _check_pull_feed(run: Run, connector) -> dict:
+    """A hub that pulls the catalog feed: what its last fetch served against what it would
+    get now (:mod:`webapp.catalogfeed.check`). Nothing can be sent: it reads the feed."""
+    from webapp.catalogfeed import check as pull
+
+    lifecycle.begin(run, "comparing")
+    result = pull.check(run.account)
+    run = db.session.get(Run, run.id)
+    if result.fetch is None:
+        lifecycle.finish(
+            run,
+            R.FAILED,
+            f"{connector.name} has never fetched the catalog feed: there is nothing it read to "
+            "compare with (give it the feed URL, the account page).",
+        )
+        return {}
+    when = result.read_at.isoformat(timespec="seconds") + "Z"
+    lifecycle.note(
+        run,
+        R.INFO,
+        "pull_feed_reference",
+        f"{connector.name} last read the catalog feed at {when}; {result.compared} published "
+        "SKU(s) changed stock since.",
+    )
+    if result.rules_changed:
+        lifecycle.note(
+            run,
+            R.WARNING,
+            "stock_rules_changed",
+            f"The account's stock rules changed after {connector.name}'s last fetch: every "
+            "quantity it read may differ; it gets them at its next fetch.",
+        )
+    if run.trigger == FIX and result.drifts:
+        lifecycle.note(
+            run,
+            R.INFO,
+            "pull_feed_no_fix",
+            f"{connector.name} reads the catalog feed: nothing is sent, it gets Mercato's "
+            "quantities at its next fetch.",
+        )
+    summary = _report(run, connector, result.drifts, result.compared, fixable=False)
+    summary["last_fetched_at"] = when
+    return summary
+
+
+def _report(run: Run, connector, found: list[dict], compared: int, *, fixable=True) -> dict:
+    """The drifts as messages (SKU, both quantities, the cause), the counts, and with the
+    trigger ``fix`` the corrections sent (a push account)."""
     now = utcnow()
     name = connector.name
     for start in range(0, len(found), 1000):
@@ -410,7 +464,7 @@ def check_stock(run: Run) -> dict:
     run.unchanged_count = compared - len(found)
     db.session.commit()
     summary = {"compared": compared, "drifts": len(found), "fixed": 0}
-    if run.trigger == FIX and found:
+    if run.trigger == FIX and found and fixable:
         lifecycle.begin(run, "sending")
         items = [{"reference": d["sku"], "quantity": d["mercato"]} for d in found]
         sent = push_items(run, STOCK_ACTION, items, "corrections")
