@@ -109,7 +109,7 @@ def test_a_feed_whose_flow_is_not_built_is_refused(page, live_server, users):
     expect(page.locator("#not-built")).to_contain_text("Not built yet.")
     expect(page.get_by_role("button", name="Enable")).to_have_count(0)
     page.get_by_role("button", name="Disable").click()
-    expect(page.locator(".flash-success")).to_contain_text("Catalog export disabled.")
+    expect(page.locator(".flash-success")).to_contain_text("Import products disabled.")
     shot(page, "33_feed_not_built_detail")
 
     with live_server.app.app_context():
