@@ -56,7 +56,14 @@ def test_each_hub_gets_a_daily_catalog_export_feed(app, store, letzshop):
     assert feed.is_built and feed.schedule.cron_expression == "0 1 * * *"
 
 
-def test_a_run_counts_the_feed_and_names_each_product_the_hub_would_reject(app, store, letzshop):
+def test_a_run_counts_the_feed_and_names_each_product_the_hub_would_reject(
+    app, store, letzshop, monkeypatch
+):
+    from webapp.catalogfeed import content, flows
+
+    # Messages written while the rows stream, a row per round trip of the cursor.
+    monkeypatch.setattr(flows, "MESSAGE_BATCH", 1)
+    monkeypatch.setattr(content, "BATCH", 1)
     add_product(store, "OK-1", titles={"fr": ("Chaise", "")}, image_link="https://i/1.jpg")
     add_product(store, "NO-TITLE", titles={}, image_link="https://i/2.jpg")
     add_product(store, "NO-IMAGE", titles={"de": ("Lampe", "")})

@@ -105,10 +105,11 @@ def _render(account, fmt: str, language, required: tuple[str, ...]):
     yield ("done", rows, size)
 
 
-def _messages(run: Run, batch: list[dict]) -> None:
+def _messages(batch: list[dict]) -> None:
+    """Write a batch of messages in the run's transaction, never committing: on PostgreSQL
+    the rows stream from a server-side cursor that a commit would close."""
     if batch:
         db.session.execute(insert(Message), batch)
-        db.session.commit()
         batch.clear()
 
 
@@ -154,8 +155,8 @@ def check_catalog_feed(run: Run) -> dict:
             }
         )
         if len(batch) >= MESSAGE_BATCH:
-            _messages(run, batch)
-    _messages(run, batch)
+            _messages(batch)
+    _messages(batch)
     run = db.session.get(Run, run_id)
     lifecycle.note(
         run,
