@@ -132,8 +132,8 @@ def store_feeds() -> Response:
 
 def store_feed_executions(feed_id: int) -> Response:
     """The feed's executions, newest first."""
+    page_no, limit = page_args(default_limit=10)  # a bad value is 422 before any look-up
     feed = _feed_or_404(feed_id)
-    page_no, limit = page_args(default_limit=10)
     page = queries.executions_page(page_no, limit, feed_id=feed.id)
     return jsonify(
         serialize.page([execution_json(r) for r in page.items], page.total, page_no, limit)
@@ -156,6 +156,7 @@ def store_feed_execution(feed_id: int, job_id: int) -> Response:
 @bp.get("/store/feeds/<int:feed_id>/executions/<int:job_id>/messages")
 def store_feed_execution_messages(feed_id: int, job_id: int) -> Response:
     """The execution's messages (a stock check's drifts, a push's dry runs...)."""
+    page_args(default_limit=50)  # a bad value is 422 before any look-up
     run = _execution_or_404(_feed_or_404(feed_id), job_id)
     return jsonify(jobs.messages_page(run))
 

@@ -72,10 +72,10 @@ def _price(data: dict[str, Any], name: str, label: str, currency: str | None):
 def store_products() -> Response:
     """The store's products by id, ``limit`` after ``after_id``, each with its publication
     (``published=true|false`` keeps the published or the unpublished ones)."""
-    store = _store()
     limit = int_arg("limit", 50, minimum=1, maximum=MAX_LIMIT)
     after = id_query_arg("after_id")
     published = choice_arg("published", ("true", "false"))
+    store = _store()
     query = (
         select(MarketplaceProduct, Product)
         .outerjoin(
