@@ -235,11 +235,15 @@ class PricesOut(CapabilityInterface):
 
 
 class CatalogOut(CapabilityInterface):
-    capability = Capability.CATALOG_OUT
+    """A hub that takes the merchant's catalog by fetching a feed (pull): Mercato serves the
+    account's catalog feed at a secret URL (:mod:`webapp.catalogfeed`) and checks, daily,
+    what the hub would get and when it last fetched it. Nothing is sent: there is no method.
 
-    @abstractmethod
-    def publish_catalog(self, feed_url: str) -> Any:
-        """Point the marketplace at (or send it) the merchant's catalog feed."""
+    ``catalog_required``: the feed columns without which the hub rejects a product (an id
+    and a title and price are always required; link and image where the hub asks for them)."""
+
+    capability = Capability.CATALOG_OUT
+    catalog_required: ClassVar[tuple[str, ...]] = ("title", "price", "link", "image_link")
 
 
 class SupplierCatalog(CapabilityInterface):

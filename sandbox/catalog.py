@@ -33,6 +33,7 @@ COLUMNS = (
     "item_group_id",
     "product_type",
     "link",
+    "image_link",
 )
 
 
@@ -62,6 +63,8 @@ def rows() -> Iterator[dict[str, str]]:
                 "item_group_id": f"SKU-{idx:03d}",
                 "product_type": category,
                 "link": f"https://demo.mercato.invalid/p/{sku.lower()}",
+                # The hubs reject a product without an image (the catalog export says so).
+                "image_link": f"https://demo.mercato.invalid/img/{sku.lower()}.jpg",
             }
 
 

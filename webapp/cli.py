@@ -505,6 +505,18 @@ def _demo_push_stock(account) -> None:
         return
     summary = {"account": account.id, "name": account.name, "status": run.status}
     summary.update(pushed=run.total_processed - run.unchanged_count, errors=run.error_count)
+    # The sandbox keeps what it holds in memory: restarted (every make run), it has forgotten
+    # what it acknowledged before. The stock check with fix reads it back and sends what it
+    # lacks, so the demo account holds the demo store's stock again.
+    check = lifecycle.account_feed(account, "stock_check")
+    if check is not None and check.enabled:
+        try:
+            checked = lifecycle.run_feed(check.id, "fix").run
+        except lifecycle.FeedError as exc:
+            summary["check"] = f"refused: {exc}"
+        else:
+            summary.update(check=checked.status, drifts=checked.warning_count)
+            summary["fixed"] = checked.updated_count
     click.echo(json.dumps(summary))
 
 

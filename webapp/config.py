@@ -192,6 +192,10 @@ def load(env: dict[str, str] | None = None) -> dict:
             "MERCATO_UPLOAD_MAX_BYTES", env.get("MERCATO_UPLOAD_MAX_BYTES"), 200 * 1024**2
         ),
         "MERCATO_WORK_DIR": str(work_dir),
+        # The catalog export's run says so when a hub has not fetched a feed for this long.
+        "MERCATO_CATALOG_FEED_STALE_HOURS": parse_count(
+            "MERCATO_CATALOG_FEED_STALE_HOURS", env.get("MERCATO_CATALOG_FEED_STALE_HOURS"), 48
+        ),
         "MERCATO_IMPORT_JOB_TIMEOUT": parse_int(
             "MERCATO_IMPORT_JOB_TIMEOUT", env.get("MERCATO_IMPORT_JOB_TIMEOUT"), 4 * 3600
         ),

@@ -16,6 +16,7 @@ from connectors.base import (
     AcceptsOrders,
     AcknowledgesOrders,
     CancelsOrders,
+    CatalogOut,
     Connector,
     OrderLookup,
     OrdersIn,
@@ -110,6 +111,7 @@ class LengowConnector(
     CancelsOrders,
     RefundsOrders,
     TracksOrderActions,
+    CatalogOut,
 ):
     code = "lengow"
     name = "Lengow"

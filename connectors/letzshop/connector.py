@@ -21,6 +21,7 @@ from typing import Any
 
 from connectors.base import (
     AcceptsOrders,
+    CatalogOut,
     Connector,
     OrdersIn,
     OutboundRequest,
@@ -72,10 +73,12 @@ def _refusal(answer: Any, field: str | None) -> str | None:
 
 
 @register
-class LetzshopConnector(Connector, OrdersIn, AcceptsOrders, ShipsOrders):
+class LetzshopConnector(Connector, OrdersIn, AcceptsOrders, ShipsOrders, CatalogOut):
     code = "letzshop"
     name = "Letzshop"
     default_base_url = DEFAULT_BASE_URL
+    # Letzshop shows the product on its own page: no link back to the shop is needed.
+    catalog_required = ("title", "price", "image_link")
     settings = (Setting("api_token", "API token", secret=True, required=True),)
 
     @classmethod

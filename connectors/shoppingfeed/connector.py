@@ -20,7 +20,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from connectors.base import Connector, OutboundRequest, PricesOut, Setting, StockOut
+from connectors.base import CatalogOut, Connector, OutboundRequest, PricesOut, Setting, StockOut
 from connectors.errors import ConnectorError
 from connectors.http import BearerTokenProvider
 from connectors.registry import register
@@ -73,7 +73,7 @@ def price_sent(price: Any, sale_price: Any) -> float | None:
 
 
 @register
-class ShoppingFeedConnector(Connector, StockOut, PricesOut):
+class ShoppingFeedConnector(Connector, StockOut, PricesOut, CatalogOut):
     code = "shoppingfeed"
     name = "ShoppingFeed"
     default_base_url = DEFAULT_BASE_URL

@@ -42,14 +42,19 @@ def test_every_number_parameter_states_its_range():
     assert ranges["store_id"] == (1, MAX_ID) and ranges["limit"] == (1, 100)
 
 
-def _ask(api, path: str, parameter: dict, value, job_id: int):
+def _ask(api, path: str, parameter: dict, value, job_id: int, feed_id: int = 1):
+    path = path.replace("{feed_id}", str(feed_id)) if parameter["name"] != "feed_id" else path
     if parameter["in"] == "path":
-        return api.get(path.replace("{job_id}", str(value)))
+        return api.get(path.replace("{" + parameter["name"] + "}", str(value)))
     return api.get(path.replace("{job_id}", str(job_id)), query_string={parameter["name"]: value})
 
 
 def test_each_routes_takes_its_documented_largest_value_and_refuses_the_next(admin, store):
-    run = Run(store_id=store.id, status="completed", source_url="https://x/f.csv")
+    from webapp.feeds.defaults import ensure_store_feeds
+
+    [feed] = ensure_store_feeds(store)  # a feed's executions: this run is one of them
+    db.session.flush()
+    run = Run(store_id=store.id, status="completed", source_url="https://x/f.csv", feed_id=feed.id)
     db.session.add(run)
     db.session.commit()
     for path, method, parameter in _integer_parameters():
@@ -57,9 +62,9 @@ def test_each_routes_takes_its_documented_largest_value_and_refuses_the_next(adm
             continue
         schema = parameter["schema"]
         largest, beyond = schema["maximum"], schema["maximum"] + 1
-        ok = _ask(admin.api, path, parameter, largest, run.id)
+        ok = _ask(admin.api, path, parameter, largest, run.id, feed.id)
         assert ok.status_code in (200, 404), (path, parameter["name"], ok.status_code)
-        refused = _ask(admin.api, path, parameter, beyond, run.id)
+        refused = _ask(admin.api, path, parameter, beyond, run.id, feed.id)
         expected = 404 if parameter["in"] == "path" else 422  # an id beyond: no such job
         assert refused.status_code == expected, (path, parameter["name"], refused.get_json())
         if expected == 422:
@@ -67,7 +72,7 @@ def test_each_routes_takes_its_documented_largest_value_and_refuses_the_next(adm
                 f"between {schema['minimum']} and {largest}"
                 in refused.get_json()["error"]["message"]
             )
-        far = _ask(admin.api, path, parameter, "9" * 5000, run.id)
+        far = _ask(admin.api, path, parameter, "9" * 5000, run.id, feed.id)
         assert far.status_code == expected, (path, parameter["name"])
 
 

@@ -73,13 +73,13 @@ def test_a_feed_whose_flow_is_not_built_is_refused(page, live_server, users):
     with live_server.app.app_context():
         store = db.session.scalar(select(Store).where(Store.code == "acme"))
         account = create_account(store, "letzshop", "Letzshop", secrets={"api_token": "t0ken"})
-        # Shipping confirmation (issue 14) and the stock push (issue 15) are built: a catalog
-        # export is still not.
+        # Every declared kind is built (the catalog export last, issue 15): an account's own
+        # product import has no flow behind it (as an older release or a hand edit left it).
         from webapp.feeds import defaults
 
         feed = db.session.scalar(
-            select(Feed).where(Feed.account_id == account.id, Feed.kind == "catalog_export")
-        ) or defaults._add(store.id, account.id, "catalog_export")
+            select(Feed).where(Feed.account_id == account.id, Feed.kind == "import_products")
+        ) or defaults._add(store.id, account.id, "import_products")
         feed.enabled = True  # as an older release left it
         db.session.commit()
         feed_id = feed.id
@@ -109,7 +109,7 @@ def test_a_feed_whose_flow_is_not_built_is_refused(page, live_server, users):
     expect(page.locator("#not-built")).to_contain_text("Not built yet.")
     expect(page.get_by_role("button", name="Enable")).to_have_count(0)
     page.get_by_role("button", name="Disable").click()
-    expect(page.locator(".flash-success")).to_contain_text("Catalog export disabled.")
+    expect(page.locator(".flash-success")).to_contain_text("Import products disabled.")
     shot(page, "33_feed_not_built_detail")
 
     with live_server.app.app_context():

@@ -144,12 +144,16 @@ def test_the_real_connectors_declare_what_they_implement() -> None:
         Capability.ORDER_CANCEL,
         Capability.ORDER_REFUND,
         Capability.ORDER_ACTION_TRACKING,
+        Capability.CATALOG_OUT,  # the hubs pull the catalog feed (issue 15)
     }
     assert letzshop.capabilities == {
         Capability.ORDERS_IN,
         Capability.ORDER_ACCEPTANCE,
         Capability.FULFILMENT_OUT,
+        Capability.CATALOG_OUT,
     }
+    assert letzshop.catalog_required == ("title", "price", "image_link")
+    assert "link" in lengow.catalog_required
     assert not letzshop.supports(Capability.ORDER_LOOKUP)
 
 

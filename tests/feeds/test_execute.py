@@ -95,7 +95,7 @@ def test_one_execution_per_feed_at_a_time(app, account):
 
 def test_outbound_feeds_are_not_built_and_cannot_be_enabled_or_run(app, account):
     """Was: enabled, then run, it ended "completed" with nothing sent (issue 11)."""
-    feed = not_built_feed(account)  # catalog_export: the stock/price pushes are built (issue 15)
+    feed = not_built_feed(account)  # an account's product import: no flow behind it
     with pytest.raises(lifecycle.FeedNotBuilt, match="not built"):
         lifecycle.start_feed(feed, "run_now")
     with pytest.raises(lifecycle.FeedNotBuilt, match="not built"):

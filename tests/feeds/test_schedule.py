@@ -21,7 +21,15 @@ def test_an_account_gets_its_default_feeds_and_schedules(app, store, account):
     feeds = {
         f.kind: f for f in db.session.scalars(select(Feed).where(Feed.account_id == account.id))
     }
-    assert set(feeds) == {"import_orders", "recheck_parked_orders", "shipping_confirmation"}
+    assert set(feeds) == {
+        "import_orders",
+        "recheck_parked_orders",
+        "shipping_confirmation",
+        "catalog_export",  # the daily check of the catalog feed the hub pulls (issue 15)
+        "stock_check",  # what the hub last fetched against what it would get now
+    }
+    assert feeds["catalog_export"].schedule.cron_expression == "0 1 * * *"
+    assert not feeds["catalog_export"].enabled
     assert feeds["import_orders"].schedule.interval_seconds == 300  # every 5 min
     assert feeds["recheck_parked_orders"].schedule.interval_seconds == 3600  # hourly
     # Inbound runs from the start; outbound waits for going live (seed 002).

@@ -95,7 +95,7 @@ def test_shoppingfeed_accounts_get_the_push_feeds_with_their_default_schedules(a
     feeds = {
         f.kind: f for f in db.session.scalars(select(Feed).where(Feed.account_id == account.id))
     }
-    assert set(feeds) == {"stock_export", "price_export", "stock_check"}
+    assert set(feeds) == {"stock_export", "price_export", "stock_check", "catalog_export"}
     assert feeds["stock_export"].schedule.interval_seconds == 900
     assert feeds["price_export"].schedule.cron_expression == "0 2 * * *"
     assert feeds["stock_check"].schedule.cron_expression == "0 3 * * *"
@@ -489,3 +489,54 @@ def test_a_stock_check_that_cannot_read_the_inventory_fails_and_says_why(app, st
     assert check.status == R.FAILED
     assert check.error_message.startswith("ShoppingFeed's inventory could not be read:")
     assert "401" in check.error_message and "revoked" not in check.error_message
+
+
+def test_the_health_endpoint_and_the_account_page_show_the_real_last_stock_push(
+    app, store, sandbox, store_client, store_user
+):
+    """``inventory_sync_lag_seconds`` on /health/marketplace-integrations and /metrics is the
+    last successful stock push of the account (a failed one after it changes nothing), and
+    the account's stock page says when it was and how many SKUs the marketplace took."""
+    from webapp.models import ApiToken, InventorySyncConfig
+    from webapp.models.tokens import SCOPE_OPERATOR
+
+    publish(store, 30)
+    account = account_on(app, store, sandbox)
+    feed = db.session.scalar(
+        select(Feed).where(Feed.account_id == account.id, Feed.kind == "stock_export")
+    )
+    ok = run(account, "stock_export")
+    assert ok.status == R.COMPLETED
+    config = db.session.scalar(
+        select(InventorySyncConfig).where(InventorySyncConfig.account_id == account.id)
+    )
+    assert (config.last_sync_status, config.items_synced_count) == (R.COMPLETED, 30)
+    page = store_client.get(f"/store/acme/accounts/{account.id}/stock").text
+    assert "completed, 30 SKU(s) taken" in page
+
+    set_quantity(store, "SKU-0001", 50)
+    requests.post(
+        f"{sandbox}/_sandbox/shoppingfeed/faults", json={"server_error": {"times": 5}}, timeout=10
+    )
+    assert run(account, "stock_export").status == R.FAILED
+    db.session.refresh(config)
+    assert config.last_sync_status == R.FAILED and config.last_sync_error
+
+    _row, token = ApiToken.issue(store_user, "prometheus", SCOPE_OPERATOR)
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    client = app.test_client()
+    body = client.get("/health/marketplace-integrations", headers=headers).get_json()
+    [acme] = [s for s in body["stores"] if s["store"] == "acme"]
+    [mine] = [a for a in acme["accounts"] if a["account_id"] == account.id]
+    check = mine["feeds"]["stock_export"]
+    assert check["feed_id"] == feed.id
+    assert check["last_success"] == ok.completed_at.replace(microsecond=0).isoformat() + "Z"
+    assert check["last_run_status"] == R.FAILED and check["status"] == "ok"
+    metrics = client.get("/metrics", headers=headers).text
+    [line] = [
+        m
+        for m in metrics.splitlines()
+        if m.startswith("inventory_sync_lag_seconds{") and f'feed_id="{feed.id}"' in m
+    ]
+    assert float(line.rsplit(" ", 1)[1]) < 600  # seconds since the successful push

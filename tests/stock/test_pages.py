@@ -176,3 +176,100 @@ def test_a_stock_file_uploaded_from_the_page_is_read_by_the_worker(
     assert (
         store_client.post("/store/globex/stock/file", data={"csrf_token": csrf}).status_code == 404
     )
+
+
+def _shoppingfeed(store, name="SF FR"):
+    return create_account(
+        store,
+        "shoppingfeed",
+        name,
+        settings={"store_id": "77"},
+        secrets={"api_token": "t0ken"},
+    )
+
+
+def test_list_shows_last_sent_and_drift_per_push_account_in_queries_per_page(
+    app, store, other_store, store_client
+):
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from webapp.models import Message, PushState, Run
+    from webapp.models import runs as R
+    from webapp.models.base import utcnow
+
+    sf = _shoppingfeed(store)
+    wh = default_warehouse_id(store.id)
+    set_on_hand(store.id, [(f"S-{n:02d}", wh, 10) for n in range(40)], reason="manual")
+    now = utcnow()
+    db.session.add_all(
+        [
+            PushState(account_id=sf.id, sku="S-01", quantity=10, stock_acked_at=now),
+            PushState(account_id=sf.id, sku="S-02", quantity=7, stock_acked_at=now),
+            # Corrected by the check's own fix: acknowledged after the check read it.
+            PushState(
+                account_id=sf.id, sku="S-05", quantity=10, stock_acked_at=now + timedelta(seconds=1)
+            ),
+        ]
+    )
+    check = Run(
+        store_id=store.id,
+        account_id=sf.id,
+        kind="stock_check",
+        trigger="schedule",
+        status=R.COMPLETED,
+        started_at=now,
+        completed_at=now + timedelta(seconds=2),  # its fix was acknowledged meanwhile
+    )
+    db.session.add(check)
+    db.session.flush()
+    for sku, theirs in (("S-03", 4), ("S-04", None), ("S-05", 2)):
+        db.session.add(
+            Message(
+                import_job_id=check.id,
+                severity=R.WARNING,
+                error_type="stock_drift",
+                identifier=sku,
+                error_message=f"SKU {sku}: drift",
+                row_data={"sku": sku, "mercato": 10, "marketplace": theirs},
+            )
+        )
+    db.session.commit()
+
+    page = store_client.get("/store/acme/stock")
+    assert page.status_code == 200
+    html = page.text
+    assert "Last sent" in html and "Drift" in html
+
+    def cells(sku):
+        row = html[html.index(f">{sku}</a>") :]
+        row = row[: row.index("</tr>")]
+        sent = row[row.index(f'data-last-sent="{sf.id}"') :]
+        drift = row[row.index(f'data-drift="{sf.id}"') :]
+        return sent[: sent.index("</td>")], drift[: drift.index("</td>")]
+
+    assert ">10<br>" in cells("S-01")[0] and now.strftime("%d %b") in cells("S-01")[0]
+    assert ">7<br>" in cells("S-02")[0]
+    assert "never" in cells("S-03")[0]
+    assert ">-6<" in cells("S-03")[1]  # the marketplace showed 4, 10 available now
+    assert ">-10<" in cells("S-04")[1] and "no quantity" in cells("S-04")[1]
+    assert "<span" not in cells("S-01")[1]  # no drift reported: blank
+    assert "<span" not in cells("S-05")[1]  # fixed since the check read it: not known
+
+    # A page costs the same number of statements with 40 SKUs as with 2.
+    def statements(path):
+        seen = []
+
+        def count(*_args):
+            seen.append(1)
+
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert store_client.get(path).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(seen)
+
+    assert statements("/store/acme/stock") == statements("/store/acme/stock?after=S-37")

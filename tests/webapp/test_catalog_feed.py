@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import update as sa_update
 
 from tests.webapp.conftest import csrf_from
 from webapp import catalogfeed
@@ -226,6 +227,36 @@ def test_etag_and_last_modified_give_304_until_the_catalog_changes(app, store, l
     again = client.get(path, headers={"If-None-Match": etag})
     assert again.status_code == 200 and again.headers["ETag"] != etag
     assert client.get(path, headers={"If-Modified-Since": modified}).status_code == 200
+
+
+def test_a_stock_change_or_a_rules_change_is_never_answered_304(app, store, letzshop, catalog):
+    """The quantity is in the feed: a movement (or the account's safety stock) changes the
+    ETag and Last-Modified, so a hub's conditional fetch gets the new quantity."""
+    from webapp.models import StockLevel
+    from webapp.stock import service
+
+    client = app.test_client()
+    path = feed_path(letzshop)
+    first = client.get(path)
+    assert {r["id"]: r["quantity"] for r in read_csv(first)}["B-2"] == "3"
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    service.set_quantity(store, "B-2", 9, reason="count", actor="test")
+    db.session.execute(
+        sa_update(StockLevel)
+        .where(StockLevel.sku == "B-2")
+        .values(updated_at=utcnow() + timedelta(seconds=2))
+    )
+    db.session.commit()
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 200 and again.headers["ETag"] != etag
+    assert {r["id"]: r["quantity"] for r in read_csv(again)}["B-2"] == "9"
+    assert client.get(path, headers={"If-Modified-Since": modified}).status_code == 200
+    etag = again.headers["ETag"]
+    assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+    service.update_settings(letzshop, safety_stock=2)
+    rules = client.get(path, headers={"If-None-Match": etag})
+    assert rules.status_code == 200
+    assert {r["id"]: r["quantity"] for r in read_csv(rules)}["B-2"] == "7"
 
 
 def test_gzip_when_asked_is_streamed_gzip_with_its_own_etag(app, store, letzshop, catalog):

@@ -4,7 +4,8 @@ The same rules as the pages (``webapp.catalog.publishing``): a refused override 
 with the sentences the publish form shows, and saves nothing.  A store user reaches their
 own store's products only (another store's id answers 404, like an unknown one); an admin
 reaches any product.  (Several products at once: one PUT each; the page's bulk publish
-follows the same rules.)
+follows the same rules.)  ``GET /store/products`` lists the store's products a page at a
+time by id (keyset: ``after_id``), each with its publication.
 
 The operations and schemas are added to the contract (``webapp.api.openapi``) from here,
 next to the routes they describe.
@@ -16,15 +17,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Response, jsonify, request
+from sqlalchemy import select
 
 from webapp.api import bp, openapi
 from webapp.api.auth import api_user
 from webapp.api.errors import ApiError
 from webapp.api.openapi import _ID, _errors, _json, _nullable, _operation, _ref
+from webapp.api.params import MAX_LIMIT, choice_arg, id_query_arg, int_arg
+from webapp.api.stock import _store
 from webapp.catalog import publishing
-from webapp.catalog.serialize import product_json
+from webapp.catalog.serialize import _decimal_text, _publication, iso, product_json
 from webapp.extensions import db
-from webapp.models import MarketplaceProduct, Store
+from webapp.models import MarketplaceProduct, Product, Store
 
 NOT_FOUND = "No product with this id."
 
@@ -62,6 +66,60 @@ def _price(data: dict[str, Any], name: str, label: str, currency: str | None):
         return publishing.check_price(Decimal(str(value)), label, currency)
     except (ValueError, InvalidOperation) as exc:
         raise ApiError(422, str(exc)) from None
+
+
+@bp.get("/store/products")
+def store_products() -> Response:
+    """The store's products by id, ``limit`` after ``after_id``, each with its publication
+    (``published=true|false`` keeps the published or the unpublished ones)."""
+    limit = int_arg("limit", 50, minimum=1, maximum=MAX_LIMIT)
+    after = id_query_arg("after_id")
+    published = choice_arg("published", ("true", "false"))
+    store = _store()
+    query = (
+        select(MarketplaceProduct, Product)
+        .outerjoin(
+            Product,
+            (Product.marketplace_product_id == MarketplaceProduct.id)
+            & (Product.store_id == store.id),
+        )
+        .where(MarketplaceProduct.store_id == store.id)
+        .order_by(MarketplaceProduct.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(MarketplaceProduct.id > after)
+    if published == "true":
+        query = query.where(Product.id.is_not(None))
+    elif published == "false":
+        query = query.where(Product.id.is_(None))
+    rows = db.session.execute(query).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {
+            "id": source.id,
+            "marketplace": source.marketplace,
+            "marketplace_product_id": source.marketplace_product_id,
+            "gtin": source.gtin,
+            "price": _decimal_text(source.price, source.currency),
+            "sale_price": _decimal_text(source.sale_price, source.currency),
+            "currency": source.currency,
+            "availability": source.availability,
+            "quantity": source.quantity,
+            "updated_at": iso(source.updated_at),
+            "publication": _publication(product, source),
+        }
+        for source, product in rows
+    ]
+    return jsonify(
+        {
+            "items": items,
+            "limit": limit,
+            "next_after_id": items[-1]["id"] if more else None,
+            "store": {"id": store.id, "code": store.code},
+        }
+    )
 
 
 @bp.get("/store/products/<int:product_id>")
@@ -215,7 +273,73 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+SCHEMAS["ProductSummary"] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "id",
+        "marketplace",
+        "marketplace_product_id",
+        "price",
+        "currency",
+        "publication",
+        "updated_at",
+    ],
+    "properties": {
+        "id": {"type": "integer"},
+        "marketplace": {"type": "string"},
+        "marketplace_product_id": {"type": "string"},
+        "gtin": _nullable("string"),
+        "price": _PRICE,
+        "sale_price": _PRICE,
+        "currency": _nullable("string"),
+        "availability": _nullable("string"),
+        "quantity": _nullable("integer"),
+        "updated_at": {"type": "string", "format": "date-time"},
+        "publication": _ref("Publication"),
+    },
+}
+SCHEMAS["ProductList"] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["items", "limit", "next_after_id", "store"],
+    "properties": {
+        "items": {"type": "array", "items": _ref("ProductSummary"), "description": "By id."},
+        "limit": {"type": "integer"},
+        "next_after_id": _nullable(
+            "integer", description="Pass it as `after_id` for the next page; null: the last."
+        ),
+        "store": _ref("Store"),
+    },
+}
+_LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}
+_STORE_ID = {
+    "name": "store_id",
+    "in": "query",
+    "schema": _ID,
+    "description": "Admins: the store (required). A store user's own store; another is 404.",
+}
+
 PATHS: dict[str, Any] = {
+    "/store/products": {
+        "get": _operation(
+            "storeListProducts",
+            "The store's products by id, a page at a time, each with its publication.",
+            "store",
+            {"200": _json(_ref("ProductList"), "One page."), **_errors(401, 404, 422, 429)},
+            parameters=[
+                _STORE_ID,
+                {"name": "after_id", "in": "query", "schema": _ID},
+                {"name": "limit", "in": "query", "schema": _LIMIT},
+                {
+                    "name": "published",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["true", "false"]},
+                    "description": "Only the published (true) or the unpublished (false) ones.",
+                },
+            ],
+        )
+    },
     "/store/products/{product_id}": {
         "get": _operation(
             "storeGetProduct",

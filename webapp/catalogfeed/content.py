@@ -475,7 +475,8 @@ class Version:
 def version(account: Account, fmt: str, token_hash: str, language: str | None) -> Version:
     """ETag and Last-Modified from the store's catalog: max(updated_at) of its products and
     their sources (an index probe each, migration 0022) and the number of published products,
-    never reading the rows. The stock module's change marker joins in when it has one."""
+    never reading the rows, and the stock's (:func:`webapp.stock.availability.stock_version`):
+    a stock movement or a change of the account's rules changes both."""
     store_id = account.store_id
     store_language = db.session.scalar(
         sa.select(Store.default_language).where(Store.id == store_id)
@@ -486,9 +487,9 @@ def version(account: Account, fmt: str, token_hash: str, language: str | None) -
     mp_max = db.session.scalar(
         sa.select(sa.func.max(_MP.c.updated_at)).where(_MP.c.store_id == store_id)
     )
-    marker = getattr(availability, "stock_version", None)
-    stock_part = str(marker(account)) if marker is not None else ""
-    stamps = [stamp for stamp in (p_max, mp_max) if stamp is not None]
+    stock_levels, stock_rules = availability.stock_version(account)
+    stock_part = f"{stock_levels}|{stock_rules}"
+    stamps = [s for s in (p_max, mp_max, stock_levels, stock_rules) if s is not None]
     last = max(stamps) if stamps else None
     parts = (
         account.id,

@@ -68,8 +68,15 @@ def kinds_for(account: Account) -> tuple[str, ...]:
     return tuple(
         kind
         for kind, flow in registry.feed_kinds().items()
-        if flow.capability is not None and cls.has(flow.capability)
+        if any(cls.has(c) for c in _capabilities(flow.capability))
     )
+
+
+def _capabilities(declared) -> tuple:
+    """A flow's capability, or the tuple of them of which any gives an account the feed."""
+    if declared is None:
+        return ()
+    return tuple(declared) if isinstance(declared, tuple | list) else (declared,)
 
 
 def _add(store_id: int, account_id: int | None, kind: str) -> Feed:

@@ -216,6 +216,8 @@ class Message(db.Model):
         # A run's messages in file order (row_number, then id): pages and counts.
         db.Index("ix_messages_job_row_id", "import_job_id", "row_number", "id"),
         db.Index("ix_messages_job_type", "import_job_id", "error_type"),
+        # A stock check's drift of the SKUs of a stock page (migration 0026).
+        db.Index("ix_messages_job_identifier", "import_job_id", "identifier"),
         db.Index("ix_messages_created_severity", "created_at", "severity"),  # monitoring charts
         # The inbox: open messages that are not about one feed row (a small, hot set), newest
         # first within a cause; per store, per account and (admins) across stores. Counts per

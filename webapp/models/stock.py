@@ -103,6 +103,8 @@ class StockLevel(db.Model):
     __table_args__ = (
         # Also the SKU order of a store's stock (keyset pages, the availability batches).
         db.UniqueConstraint("store_id", "sku", "warehouse_id", name="uq_stock_levels_store_sku"),
+        # The newest change of a store's stock, and what changed since (migration 0026).
+        db.Index("ix_stock_levels_store_updated", "store_id", "updated_at"),
     )
 
 

@@ -46,6 +46,7 @@ from webapp.pushes import realtime
 from webapp.runs import lifecycle
 from webapp.runs.registry import OUT, flow
 from webapp.stock.availability import available_select, set_based_session, sku_order
+from webapp.stock.service import record_sync
 
 log = logging.getLogger("mercato.pushes")
 
@@ -351,7 +352,17 @@ def push_stock(run: Run) -> dict:
         realtime.clear(account.id, marked)
         db.session.commit()
     summary["marked"] = len(marked)
-    return _finish(run, summary, unchanged, "stock levels")
+    summary = _finish(run, summary, unchanged, "stock levels")
+    run = db.session.get(Run, run.id)
+    dry = bool(summary["dry_run"])
+    record_sync(
+        run.account,
+        "dry_run" if dry else run.status,
+        run.completed_at,
+        0 if dry else run.imported_count,
+        run.error_message,
+    )
+    return summary
 
 
 @flow(
@@ -533,7 +544,8 @@ def _checks_prices(account, connector) -> bool:
     "stock_check",
     label="Stock check",
     direction=OUT,
-    capability=Capability.STOCK_OUT,
+    # A push account's inventory read back, or a pull feed's last fetch (any of them).
+    capability=(Capability.STOCK_OUT, Capability.CATALOG_OUT),
     cron_expression="0 3 * * *",
 )
 def check_stock(run: Run) -> dict:
@@ -543,6 +555,8 @@ def check_stock(run: Run) -> dict:
     account = run.account
     connector = connector_for(account)
     reader = getattr(connector, "fetch_inventory", None)
+    if reader is None and connector.supports(Capability.CATALOG_OUT):
+        return _check_pull_feed(run, connector)
     if reader is None:
         lifecycle.finish(run, R.FAILED, f"{connector.name}'s inventory cannot be read back.")
         return {}
@@ -554,11 +568,64 @@ def check_stock(run: Run) -> dict:
         run = db.session.get(Run, run.id)
         lifecycle.finish(run, R.FAILED, f"{connector.name}'s inventory could not be read: {exc}")
         return {}
+    return _report(run, connector, found, compared)
+
+
+def _check_pull_feed(run: Run, connector) -> dict:
+    """A hub that pulls the catalog feed: what its last fetch served against what it would
+    get now (:mod:`webapp.catalogfeed.check`). Nothing can be sent: it reads the feed."""
+    from webapp.catalogfeed import check as pull
+
+    lifecycle.begin(run, "comparing")
+    result = pull.check(run.account)
+    run = db.session.get(Run, run.id)
+    if result.fetch is None:
+        lifecycle.finish(
+            run,
+            R.FAILED,
+            f"{connector.name} has never fetched the catalog feed: there is nothing it read to "
+            "compare with (give it the feed URL, the account page).",
+        )
+        return {}
+    when = result.read_at.isoformat(timespec="seconds") + "Z"
+    lifecycle.note(
+        run,
+        R.INFO,
+        "pull_feed_reference",
+        f"{connector.name} last read the catalog feed at {when}; {result.compared} published "
+        "SKU(s) changed stock since.",
+    )
+    if result.rules_changed:
+        lifecycle.note(
+            run,
+            R.WARNING,
+            "stock_rules_changed",
+            f"The account's stock rules changed after {connector.name}'s last fetch: every "
+            "quantity it read may differ; it gets them at its next fetch.",
+        )
+    if run.trigger == FIX and result.drifts:
+        lifecycle.note(
+            run,
+            R.INFO,
+            "pull_feed_no_fix",
+            f"{connector.name} reads the catalog feed: nothing is sent, it gets Mercato's "
+            "quantities at its next fetch.",
+        )
+    summary = _report(run, connector, result.drifts, result.compared, fixable=False)
+    summary["last_fetched_at"] = when
+    return summary
+
+
+def _report(run: Run, connector, found: list[dict], compared: int, *, fixable=True) -> dict:
+    """The drifts as messages (SKU, both values, the cause), the counts, and with the trigger
+    ``fix`` the corrections sent (``fixable``: a push account; a pull feed's hub reads the
+    feed). The prices are compared too when the account's price push is on."""
+    account = run.account
     name = connector.name
     prices: list[dict] = []
     price_compared = 0
     price_summary: dict = {"checked": False}
-    if _checks_prices(account, connector):
+    if fixable and _checks_prices(account, connector):
         try:
             prices, price_compared = price_drifts(account, connector.fetch_pricing())
             price_summary = {"checked": True, "compared": price_compared, "drifts": len(prices)}
@@ -596,19 +663,19 @@ def check_stock(run: Run) -> dict:
     db.session.commit()
     summary = {"compared": compared, "drifts": len(found), "fixed": 0, "prices": price_summary}
     failed = 0
-    if run.trigger == FIX and found:
+    if run.trigger == FIX and found and fixable:
         lifecycle.begin(run, "sending")
         items = [{"reference": d["sku"], "quantity": d["mercato"]} for d in found]
         sent = push_items(run, STOCK_ACTION, items, "corrections")
         summary.update(fix=sent)
         summary["fixed"] = len(items) if sent["sent"] == sent["batches"] else 0
         failed += sent["failed"]
-    fixable = [d["item"] for d in prices if d["item"] is not None]
-    if run.trigger == FIX and fixable:
+    corrections = [d["item"] for d in prices if d["item"] is not None]
+    if run.trigger == FIX and corrections and fixable:
         lifecycle.begin(run, "sending")
-        sent = push_items(run, PRICE_ACTION, fixable, "price corrections")
+        sent = push_items(run, PRICE_ACTION, corrections, "price corrections")
         price_summary["fix"] = sent
-        price_summary["fixed"] = len(fixable) if sent["sent"] == sent["batches"] else 0
+        price_summary["fixed"] = len(corrections) if sent["sent"] == sent["batches"] else 0
         failed += sent["failed"]
     run = db.session.get(Run, run.id)
     run.updated_count = summary["fixed"] + price_summary.get("fixed", 0)

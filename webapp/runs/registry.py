@@ -39,6 +39,7 @@ FLOW_MODULES = (
     "webapp.mail.sender",
     "webapp.digital.fulfil",
     "webapp.digital.balance",
+    "webapp.catalogfeed.flows",
     "webapp.feeds.not_built",
 )
 

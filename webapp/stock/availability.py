@@ -277,3 +277,21 @@ def set_based_session() -> None:
     JIT (compiling the expressions costs more than a million rows of them)."""
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("SELECT set_config('jit', 'off', true)"))
+
+
+def stock_version(account: Account) -> tuple:
+    """What the account's available quantities depend on, from two index probes: the newest
+    change of the store's stock levels (every movement stamps its level, migration 0026's
+    index) and of the account's rules. The catalog feed's ETag and Last-Modified include it,
+    so a hub never gets 304 Not Modified for quantities that changed."""
+    from sqlalchemy import func
+
+    from webapp.models import StockLevel
+
+    levels = db.session.scalar(
+        select(func.max(StockLevel.updated_at)).where(StockLevel.store_id == account.store_id)
+    )
+    rules = db.session.scalar(
+        select(InventorySyncConfig.updated_at).where(InventorySyncConfig.account_id == account.id)
+    )
+    return levels, rules

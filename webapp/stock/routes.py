@@ -27,6 +27,8 @@ def stock(code: str):
     after = (request.args.get("after") or "").strip()[:255] or None
     accounts = service.accounts_of(store)
     rows, following = service.stock_page(store, after=after, limit=PAGE, accounts=accounts)
+    pushed = service.push_accounts(accounts)
+    cells = service.push_cells(pushed, [row.sku for row in rows])
     settings = levels.store_settings(store.id)
     form = StoreStockForm(
         formdata=None,
@@ -37,6 +39,8 @@ def stock(code: str):
         "store": store,
         "rows": rows,
         "accounts": accounts,
+        "pushed": pushed,
+        "cells": cells,
         "after": after,
         "next_url": url_for("stock.stock", code=store.code, after=following) if following else None,
         "first_url": url_for("stock.stock", code=store.code) if after else None,

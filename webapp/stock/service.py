@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -133,6 +133,96 @@ def stock_page(store: Store, *, after: str | None = None, limit: int = 50, accou
     return rows, following
 
 
+def push_accounts(accounts) -> list[Account]:
+    """The accounts whose stock is pushed (their connector takes stock levels)."""
+    from connectors import registry
+    from connectors.base import Capability
+
+    found = []
+    for account in accounts:
+        try:
+            cls = registry.get(account.connector)
+        except KeyError:
+            continue
+        if cls.supports(Capability.STOCK_OUT):
+            found.append(account)
+    return found
+
+
+@dataclass
+class PushCell:
+    """What one push account knows of one SKU: the quantity it last acknowledged (and when),
+    and the quantity its last stock check reported on the marketplace when that check found
+    a drift (None: not known; a check that found none, or an acknowledgement since, leaves it
+    unknown)."""
+
+    sent: int | None = None
+    sent_at: object = None
+    reported: int | None = None  # 0 also when the marketplace holds no quantity (``missing``)
+    missing: bool = False
+    checked_at: object = None
+
+    def drift(self, available: int) -> int | None:
+        return None if self.reported is None else self.reported - available
+
+
+def push_cells(accounts, skus: list[str]) -> dict[int, dict[str, PushCell]]:
+    """``{account_id: {sku: PushCell}}`` for a page of SKUs: three queries whatever the page
+    size (the acknowledged values, each account's last finished stock check, its drift
+    messages for these SKUs)."""
+    from webapp.models import Message, PushState, Run
+    from webapp.models import runs as R
+
+    ids = [a.id for a in accounts]
+    cells: dict[int, dict[str, PushCell]] = {i: {} for i in ids}
+    if not ids or not skus:
+        return cells
+    for account_id, sku, quantity, acked_at in db.session.execute(
+        select(PushState.account_id, PushState.sku, PushState.quantity, PushState.stock_acked_at)
+        .where(PushState.account_id.in_(ids), PushState.sku.in_(skus))
+        .where(PushState.quantity.is_not(None))
+    ):
+        cells[account_id][sku] = PushCell(sent=quantity, sent_at=acked_at)
+    last_checks = db.session.execute(
+        select(Run.account_id, func.max(Run.id))
+        .where(
+            Run.account_id.in_(ids),
+            Run.kind == "stock_check",
+            Run.status.in_((R.COMPLETED, R.COMPLETED_WITH_ERRORS, R.FAILED)),
+            Run.completed_at.is_not(None),
+        )
+        .group_by(Run.account_id)
+    ).all()
+    runs = {run_id: account_id for account_id, run_id in last_checks}
+    if not runs:
+        return cells
+    # When each check read the marketplace: a value acknowledged after that (the check's own
+    # fix, a push since) makes what it reported no longer current.
+    read_at = dict(
+        db.session.execute(
+            select(Run.id, func.coalesce(Run.started_at, Run.created_at)).where(
+                Run.id.in_(list(runs))
+            )
+        ).all()
+    )
+    for run_id, sku, data in db.session.execute(
+        select(Message.import_job_id, Message.identifier, Message.row_data).where(
+            Message.import_job_id.in_(list(runs)),
+            Message.error_type == "stock_drift",
+            Message.identifier.in_(skus),
+        )
+    ):
+        reported = (data or {}).get("marketplace")
+        cell = cells[runs[run_id]].setdefault(sku, PushCell())
+        checked_at = read_at.get(run_id)
+        if cell.sent_at is not None and checked_at is not None and cell.sent_at >= checked_at:
+            continue  # acknowledged since the check read it: no longer known
+        cell.reported = 0 if reported is None else int(reported)
+        cell.missing = reported is None
+        cell.checked_at = checked_at
+    return cells
+
+
 def iter_stock(store: Store, sku: str | None = None) -> Iterator[StockRow]:
     accounts = accounts_of(store)
     rules = rules_by_account(a.id for a in accounts)
@@ -225,6 +315,20 @@ def settings_of(account: Account) -> InventorySyncConfig:
         zero_stock=S.ZERO_SEND,
         items_synced_count=0,
     )
+
+
+def record_sync(account: Account, status: str, at, items: int, error: str | None) -> None:
+    """A stock push ended: the account's last sync (seed 001 4.3: when, how, how many SKUs
+    the marketplace took, why it failed), shown on the account's stock page; committed.
+    ``status`` is the run's, or ``dry_run`` in test mode (nothing was sent)."""
+    config = settings_of(account)
+    config.last_sync_at = at
+    config.last_sync_status = status
+    config.last_sync_error = error
+    config.items_synced_count = items
+    if config.id is None:
+        db.session.add(config)
+    db.session.commit()
 
 
 def update_settings(
