@@ -505,6 +505,14 @@ def _demo_push_stock(account) -> None:
         return
     summary = {"account": account.id, "name": account.name, "status": run.status}
     summary.update(pushed=run.total_processed - run.unchanged_count, errors=run.error_count)
+    prices = lifecycle.account_feed(account, "price_export")
+    if prices is not None and prices.enabled:  # the prices too: the check compares them
+        try:
+            priced = lifecycle.run_feed(prices.id, "cli").run
+        except lifecycle.FeedError as exc:
+            summary["prices"] = f"refused: {exc}"
+        else:
+            summary["prices"] = priced.status
     # The sandbox keeps what it holds in memory: restarted (every make run), it has forgotten
     # what it acknowledged before. The stock check with fix reads it back and sends what it
     # lacks, so the demo account holds the demo store's stock again.
