@@ -64,13 +64,15 @@ SAMPLE = {
             "sku": "SPACE-GAME",
             "quantity": 1,
             "keys": ["AAAAA-BBBBB-CCCCC"],
+            "images": [],
         },
         {
             "title": "Gift card 25 EUR",
             "platform": None,
             "sku": "GIFT-25",
             "quantity": 1,
-            "keys": ["GIFT-0000-1111"],
+            "keys": [],
+            "images": ["gift-card-25.png"],
         },
     ],
 }
@@ -142,11 +144,11 @@ def _context(order_id: int, *, masked: bool) -> dict:
         product = products.get(line.marketplace_product_id)
         extra = (product.extra or {}) if product is not None else {}
         platform = str(extra.get("platform") or "").strip()
-        shown = []
+        shown, images = [], []
         for n, key in enumerate(keys.get(line.id, []), 1):
             if key.code_type == IMAGE:
                 name = _image_name(key, n)
-                shown.append(f"(image: {name})" if masked else f"(attached image: {name})")
+                images.append(name)
                 if not masked:
                     mimetype = mimetypes.guess_type(name)[0] or "image/png"
                     attachments.append(
@@ -162,6 +164,7 @@ def _context(order_id: int, *, masked: bool) -> dict:
                 "sku": line.sku,
                 "quantity": line.quantity,
                 "keys": shown,
+                "images": images,
             }
         )
     context = {
