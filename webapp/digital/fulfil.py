@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, insert, select, text
 
 from connectors.codeswholesale import BUY_KEYS, parse_order
 from connectors.errors import ConnectorError
@@ -70,6 +70,7 @@ LINE_SUBJECT = "order_item"
 MISSING = "digital_keys_missing"
 NO_ADDRESS = "digital_keys_no_address"
 BATCH = 200  # orders per sweep step
+ALERT_LOCK = 0x4B45_5950 << 20  # advisory lock namespace: a store's low-pool alerts
 
 KEYS = DigitalKey.__table__
 WAITING = DigitalPreOrder.__table__
@@ -295,6 +296,12 @@ def assign_keys(run: Run, order_ids) -> dict:
         # A pool that fell below the store's threshold raises its alert now, not at the
         # next upload.
         try:
+            if db.session.get_bind().dialect.name == "postgresql":
+                # Workers fulfilling at once take turns (one open alert per product): the
+                # lock ends with refresh_alerts' commit.
+                db.session.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": ALERT_LOCK + store_id}
+                )
             levels.refresh_alerts(store_id, run.id)
         except Exception:  # noqa: BLE001 - the keys are given; the alert waits for the next run
             db.session.rollback()
