@@ -252,3 +252,19 @@ def test_a_pre_ordered_key_is_sent_once_delivered(app, store, url, smtp_server):
     assert codes.open_text(key) in body(got)
     assert lines_of(order_id)[0].key_state == "sent"
     assert db.session.get(Order, order_id).status == "fulfilled"
+
+
+def test_the_e_mail_language_follows_the_channel_then_the_shipping_country():
+    from types import SimpleNamespace
+
+    from webapp.digital.mail import order_language
+
+    def order(channel, address=None):
+        return SimpleNamespace(channel=channel, shipping_address=address)
+
+    assert order_language(order("amazon_de")) == "de"
+    assert order_language(order("amazon_uk", {"country": "FR"})) == "en"
+    assert order_language(order("manomano_fr")) == "fr"
+    assert order_language(order("cdiscount", {"country_code": "BE"})) == "fr"
+    assert order_language(order("letzshop", {"country": "Luxembourg"})) is None  # unknown
+    assert order_language(order("lengow", None)) is None  # the store's default then
