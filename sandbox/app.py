@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.data import LETZSHOP, Clock, World, iso
+from sandbox.data import LETZSHOP, WORKFLOW_RANK, Clock, World, iso
 from sandbox.fake import Fake, current, discover, json_bytes
 
 DEFAULT_ACCOUNTS = (5622, 6395, 17220)
@@ -421,9 +421,22 @@ def create_sandbox_app(config: dict | None = None, fakes: Iterable[Fake] | None 
         count = data.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100000:
             return control_error(400, "count must be an integer from 1 to 100000")
+        lines = data.get("lines")
+        if lines is not None and (
+            not isinstance(lines, list)
+            or not lines
+            or not all(isinstance(x, dict) and isinstance(x.get("sku"), str) for x in lines)
+            or not all(
+                isinstance(x.get("qty", 1), int) and 1 <= x.get("qty", 1) <= 100 for x in lines
+            )
+        ):
+            return control_error(400, "lines must be a list of {sku, title, qty 1-100, unit}")
+        status = data.get("status")
+        if status is not None and status not in WORKFLOW_RANK:
+            return control_error(400, f"status must be one of {', '.join(WORKFLOW_RANK)}")
         now = sb.now()
         sb.world.tick(now)
-        made = sb.world.add_orders(channel, count, now)
+        made = sb.world.add_orders(channel, count, now, lines=lines, status=status)
         return jsonify({"added": [o.ext_id for o in made]}), 201
 
     @app.post("/_sandbox/tokens/expire")

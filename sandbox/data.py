@@ -838,11 +838,35 @@ class World:
                 self._insert(order)
                 self.events["arrived"] += 1
 
-    def add_orders(self, channel, count: int, now: float) -> list[Order]:
+    def add_orders(
+        self,
+        channel,
+        count: int,
+        now: float,
+        lines: list[dict] | None = None,
+        status: str | None = None,
+    ) -> list[Order]:
+        """``count`` new orders; ``lines`` (``sku``, ``title``, ``qty``, ``unit``) replace the
+        random lines (a demo's order for a given product), ``status`` the first status."""
         with self.lock:
             made = []
             for _ in range(count):
                 order = self._new_order(channel, now)
+                if lines:
+                    marketplace = order.marketplace
+                    order.spec["lines"] = [
+                        {
+                            "sku": line["sku"],
+                            "mp_product": f"{marketplace[:3].upper()}{n:07d}",
+                            "title": line.get("title") or line["sku"],
+                            "category": line.get("category") or "Digital",
+                            "unit": float(line.get("unit", 10.0)),
+                            "qty": int(line.get("qty", 1)),
+                        }
+                        for n, line in enumerate(lines, 1)
+                    ]
+                if status:
+                    order.status = status
                 self._insert(order)
                 made.append(order)
                 self.events["arrived"] += 1

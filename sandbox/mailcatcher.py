@@ -8,13 +8,15 @@ SMTP on 127.0.0.1:$MERCATO_MAILCATCHER_SMTP_PORT (default 1025, what ``make run`
 (default 8025). Each message is one ``.eml`` file in the folder (kept across restarts;
 delete them to empty the inbox). The inbox shows the list, then a message's headers, its
 text part as escaped text and its HTML part in a sandboxed iframe (no scripts, no
-same-origin, nothing loaded from outside by the page's Content-Security-Policy).
+same-origin, nothing loaded from outside by the page's Content-Security-Policy), then its
+attachments (an image shown inline, each downloadable from ``/m/<n>/a/<index>``).
 ``GET /api/messages`` lists them as JSON (the demo and the tests read it).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import email
 import html
 import json
@@ -128,6 +130,18 @@ def web_handler(mailbox: Mailbox):
             if path == "/api/messages":
                 items = [mailbox.summary(n) for n in mailbox.ids()]
                 return self.send(200, json.dumps(items).encode(), "application/json")
+            attached = re.fullmatch(r"/m/(\d+)/a/(\d+)", path)
+            if attached and mailbox.get(int(attached[1])) is not None:
+                parts = list(mailbox.parsed(int(attached[1])).iter_attachments())
+                index = int(attached[2])
+                if index < len(parts):
+                    part = parts[index]
+                    # Served as what it is, never as HTML (the catcher's own page is not
+                    # the place to run an e-mail's content).
+                    kind = part.get_content_type()
+                    if not kind.startswith("image/") or kind == "image/svg+xml":
+                        kind = "application/octet-stream"
+                    return self.send(200, part.get_payload(decode=True) or b"", kind)
             found = re.fullmatch(r"/m/(\d+)(\.eml)?", path)
             if found and mailbox.get(int(found[1])) is not None:
                 number = int(found[1])
@@ -179,6 +193,27 @@ def web_handler(mailbox: Mailbox):
                 )
             if text_part is not None:
                 parts += "<h2>Text</h2><pre>" + html.escape(text_part.get_content()) + "</pre>"
+            attachments = ""
+            for index, part in enumerate(message.iter_attachments()):
+                link = f"/m/{number}/a/{index}"
+                name = html.escape(part.get_filename() or f"attachment {index + 1}")
+                kind = part.get_content_type()
+                data = part.get_payload(decode=True) or b""
+                size = len(data)
+                shown = ""
+                if kind in ("image/png", "image/jpeg", "image/gif", "image/webp"):
+                    # Inline (the page's policy loads images from data: only).
+                    inline = base64.b64encode(data).decode("ascii")
+                    shown = (
+                        f"<br><img src='data:{kind};base64,{inline}' alt='{name}' "
+                        "style='max-width:480px'>"
+                    )
+                attachments += (
+                    f"<li><a href='{link}'>{name}</a> ({html.escape(kind)}, {size} bytes)"
+                    f"{shown}</li>"
+                )
+            if attachments:
+                parts += f"<h2>Attachments</h2><ul>{attachments}</ul>"
             body = (
                 f"<p><a href='/'>&larr; Inbox</a> &middot; <a href='/m/{number}.eml'>raw</a></p>"
                 f"<h1>{html.escape(str(message.get('Subject', '(no subject)')))}</h1>"

@@ -10,7 +10,10 @@
 #      the marketplace sandbox (127.0.0.1:$SANDBOX_PORT, default 5050) and the mail catcher
 #      (SMTP 127.0.0.1:$MAIL_SMTP_PORT, default 1025; its inbox on http://127.0.0.1:$MAIL_WEB_PORT/,
 #      default 8025; MERCATO_SMTP_URL points at it) from Procfile.dev;
-#      once web and sandbox answer, one order import of the demo accounts runs.
+#      once web and sandbox answer, the digital demo is set up (flask demo digital: a
+#      CodesWholesale account, a key pool, a paid digital order on the sandbox) and one order
+#      import of the demo accounts runs (the worker fulfils the digital order and e-mails its
+#      keys to the mail catcher).
 #      Ctrl-C stops all of them and the private Redis.
 #   6. instance/make-run.env tells scripts/flask (the CLI from another shell) which Redis,
 #      database and sandbox port this instance uses.
@@ -143,6 +146,9 @@ sys.exit(1 if pending else 0)
 PY
     printf '\n==> Mercato is up: %s  (Ctrl-C stops everything)\n' "$url"
     printf '==> marketplace sandbox on %s; importing the demo accounts'"'"' orders\n' "$sandbox_url"
+    # The digital demo: a CodesWholesale account on the sandbox, two game keys published, a
+    # key pool, and a paid sandbox order for them (booked below, fulfilled and e-mailed by the worker).
+    "$venv/bin/flask" --app wsgi demo digital --sandbox-url "$sandbox_url" 2>&1 | grep -E '^\{|^Error' || true
     "$venv/bin/flask" --app wsgi demo import-orders 2>&1 | grep -E '^\{' || true
     printf '==> orders imported: %s/store/demo/orders\n' "$url"
     # One e-mail through the real SMTP path, so the catcher's inbox shows what customers get.

@@ -450,6 +450,24 @@ def _demo_follow_shipping(account) -> None:
     db.session.commit()
 
 
+@demo_cli.command("digital")
+@click.option("--sandbox-url", required=True, help="The running marketplace sandbox.")
+def demo_digital(sandbox_url: str) -> None:
+    """The demo's digital goods on a running sandbox (make run does it): a CodesWholesale
+    account, its catalogue, two products published with a markup, a key pool, and a paid
+    sandbox order for them that the next order import books and the worker fulfils and
+    e-mails. JSON summary on the last line."""
+    from webapp.demo import seed_demo_digital
+
+    store = store_or_fail("demo")
+    try:
+        done = seed_demo_digital(store, sandbox_url, click.echo)
+    except Exception as exc:  # noqa: BLE001 - the demo goes on without its digital order
+        db.session.rollback()
+        raise click.ClickException(f"The digital demo was not set up: {exc}") from exc
+    click.echo(json.dumps(done))
+
+
 @demo_cli.command("import-orders")
 def demo_import_orders() -> None:
     """Poll each active account of the demo store once, inline (make run does it at start);

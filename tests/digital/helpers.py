@@ -16,7 +16,9 @@ from webapp.models.base import utcnow
 CW_CLIENT = {"client_id": "sandbox-cw-client", "client_secret": "sandbox-cw-secret"}
 
 
-def channel_account(store, name: str = "Lengow"):
+def channel_account(store, name: str = "Lengow", *, live: bool = False):
+    """The orders' channel account; ``live``: its customers are e-mailed (test mode: the
+    keys e-mail is a dry run)."""
     from webapp.accounts import create_account
 
     return create_account(
@@ -25,6 +27,7 @@ def channel_account(store, name: str = "Lengow"):
         name,
         settings={"account_id": "5622"},
         secrets={"access_token": "a", "secret": "s"},
+        live=live,
     )
 
 

@@ -31,3 +31,15 @@ def test_four_workers_never_give_a_key_twice_nor_buy_twice(app, backend, store, 
     assert sum(s["errors"] for s in summaries) == 0
     figures = check(url, store, ids, **SIZES)
     assert figures == {"served": 130, "bought": 20, "from_pool": 110, "inbox": 10}
+    # The pools ran out under four workers: one low-pool alert per product, raised once.
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.models import Message
+
+    alerts = db.session.execute(
+        select(Message.identifier, func.count())
+        .where(Message.error_type == "key_pool_low", Message.resolved_at.is_(None))
+        .group_by(Message.identifier)
+    ).all()
+    assert alerts and all(count == 1 for _, count in alerts), alerts

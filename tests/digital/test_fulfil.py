@@ -2,13 +2,14 @@
 lines marked at booking, keys from the pool first, the rest bought once through the one
 sender (text, image and pre-order codes), a lost answer looked up by Mercato's reference, a
 purchase in test mode recorded as a dry run. Each test runs on SQLite and, with
-TEST_DATABASE_URL, on PostgreSQL. The e-mail is not built on this branch: the tests stop at
-``assigned`` (webapp.mail.queue_mail raises until the mail work is merged)."""
+TEST_DATABASE_URL, on PostgreSQL. The keys e-mail sent over real SMTP, to ``sent`` and the
+order fulfilled: tests/digital/test_e2e_mail.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -23,6 +24,7 @@ from tests.digital.helpers import (
     cw_fault,
     keys_of,
     lines_of,
+    order,
     pool_keys,
     product,
     run_for,
@@ -59,6 +61,17 @@ def purchase(line_id: int) -> OutboundCall:
             OutboundCall.action == BUY_KEYS, OutboundCall.subject_id == line_id
         )
     ).one()
+
+
+def sent_keys(store, smtp_server) -> set[str]:
+    """Send the store's due e-mail over the real SMTP server: the one keys e-mail that
+    arrives, and the keys it carries."""
+    from webapp.mail import sender
+
+    assert sender.send_due(store.id)["sent"] == 1
+    (got,) = smtp_server.received
+    text = got.get_body(preferencelist=("plain",)).get_content()
+    return {line.strip()[2:] for line in text.splitlines() if line.strip().startswith("- ")}
 
 
 def make_due(call: OutboundCall) -> None:
@@ -187,9 +200,9 @@ def test_text_image_and_pre_order_keys_are_bought_once_each(app, store, url):
     assert cw(url)["keys_sold"] == 4
 
 
-def test_a_purchase_whose_answer_was_lost_is_found_by_its_reference(app, store, url):
+def test_a_purchase_whose_answer_was_lost_is_found_by_its_reference(app, store, url, smtp_server):
     app.config["MERCATO_CONNECTOR_READ_TIMEOUT"] = 0.5
-    account = channel_account(store)
+    account = channel_account(store, live=True)
     supplier = supplier_account(app, store, url)
     pid = cw_examples(url)["text"][1]
     product(store, pid, marketplace="codeswholesale")
@@ -211,14 +224,16 @@ def test_a_purchase_whose_answer_was_lost_is_found_by_its_reference(app, store, 
     sales = cw(url)
     assert sales["orders_by_reference"][fulfil.reference(line)] == 1
     assert sales["sold_by_reference"][fulfil.reference(line)] == 2
+    assert sent_keys(store, smtp_server) == {codes.open_text(k) for k in keys_of(line.id)}
+    assert lines_of(order_id)[0].key_state == "sent" and order(order_id).status == "fulfilled"
 
 
-def test_a_crash_between_purchase_and_commit_never_buys_twice(app, store, url):
+def test_a_crash_between_purchase_and_commit_never_buys_twice(app, store, url, smtp_server):
     """The sender bought (the supplier has the order) and died before its commit: the call is
     left ``sending``; the next sender takes the stale claim over and adopts the purchase."""
     from webapp.connector import connector_for
 
-    account = channel_account(store)
+    account = channel_account(store, live=True)
     supplier = supplier_account(app, store, url, live=False)  # records without sending
     pid = cw_examples(url)["text"][0]
     product(store, pid, marketplace="codeswholesale")
@@ -239,6 +254,8 @@ def test_a_crash_between_purchase_and_commit_never_buys_twice(app, store, url):
     db.session.expire_all()
     assert purchase(line.id).status == SENT and len(keys_of(line.id)) == 1
     assert cw(url)["orders_by_reference"] == {fulfil.reference(line): 1}
+    assert sent_keys(store, smtp_server) == {codes.open_text(k) for k in keys_of(line.id)}
+    assert lines_of(order_id)[0].key_state == "sent"
 
 
 def test_in_test_mode_nothing_is_bought_and_the_purchase_is_a_dry_run(app, store, url):
@@ -261,10 +278,10 @@ def test_in_test_mode_nothing_is_bought_and_the_purchase_is_a_dry_run(app, store
     ("switch", "code"),
     [("out_of_stock", 310003), ("balance_too_low", 10002), ("gone", 20001)],
 )
-def test_a_graded_refusal_is_retried_with_backoff_then_buys_the_right_number(
-    app, store, url, switch, code
+def test_a_graded_refusal_is_retried_with_backoff_then_buys_and_sends_the_right_number(
+    app, store, url, switch, code, smtp_server
 ):
-    account = channel_account(store)
+    account = channel_account(store, live=True)
     supplier = supplier_account(app, store, url)
     pid = cw_examples(url)["text"][0]
     product(store, pid, marketplace="codeswholesale")
@@ -283,7 +300,9 @@ def test_a_graded_refusal_is_retried_with_backoff_then_buys_the_right_number(
     db.session.expire_all()
     assert purchase(line.id).status == SENT and len(keys_of(line.id)) == 3
     assert cw(url)["sold_by_reference"] == {fulfil.reference(line): 3}
-    assert lines_of(order_id)[0].key_state == "assigned"
+    # The retried purchase's answer queued the e-mail: the 3 keys go, the order is fulfilled.
+    assert sent_keys(store, smtp_server) == {codes.open_text(k) for k in keys_of(line.id)}
+    assert lines_of(order_id)[0].key_state == "sent" and order(order_id).status == "fulfilled"
 
 
 def test_a_refusal_that_lasts_waits_in_the_inbox_with_the_suppliers_words(app, store, url):
@@ -312,9 +331,9 @@ def test_a_refusal_that_lasts_waits_in_the_inbox_with_the_suppliers_words(app, s
 
 
 def test_the_keys_e_mail_context_and_its_sending(app, store):
-    """queue_mail is not built on this branch: its two registered hooks are called as the mail
-    sender will call them."""
-    from webapp.mail import AFTER_SENT, CONTEXTS
+    """The two registered hooks called as the mail sender calls them (tests/digital/test_e2e_mail.py
+    sends the e-mail for real)."""
+    from webapp.mail import AFTER_SENT, CONTEXTS, PREVIEWS
     from webapp.models import Order, OrderStatusHistory
 
     account = channel_account(store)
@@ -329,14 +348,16 @@ def test_the_keys_e_mail_context_and_its_sending(app, store):
     assert fulfil.complete(digital) and fulfil.complete(mixed)
     assert fulfil.undelivered_orders(store.id) == [digital, mixed]
     context = CONTEXTS["digital_keys"](digital)
-    (line,) = context["lines"]
-    assert [k["type"] for k in line["keys"]] == ["text", "text"]
-    assert {k["code"] for k in line["keys"]} == {
-        codes.open_text(k) for k in keys_of(line["line"].id)
-    }
+    (item,) = context["items"]
+    (line,) = lines_of(digital)
+    assert item["title"] == "OWN-KEY" and item["quantity"] == 2
+    assert set(item["keys"]) == {codes.open_text(k) for k in keys_of(line.id)}
+    assert context["attachments"] == [] and context["order_reference"] == "M-1"
+    masked = PREVIEWS["digital_keys"](digital)["items"][0]["keys"]
+    assert all(k.startswith("••••") and k not in item["keys"] for k in masked)
     for hook in AFTER_SENT["digital_keys"]:
-        hook(digital)
-        hook(mixed)
+        hook(SimpleNamespace(subject_id=digital))  # called with the sent MailMessage
+        hook(SimpleNamespace(subject_id=mixed))
     db.session.expire_all()
     assert [ln.key_state for ln in lines_of(digital)] == ["sent"]
     assert db.session.get(Order, digital).status == "fulfilled"

@@ -72,6 +72,21 @@ def test_the_catcher_keeps_and_shows_what_it_receives(tmp_path):
         assert "Your key: &lt;script&gt;x&lt;/script&gt;" in page
         assert get(f"{base}/m/99")[0] == 404
         assert len(list((tmp_path / "mail").glob("*.eml"))) == 1  # kept on disk
+        # An attachment (a key delivered as an image) is listed, shown and downloadable.
+        png = b"\x89PNG\r\n\x1a\n" + b"0" * 40
+        email = EmailMessage()
+        email["From"], email["To"], email["Subject"] = "shop@acme.test", "c@x.test", "Image"
+        email.set_content("Your key is attached.")
+        email.add_attachment(png, maintype="image", subtype="png", filename="key <1>.png")
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=5) as client:
+            client.send_message(email)
+        second = max(m["id"] for m in json.loads(get(f"{base}/api/messages")[1]))
+        page = get(f"{base}/m/{second}")[1]
+        assert "key &lt;1&gt;.png</a> (image/png, 48 bytes)" in page
+        assert "src='data:image/png;base64," in page
+        with urllib.request.urlopen(f"{base}/m/{second}/a/0", timeout=5) as got:  # noqa: S310
+            assert got.read() == png and got.headers["Content-Type"] == "image/png"
+        assert get(f"{base}/m/{second}/a/1")[0] == 404
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -453,6 +453,28 @@ def test_orders_can_be_injected_and_errors_are_json(client):
     assert letzshop.status_code == 201
     assert client.post("/_sandbox/orders", json={"account": 1}).status_code == 404
 
+    # A given order (the digital demo's): its lines and its first status as asked.
+    lines = [{"sku": "cw-1", "title": "Space Game", "qty": 2, "unit": 9.5}]
+    made = client.post(
+        "/_sandbox/orders",
+        json={"account": ACCOUNT, "lines": lines, "status": "waiting_shipment"},
+    )
+    assert made.status_code == 201, made.data
+    (ext_id,) = made.get_json()["added"]
+    token = get_token(client)
+    found = client.get(
+        "/v3.0/orders/",
+        query_string={"account_id": ACCOUNT, "marketplace_order_id": ext_id},
+        headers={"Authorization": token},
+    ).get_json()["results"]
+    (order,) = [o for o in found if o["marketplace_order_id"] == ext_id]
+    assert order["lengow_status"] == "waiting_shipment"
+    (line,) = order["packages"][0]["cart"]
+    assert (line["merchant_product_id"]["id"], line["quantity"]) == ("cw-1", 2)
+    bad = client.post("/_sandbox/orders", json={"account": ACCOUNT, "status": "lost"})
+    assert bad.status_code == 400
+    assert client.post("/_sandbox/orders", json={"lines": [{"qty": 1}]}).status_code == 400
+
     missing = client.get("/v3.0/nothing")
     assert missing.status_code == 404 and missing.get_json()["error"]["code"] == 404
     wrong_method = client.delete("/v3.0/orders/")

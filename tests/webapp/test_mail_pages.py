@@ -52,11 +52,34 @@ def test_list_and_view_one_escaped_and_sandboxed(store_client, other_client, sto
     assert "c@example.test" not in other_client.get("/store/globex/mail").text
 
 
-def test_secret_kinds_are_not_shown(store_client, store):
-    message_id = recorded(store)
-    db.session.get(MailMessage, message_id).kind = "digital_keys"
-    db.session.commit()
+def test_a_keys_e_mail_is_shown_with_its_keys_masked(store_client, store):
+    """digital_keys is a secret kind: its page renders the masked preview, never a key."""
+    from tests.digital.helpers import book, channel_account, pool_keys, product, unified
+    from webapp.digital import fulfil
+    from webapp.keys import codes
+    from webapp.models import DigitalKey, Order
+
+    account = channel_account(store)
+    product(store, "OWN-KEY", extra={"is_digital": "true"})
+    pool_keys(store, "OWN-KEY", 1)
+    (order_id,) = book(account, [unified("K-9", [("OWN-KEY", 1)])])
+    fulfil.fulfil_now(db.session.get(Order, order_id))
+    message_id = db.session.scalar(select(MailMessage.id).where(MailMessage.subject_id == order_id))
+    clear = codes.open_text(db.session.scalars(select(DigitalKey)).one())
     view = store_client.get(f"/store/acme/mail/{message_id}")
+    assert view.status_code == 200 and "K-9" in view.text
+    assert clear not in view.text and "••••" + clear[-4:] in view.text
+
+
+def test_a_secret_kind_without_a_preview_is_not_shown(store_client, store):
+    from webapp.mail import SECRET_KINDS
+
+    message_id = recorded(store)
+    SECRET_KINDS.add(helpers.KIND)
+    try:
+        view = store_client.get(f"/store/acme/mail/{message_id}")
+    finally:
+        SECRET_KINDS.discard(helpers.KIND)
     assert view.status_code == 200 and "shown on its order" in view.text
 
 

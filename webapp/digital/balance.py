@@ -136,7 +136,7 @@ def supplier_keys(run: Run) -> dict:
     # The orders that got their last keys since (pre-orders now, purchases the sender
     # retried later) have their e-mail queued.
     for order_id in sorted(set(pre["orders"]) | set(fulfil.undelivered_orders(account.store_id))):
-        fulfil.deliver(order_id)
+        fulfil.deliver(order_id, run=run)
     run.total_processed = pre["checked"]
     run.imported_count = pre["delivered"]
     lifecycle.finish(run, R.COMPLETED_WITH_ERRORS if run.error_count else R.COMPLETED)

@@ -28,16 +28,16 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, insert, select, text
 
 from connectors.codeswholesale import BUY_KEYS, parse_order
 from connectors.errors import ConnectorError
 from connectors.suppliers import CODE_IMAGE, CODE_PRE_ORDER, SupplierCode, SupplierOrder
 from webapp.bulk import bulk_insert
 from webapp.connector import connector_for
-from webapp.digital import mail as _mail  # noqa: F401 - registers the digital_keys e-mail
+from webapp.digital.mail import order_language  # and registers the digital_keys e-mail
 from webapp.extensions import db
-from webapp.keys import codes, pool
+from webapp.keys import codes, levels, pool
 from webapp.models import (
     Account,
     DigitalKey,
@@ -69,7 +69,9 @@ FULFILLABLE = (O.CONFIRMED, O.PROCESSING, O.READY_FOR_SHIPMENT)
 SUPPLIER_CONNECTOR = "codeswholesale"
 LINE_SUBJECT = "order_item"
 MISSING = "digital_keys_missing"
+NO_ADDRESS = "digital_keys_no_address"
 BATCH = 200  # orders per sweep step
+ALERT_LOCK = 0x4B45_5950 << 20  # advisory lock namespace: a store's low-pool alerts
 
 KEYS = DigitalKey.__table__
 WAITING = DigitalPreOrder.__table__
@@ -268,7 +270,9 @@ def assign_keys(run: Run, order_ids) -> dict:
     sent (each supplier account's sender, inline). One bad order never stops the rest."""
     summary = _summary()
     stores: set[int] = set()
+    claimed: set[int] = set()  # the stores whose pool gave keys
     for order_id in sorted(set(order_ids)):
+        before = summary["from_pool"]
         try:
             assign(run, order_id, summary)
         except Exception as exc:  # noqa: BLE001 - one order's fault is its own
@@ -287,6 +291,22 @@ def assign_keys(run: Run, order_ids) -> dict:
         store_id = db.session.scalar(select(Order.store_id).where(Order.id == order_id))
         if store_id is not None:
             stores.add(store_id)
+            if summary["from_pool"] > before:
+                claimed.add(store_id)
+    for store_id in sorted(claimed):
+        # A pool that fell below the store's threshold raises its alert now, not at the
+        # next upload.
+        try:
+            if db.session.get_bind().dialect.name == "postgresql":
+                # Workers fulfilling at once take turns (one open alert per product): the
+                # lock ends with refresh_alerts' commit.
+                db.session.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": ALERT_LOCK + store_id}
+                )
+            levels.refresh_alerts(store_id, run.id)
+        except Exception:  # noqa: BLE001 - the keys are given; the alert waits for the next run
+            db.session.rollback()
+            log.exception("key pool alerts of store %s not refreshed", store_id)
     if summary["purchases"]:
         for store_id in sorted(stores):
             supplier = supplier_account(store_id)
@@ -368,6 +388,9 @@ def _bought(call, answer, now) -> None:
     bulk_insert(KEYS, keys, conflict=["store_id", "fingerprint"])
     bulk_insert(WAITING, waits, conflict=["account_id", "code_id"])
     settle(line)
+    # The order's last keys came with this answer (a purchase the sender retried later):
+    # its e-mail is queued in this transaction.
+    queue_if_complete(line.order_id)
 
 
 # -- pre-orders ----------------------------------------------------------------------------------
@@ -414,6 +437,7 @@ def recheck_pre_orders(run: Run, account: Account, limit: int = 500) -> dict:
             waiting.resolved_at = now
             db.session.flush()
             settle(line)
+            queue_if_complete(line.order_id)  # its last key: the e-mail goes
             summary["delivered"] += 1
             summary["orders"].append(line.order_id)
         db.session.commit()
@@ -456,25 +480,84 @@ def undelivered_orders(store_id: int, limit: int = BATCH) -> list[int]:
     )
 
 
-def deliver(order_id: int, *, resend: bool = False) -> bool:
-    """Queue the keys e-mail of an order whose digital lines all have their keys (the one
-    place that does; the mail records one message per order, so calling it again is
-    harmless). Returns whether it was queued."""
+def _queue(order: Order, *, resend: bool = False) -> int:
+    """Record the order's keys e-mail in the caller's transaction (sent after its commit;
+    once per order unless ``resend``). Raises ValueError when the order has no usable
+    e-mail address."""
     from webapp.mail import queue_mail
 
+    return queue_mail(
+        store_id=order.store_id,
+        account_id=order.account_id,  # the channel account's mode: test mode -> a dry run
+        kind="digital_keys",
+        to=order.customer_email or "",
+        subject_type="order",
+        subject_id=order.id,
+        language=order_language(order),
+        resend=resend,
+    )
+
+
+def queue_if_complete(order_id: int) -> bool:
+    """Queue the keys e-mail, in the caller's transaction, if the order's last keys just came
+    (a purchase answered later by the sender, a pre-order delivered). An order without a
+    usable address is left for :func:`deliver`, which tells the inbox."""
+    from webapp.mail import valid_address
+
+    if not complete(order_id):
+        return False
+    order = db.session.get(Order, order_id)
+    if order is None or not valid_address((order.customer_email or "").strip()):
+        return False
+    _queue(order)
+    return True
+
+
+def _note_no_address(run: Run, order: Order) -> None:
+    """One open inbox entry per order whose keys cannot be e-mailed (no usable address)."""
+    already = db.session.scalar(
+        select(Message.id)
+        .where(
+            Message.error_type == NO_ADDRESS,
+            Message.subject_type == "order",
+            Message.subject_id == order.id,
+            Message.resolved_at.is_(None),
+        )
+        .limit(1)
+    )
+    if already is not None:
+        return
+    shown = order.customer_email or "none"
+    lifecycle.note(
+        run,
+        R.ERROR,
+        NO_ADDRESS,
+        f"Order {order.channel_order_id} has its keys, but they cannot be e-mailed: the "
+        f"customer's e-mail address ({shown}) is not one. Send the keys another way (they "
+        "are revealed on the order's page).",
+        identifier=order.channel_order_id,
+        subject_type="order",
+        subject_id=order.id,
+        store_id=order.store_id,
+    )
+    run.error_count += 1
+
+
+def deliver(order_id: int, *, resend: bool = False, run: Run | None = None) -> bool:
+    """Queue the keys e-mail of an order whose digital lines all have their keys (the one
+    place that does, with :func:`queue_if_complete`; the mail records one message per
+    order, so calling it again is harmless) and commit. Returns whether it was queued; an
+    order whose customer has no usable address is not (the ``run``'s inbox says so)."""
     if not resend and not complete(order_id):
         return False
     order = db.session.get(Order, order_id)
-    queue_mail(
-        store_id=order.store_id,
-        account_id=order.account_id,
-        kind="digital_keys",
-        to=order.customer_email,
-        subject_type="order",
-        subject_id=order.id,
-        language=None,
-        resend=resend,
-    )
+    try:
+        _queue(order, resend=resend)
+    except ValueError:
+        db.session.rollback()
+        if run is not None:
+            _note_no_address(run, db.session.get(Order, order_id))
+        return False
     db.session.commit()
     return True
 
@@ -509,7 +592,7 @@ def fulfil_orders(run: Run, order_ids) -> dict:
     summary = assign_keys(run, order_ids)
     delivered = 0
     for order_id in sorted(set(order_ids)):
-        delivered += deliver(order_id)
+        delivered += deliver(order_id, run=run)
     summary["delivered"] = delivered
     return summary
 

@@ -73,8 +73,13 @@ def resend_keys(code: str, order_id: int):
     states = [line["key_state"] for line in fulfil.digital_lines(order.id)]
     if not states or any(s not in (fulfil.ASSIGNED, fulfil.SENT) for s in states):
         flash("Not every digital line has its keys yet: there is nothing to resend.", "error")
+    elif not fulfil.deliver(order.id, resend=True):
+        flash(
+            f"The keys cannot be e-mailed: the customer's address "
+            f"({order.customer_email or 'none'}) is not one.",
+            "error",
+        )
     else:
-        fulfil.deliver(order.id, resend=True)
         flash("The keys e-mail is queued again.", "success")
     return redirect(url_for("orders.order", code=store.code, order_id=order.id))
 

@@ -7,7 +7,7 @@
   kind: the pages show its e-mail only through a ``preview=`` context (keys masked) if one
   is registered. Its shipped default template (``webapp/templates/mail/digital_keys.*``)
   reads ``store_name``, ``order_reference``, ``customer_name`` and ``items`` (each
-  ``title``, ``platform``, ``keys``).
+  ``title``, ``platform``, ``keys`` and ``images``: webapp/digital/mail.py).
 - ``@on_sent("digital_keys")`` registers what happens here once a message of that kind is
   sent (its subject's state moves): ``fn(message)``, ``message`` the
   :class:`webapp.models.MailMessage` just sent (``.subject_id``, ``.sent_at``...), called
