@@ -13,7 +13,17 @@ import pytest
 from tests.webapp.conftest import csrf_from
 from webapp.accounts import create_account
 from webapp.extensions import db
-from webapp.models import ApiToken, Feed, MailMessage, MarketplaceProduct, Message, Order, Run
+from webapp.keys import codes
+from webapp.models import (
+    ApiToken,
+    DigitalKey,
+    Feed,
+    MailMessage,
+    MarketplaceProduct,
+    Message,
+    Order,
+    Run,
+)
 
 # Routes that are not store-scoped at all, by endpoint.
 PUBLIC_OR_SELF = {
@@ -76,9 +86,16 @@ def foreign(app, other_store, other_user):
         recipient="secret-1@globex.test",
         status="sent",
     )
-    db.session.add(mail)
+    key = DigitalKey(
+        store_id=other_store.id,
+        sku="SECRET-1",
+        code_encrypted=codes.seal("SECRET-1-KEY"),
+        fingerprint=codes.fingerprint(other_store.id, "SECRET-1-KEY"),
+    )
+    db.session.add_all([mail, key])
     db.session.commit()
     return {
+        "key": key.id,
         "mail": mail.id,
         "order": order.id,
         "account": account.id,
@@ -98,7 +115,7 @@ def _value_for(argument: str, foreign: dict):
         return foreign["code"]
     if name == "connector":
         return "letzshop"
-    for key in ("order", "account", "message", "product", "token", "feed", "mail"):
+    for key in ("order", "account", "message", "product", "token", "feed", "mail", "key"):
         if key in name:
             return foreign[key]
     if any(key in name for key in ("run", "job", "import")) or name == "id":

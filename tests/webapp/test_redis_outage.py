@@ -17,7 +17,8 @@ from tests.webapp.conftest import PASSWORD, csrf_from, logged_in
 from webapp import create_app
 from webapp.accounts import create_account
 from webapp.extensions import db
-from webapp.models import Feed, MarketplaceProduct, Message, Order, Run
+from webapp.keys import codes
+from webapp.models import DigitalKey, Feed, MailMessage, MarketplaceProduct, Message, Order, Run
 from webapp.models import runs as R
 from webapp.redis_outage import INBOX_DEGRADED, LOGIN_UNAVAILABLE, RETRY_UNAVAILABLE
 
@@ -194,7 +195,27 @@ def _arguments(app, store, other) -> dict:
     )
     db.session.add_all([message, product, order])
     db.session.commit()
+    key = DigitalKey(
+        store_id=store.id,
+        sku="P1",
+        code_encrypted=codes.seal("KEY-1"),
+        fingerprint=codes.fingerprint(store.id, "KEY-1"),
+    )
+    mail = MailMessage(
+        store_id=store.id,
+        kind="test",
+        subject_type="store",
+        subject_id=store.id,
+        recipient="someone@acme.test",
+        status="sent",
+    )
+    db.session.add_all([key, mail])
+    db.session.commit()
     return {
+        "key": key.id,
+        "mail": mail.id,
+        "kind": "test",
+        "language": "en",
         "code": store.code,
         "connector": "letzshop",
         "order": order.id,
@@ -214,7 +235,7 @@ def _value(argument: str, values: dict):
     name = argument.lower()
     if name in values:
         return values[name]
-    for key in ("order", "account", "message", "product", "token", "feed"):
+    for key in ("order", "account", "message", "product", "token", "feed", "mail", "key"):
         if key in name:
             return values[key]
     if any(key in name for key in ("run", "job", "import")) or name == "id":
