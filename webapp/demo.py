@@ -106,7 +106,7 @@ def seed_demo_digital(store: Store, sandbox_url: str, echo: Callable[[str], None
     e-mails the keys to the mail catcher. Returns what it did (JSON-able)."""
     import requests
 
-    from webapp.keys import importer
+    from webapp.imports import keys_file as importer
     from webapp.runs import lifecycle
 
     sandbox_url = sandbox_url.rstrip("/")

@@ -13,6 +13,7 @@ from webapp.feeds import schedule
 from webapp.feeds.defaults import ensure_all, ensure_store_feeds
 from webapp.models import Feed, ScheduledJob
 from webapp.models import runs as R
+from webapp.models.base import utcnow
 
 DONE = (R.COMPLETED, R.COMPLETED_WITH_ERRORS)
 
@@ -168,3 +169,42 @@ def test_a_tick_of_a_feed_that_should_not_run_unschedules_it(app, store, account
     assert scheduled_tick(orders.id)["state"] == "not_scheduled"
     assert schedule.feed_job_id(orders.id) not in entries(app)
     assert runs_of(orders.id) == []
+
+
+def test_two_processes_creating_the_defaults_at_once_both_start(app, store, account):
+    """The worker and the scheduler start together and both find a global job missing: the
+    one whose insert meets the other's row looks again instead of failing."""
+    from sqlalchemy import event
+
+    from webapp.feeds.defaults import GLOBAL_JOBS
+
+    db.session.execute(db.delete(ScheduledJob).where(ScheduledJob.feed_id.is_(None)))
+    db.session.commit()
+    name, (_, interval) = next(iter(GLOBAL_JOBS.items()))
+    raced = []
+
+    def the_other_process_first(session, *_):
+        if raced:
+            return
+        raced.append(name)
+        with db.engine.connect() as other:  # another connection: commits on its own
+            other.execute(
+                ScheduledJob.__table__.insert().values(
+                    job_type=name,
+                    interval_seconds=interval,
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+            other.commit()
+
+    event.listen(db.session, "before_flush", the_other_process_first)
+    try:
+        ensure_all()
+    finally:
+        event.remove(db.session, "before_flush", the_other_process_first)
+    assert raced == [name]
+    jobs = db.session.scalars(
+        select(ScheduledJob.job_type).where(ScheduledJob.feed_id.is_(None))
+    ).all()
+    assert sorted(jobs) == sorted(GLOBAL_JOBS)  # each once: the other's row, then the rest

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from connectors import registry as connectors_registry
 from webapp.extensions import db
@@ -141,11 +142,22 @@ def ensure_global_jobs() -> list[ScheduledJob]:
 
 
 def ensure_all() -> int:
-    """Every store's, every account's and the global defaults that are missing; commits."""
-    created = len(ensure_global_jobs())
-    for store in db.session.scalars(select(Store).order_by(Store.id)):
-        created += len(ensure_store_feeds(store))
-    for account in db.session.scalars(select(Account).order_by(Account.id)):
-        created += len(ensure_default_feeds(account))
-    db.session.commit()
-    return created
+    """Every store's, every account's and the global defaults that are missing; commits.
+
+    Processes starting together (``make run``'s worker and scheduler) may both find a default
+    missing: the later insert meets the unique index, and that process looks again (it then
+    finds the other's rows) instead of failing its start-up."""
+    for attempt in (1, 2, 3):
+        try:
+            created = len(ensure_global_jobs())
+            for store in db.session.scalars(select(Store).order_by(Store.id)):
+                created += len(ensure_store_feeds(store))
+            for account in db.session.scalars(select(Account).order_by(Account.id)):
+                created += len(ensure_default_feeds(account))
+            db.session.commit()
+            return created
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")
