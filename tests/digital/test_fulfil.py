@@ -35,7 +35,7 @@ from tests.sandbox_server import served_sandbox
 from webapp.digital import fulfil
 from webapp.extensions import db
 from webapp.keys import codes
-from webapp.models import DigitalKey, Message, OutboundCall
+from webapp.models import DigitalKey, Message, OutboundCall, StockMovement
 from webapp.models.base import utcnow
 from webapp.models.outbound import DRY_RUN, FAILED, SENT, UNKNOWN
 from webapp.outbound import send_owed
@@ -114,6 +114,11 @@ def test_booking_marks_the_lines_of_published_digital_products(app, store):
         "cw-unpublished": (False, None, "none"),
         "NOBODY": (False, None, "none"),
     }
+    # A key is a digital line's stock: only the physical lines reserve stock.
+    reserved = db.session.scalars(
+        select(StockMovement.sku).where(StockMovement.reason == "order_reserved")
+    ).all()
+    assert sorted(reserved) == ["MUG", "NOBODY", "cw-unpublished"]
 
 
 def test_pool_keys_serve_a_line_and_a_short_pool_waits_in_the_inbox(app, store):

@@ -289,8 +289,8 @@ def apply_page(
         )
     if own:
         inserts.write()
+        mark_digital([o.order_id for o in outcomes if o.kind == CREATED])  # reserve no stock
         follow_orders(account.store_id, stock_subjects(outcomes), actor=changed_by)
-        mark_digital([o.order_id for o in outcomes if o.kind == CREATED])
     return outcomes
 
 

@@ -105,10 +105,11 @@ def _write_page(run_id: int, account: Account, connector, page, changed_by: str)
     inserts.add(Message.__table__, messages)
     record(acks, inserts)
     inserts.write()
-    # The stock follows the orders booked or moved (reserve, ship, release; once each).
-    follow_orders(account.store_id, stock_subjects(outcomes), actor=changed_by)
-    # Lines of digital products get their keys later (webapp/digital): marked now, at once.
+    # Lines of digital products get their keys later (webapp/digital): marked now, at once,
+    # before the stock follows the orders booked or moved (reserve, ship, release; once
+    # each): a digital line reserves no stock.
     digital = mark_digital([o.order_id for o in outcomes if o.kind == CREATED])
+    follow_orders(account.store_id, stock_subjects(outcomes), actor=changed_by)
     # One inbox entry per SKU no catalog product has, not one per line (after the lines
     # are written: an entry closes at once if the catalog got the product meanwhile).
     unknown = {sku for outcome in outcomes for sku in outcome.unmatched}

@@ -47,7 +47,8 @@ def _sql_list(values) -> str:
 _SHIPPED = _sql_list(SHIPPED_LIKE)
 _CLOSING = _sql_list(SHIPPED_LIKE + CANCELLED_LIKE)
 
-# The SKU a line reserves: its catalog product's, else its own.
+# The SKU a line reserves: its catalog product's, else its own. A digital line (keys: its
+# stock is the key pool and the supplier, webapp/digital) reserves nothing.
 _SKU = "COALESCE(mp.marketplace_product_id, i.sku)"
 
 RESERVE_SQL = f"""
@@ -60,6 +61,7 @@ JOIN order_items i ON i.order_id = o.id
 LEFT JOIN marketplace_products mp ON mp.id = i.marketplace_product_id
 WHERE o.id IN :orders AND o.status IN ({_sql_list(OPEN)})
   AND {_SKU} IS NOT NULL
+  AND NOT i.is_digital
   AND i.quantity - i.shipped_quantity - i.cancelled_quantity > 0
 ORDER BY i.id
 ON CONFLICT DO NOTHING
@@ -162,7 +164,9 @@ def follow_fulfilment(order, *, actor: str = "system") -> int:
     _lock_order(order.id)
     store_id = order.store_id
     items = {
-        i.id: i for i in db.session.scalars(select(OrderItem).where(OrderItem.order_id == order.id))
+        i.id: i
+        for i in db.session.scalars(select(OrderItem).where(OrderItem.order_id == order.id))
+        if not i.is_digital  # its keys are its stock (webapp/digital)
     }
     if not items:
         return 0
