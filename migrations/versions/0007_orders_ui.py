@@ -65,7 +65,14 @@ def upgrade():
 
 
 def downgrade():
-    op.execute("DROP INDEX IF EXISTS ix_orders_search")
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":  # in this schema only, not one further down the path
+        here = bind.exec_driver_sql("SELECT current_schema()").scalar()
+        op.execute(
+            f"DROP INDEX IF EXISTS {bind.dialect.identifier_preparer.quote(here)}.ix_orders_search"
+        )
+    else:
+        op.execute("DROP INDEX IF EXISTS ix_orders_search")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("orders_seen_at")
     with op.batch_alter_table("orders", schema=None) as batch_op:

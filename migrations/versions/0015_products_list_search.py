@@ -68,17 +68,29 @@ SEARCH = (
 )
 
 
+def _here() -> str:
+    """The schema the tables are created in (the search path's first), quoted. An index name
+    left unqualified in ``DROP INDEX IF EXISTS`` is looked up along the whole search path: in
+    a schema of its own with ``public`` after it (tests/models/revisions.py), dropping an index
+    not built there yet dropped public's of the same name."""
+    bind = op.get_bind()
+    return bind.dialect.identifier_preparer.quote(
+        bind.exec_driver_sql("SELECT current_schema()").scalar()
+    )
+
+
 def upgrade():
     if op.get_bind().dialect.name != "postgresql":
         for name, table, columns in BTREES:
             op.create_index(name, table, columns, unique=False)
         return
+    here = _here()
     with op.get_context().autocommit_block():
         for name, table, columns in BTREES:
-            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {here}.{name}")
             op.execute(f"CREATE INDEX CONCURRENTLY {name} ON {table} ({', '.join(columns)})")
         for name, table, definition in SEARCH:
-            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {here}.{name}")
             op.execute(f"CREATE INDEX CONCURRENTLY {name} ON {table} USING {definition}")
 
 
@@ -87,6 +99,7 @@ def downgrade():
         for name, table, _ in reversed(BTREES):
             op.drop_index(name, table_name=table)
         return
+    here = _here()
     with op.get_context().autocommit_block():
         for name, _, _ in (*reversed(SEARCH), *reversed(BTREES)):
-            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {here}.{name}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
@@ -61,3 +62,24 @@ def test_the_indexes_come_and_go_with_the_migration(app, store):
         store_id, product_list.ProductFilters(q="chaise"), product_list.Cursor()
     )
     assert [p.marketplace_product_id for p in page.items] == ["SKU-A101", "SKU-A100"]
+
+
+def test_migrating_a_schema_of_its_own_leaves_the_suites_indexes_alone(app, backend, tmp_path):
+    """The migration tests build a schema of their own with ``public`` after it on the search
+    path: 0015 dropping "its" indexes before building them (and 0007 dropping its own on the
+    way down) must look in that schema only, never drop public's of the same name."""
+    from tests.conftest import redis_url
+    from tests.models.revisions import migration_database
+    from webapp import create_app
+
+    if backend != "postgresql":
+        pytest.skip("search paths are PostgreSQL's")
+    ours = _indexes()
+    assert BTREES | POSTGRESQL_ONLY <= ours
+    for url in migration_database("postgresql", tmp_path, "mig0015_own_schema"):
+        other = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url()})
+        with other.app_context():
+            upgrade(revision="0015_products_list_search")
+            downgrade(revision=before("0007_orders_ui"))
+            db.engine.dispose()
+    assert _indexes() == ours

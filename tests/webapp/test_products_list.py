@@ -218,7 +218,8 @@ def test_the_search_indexes_serve_the_queries_as_written(catalog, backend):
     db.session.execute(
         text(
             "DROP INDEX ix_marketplace_products_store_id, "
-            "ix_marketplace_products_store_availability; ALTER TABLE marketplace_products "
+            "ix_marketplace_products_store_availability, "
+            "ix_marketplace_products_store_updated; ALTER TABLE marketplace_products "
             "DROP CONSTRAINT uq_marketplace_products_store_marketplace_id"
         )
     )
