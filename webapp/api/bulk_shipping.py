@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import io
 
-from flask import Response, current_app, jsonify, url_for
-from sqlalchemy import select
+from flask import Response, current_app, url_for
 from werkzeug.datastructures import FileStorage
 
-from webapp.api import bp, serialize
+from webapp.api import bp
 from webapp.api.auth import api_user
 from webapp.api.errors import ApiError
-from webapp.api.params import _optional_int, _optional_str, _read_fields, page_args
-from webapp.api.serialize import iso
+from webapp.api.file_runs import accepted, file_run, upload_size
+from webapp.api.params import _optional_int, _optional_str, _read_fields
 from webapp.extensions import db
 from webapp.ids import MAX_ID
-from webapp.imports import queries, shipments
+from webapp.imports import shipments
 from webapp.imports.request import ImportRequestError
-from webapp.imports.uploads import discard
-from webapp.models import Run, Store
-from webapp.models import runs as R
+from webapp.models import Store
 
 NOT_FOUND = "No bulk shipping run with this id."
 
@@ -43,19 +40,6 @@ def _store(store_id: int | None) -> Store:
     if store is None or not store.is_active:
         raise ApiError(422, "This store is inactive.")
     return store
-
-
-def _size(upload) -> int:
-    """The received upload's size (Werkzeug has spooled it: nothing is read); 0 when its
-    stream cannot seek (saving it still enforces the limit)."""
-    stream = upload.stream
-    try:
-        position = stream.tell()
-        size = stream.seek(0, 2)
-        stream.seek(position)
-    except (AttributeError, OSError):
-        return 0
-    return size
 
 
 def _from_json(fields: dict) -> FileStorage:
@@ -87,7 +71,7 @@ def store_bulk_shipping() -> Response:
     store = _store(_optional_int(fields, "store_id", 1, MAX_ID))
     upload = upload or _from_json(fields)
     limit = min(shipments.MAX_BYTES, current_app.config["MERCATO_UPLOAD_MAX_BYTES"])
-    if _size(upload) > limit:
+    if upload_size(upload) > limit:
         raise ApiError(413, f"The file is larger than the {limit // (1024 * 1024)} MB limit.")
     try:
         run = shipments.start(store, upload, user_id=api_user().id, trigger="api")
@@ -95,38 +79,10 @@ def store_bulk_shipping() -> Response:
         raise ApiError(409, str(exc), job_id=exc.run.id) from exc
     except ImportRequestError as exc:
         raise ApiError(413 if "larger than" in str(exc) else 422, str(exc)) from exc
-    if run.status == R.FAILED:  # the lifecycle could not reach the queue, and said so
-        if run.source_path:
-            discard(run.source_path)
-        raise ApiError(503, "The job queue is unavailable; nothing will run.", job_id=run.id)
-    response = jsonify({"job_id": run.id, "status": run.status})
-    response.status_code = 202
-    response.headers["Location"] = url_for("api.store_bulk_shipping_run", job_id=run.id)
-    return response
+    return accepted(run, url_for("api.store_bulk_shipping_run", job_id=run.id))
 
 
 @bp.get("/store/orders/shipments/bulk/<int:job_id>")
 def store_bulk_shipping_run(job_id: int) -> Response:
     """The run's summary and one page of its messages (by row number)."""
-    page_no, limit = page_args(default_limit=50)  # a wrong value is 422 whatever the run
-    query = select(Run).where(Run.id == job_id, Run.kind == shipments.KIND)
-    user = api_user()
-    if not user.is_admin:
-        query = query.where(Run.store_id == user.store_id)
-    run = db.session.scalar(query)
-    if run is None:
-        raise ApiError(404, NOT_FOUND)
-    page = queries.messages_page(run.id, page_no, limit)
-    return jsonify(
-        {
-            **shipments.summary(run),
-            "source_name": run.source_name,
-            "trigger": run.trigger,
-            "store": {"id": run.store.id, "code": run.store.code},
-            "created_at": iso(run.created_at),
-            "completed_at": iso(run.completed_at),
-            "messages": serialize.page(
-                [serialize.message(m) for m in page.items], page.total, page_no, limit
-            ),
-        }
-    )
+    return file_run(job_id, shipments.KIND, shipments.summary, NOT_FOUND)

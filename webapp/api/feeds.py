@@ -15,6 +15,7 @@ from flask import Response, jsonify, request
 from webapp.api import bp, jobs, openapi, serialize
 from webapp.api.auth import api_user
 from webapp.api.errors import ApiError
+from webapp.api.file_runs import accepted
 from webapp.api.openapi import _ID, _errors, _json, _nullable, _operation, _param, _ref
 from webapp.api.params import feed_start_fix, page_args
 from webapp.api.stock import _store
@@ -53,11 +54,7 @@ def store_start_feed(feed_id: int) -> Response:
     run = started.run
     if not started.started:
         raise ApiError(409, lifecycle.already_running(run), job_id=run.id)
-    if run.status == R.FAILED:  # the lifecycle could not reach the queue, and said so
-        raise ApiError(503, "The job queue is unavailable; nothing will run.", job_id=run.id)
-    response = jsonify({"job_id": run.id, "status": run.status})
-    response.status_code = 202
-    return response
+    return accepted(run)
 
 
 # -- reading feeds and their executions --------------------------------------------------------

@@ -10,18 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app
 
 from webapp.api import serialize
 from webapp.api.auth import api_user
 from webapp.api.errors import ApiError
+from webapp.api.file_runs import accepted
 from webapp.api.params import ImportBody, choice_arg, page_args, str_arg
 from webapp.extensions import db
 from webapp.imports import queries
 from webapp.imports import service as imports_service
 from webapp.imports.request import ImportRequestError
 from webapp.imports.service import ImportAlreadyRunning, ImportBeingSubmitted
-from webapp.imports.uploads import discard
 from webapp.models import Run, Store
 from webapp.models import runs as R
 
@@ -140,12 +140,4 @@ def start_import(body: ImportBody, store: Store, job_url: Callable[[int], str]) 
         # Only an unseekable stream over the limit is 413 here; the rest (an empty file...)
         # is 422.
         raise ApiError(413 if "larger than" in str(exc) else 422, str(exc)) from exc
-    if run.status == R.FAILED:  # the lifecycle could not reach the queue, and said so
-        if run.source_path:
-            discard(run.source_path)
-        raise ApiError(503, "The job queue is unavailable; nothing will run.", job_id=run.id)
-
-    response = jsonify({"job_id": run.id, "status": run.status})
-    response.status_code = 202
-    response.headers["Location"] = job_url(run.id)
-    return response
+    return accepted(run, job_url(run.id))

@@ -16,28 +16,25 @@ import io
 from typing import Any
 
 from flask import Response, current_app, jsonify, url_for
-from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from webapp.api import bp, openapi, serialize
+from webapp.api import bp, openapi
 from webapp.api.auth import api_user
 from webapp.api.errors import ApiError
+from webapp.api.file_runs import accepted, file_run, upload_size
 from webapp.api.openapi import _ID, _TEXT, _errors, _json, _nullable, _operation, _param, _ref
 from webapp.api.params import (
     _optional_int,
     _optional_str,
     _read_fields,
     id_query_arg,
-    page_args,
 )
-from webapp.api.serialize import iso
 from webapp.extensions import db
 from webapp.ids import MAX_ID
 from webapp.imports import keys_file as importer
-from webapp.imports import queries
 from webapp.imports.request import ImportRequestError
 from webapp.keys import levels
-from webapp.models import Run, Store
+from webapp.models import Store
 from webapp.models import runs as R
 
 NO_STORE = "No store with this id."
@@ -57,17 +54,6 @@ def _store(wanted: int | None) -> Store:
     if store is None:
         raise ApiError(404, NO_STORE)
     return store
-
-
-def _size(upload) -> int:
-    stream = upload.stream
-    try:
-        position = stream.tell()
-        size = stream.seek(0, 2)
-        stream.seek(position)
-    except (AttributeError, OSError):
-        return 0
-    return size
 
 
 def _fields(allowed: set[str]) -> tuple[dict, FileStorage | None]:
@@ -111,7 +97,7 @@ def store_upload_keys() -> Response:
             raise ApiError(422, "'file_name' must be at most 255 characters.")
         upload = FileStorage(stream=io.BytesIO(text.encode("utf-8")), filename=name)
     limit = min(importer.MAX_BYTES, current_app.config["MERCATO_UPLOAD_MAX_BYTES"])
-    if _size(upload) > limit:
+    if upload_size(upload) > limit:
         raise ApiError(413, f"The file is larger than the {limit // (1024 * 1024)} MB limit.")
     try:
         run = importer.start_upload(store, upload, user_id=api_user().id, trigger="api")
@@ -119,39 +105,13 @@ def store_upload_keys() -> Response:
         raise ApiError(409, str(exc), job_id=exc.run.id) from exc
     except ImportRequestError as exc:
         raise ApiError(413 if "larger than" in str(exc) else 422, str(exc)) from exc
-    if run.status == R.FAILED:  # the lifecycle could not reach the queue, and said so
-        raise ApiError(503, "The job queue is unavailable; nothing will run.", job_id=run.id)
-    response = jsonify({"job_id": run.id, "status": run.status})
-    response.status_code = 202
-    response.headers["Location"] = url_for("api.store_key_import", job_id=run.id)
-    return response
+    return accepted(run, url_for("api.store_key_import", job_id=run.id))
 
 
 @bp.get("/store/keys/imports/<int:job_id>")
 def store_key_import(job_id: int) -> Response:
     """An upload's counts and one page of its messages (by row; keys masked)."""
-    page_no, limit = page_args(default_limit=50)
-    query = select(Run).where(Run.id == job_id, Run.kind == importer.RUN_KIND)
-    user = api_user()
-    if not user.is_admin:
-        query = query.where(Run.store_id == user.store_id)
-    run = db.session.scalar(query)
-    if run is None:
-        raise ApiError(404, NOT_FOUND)
-    page = queries.messages_page(run.id, page_no, limit)
-    return jsonify(
-        {
-            **importer.summary(run),
-            "source_name": run.source_name,
-            "trigger": run.trigger,
-            "store": {"id": run.store.id, "code": run.store.code},
-            "created_at": iso(run.created_at),
-            "completed_at": iso(run.completed_at),
-            "messages": serialize.page(
-                [serialize.message(m) for m in page.items], page.total, page_no, limit
-            ),
-        }
-    )
+    return file_run(job_id, importer.RUN_KIND, importer.summary, NOT_FOUND)
 
 
 @bp.put("/store/keys/settings")
