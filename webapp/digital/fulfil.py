@@ -35,6 +35,7 @@ from connectors.errors import ConnectorError
 from connectors.suppliers import CODE_IMAGE, CODE_PRE_ORDER, SupplierCode, SupplierOrder
 from webapp.bulk import bulk_insert
 from webapp.connector import connector_for
+from webapp.digital.lines import with_keys
 from webapp.digital.mail import order_language  # and registers the digital_keys e-mail
 from webapp.extensions import db
 from webapp.keys import codes, levels, pool
@@ -225,19 +226,26 @@ def assign(run: Run, order_id: int, summary: dict | None = None) -> dict:
     return summary
 
 
+def _open_entry(cause: str, order_id: int) -> bool:
+    """Whether the order already has an open inbox entry of this cause (one per order)."""
+    return (
+        db.session.scalar(
+            select(Message.id)
+            .where(
+                Message.error_type == cause,
+                Message.subject_type == "order",
+                Message.subject_id == order_id,
+                Message.resolved_at.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def _note_missing(run: Run, order: Order, missing: list[str], has_supplier: bool) -> None:
     """One open inbox entry per order whose keys nothing can provide."""
-    already = db.session.scalar(
-        select(Message.id)
-        .where(
-            Message.error_type == MISSING,
-            Message.subject_type == "order",
-            Message.subject_id == order.id,
-            Message.resolved_at.is_(None),
-        )
-        .limit(1)
-    )
-    if already is not None:
+    if _open_entry(MISSING, order.id):
         return
     why = (
         "the store's key pool has none left"
@@ -515,17 +523,7 @@ def queue_if_complete(order_id: int) -> bool:
 
 def _note_no_address(run: Run, order: Order) -> None:
     """One open inbox entry per order whose keys cannot be e-mailed (no usable address)."""
-    already = db.session.scalar(
-        select(Message.id)
-        .where(
-            Message.error_type == NO_ADDRESS,
-            Message.subject_type == "order",
-            Message.subject_id == order.id,
-            Message.resolved_at.is_(None),
-        )
-        .limit(1)
-    )
-    if already is not None:
+    if _open_entry(NO_ADDRESS, order.id):
         return
     shown = order.customer_email or "none"
     lifecycle.note(
@@ -665,21 +663,7 @@ def masked_key(key: DigitalKey) -> str:
 
 def digital_lines(order_id: int) -> list[dict]:
     """The order's digital lines with their state and their keys masked."""
-    lines = list(
-        db.session.scalars(
-            select(OrderItem)
-            .where(OrderItem.order_id == order_id, OrderItem.is_digital.is_(True))
-            .order_by(OrderItem.id)
-        )
-    )
-    keys: dict[int, list[DigitalKey]] = {}
-    if lines:
-        for key in db.session.scalars(
-            select(DigitalKey)
-            .where(DigitalKey.order_item_id.in_([line.id for line in lines]))
-            .order_by(DigitalKey.id)
-        ):
-            keys.setdefault(key.order_item_id, []).append(key)
+    lines, keys = with_keys(order_id)
     return [
         {
             "line_id": line.id,

@@ -9,10 +9,10 @@ product id, what a purchase buys), or a store's own product whose feed said so (
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy import and_, case, func, or_, select, update
 
 from webapp.extensions import db
-from webapp.models import MarketplaceProduct, OrderItem
+from webapp.models import DigitalKey, MarketplaceProduct, OrderItem
 
 SUPPLIER_MARKETPLACE = "codeswholesale"
 TRUE_WORDS = ("true", "1", "yes", "y", "t")
@@ -61,3 +61,24 @@ def mark_digital(order_ids) -> int:
             or 0
         )
     return marked
+
+
+def with_keys(order_id: int) -> tuple[list[OrderItem], dict[int, list[DigitalKey]]]:
+    """The order's digital lines, oldest first, and each line's keys (by line id, oldest
+    first): two statements, whatever the number of lines."""
+    lines = list(
+        db.session.scalars(
+            select(OrderItem)
+            .where(OrderItem.order_id == order_id, OrderItem.is_digital.is_(True))
+            .order_by(OrderItem.id)
+        )
+    )
+    keys: dict[int, list[DigitalKey]] = {}
+    if lines:
+        for key in db.session.scalars(
+            select(DigitalKey)
+            .where(DigitalKey.order_item_id.in_([line.id for line in lines]))
+            .order_by(DigitalKey.id)
+        ):
+            keys.setdefault(key.order_item_id, []).append(key)
+    return lines, keys

@@ -25,6 +25,7 @@ import mimetypes
 
 from sqlalchemy import select, update
 
+from webapp.digital.lines import with_keys
 from webapp.extensions import db
 from webapp.keys import codes
 from webapp.mail import mail_kind, on_sent
@@ -114,21 +115,7 @@ def _context(order_id: int, *, masked: bool) -> dict:
     if order is None:
         raise LookupError(f"Order #{order_id} no longer exists.")
     store = db.session.get(Store, order.store_id)
-    lines = list(
-        db.session.scalars(
-            select(OrderItem)
-            .where(OrderItem.order_id == order.id, OrderItem.is_digital.is_(True))
-            .order_by(OrderItem.id)
-        )
-    )
-    keys: dict[int, list[DigitalKey]] = {}
-    if lines:
-        for key in db.session.scalars(
-            select(DigitalKey)
-            .where(DigitalKey.order_item_id.in_([line.id for line in lines]))
-            .order_by(DigitalKey.id)
-        ):
-            keys.setdefault(key.order_item_id, []).append(key)
+    lines, keys = with_keys(order.id)
     products = {
         mp.id: mp
         for mp in db.session.scalars(
